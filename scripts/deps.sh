@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the build, the tests, the demo and the bench need.
+# Missing tools are installed with apt-get when we are root; otherwise we say what to run.
+set -euo pipefail
+
+# command -> Debian package
+declare -A need=(
+  [gcc]=gcc
+  [file]=file
+  [qemu-system-x86_64]=qemu-system-x86
+  [mksquashfs]=squashfs-tools
+  [mkfs.btrfs]=btrfs-progs
+  [mkfs.ext4]=e2fsprogs
+  [cpio]=cpio
+  [depmod]=kmod
+  [unshare]=util-linux
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/sbin:/usr/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+# busybox-static ships /bin/busybox statically linked; the dynamic busybox package will not do in a guest.
+if ! { [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked'; }; then
+  missing+=(busybox-static)
+fi
+# glibc's static archive for the cgo static link.
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: $pkgs" >&2
+  echo "deps: run as root: apt-get install -y $pkgs" >&2
+  exit 1
+fi
+echo "deps: installing $pkgs"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs
