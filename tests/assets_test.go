@@ -1,0 +1,289 @@
+package tests
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// assets are the host-side pieces every boot needs.
+type assets struct {
+	qemu    string // qemu-system-x86_64
+	busybox string // a statically linked busybox
+	kver    string // kernel release, e.g. 6.1.0-56-cloud-amd64
+	kernel  string // vmlinuz
+	modRoot string // directory holding lib/modules/<kver>, depmod'ed
+	bin     string // the overlayupd binary under test
+}
+
+var (
+	assetsOnce sync.Once
+	assetsVal  *assets
+	assetsErr  error
+	assetsHint string
+)
+
+// repoRoot is the module root: go test runs in the package directory.
+func repoRoot() string {
+	abs, _ := filepath.Abs("..")
+	return abs
+}
+
+func cacheDir() string {
+	if d := os.Getenv("OVERLAYUPD_CACHE"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(), "tests", "cache")
+}
+
+// needVM skips under -short and returns the assets, fetching them on first
+// use. A missing piece fails the test under CI=true and skips it otherwise.
+func needVM(t testing.TB) *assets {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("VM test: skipped under -short")
+	}
+	assetsOnce.Do(func() { assetsVal, assetsHint, assetsErr = fetchAssets() })
+	if assetsErr != nil {
+		msg := fmt.Sprintf("VM assets unavailable: %v", assetsErr)
+		if assetsHint != "" {
+			msg += "\n  run as root: " + assetsHint
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return assetsVal
+}
+
+func fetchAssets() (a *assets, hint string, err error) {
+	dir := cacheDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	// The lock keeps parallel test processes from fetching twice.
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, "", fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	a = &assets{}
+	if a.qemu, err = findOrInstall("qemu-system-x86_64", "qemu-system-x86"); err != nil {
+		return nil, "apt-get install -y qemu-system-x86", err
+	}
+	if a.busybox, err = staticBusybox(); err != nil {
+		return nil, "apt-get install -y busybox-static", err
+	}
+	for _, tool := range []struct{ cmd, pkg string }{
+		{"mkfs.ext4", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"cpio", "cpio"}, {"depmod", "kmod"},
+	} {
+		if _, err := findOrInstall(tool.cmd, tool.pkg); err != nil {
+			return nil, "apt-get install -y " + tool.pkg, err
+		}
+	}
+	if err := cachedKernel(a, filepath.Join(dir, "kernel")); err != nil {
+		return nil, "apt-get update && apt-get download $(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image/{print $2}')", err
+	}
+	if a.bin, err = overlayupdBinary(); err != nil {
+		return nil, "make -C " + repoRoot() + " build", err
+	}
+	return a, "", nil
+}
+
+// lookPath also searches the sbin directories, which a test's PATH may lack.
+func lookPath(cmd string) (string, error) {
+	if p, err := exec.LookPath(cmd); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		if p := filepath.Join(d, cmd); isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", cmd)
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+func findOrInstall(cmd, pkg string) (string, error) {
+	if p, err := lookPath(cmd); err == nil {
+		return p, nil
+	}
+	if err := aptInstall(pkg); err != nil {
+		return "", fmt.Errorf("%s missing and apt-get install %s failed: %w", cmd, pkg, err)
+	}
+	return lookPath(cmd)
+}
+
+func aptInstall(pkg string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("not root")
+	}
+	if run("", "apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg) == nil {
+		return nil
+	}
+	if err := run("", "apt-get", "update", "-qq"); err != nil {
+		return err
+	}
+	return run("", "apt-get", "install", "-y", "-qq", "--no-install-recommends", pkg)
+}
+
+// run runs a command in dir, folding its output into the error.
+func run(dir, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func output(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// staticBusybox finds /bin/busybox and checks that it has no ELF interpreter,
+// since the guest has no loader.
+func staticBusybox() (string, error) {
+	const p = "/bin/busybox"
+	if !isStaticELF(p) {
+		if err := aptInstall("busybox-static"); err != nil {
+			return "", fmt.Errorf("no static %s: %w", p, err)
+		}
+	}
+	if !isStaticELF(p) {
+		return "", fmt.Errorf("%s is not statically linked", p)
+	}
+	return p, nil
+}
+
+func isStaticELF(p string) bool {
+	f, err := elf.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+var kpkgRE = regexp.MustCompile(`Depends: (linux-image-(\S+-cloud-amd64))\b`)
+
+// cachedKernel uses the newest complete kernel under dir, or fetches Debian's
+// current cloud kernel into it: apt-get download, dpkg -x, depmod -b.
+func cachedKernel(a *assets, dir string) error {
+	done, _ := filepath.Glob(filepath.Join(dir, "*", "done"))
+	sort.Strings(done)
+	if len(done) == 0 {
+		if err := fetchKernel(dir); err != nil {
+			return err
+		}
+		done, _ = filepath.Glob(filepath.Join(dir, "*", "done"))
+	}
+	if len(done) == 0 {
+		return errors.New("kernel fetch left nothing behind")
+	}
+	root := filepath.Dir(done[len(done)-1])
+	a.kver = filepath.Base(root)
+	a.kernel = filepath.Join(root, "boot", "vmlinuz-"+a.kver)
+	a.modRoot = root
+	return nil
+}
+
+func fetchKernel(dir string) error {
+	deps, _ := output("apt-cache", "depends", "linux-image-cloud-amd64")
+	m := kpkgRE.FindStringSubmatch(deps)
+	if m == nil && os.Geteuid() == 0 {
+		if err := run("", "apt-get", "update", "-qq"); err != nil {
+			return err
+		}
+		deps, _ = output("apt-cache", "depends", "linux-image-cloud-amd64")
+		m = kpkgRE.FindStringSubmatch(deps)
+	}
+	if m == nil {
+		return errors.New("apt-cache does not know linux-image-cloud-amd64")
+	}
+	pkg, kver := m[1], m[2]
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(dir, ".fetch-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// apt-get download drops privileges to _apt; let it write here.
+	_ = os.Chmod(tmp, 0o777)
+	if err := run(tmp, "apt-get", "download", "-qq", pkg); err != nil {
+		return err
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+	if len(debs) != 1 {
+		return fmt.Errorf("apt-get download %s: got %d .deb files", pkg, len(debs))
+	}
+	root := filepath.Join(tmp, "root")
+	if err := run("", "dpkg", "-x", debs[0], root); err != nil {
+		return err
+	}
+	depmod, err := lookPath("depmod")
+	if err != nil {
+		return err
+	}
+	if err := run("", depmod, "-b", root, kver); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "done"), []byte(pkg+"\n"), 0o644); err != nil {
+		return err
+	}
+	final := filepath.Join(dir, kver)
+	_ = os.RemoveAll(final)
+	return os.Rename(root, final)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// overlayupdBinary is $OVERLAYUPD_BIN, or bin/overlayupd built by make.
+func overlayupdBinary() (string, error) {
+	binOnce.Do(func() {
+		if p := os.Getenv("OVERLAYUPD_BIN"); p != "" {
+			binPath = p
+		} else {
+			binPath = filepath.Join(repoRoot(), "bin", "overlayupd")
+			binErr = run("", "make", "-C", repoRoot(), "build")
+		}
+		if binErr == nil && !isExecutable(binPath) {
+			binErr = fmt.Errorf("%s is not an executable file", binPath)
+		}
+	})
+	return binPath, binErr
+}

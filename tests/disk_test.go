@@ -1,0 +1,186 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testInit is the disk's /sbin/init: it proves it runs as PID 1, prints the
+// root mount, runs the step named by step= on the kernel command line
+// (/test/<step>.sh, in a subshell) and powers off. Lines meant for the tests
+// start with "harness: " or "result: ".
+const testInit = `#!/bin/sh
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+[ -r /proc/uptime ] || mount -t proc proc /proc
+[ -c /dev/kmsg ] || mount -t devtmpfs devtmpfs /dev
+echo "<2>harness: init-start" > /dev/kmsg
+read up idle < /proc/uptime
+echo "harness: init-start uptime=$up pid=$$"
+[ -d /sys/kernel ] || mount -t sysfs sysfs /sys
+step=
+for arg in $(cat /proc/cmdline); do
+	case $arg in step=*) step=${arg#step=} ;; esac
+done
+echo "harness: rootmount $(awk '$2 == "/" {m = $1 " " $3 " " $4} END {print m}' /proc/mounts)"
+rc=0
+if [ -n "$step" ]; then
+	if [ -f "/test/$step.sh" ]; then
+		(. "/test/$step.sh")
+		rc=$?
+	else
+		echo "harness: no step /test/$step.sh"
+		rc=127
+	fi
+fi
+echo "harness: step-done step=$step rc=$rc"
+sync
+poweroff -f
+echo o > /proc/sysrq-trigger
+`
+
+// rootTree is a directory that becomes a root filesystem image.
+type rootTree struct {
+	t   testing.TB
+	dir string
+}
+
+// newRootTree lays out a minimal root: busybox with its applet links, the
+// overlayupd binary and its links, the test /sbin/init, empty mount points.
+func newRootTree(t testing.TB, a *assets) *rootTree {
+	t.Helper()
+	r := &rootTree{t: t, dir: filepath.Join(t.TempDir(), "root")}
+	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "run", "overlay", "test", "root", "var", "mnt"} {
+		r.mkdir(d)
+	}
+	r.copy(a.busybox, "bin/busybox", 0o755)
+	list, err := exec.Command(a.busybox, "--list-full").Output()
+	if err != nil {
+		t.Fatalf("busybox --list-full: %v", err)
+	}
+	for _, applet := range strings.Fields(string(list)) {
+		if applet == "sbin/init" || applet == "linuxrc" {
+			continue
+		}
+		r.symlink("/bin/busybox", applet)
+	}
+	r.copy(a.bin, "usr/sbin/overlayupd", 0o755)
+	r.symlink("/usr/sbin/overlayupd", "sbin/init-overlay")
+	r.symlink("/usr/sbin/overlayupd", "sbin/overlayctl")
+	r.write("sbin/init", testInit, 0o755)
+	r.write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
+	r.write("etc/group", "root:x:0:\n", 0o644)
+	return r
+}
+
+func (r *rootTree) path(rel string) string { return filepath.Join(r.dir, rel) }
+
+func (r *rootTree) mkdir(rel string) {
+	r.t.Helper()
+	if err := os.MkdirAll(r.path(rel), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rootTree) write(rel, content string, mode os.FileMode) {
+	r.t.Helper()
+	r.mkdir(filepath.Dir(rel))
+	if err := os.WriteFile(r.path(rel), []byte(content), mode); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rootTree) copy(src, rel string, mode os.FileMode) {
+	r.t.Helper()
+	if err := copyFile(src, r.path(rel), mode); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rootTree) symlink(target, rel string) {
+	r.t.Helper()
+	r.mkdir(filepath.Dir(rel))
+	if _, err := os.Lstat(r.path(rel)); err == nil {
+		return
+	}
+	if err := os.Symlink(target, r.path(rel)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// step adds /test/<name>.sh, run by /sbin/init when booted with step=<name>.
+func (r *rootTree) step(name, script string) {
+	r.write(filepath.Join("test", name+".sh"), script, 0o755)
+}
+
+// ext4 builds a 64 MiB ext4 image of the tree with mkfs.ext4 -d; nothing is
+// mounted on the host. The image is removed with the test's temp dir.
+func (r *rootTree) ext4() *disk {
+	r.t.Helper()
+	img := filepath.Join(r.t.TempDir(), "root.ext4")
+	mkfs, err := lookPath("mkfs.ext4")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := run("", mkfs, "-q", "-F", "-L", "root", "-d", r.dir, img, "64M"); err != nil {
+		r.t.Fatal(err)
+	}
+	return &disk{t: r.t, path: img, fstype: "ext4"}
+}
+
+// disk is a root filesystem image that boots can share, one at a time.
+type disk struct {
+	t      testing.TB
+	path   string
+	fstype string
+}
+
+// debugfs runs one debugfs request on the (not running) image; write opens it
+// read-write. It reads and edits the image without mounting it.
+func (d *disk) debugfs(write bool, request string) (stdout, stderr string) {
+	d.t.Helper()
+	tool, err := lookPath("debugfs")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	args := []string{"-R", request, d.path}
+	if write {
+		args = append([]string{"-w"}, args...)
+	}
+	var o, e strings.Builder
+	cmd := exec.Command(tool, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		d.t.Fatalf("debugfs %s: %v\n%s%s", request, err, &o, &e)
+	}
+	return o.String(), e.String()
+}
+
+// exists reports whether path exists in the image.
+func (d *disk) exists(path string) bool {
+	out, _ := d.debugfs(false, "stat "+path)
+	return strings.Contains(out, "Inode:")
+}
+
+// cat returns the content of a file in the image, or fails the test.
+func (d *disk) cat(path string) string {
+	d.t.Helper()
+	if !d.exists(path) {
+		d.t.Fatalf("%s: not in image %s", path, d.path)
+	}
+	out, _ := d.debugfs(false, "cat "+path)
+	return out
+}
+
+func (d *disk) rm(path string) {
+	d.t.Helper()
+	d.debugfs(true, "rm "+path)
+	if d.exists(path) {
+		d.t.Fatalf("debugfs rm %s: still there", path)
+	}
+}
+
+func (d *disk) String() string { return fmt.Sprintf("%s image %s", d.fstype, d.path) }

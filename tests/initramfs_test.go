@@ -1,0 +1,177 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// initModules are what the initramfs loads, in this order, each after its
+// dependencies from modules.dep.
+var initModules = []string{"virtio_pci", "virtio_blk", "loop", "squashfs", "overlay", "btrfs"}
+
+// initScript is the initramfs /init: like Debian's, it loads the modules,
+// mounts the disk read-only, moves /dev, /proc and /sys into it and
+// switch_roots, handing over the kernel's init= (default /sbin/init). The
+// "harness: switch_root" marker goes to /dev/kmsg (microsecond timestamp for
+// the bench) and to the console with /proc/uptime.
+const initScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo 1 > /proc/sys/kernel/sysrq
+for m in $(cat /etc/modules-load); do
+	insmod /lib/modules/$m || echo "initramfs: insmod $m failed"
+done
+init=/sbin/init fstype= flags=ro
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	init=*) init=${arg#init=} ;;
+	rootfstype=*) fstype="-t ${arg#rootfstype=}" ;;
+	rootflags=*) flags="ro,${arg#rootflags=}" ;;
+	esac
+done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+if ! mount $fstype -o $flags /dev/vda /newroot; then
+	echo "initramfs: cannot mount /dev/vda"
+	echo o > /proc/sysrq-trigger
+fi
+for d in dev proc sys; do mount --move /$d /newroot/$d; done
+echo "<2>harness: switch_root" > /newroot/dev/kmsg
+read up idle < /newroot/proc/uptime
+echo "harness: switch_root uptime=$up init=$init"
+exec switch_root /newroot "$init"
+`
+
+type initramfsKey struct {
+	kver string
+	skip string
+}
+
+var (
+	initramfsMu    sync.Mutex
+	initramfsCache = map[initramfsKey]string{}
+)
+
+// initramfs builds (once per process and variant) the cpio archive. skip
+// names a module left out entirely, e.g. "overlay" for the broken-setup
+// scenario. The archives live in a process-wide temp dir removed by TestMain.
+func initramfs(a *assets, skip string) (string, error) {
+	initramfsMu.Lock()
+	defer initramfsMu.Unlock()
+	key := initramfsKey{a.kver, skip}
+	if p, ok := initramfsCache[key]; ok {
+		return p, nil
+	}
+	dir, err := os.MkdirTemp(scratchDir, "initramfs-")
+	if err != nil {
+		return "", err
+	}
+	tree := filepath.Join(dir, "tree")
+	for _, d := range []string{"bin", "dev", "proc", "sys", "newroot", "etc", "lib/modules"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := copyFile(a.busybox, filepath.Join(tree, "bin", "busybox"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tree, "init"), []byte(initScript), 0o755); err != nil {
+		return "", err
+	}
+	mods, err := resolveModules(a, skip)
+	if err != nil {
+		return "", err
+	}
+	modDir := filepath.Join(a.modRoot, "lib", "modules", a.kver)
+	for _, m := range mods {
+		if err := copyFile(filepath.Join(modDir, m), filepath.Join(tree, "lib", "modules", m), 0o644); err != nil {
+			return "", err
+		}
+	}
+	load := strings.Join(mods, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(tree, "etc", "modules-load"), []byte(load), 0o644); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "initrd.cpio")
+	cmd := exec.Command("sh", "-c", "find . | cpio -o -H newc -R 0:0 --quiet > "+out)
+	cmd.Dir = tree
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cpio: %w: %s", err, b)
+	}
+	initramfsCache[key] = out
+	return out, nil
+}
+
+// resolveModules returns the module paths (relative to lib/modules/<kver>)
+// to insmod, dependencies first, from modules.dep.
+func resolveModules(a *assets, skip string) ([]string, error) {
+	f, err := os.Open(filepath.Join(a.modRoot, "lib", "modules", a.kver, "modules.dep"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	deps := map[string][]string{} // module path -> dependency paths
+	byName := map[string]string{} // module name -> path
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		path, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		deps[path] = strings.Fields(rest)
+		byName[modName(path)] = path
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	var order []string
+	seen := map[string]bool{}
+	var visit func(p string)
+	visit = func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		for _, d := range deps[p] {
+			visit(d)
+		}
+		order = append(order, p)
+	}
+	for _, name := range initModules {
+		if name == skip {
+			continue
+		}
+		p, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("module %s not in modules.dep of %s", name, a.kver)
+		}
+		visit(p)
+	}
+	return order, nil
+}
+
+func modName(path string) string {
+	base := filepath.Base(path)
+	base = base[:strings.Index(base, ".ko")]
+	return strings.ReplaceAll(base, "-", "_")
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, mode)
+}

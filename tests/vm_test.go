@@ -1,0 +1,246 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scratchDir holds what tests share within one process (initramfs archives).
+var scratchDir string
+
+func TestMain(m *testing.M) {
+	var err error
+	if scratchDir, err = os.MkdirTemp("", "overlayupd-tests-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(scratchDir)
+	os.Exit(code)
+}
+
+// bootSlots bounds concurrent QEMU processes (TCG takes a core each).
+var bootSlots = make(chan struct{}, vmParallel())
+
+func vmParallel() int {
+	if n, err := strconv.Atoi(os.Getenv("OVERLAYUPD_VM_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}
+
+const (
+	bootTimeout = 120 * time.Second // one boot, power on to power off
+	lineTimeout = 60 * time.Second  // default for expect
+)
+
+// session is one test's VM context: the assets and the folder where the
+// console log of each boot is written; the folder is kept only if the test
+// fails, and its path is then logged.
+type session struct {
+	t      *testing.T
+	a      *assets
+	logDir string
+	boots  int
+}
+
+// newSession skips under -short, fetches the assets and marks the test
+// parallel (boots still queue on bootSlots).
+func newSession(t *testing.T) *session {
+	t.Helper()
+	a := needVM(t)
+	t.Parallel()
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	dir := filepath.Join(repoRoot(), "tests", "logs", name+"-"+time.Now().Format("20060102-150405"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console logs kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return &session{t: t, a: a, logDir: dir}
+}
+
+// bootOpts says how to boot a disk.
+type bootOpts struct {
+	init      string   // init= (default /sbin/init)
+	step      string   // step= for the test /sbin/init
+	args      []string // more kernel command line words
+	skipModul string   // a module the initramfs leaves out
+}
+
+// vm is a running QEMU with its serial console.
+type vm struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	logPath string
+
+	mu     sync.Mutex
+	buf    []byte // the console so far, \r removed
+	cursor int    // expect searches from here
+	exited bool
+	err    error // QEMU's exit status, once exited
+	done   chan struct{}
+}
+
+// boot starts QEMU on the disk and streams its console.
+func (s *session) boot(d *disk, o bootOpts) *vm {
+	t := s.t
+	t.Helper()
+	initrd, err := initramfs(s.a, o.skipModul)
+	if err != nil {
+		t.Fatalf("initramfs: %v", err)
+	}
+	if o.init == "" {
+		o.init = "/sbin/init"
+	}
+	cmdline := []string{"console=ttyS0", "panic=-1", "printk.devkmsg=on", "init=" + o.init}
+	if d.fstype != "ext4" {
+		cmdline = append(cmdline, "rootfstype="+d.fstype)
+	}
+	if o.step != "" {
+		cmdline = append(cmdline, "step="+o.step)
+	}
+	cmdline = append(cmdline, o.args...)
+	s.boots++
+	v := &vm{t: t, done: make(chan struct{}),
+		logPath: filepath.Join(s.logDir, fmt.Sprintf("boot%d-%s.log", s.boots, o.step))}
+	logf, err := os.Create(v.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(logf, "# %s\n# cmdline: %s\n", d, strings.Join(cmdline, " "))
+	v.cmd = exec.Command(s.a.qemu, "-accel", "tcg", "-m", "512", "-smp", "1",
+		"-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "),
+		"-drive", "file="+d.path+",format=raw,if=virtio,cache=unsafe")
+	out, err := v.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.cmd.Stderr = logf
+	bootSlots <- struct{}{}
+	if err := v.cmd.Start(); err != nil {
+		<-bootSlots
+		t.Fatalf("start qemu: %v", err)
+	}
+	go func() {
+		chunk := make([]byte, 4096)
+		for {
+			n, rerr := out.Read(chunk)
+			if n > 0 {
+				clean := []byte(strings.ReplaceAll(string(chunk[:n]), "\r", ""))
+				logf.Write(clean)
+				v.mu.Lock()
+				v.buf = append(v.buf, clean...)
+				v.mu.Unlock()
+			}
+			if rerr != nil {
+				break
+			}
+		}
+		werr := v.cmd.Wait()
+		<-bootSlots
+		logf.Close()
+		v.mu.Lock()
+		v.exited, v.err = true, werr
+		v.mu.Unlock()
+		close(v.done)
+	}()
+	t.Cleanup(v.kill)
+	return v
+}
+
+// expect waits for re to match the console after the previous match and
+// returns the submatches. It fails the test on timeout or QEMU exit.
+func (v *vm) expect(re string, timeout time.Duration) []string {
+	v.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(timeout)
+	for {
+		v.mu.Lock()
+		loc := rx.FindSubmatchIndex(v.buf[v.cursor:])
+		exited := v.exited
+		if loc != nil {
+			m := make([]string, len(loc)/2)
+			for i := range m {
+				if loc[2*i] >= 0 {
+					m[i] = string(v.buf[v.cursor+loc[2*i] : v.cursor+loc[2*i+1]])
+				}
+			}
+			v.cursor += loc[1]
+			v.mu.Unlock()
+			return m
+		}
+		v.mu.Unlock()
+		if exited || time.Now().After(deadline) {
+			state := "timed out"
+			if exited {
+				state = "QEMU exited"
+			}
+			v.t.Fatalf("expect %q: %s (timeout %v); console tail:\n%s\n(full log %s)",
+				re, state, timeout, v.tail(25), v.logPath)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wait waits for QEMU to exit (power off, crash or kill) and returns the
+// whole console.
+func (v *vm) wait(timeout time.Duration) string {
+	v.t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(timeout):
+		v.kill()
+		v.t.Fatalf("QEMU still running after %v; console tail:\n%s\n(full log %s)", timeout, v.tail(25), v.logPath)
+	}
+	return v.console()
+}
+
+// kill cuts the power: QEMU is killed and reaped.
+func (v *vm) kill() {
+	select {
+	case <-v.done:
+		return
+	default:
+	}
+	_ = v.cmd.Process.Kill()
+	<-v.done
+}
+
+func (v *vm) console() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return string(v.buf)
+}
+
+func (v *vm) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(v.console(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// run boots the disk, waits for the test init to finish its step and power
+// off, and returns the console.
+func (s *session) run(d *disk, o bootOpts) string {
+	s.t.Helper()
+	v := s.boot(d, o)
+	v.expect(`harness: init-start uptime=\S+ pid=1\n`, bootTimeout)
+	v.expect(`harness: step-done step=\S* rc=\d+`, bootTimeout)
+	return v.wait(bootTimeout)
+}
