@@ -1,0 +1,148 @@
+// Package mounts owns reading the kernel's mount tables: /proc/self/mountinfo
+// and /proc/filesystems.
+package mounts
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Mount is one line of /proc/self/mountinfo.
+type Mount struct {
+	ID, Parent int
+	// Root is the directory of the filesystem mounted here: "/" for a whole
+	// filesystem, the source directory for a bind mount.
+	Root       string
+	MountPoint string
+	Options    string // per-mount options, e.g. "ro,relatime"
+	FSType     string
+	Source     string
+	SuperOpts  string
+}
+
+// ReadOnly reports whether this mount is read-only.
+func (m Mount) ReadOnly() bool {
+	for _, o := range strings.Split(m.Options, ",") {
+		if o == "ro" {
+			return true
+		}
+	}
+	return false
+}
+
+// MountInfoPath is read by Read; tests point it at a file.
+var MountInfoPath = "/proc/self/mountinfo"
+
+// Read parses MountInfoPath.
+func Read() ([]Mount, error) {
+	f, err := os.Open(MountInfoPath)
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// Parse reads mountinfo lines. Malformed lines are an error: a mount table we
+// cannot read is not one to act on.
+func Parse(r io.Reader) ([]Mount, error) {
+	var out []Mount
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		m, err := parseLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("mountinfo line %d: %w", n, err)
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}
+
+func parseLine(line string) (Mount, error) {
+	f := strings.Fields(line)
+	sep := -1
+	for i := 6; i < len(f); i++ {
+		if f[i] == "-" {
+			sep = i
+			break
+		}
+	}
+	if len(f) < 7 || sep < 0 || len(f) < sep+3 {
+		return Mount{}, fmt.Errorf("malformed: %q", line)
+	}
+	id, err1 := strconv.Atoi(f[0])
+	parent, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return Mount{}, fmt.Errorf("malformed ids: %q", line)
+	}
+	m := Mount{ID: id, Parent: parent, Root: unescape(f[3]), MountPoint: unescape(f[4]),
+		Options: f[5], FSType: f[sep+1], Source: unescape(f[sep+2])}
+	if len(f) > sep+3 {
+		m.SuperOpts = f[sep+3]
+	}
+	return m, nil
+}
+
+// unescape undoes the kernel's octal escapes (\040 for a space, ...).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Find returns the last (topmost) mount at mountPoint.
+func Find(ms []Mount, mountPoint string) (Mount, bool) {
+	var found Mount
+	ok := false
+	for _, m := range ms {
+		if m.MountPoint == mountPoint {
+			found, ok = m, true
+		}
+	}
+	return found, ok
+}
+
+// FilesystemsPath is read by Filesystems; tests point it at a file.
+var FilesystemsPath = "/proc/filesystems"
+
+// Filesystems returns the filesystem types the kernel has now.
+func Filesystems() (map[string]bool, error) {
+	data, err := os.ReadFile(FilesystemsPath)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", FilesystemsPath, err)
+	}
+	return ParseFilesystems(string(data)), nil
+}
+
+// ParseFilesystems reads /proc/filesystems: "nodev\toverlay" or "\text4".
+func ParseFilesystems(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			out[f[len(f)-1]] = true
+		}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/mounts"
+)
+
+// CurrentStatus reads the running system's status.
+func CurrentStatus() (Status, error) {
+	ms, err := mounts.Read()
+	if err != nil {
+		return Status{}, err
+	}
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	return StatusFrom(ms, exists, statfsUsage), nil
+}
+
+func statfsUsage(path string) (Usage, error) {
+	var s unix.Statfs_t
+	if err := unix.Statfs(path, &s); err != nil {
+		return Usage{}, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	bs := uint64(s.Bsize)
+	return Usage{Size: s.Blocks * bs, Used: (s.Blocks - s.Bfree) * bs}, nil
+}
+
+// SetEnabled creates (enable=false) or removes the disable file on the real
+// root, remounting it read-write for the change and back read-only after, as
+// overlayctl did. The change is fsynced before it returns.
+func SetEnabled(st Status, enable bool) error {
+	_, err := os.Lstat(st.DisableFile)
+	present := err == nil
+	if present == !enable {
+		return nil
+	}
+	return withWritableBase(st, func() error {
+		if enable {
+			if err := os.Remove(st.DisableFile); err != nil {
+				return err
+			}
+			return atomicfile.SyncDir(filepath.Dir(st.DisableFile))
+		}
+		if err := os.MkdirAll(filepath.Dir(st.DisableFile), 0o755); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(st.DisableFile, []byte("1\n"), 0o644)
+	})
+}
+
+// withWritableBase runs fn with the base writable, restoring read-only after
+// if it was read-only before.
+func withWritableBase(st Status, fn func() error) (err error) {
+	if st.BaseReadOnly {
+		if err := SetBaseReadOnly(st, false); err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := SetBaseReadOnly(st, true); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+	}
+	return fn()
+}
+
+// SetBaseReadOnly remounts the real root read-only (lock) or read-write
+// (unlock). Locking makes the filesystem read-only, which is what protects it
+// from power cuts; when the filesystem must stay writable because a
+// persistent writable layer lives on it, only this mount is made read-only.
+func SetBaseReadOnly(st Status, ro bool) error {
+	target := st.Base
+	if !ro {
+		// Superblock first, then the mount: a bind mount has its own ro flag.
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT, ""); err != nil {
+			return fmt.Errorf("remount %s read-write: %w", target, err)
+		}
+		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("remount %s read-write: %w", target, err)
+		}
+		return nil
+	}
+	unix.Sync()
+	if st.RWLayer != string(Persistent) {
+		err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("remount %s read-only: %w", target, err)
+		}
+	}
+	if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", target, err)
+	}
+	return nil
+}

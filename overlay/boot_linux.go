@@ -1,0 +1,253 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/mounts"
+)
+
+// Paths the PID-1 path reads; tests point them elsewhere.
+var (
+	CmdlinePath = "/proc/cmdline"
+	DisableFile = OverlayDir + "/disable"
+	InitPath    = "/sbin/init"
+	ShellPath   = "/bin/sh"
+	KmsgPath    = "/dev/kmsg"
+)
+
+// ErrDisabled is returned by Boot when the configuration turns the overlay off.
+var ErrDisabled = errors.New("overlay disabled")
+
+// Main is the PID-1 path of classic mode: lay the overlay, pivot into it and
+// exec the real init. It never returns: when the overlay cannot be set up it
+// logs one line and execs init on the plain root, then a shell.
+func Main(argv, env []string) {
+	log := NewLog()
+	defer func() {
+		// PID 1 must never die: a panic here would be a kernel panic.
+		if r := recover(); r != nil {
+			log.Warnf("internal error: %v; booting the plain root without overlay", r)
+			ExecInit(log, argv, env)
+		}
+	}()
+	if err := Boot(log, Layout{}); err != nil {
+		if errors.Is(err, ErrDisabled) {
+			log.Infof("%v; booting the plain root", err)
+		} else {
+			log.Warnf("%v; booting the plain root without overlay", err)
+		}
+	}
+	ExecInit(log, argv, env)
+}
+
+// Boot reads the configuration and, unless it is disabled, lays the overlay
+// and pivots into it. On error nothing is left changed that matters: the
+// caller boots the plain root. layout.Lower and layout.Keep come from the
+// caller (the store modes); the rest is filled in here.
+func Boot(log *Log, layout Layout) error {
+	if err := MountVirtual(); err != nil {
+		return err
+	}
+	log.OpenKmsg(KmsgPath)
+	cfg, err := LoadConfig(log)
+	if err != nil {
+		return err
+	}
+	if cfg.Disabled {
+		return fmt.Errorf("%w by %s", ErrDisabled, cfg.DisabledBy)
+	}
+	fs, err := ChooseFS(cfg.FS, haveFS, LoadModule)
+	if err != nil {
+		return err
+	}
+	if err := ensureDir(OverlayDir); err != nil {
+		return err
+	}
+	ms, err := mounts.Read()
+	if err != nil {
+		return err
+	}
+	layout.FS = fs
+	for _, m := range ms {
+		layout.Mounts = append(layout.Mounts, m.MountPoint)
+	}
+	log.Infof("%s over the root, writable layer %s", fs, describeLayer(cfg))
+	return Run(BuildPlan(cfg, layout), log.Warnf)
+}
+
+func describeLayer(cfg Config) string {
+	if cfg.RWLayer == Tmpfs {
+		return "tmpfs (size " + cfg.Size + ")"
+	}
+	return string(cfg.RWLayer) + " in " + cfg.RWLayerDir
+}
+
+// LoadConfig resolves the configuration: defaults, then the get-mode script
+// (only run when it exists), then the kernel command line. The disable file
+// and overlay=disable turn the overlay off. Warnings are logged.
+func LoadConfig(log *Log) (Config, error) {
+	cmdline, err := os.ReadFile(CmdlinePath)
+	if err != nil {
+		return Config{}, fmt.Errorf("read kernel command line: %w", err)
+	}
+	if _, err := os.Lstat(DisableFile); err == nil {
+		return Config{Disabled: true, DisabledBy: DisableFile}, nil
+	}
+	cmdVars, cmdDisable := CmdlineVars(string(cmdline))
+	if cmdDisable {
+		return Config{Disabled: true, DisabledBy: "overlay=disable on the kernel command line"}, nil
+	}
+	var gm map[string]string
+	if _, err := os.Stat(GetModeScript); err == nil {
+		gm, err = RunGetMode(context.Background(), ShellPath, GetModeScript)
+		if err != nil {
+			log.Warnf("%v; using the defaults", err)
+		}
+	}
+	cfg, warnings := Resolve(gm, cmdVars, isDir)
+	for _, w := range warnings {
+		log.Warnf("%s", w)
+	}
+	return cfg, nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// MountVirtual mounts /proc, /sys and /dev when they are absent. They are
+// moved into the new root later, so the real init finds them mounted.
+func MountVirtual() error {
+	for _, m := range []struct {
+		probe, fstype, target string
+		flags                 uintptr
+	}{
+		{"/proc/self", "proc", "/proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/sys/kernel", "sysfs", "/sys", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/dev/null", "devtmpfs", "/dev", unix.MS_NOSUID},
+	} {
+		if _, err := os.Stat(m.probe); err == nil {
+			continue
+		}
+		if err := unix.Mount(m.fstype, m.target, m.fstype, m.flags, ""); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+func haveFS(name string) bool {
+	fss, err := mounts.Filesystems()
+	return err == nil && fss[name]
+}
+
+// ModulesDir is where LoadModule looks for modules to insmod.
+var ModulesDir = "/lib/modules"
+
+// LoadModule makes a filesystem available as the original did: modprobe
+// first (it knows dependencies), then insmod of the module file from
+// ModulesDir/$(uname -r)/{kernel/fs,extra}/NAME/NAME.ko.
+func LoadModule(name string) error {
+	var errs []error
+	for _, mp := range []string{"/sbin/modprobe", "/usr/sbin/modprobe"} {
+		if _, err := os.Stat(mp); err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := exec.CommandContext(ctx, mp, "-q", name).Run()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("modprobe: %w", err))
+		break
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return fmt.Errorf("uname: %w", err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	for _, sub := range []string{"kernel/fs", "extra"} {
+		for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
+			p := filepath.Join(ModulesDir, release, sub, name, name+ext)
+			err := finitModule(p, ext != ".ko")
+			if err == nil || errors.Is(err, unix.EEXIST) {
+				return nil
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("insmod %s: %w", p, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("no module %s in %s/%s", name, ModulesDir, release)
+	}
+	return errors.Join(errs...)
+}
+
+func finitModule(path string, compressed bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if compressed {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	return unix.FinitModule(int(f.Fd()), "", flags)
+}
+
+// ensureDir creates dir on the root when it is missing, remounting the root
+// read-write for the moment it takes, as overlayctl does.
+func ensureDir(dir string) error {
+	if isDir(dir) {
+		return nil
+	}
+	if err := os.Mkdir(dir, 0o755); err == nil {
+		return atomicfile.SyncDir(filepath.Dir(dir))
+	} else if !errors.Is(err, unix.EROFS) {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT, ""); err != nil {
+		return fmt.Errorf("create %s: the root is read-only and cannot be remounted read-write: %w", dir, err)
+	}
+	err := os.Mkdir(dir, 0o755)
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dir))
+	}
+	if rerr := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil && err == nil {
+		err = fmt.Errorf("remount / read-only after creating %s: %w", dir, rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ExecInit replaces this process with the real init, passing on the
+// arguments and environment the kernel gave us. It never returns: if init
+// cannot be run it tries an emergency shell, and then waits forever.
+func ExecInit(log *Log, argv, env []string) {
+	args := []string{InitPath}
+	if len(argv) > 1 {
+		args = append(args, argv[1:]...)
+	}
+	err := unix.Exec(InitPath, args, env)
+	log.Warnf("exec %s: %v; starting an emergency shell %s", InitPath, err, ShellPath)
+	err = unix.Exec(ShellPath, []string{ShellPath}, env)
+	log.Warnf("exec %s: %v; nothing left to run, waiting forever", ShellPath, err)
+	for {
+		time.Sleep(time.Hour)
+	}
+}

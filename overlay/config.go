@@ -1,0 +1,170 @@
+// Package overlay owns the init-overlay core: the configuration (built-in
+// defaults, the get-mode script, the kernel command line), the choice of union
+// filesystem, the writable layer, and the mount plan that lays a writable
+// overlay over a read-only root, pivots into it and execs the real init.
+//
+// Decisions are plain functions over data (Resolve, ChooseFS, BuildPlan); the
+// syscalls that carry out a plan live in the *_linux.go files.
+package overlay
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/overlayupd/overlayupd/internal/kcmdline"
+)
+
+// RWLayer is where the overlay's writable layer lives.
+type RWLayer string
+
+// The writable layer kinds of the original init-overlay.
+const (
+	Tmpfs           RWLayer = "tmpfs"
+	Persistent      RWLayer = "persistent"
+	PersistentClear RWLayer = "persistent-clear"
+	PersistentMove  RWLayer = "persistent-move"
+)
+
+// UnionFilesystems are the union filesystems init-overlay knows, in the
+// order it tries them when OVERLAY does not name one.
+var UnionFilesystems = []string{"overlay", "overlayfs", "aufs", "unionfs"}
+
+// Default values of the configuration variables.
+const (
+	DefaultRWLayerDir = "/overlay-rw-layer"
+	DefaultSize       = "50%"
+)
+
+// Config is the resolved configuration of one boot.
+type Config struct {
+	// Disabled is set when the overlay must not be set up; DisabledBy says why.
+	Disabled   bool
+	DisabledBy string
+	// FS lists the union filesystems to try, in order.
+	FS []string
+	// RWLayer is the kind of writable layer and RWLayerDir its directory when
+	// persistent.
+	RWLayer    RWLayer
+	RWLayerDir string
+	// Size is the tmpfs size option of a tmpfs writable layer ("50%", "64m").
+	Size string
+}
+
+// Variable names understood in the get-mode script's environment.
+const (
+	VarOverlay = "OVERLAY"
+	VarRWLayer = "OVERLAY_RW_LAYER"
+	VarRWDir   = "OVERLAY_RW_LAYER_DIR"
+	VarClear   = "OVERLAY_RW_LAYER_CLEAR"
+	VarMove    = "OVERLAY_RW_LAYER_MOVE"
+	VarSize    = "OVERLAY_RW_LAYER_SIZE"
+)
+
+// Vars lists every configuration variable, in documentation order.
+var Vars = []string{VarOverlay, VarRWLayer, VarRWDir, VarClear, VarMove, VarSize}
+
+// CmdlineKeys maps kernel command line keys to the variable they set.
+// "overlay=disable" is the original script's key and is handled apart.
+var CmdlineKeys = map[string]string{
+	"overlayupd.fs":      VarOverlay,
+	"overlayupd.rwlayer": VarRWLayer,
+	"overlayupd.rwdir":   VarRWDir,
+	"overlayupd.clear":   VarClear,
+	"overlayupd.move":    VarMove,
+	"overlayupd.size":    VarSize,
+}
+
+// CmdlineVars returns the variables set by the kernel command line, and
+// whether it carries the original "overlay=disable".
+func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
+	vars = map[string]string{}
+	for _, p := range kcmdline.Split(cmdline) {
+		if p.Key == "overlay" && (p.Value == "disable" || p.Value == "disabled") {
+			disable = true
+		}
+		if v, ok := CmdlineKeys[p.Key]; ok {
+			vars[v] = p.Value
+		}
+	}
+	return vars, disable
+}
+
+var sizeRE = regexp.MustCompile(`^[0-9]+[kKmMgG%]?$`)
+
+// Resolve turns the layered variables into a Config: defaults, then getMode
+// (the get-mode script's variables), then cmdline (the kernel command line
+// keys). Empty values leave the earlier layer in force. dirExists reports
+// whether a directory exists on the root, for the persistent default.
+// Unknown values give a warning and the default.
+func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (cfg Config, warnings []string) {
+	v := map[string]string{VarRWDir: DefaultRWLayerDir, VarSize: DefaultSize}
+	for _, layer := range []map[string]string{getMode, cmdline} {
+		for _, k := range Vars {
+			if val := strings.TrimSpace(layer[k]); val != "" {
+				v[k] = val
+			}
+		}
+	}
+	warn := func(format string, a ...any) { warnings = append(warnings, fmt.Sprintf(format, a...)) }
+
+	cfg.FS = UnionFilesystems
+	if o := v[VarOverlay]; o != "" {
+		var fs []string
+		for _, name := range strings.Fields(o) {
+			switch {
+			case name == "disable" || name == "disabled":
+				cfg.Disabled, cfg.DisabledBy = true, VarOverlay+"="+name
+			case slices.Contains(UnionFilesystems, name):
+				fs = append(fs, name)
+			default:
+				warn("unknown %s value %q (want one of %s or disable); trying all", VarOverlay, name, strings.Join(UnionFilesystems, ", "))
+			}
+		}
+		if len(fs) > 0 {
+			cfg.FS = fs
+		}
+	}
+
+	cfg.RWLayerDir = v[VarRWDir]
+	if !strings.HasPrefix(cfg.RWLayerDir, "/") || cfg.RWLayerDir == "/" || strings.HasPrefix(cfg.RWLayerDir, "/overlay/") {
+		warn("%s=%q must be an absolute directory outside /overlay; using %s", VarRWDir, cfg.RWLayerDir, DefaultRWLayerDir)
+		cfg.RWLayerDir = DefaultRWLayerDir
+	}
+	switch l := RWLayer(v[VarRWLayer]); l {
+	case Tmpfs, Persistent, PersistentClear, PersistentMove:
+		cfg.RWLayer = l
+	default:
+		if l != "" {
+			warn("unknown %s value %q (want tmpfs, persistent, persistent-clear or persistent-move); using the default", VarRWLayer, l)
+		}
+		cfg.RWLayer = Tmpfs
+		if dirExists(cfg.RWLayerDir) {
+			cfg.RWLayer = Persistent
+		}
+	}
+	if cfg.RWLayer != Tmpfs {
+		if yes(v[VarClear]) {
+			cfg.RWLayer = PersistentClear
+		}
+		if yes(v[VarMove]) {
+			cfg.RWLayer = PersistentMove
+		}
+	}
+
+	cfg.Size = v[VarSize]
+	if !sizeRE.MatchString(cfg.Size) {
+		warn("%s=%q is not a size such as 64m or 50%%; using %s", VarSize, cfg.Size, DefaultSize)
+		cfg.Size = DefaultSize
+	}
+	return cfg, warnings
+}
+
+func yes(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "y", "1", "true", "on":
+		return true
+	}
+	return false
+}

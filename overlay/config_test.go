@@ -1,0 +1,101 @@
+package overlay
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	exists := func(string) bool { return true }
+	missing := func(string) bool { return false }
+	tests := []struct {
+		name     string
+		getMode  map[string]string
+		cmdline  string
+		dirs     func(string) bool
+		want     Config
+		warnings int
+	}{
+		{name: "defaults without dir", dirs: missing,
+			want: Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "defaults with dir", dirs: exists,
+			want: Config{FS: UnionFilesystems, RWLayer: Persistent, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "get-mode sets all", dirs: missing,
+			getMode: map[string]string{VarOverlay: "aufs", VarRWLayer: "persistent-move", VarRWDir: "/data/rw", VarSize: "64m"},
+			want:    Config{FS: []string{"aufs"}, RWLayer: PersistentMove, RWLayerDir: "/data/rw", Size: "64m"}},
+		{name: "cmdline beats get-mode", dirs: missing,
+			getMode: map[string]string{VarRWLayer: "persistent", VarSize: "64m"},
+			cmdline: "ro overlayupd.rwlayer=tmpfs overlayupd.size=10%",
+			want:    Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: "10%"}},
+		{name: "empty cmdline value keeps get-mode", dirs: missing,
+			getMode: map[string]string{VarRWLayer: "persistent"}, cmdline: "overlayupd.rwlayer=",
+			want: Config{FS: UnionFilesystems, RWLayer: Persistent, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "clear flag", dirs: exists, getMode: map[string]string{VarClear: "yes"},
+			want: Config{FS: UnionFilesystems, RWLayer: PersistentClear, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "move flag from cmdline", dirs: exists, cmdline: "overlayupd.move=yes",
+			want: Config{FS: UnionFilesystems, RWLayer: PersistentMove, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "clear flag ignored for tmpfs", dirs: exists, getMode: map[string]string{VarRWLayer: "tmpfs", VarClear: "yes"},
+			want: Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "OVERLAY=disabled", dirs: missing, getMode: map[string]string{VarOverlay: "disabled"},
+			want: Config{Disabled: true, DisabledBy: "OVERLAY=disabled", FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "fs list", dirs: missing, cmdline: `overlayupd.fs="unionfs overlay"`,
+			want: Config{FS: []string{"unionfs", "overlay"}, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize}},
+		{name: "bad values warn and default", dirs: missing,
+			getMode:  map[string]string{VarOverlay: "zfs", VarRWLayer: "ramdisk", VarRWDir: "relative", VarSize: "lots"},
+			want:     Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize},
+			warnings: 4},
+		{name: "rw dir inside /overlay refused", dirs: missing, cmdline: "overlayupd.rwdir=/overlay/x",
+			want:     Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: DefaultSize},
+			warnings: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmdVars, _ := CmdlineVars(tt.cmdline)
+			got, warnings := Resolve(tt.getMode, cmdVars, tt.dirs)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+			if len(warnings) != tt.warnings {
+				t.Errorf("got %d warnings %q, want %d", len(warnings), warnings, tt.warnings)
+			}
+		})
+	}
+}
+
+func TestResolveChecksDirNamedByGetMode(t *testing.T) {
+	var asked []string
+	dirs := func(p string) bool { asked = append(asked, p); return p == "/custom" }
+	got, _ := Resolve(map[string]string{VarRWDir: "/custom"}, nil, dirs)
+	if got.RWLayer != Persistent || !reflect.DeepEqual(asked, []string{"/custom"}) {
+		t.Errorf("RWLayer = %s after asking %q; want persistent after asking [/custom]", got.RWLayer, asked)
+	}
+}
+
+func TestCmdlineVarsDisable(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline string
+		want    bool
+	}{
+		{"ro init=/sbin/init-overlay overlay=disable", true},
+		{"overlay=disabled quiet", true},
+		{"overlay=enable", false},
+		{"myoverlay=disable", false},
+		{"", false},
+	} {
+		if _, got := CmdlineVars(tt.cmdline); got != tt.want {
+			t.Errorf("CmdlineVars(%q) disable = %v, want %v", tt.cmdline, got, tt.want)
+		}
+	}
+}
+
+func FuzzResolve(f *testing.F) {
+	f.Add("overlayupd.rwlayer=persistent overlayupd.size=10m", "aufs")
+	f.Fuzz(func(t *testing.T, cmdline, overlay string) {
+		cmdVars, _ := CmdlineVars(cmdline)
+		cfg, _ := Resolve(map[string]string{VarOverlay: overlay}, cmdVars, func(string) bool { return false })
+		if len(cfg.FS) == 0 || !sizeRE.MatchString(cfg.Size) || !strings.HasPrefix(cfg.RWLayerDir, "/") {
+			t.Errorf("invalid config %+v from %q, %q", cfg, cmdline, overlay)
+		}
+	})
+}

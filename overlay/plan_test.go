@@ -1,0 +1,146 @@
+package overlay
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func planStrings(ops []Op) []string {
+	var s []string
+	for _, o := range ops {
+		s = append(s, o.String())
+	}
+	return s
+}
+
+func TestBuildPlanTmpfs(t *testing.T) {
+	cfg := Config{FS: UnionFilesystems, RWLayer: Tmpfs, RWLayerDir: DefaultRWLayerDir, Size: "25%"}
+	got := planStrings(BuildPlan(cfg, Layout{FS: "overlay", Mounts: []string{"/", "/proc", "/sys", "/dev", "/dev/pts"}}))
+	want := []string{
+		"mount --make-rprivate /",
+		"mount -t tmpfs -o nosuid,nodev,mode=0755,size=1m overlay-root /overlay",
+		"mkdir -p /overlay/robase",
+		"mkdir -p /overlay/rwdata",
+		"mkdir -p /overlay/combined",
+		"mount --bind / /overlay/robase",
+		"mount -o remount,bind,ro /overlay/robase",
+		"mount -t tmpfs -o mode=0755,size=25% overlay-rw /overlay/rwdata",
+		"mkdir -p /overlay/rwdata/data",
+		"mkdir -p /overlay/rwdata/work",
+		"mount -t overlay -o lowerdir=/overlay/robase,upperdir=/overlay/rwdata/data,workdir=/overlay/rwdata/work overlay /overlay/combined",
+		"mkdir -p /overlay/combined/overlay/rwdata",
+		"mount --move /overlay/rwdata /overlay/combined/overlay/rwdata",
+		"mkdir -p /overlay/combined/overlay/robase",
+		"mount --move /overlay/robase /overlay/combined/overlay/robase",
+		"mkdir -p /overlay/combined/overlay/pivot",
+		"chmod 755 /overlay/combined",
+		"touch /overlay/combined/fastboot",
+		"mkdir -p /overlay/combined/dev",
+		"mount --move /dev /overlay/combined/dev",
+		"mkdir -p /overlay/combined/proc",
+		"mount --move /proc /overlay/combined/proc",
+		"mkdir -p /overlay/combined/sys",
+		"mount --move /sys /overlay/combined/sys",
+		"mkdir -p /overlay/combined/dev",
+		"mkdir -p /overlay/combined/proc",
+		"mkdir -p /overlay/combined/sys",
+		"mkdir -p /overlay/combined/tmp",
+		"mkdir -p /overlay/combined/run",
+		"mkdir -p /overlay/combined/var/lock",
+		"pivot_root /overlay/combined overlay/pivot",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The persistent modes differ from tmpfs only in how the root and the
+// writable layer are prepared; this checks those steps and their order.
+func TestBuildPlanPersistentModes(t *testing.T) {
+	base := []string{"mount -o remount,rw /"}
+	tests := []struct {
+		layer RWLayer
+		extra []string
+	}{
+		{Persistent, nil},
+		{PersistentClear, []string{"mkdir -p /data/rw", "clear /data/rw"}},
+		{PersistentMove, []string{"move-aside /data/rw /data/rw-bak"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.layer), func(t *testing.T) {
+			cfg := Config{FS: UnionFilesystems, RWLayer: tt.layer, RWLayerDir: "/data/rw", Size: DefaultSize}
+			got := planStrings(BuildPlan(cfg, Layout{FS: "overlay", Mounts: []string{"/"}}))
+			want := append(append(append([]string{}, base...), tt.extra...), "mkdir -p /data/rw",
+				"mount --bind / /overlay/robase", "mount -o remount,bind,ro /overlay/robase",
+				"mount --bind /data/rw /overlay/rwdata")
+			if g := got[5 : 5+len(want)]; !reflect.DeepEqual(g, want) {
+				t.Errorf("steps 5..:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+			}
+			for _, s := range got {
+				if strings.Contains(s, "tmpfs") && strings.Contains(s, "rwdata") {
+					t.Errorf("persistent plan mounts a tmpfs writable layer: %s", s)
+				}
+			}
+		})
+	}
+}
+
+func TestUnionMountOptions(t *testing.T) {
+	tests := []struct{ fs, want string }{
+		{"overlay", "mount -t overlay -o lowerdir=/overlay/robase,upperdir=/overlay/rwdata/data,workdir=/overlay/rwdata/work overlay /overlay/combined"},
+		{"overlayfs", "mount -t overlayfs -o lowerdir=/overlay/robase,upperdir=/overlay/rwdata overlayfs /overlay/combined"},
+		{"aufs", "mount -t aufs -o dirs=/overlay/rwdata=rw:/overlay/robase=ro aufs /overlay/combined"},
+		{"unionfs", "mount -t unionfs -o dirs=/overlay/rwdata=rw:/overlay/robase=ro unionfs /overlay/combined"},
+	}
+	for _, tt := range tests {
+		ops := unionMount(tt.fs)
+		if got := ops[len(ops)-1].String(); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.fs, got, tt.want)
+		}
+	}
+}
+
+func TestBuildPlanStoreLower(t *testing.T) {
+	lower := []Op{{Kind: OpMount, Source: "/dev/loop0", Target: RobaseDir, FSType: "squashfs", Flags: 1}}
+	got := planStrings(BuildPlan(Config{RWLayer: Tmpfs, Size: "1m"}, Layout{FS: "overlay", Lower: lower, Keep: []string{"/overlay/store"}}))
+	joined := strings.Join(got, "\n")
+	if strings.Contains(joined, "mount --bind / /overlay/robase") {
+		t.Error("store plan still binds / as the lower layer")
+	}
+	for _, want := range []string{"mount -t squashfs -o ro /dev/loop0 /overlay/robase", "mount --move /overlay/store /overlay/combined/overlay/store"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("plan lacks %q:\n%s", want, joined)
+		}
+	}
+}
+
+func TestMountsToMove(t *testing.T) {
+	got := MountsToMove([]string{"/", "/sys", "/proc", "/dev/pts", "/dev", "/overlay", "/overlay/x", "/run", "/sys/fs/cgroup", "/proc"})
+	want := []string{"/dev", "/proc", "/run", "/sys"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestChooseFS(t *testing.T) {
+	have := map[string]bool{"aufs": true}
+	var loaded []string
+	load := func(fs string) error {
+		loaded = append(loaded, fs)
+		if fs == "overlayfs" {
+			have["overlayfs"] = true
+			return nil
+		}
+		return errors.New("no module")
+	}
+	got, err := ChooseFS([]string{"overlay", "overlayfs", "aufs"}, func(s string) bool { return have[s] }, load)
+	if err != nil || got != "overlayfs" || !reflect.DeepEqual(loaded, []string{"overlay", "overlayfs"}) {
+		t.Errorf("got %q, %v after loading %q; want overlayfs after loading [overlay overlayfs]", got, err, loaded)
+	}
+	_, err = ChooseFS([]string{"unionfs"}, func(string) bool { return false }, load)
+	if err == nil || !strings.Contains(err.Error(), "unionfs: no module") {
+		t.Errorf("err = %v, want one naming unionfs and why", err)
+	}
+}

@@ -1,0 +1,135 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+)
+
+// Run carries out a plan in order. When a step fails it undoes the mounts,
+// moves and remounts made so far, newest first, so that the caller can go on
+// booting the plain root as it was, and returns the failing step's error.
+func Run(ops []Op, logf func(string, ...any)) (err error) {
+	var done []Op
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(done) - 1; i >= 0; i-- {
+			if uerr := undo(done[i]); uerr != nil {
+				logf("undo %q: %v", done[i], uerr)
+			}
+		}
+	}()
+	for _, o := range ops {
+		if err := o.run(); err != nil {
+			return fmt.Errorf("%s: %w", o, err)
+		}
+		done = append(done, o)
+	}
+	return nil
+}
+
+func (o Op) run() error {
+	switch o.Kind {
+	case OpMkdir:
+		return os.MkdirAll(o.Target, 0o755)
+	case OpMount:
+		return unix.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data)
+	case OpMove:
+		return unix.Mount(o.Source, o.Target, "", unix.MS_MOVE, "")
+	case OpRemount:
+		return unix.Mount("", o.Target, "", unix.MS_REMOUNT|o.Flags, "")
+	case OpClearDir:
+		return clearDir(o.Target)
+	case OpMoveAside:
+		return moveAside(o.Target, o.Source)
+	case OpChmod:
+		return os.Chmod(o.Target, 0o755)
+	case OpPrivate:
+		return unix.Mount("", o.Target, "", unix.MS_REC|unix.MS_PRIVATE, "")
+	case OpPivot:
+		return pivot(o.Target, o.Source)
+	case OpTouch:
+		f, err := os.OpenFile(o.Target, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	return fmt.Errorf("unknown step kind %d", o.Kind)
+}
+
+func undo(o Op) error {
+	switch o.Kind {
+	case OpMount:
+		return unix.Unmount(o.Target, unix.MNT_DETACH)
+	case OpMove:
+		return unix.Mount(o.Target, o.Source, "", unix.MS_MOVE, "")
+	case OpRemount:
+		if o.Flags&unix.MS_RDONLY == 0 {
+			return unix.Mount("", o.Target, "", unix.MS_REMOUNT|unix.MS_RDONLY|(o.Flags&unix.MS_BIND), "")
+		}
+	}
+	return nil
+}
+
+// clearDir removes everything inside dir, keeping dir itself.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveAside renames dir to bak, replacing an older bak. The older bak is first
+// renamed out of the way and removed only after the new one is in place, so a
+// power cut in between loses neither.
+func moveAside(dir, bak string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	old := bak + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	if err := os.Rename(bak, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(dir, bak); err != nil {
+		return err
+	}
+	// Why: the renames must be durable before the old backup is deleted.
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// pivot makes newRoot the root of this mount namespace, with the old root
+// attached at putOld (relative to newRoot), and enters it.
+func pivot(newRoot, putOld string) error {
+	if err := unix.Chdir(newRoot); err != nil {
+		return fmt.Errorf("chdir %s: %w", newRoot, err)
+	}
+	if err := unix.PivotRoot(".", putOld); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	// After pivot_root our root directory still points at the old root on
+	// some kernels; chroot(".") makes "/" the new root for the exec'd init.
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return unix.Chdir("/")
+}
