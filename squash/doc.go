@@ -1,0 +1,23 @@
+// Package squash owns squashfs root images: it validates an image before it may be
+// staged, copies it into the store (hashing and fsyncing while it copies), and
+// loop-mounts it read-only.
+//
+// Decisions (pure functions, tested without root) live in superblock.go,
+// resolve.go and errors.go; the syscalls live in *_linux.go files.
+//
+// Validation has two paths:
+//
+//   - gzip, xz and zstd images are read in-process with
+//     github.com/diskfs/go-diskfs: superblock, inode and directory tables, the
+//     whole directory tree, and the data of the file /sbin/init resolves to.
+//   - lz4 and lzo images cannot be checked that way: go-diskfs v1.9.4 treats lz4
+//     blocks as lz4 frames (squashfs stores raw lz4 blocks), so it cannot even read
+//     the root inode, and its lzo reader fails with "output overrun" on ordinary
+//     data blocks. For those Validate falls back to ValidateByMount: a real
+//     read-only loop mount in a private mount namespace that lives on one locked
+//     OS thread and dies with it. Without root (or without loop/squashfs support)
+//     such images are refused with ErrUnsupportedCompression and a message that
+//     says how to rebuild them.
+//   - lzma (id 2) images are always refused: go-diskfs reads them, but the Linux
+//     kernel cannot mount them, so the device would not boot.
+package squash

@@ -1,0 +1,193 @@
+package squash
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// geteuid is os.Geteuid; tests replace it to see the refusal a non-root user gets.
+var geteuid = os.Geteuid
+
+// inPrivateMountNS runs fn on a dedicated OS thread that has its own mount
+// namespace in which every mount is private, so nothing fn mounts is ever seen
+// by the host or any other thread of this process.
+//
+// Why a locked thread that is never unlocked: unshare(CLONE_NEWNS) applies to
+// the calling thread only. While locked, the goroutine is the only one that runs
+// on the thread; when it returns still locked, the Go runtime terminates the
+// thread instead of reusing it, and the namespace (with anything still mounted
+// in it, and so any autoclear loop device) is released with it. fn must do its
+// work on its own goroutine: goroutines it starts run in the host namespace.
+func inPrivateMountNS(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer func() {
+			if r := recover(); r != nil {
+				errc <- fmt.Errorf("panic in private mount namespace: %v", r)
+			}
+		}()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("unshare mount namespace: %w", err)
+			return
+		}
+		// Why: a new namespace inherits shared propagation from the host; without
+		// this, a mount made here would propagate back to the host.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			errc <- fmt.Errorf("make mounts private: %w", err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// ValidateByMount checks an image by letting the kernel mount it: read-only
+// loop mount in a private mount namespace, walk the whole tree (lstat of every
+// entry), resolve /sbin/init inside the image (openat2 RESOLVE_IN_ROOT, so
+// absolute symlinks stay inside), check it is an executable regular file and read
+// its data. Needs root. Validate calls it for lz4 and lzo images; callers may use
+// it for any image as a deeper check.
+func ValidateByMount(path string) (Info, error) {
+	f, sb, info, err := openAndParse(path)
+	if err != nil {
+		return Info{}, err
+	}
+	f.Close()
+	if sb.Compression == compLzma {
+		return Info{}, fmt.Errorf("%s: %w: the kernel cannot mount lzma squashfs", path, ErrUnsupportedCompression)
+	}
+	if geteuid() != 0 {
+		return Info{}, fmt.Errorf("%s: %w: %s images can only be checked by a loop mount, which needs root; run as root or rebuild the image with mksquashfs -comp zstd (or xz, gzip)",
+			path, ErrUnsupportedCompression, info.Compression)
+	}
+	dir, err := os.MkdirTemp("", "overlayupd-check-")
+	if err != nil {
+		return Info{}, fmt.Errorf("%s: create mount point: %w", path, err)
+	}
+	defer os.Remove(dir)
+	info.CheckedBy = "mount"
+	err = inPrivateMountNS(func() error {
+		if _, err := mountImage(path, dir); err != nil {
+			return classifyMountErr(info.Compression, err)
+		}
+		defer unix.Unmount(dir, unix.MNT_DETACH)
+		return checkMounted(dir, &info)
+	})
+	if err != nil {
+		return Info{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return info, nil
+}
+
+// classifyMountErr decides whether a failed check mount means a bad image
+// (ErrCorrupt) or a host that cannot check it (ErrUnsupportedCompression).
+func classifyMountErr(comp string, err error) error {
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIO) {
+		return fmt.Errorf("%w: the kernel refused to mount it: %w", ErrCorrupt, err)
+	}
+	return fmt.Errorf("%w: cannot check a %s image without a working loop mount: %w", ErrUnsupportedCompression, comp, err)
+}
+
+// checkMounted checks the tree and /sbin/init of an image mounted at dir.
+func checkMounted(dir string, info *Info) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			_, err = d.Info()
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, strings.TrimPrefix(p, dir), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer unix.Close(root)
+	target, err := openInit(root, dir, info)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(target, maxInitRead)); err != nil {
+		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, info.InitTarget, err)
+	}
+	return nil
+}
+
+// openInit resolves /sbin/init under root as if root were "/", checks it and
+// opens it for reading.
+func openInit(root int, dir string, info *Info) (*os.File, error) {
+	rel := strings.TrimPrefix(InitPath, "/")
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(root, rel, &how)
+	if err != nil {
+		return nil, initOpenError(root, rel, err)
+	}
+	defer unix.Close(fd)
+	if link, err := os.Readlink("/proc/thread-self/fd/" + strconv.Itoa(fd)); err == nil {
+		info.InitTarget = "/" + strings.TrimPrefix(strings.TrimPrefix(link, dir), "/")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", InitPath, err)
+	}
+	if err := checkInitMode(info.InitTarget, statMode(st.Mode)); err != nil {
+		return nil, err
+	}
+	// The mount is read-only and private to this thread, so resolving the same
+	// path again for reading cannot reach a different file.
+	how.Flags = unix.O_RDONLY | unix.O_CLOEXEC
+	rfd, err := unix.Openat2(root, rel, &how)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %w", ErrCorrupt, info.InitTarget, err)
+	}
+	return os.NewFile(uintptr(rfd), info.InitTarget), nil
+}
+
+// initOpenError tells a missing /sbin/init from a dangling or looping symlink.
+func initOpenError(root int, rel string, err error) error {
+	if errors.Is(err, unix.ELOOP) {
+		return fmt.Errorf("%w: %w: resolving %s", ErrNoInit, ErrSymlinkLoop, InitPath)
+	}
+	if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("%w: open %s: %w", ErrCorrupt, InitPath, err)
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}
+	if fd, lerr := unix.Openat2(root, rel, &how); lerr == nil {
+		unix.Close(fd)
+		return fmt.Errorf("%w: %w: %s points to nothing inside the image", ErrNoInit, ErrDanglingSymlink, InitPath)
+	}
+	return fmt.Errorf("%w: %s does not exist", ErrNoInit, InitPath)
+}
+
+// statMode converts a stat(2) mode to an fs.FileMode.
+func statMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFBLK, unix.S_IFCHR:
+		mode |= fs.ModeDevice
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	return mode
+}

@@ -1,0 +1,174 @@
+package squash
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+)
+
+// StagePrefix starts the name of every temp file Stage creates, so that a gc
+// pass can recognise the leftovers of an interrupted apply.
+const StagePrefix = ".stage-"
+
+const (
+	copyBuf   = 1 << 20 // read/write/hash chunk
+	minMargin = 1 << 20 // free space kept back besides the image, at least
+)
+
+// spaceMargin is the free space Stage keeps besides an image of size bytes:
+// 1% of it, at least 1 MiB, so a full store still has room for a directory
+// fsync, a lock file and the status the trampoline writes.
+func spaceMargin(size int64) int64 { return max(minMargin, size/100) }
+
+// checkSpace decides whether size bytes fit in free bytes with the margin.
+func checkSpace(dir string, size int64, free uint64) error {
+	m := spaceMargin(size)
+	if uint64(size)+uint64(m) > free {
+		return fmt.Errorf("%w in %s: the image needs %d bytes plus a %d-byte margin, %d bytes are free",
+			ErrNoSpace, dir, size, m, free)
+	}
+	return nil
+}
+
+// Stage copies r into a new temp file in dir (named StagePrefix+random),
+// computing its sha256 while copying, and fsyncs it. It never renames the file
+// into a slot: the caller validates it and the trampoline renames it.
+//
+// size is the expected length, or -1 when unknown (stdin). When it is known,
+// Stage first checks that it fits in dir's free space with spaceMargin and
+// refuses with ErrNoSpace before writing anything, and an input that is shorter
+// or longer is an error (ErrShortRead). When it is unknown, a short input cannot
+// be told from a complete one here: validate the staged file.
+//
+// On any error, including ENOSPC, a failing reader and ctx cancellation (checked
+// between chunks), the temp file is removed, so dir is left as it was.
+// progress, if not nil, is called with the number of bytes copied so far.
+func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (tmpPath string, sum [32]byte, n int64, err error) {
+	if size >= 0 {
+		free, err := statfsFree(dir)
+		if err != nil {
+			return "", sum, 0, fmt.Errorf("free space of %s: %w", dir, err)
+		}
+		if err := checkSpace(dir, size, free); err != nil {
+			return "", sum, 0, err
+		}
+	}
+	f, err := os.CreateTemp(dir, StagePrefix+"*")
+	if err != nil {
+		return "", sum, 0, fmt.Errorf("create temp file in %s: %w", dir, noSpace(err))
+	}
+	tmpPath = f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmpPath)
+			// Best effort: make the removal durable too; the error that matters is err.
+			_ = atomicfile.SyncDir(dir)
+			tmpPath, n = "", 0
+		}
+	}()
+	if err = preallocate(f, size); err != nil {
+		return tmpPath, sum, 0, fmt.Errorf("reserve %d bytes for %s: %w", size, tmpPath, noSpace(err))
+	}
+	if sum, n, err = copyHashed(ctx, f, r, size, progress); err != nil {
+		return tmpPath, sum, n, err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return tmpPath, sum, n, fmt.Errorf("chmod %s: %w", tmpPath, err)
+	}
+	// Why: the trampoline renames this file into a slot; its contents must be on
+	// disk before that rename can become durable, or a crash leaves a slot
+	// pointing at a partial image.
+	if err = f.Sync(); err != nil {
+		return tmpPath, sum, n, fmt.Errorf("fsync %s: %w", tmpPath, noSpace(err))
+	}
+	if err = f.Close(); err != nil {
+		return tmpPath, sum, n, fmt.Errorf("close %s: %w", tmpPath, noSpace(err))
+	}
+	return tmpPath, sum, n, nil
+}
+
+// copyHashed copies r to f in copyBuf chunks, hashing as it goes, with bounded
+// dirty page cache (see writeback). With size >= 0 it copies exactly size bytes.
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64)) (sum [32]byte, n int64, err error) {
+	h := sha256.New()
+	buf := make([]byte, copyBuf)
+	wb := newWriteback(f)
+	for size < 0 || n < size {
+		if err := ctx.Err(); err != nil {
+			return sum, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
+		}
+		want := int64(len(buf))
+		if size >= 0 {
+			want = min(want, size-n)
+		}
+		nr, rerr := io.ReadFull(r, buf[:want])
+		if nr > 0 {
+			h.Write(buf[:nr])
+			if _, werr := f.Write(buf[:nr]); werr != nil {
+				return sum, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
+			}
+			n += int64(nr)
+			wb.advance(n)
+			if progress != nil {
+				progress(n)
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return sum, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
+		}
+	}
+	if size >= 0 {
+		if err := checkLength(r, n, size); err != nil {
+			return sum, n, err
+		}
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, n, nil
+}
+
+// checkLength decides whether an input announced as size bytes really had
+// exactly that many.
+func checkLength(r io.Reader, n, size int64) error {
+	if n < size {
+		return fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, n, size)
+	}
+	var one [1]byte
+	if k, _ := io.ReadFull(r, one[:]); k > 0 {
+		return fmt.Errorf("%w: input is longer than the announced %d bytes", ErrShortRead, size)
+	}
+	return nil
+}
+
+// noSpace adds ErrNoSpace to an ENOSPC/EDQUOT error so callers need one test.
+func noSpace(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Sum streams the file at path through sha256.
+func Sum(path string) (sum [32]byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, fmt.Errorf("checksum: %w", err)
+	}
+	defer f.Close()
+	adviseSequential(f)
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, copyBuf)); err != nil {
+		return sum, fmt.Errorf("checksum %s: %w", path, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
