@@ -1,0 +1,78 @@
+package bootcfg
+
+import (
+	"errors"
+	"fmt"
+)
+
+// InitPath is the init that install puts on the kernel command line.
+const InitPath = "/sbin/init-overlay"
+
+const initParam = "init=" + InitPath
+
+// ErrRefused marks a file that Install or Uninstall will not edit because it does
+// not look like what its kind should be; the message says why and what to do.
+var ErrRefused = errors.New("refusing to edit")
+
+// Kind is the kind of boot configuration file.
+type Kind int
+
+// The kinds of boot configuration file bootcfg can edit.
+const (
+	RPiCmdline Kind = iota // Raspberry Pi cmdline.txt: the whole command line on one line
+	UEnv                   // U-Boot uEnv.txt: the cmdline= variable
+	Extlinux               // extlinux.conf: every APPEND line
+	Grub                   // /etc/default/grub: GRUB_CMDLINE_LINUX
+)
+
+func (k Kind) String() string {
+	switch k {
+	case RPiCmdline:
+		return "cmdline.txt"
+	case UEnv:
+		return "uEnv.txt"
+	case Extlinux:
+		return "extlinux.conf"
+	case Grub:
+		return "grub"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Target is one boot configuration file to edit.
+type Target struct {
+	Kind Kind
+	Path string
+}
+
+// Install returns content with `ro init=/sbin/init-overlay` on the kernel
+// command line(s) of a file of kind k; see the package doc for the rules and
+// the per-kind functions for where the command line is. It never writes files.
+func Install(k Kind, content []byte) ([]byte, error) {
+	return apply(k, content, true)
+}
+
+// Uninstall returns content with `init=/sbin/init-overlay` removed from the
+// kernel command line(s) of a file of kind k. An untouched file comes back
+// unchanged. It never writes files.
+func Uninstall(k Kind, content []byte) ([]byte, error) {
+	return apply(k, content, false)
+}
+
+func apply(k Kind, content []byte, install bool) ([]byte, error) {
+	edit := uninstallParams
+	if install {
+		edit = installParams
+	}
+	switch k {
+	case RPiCmdline:
+		return editRPi(content, edit)
+	case UEnv:
+		return editUEnv(content, edit, install)
+	case Extlinux:
+		return editExtlinux(content, edit, install)
+	case Grub:
+		return editGrub(content, edit, install)
+	}
+	return nil, fmt.Errorf("unknown boot config kind %d", int(k))
+}

@@ -1,0 +1,94 @@
+package bootcfg
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+)
+
+// BackupSuffix is appended to a file's path to name its backup.
+const BackupSuffix = ".overlayupd.bak"
+
+// Result says what Edit did (or, in a dry run, would do) to one file.
+type Result struct {
+	Target  Target
+	Changed bool   // the content differs from what was on disk
+	Diff    string // Diff of old and new content; "" when unchanged
+	// Backup is the path of the backup holding the file as it was before
+	// overlayupd first changed it; "" when none exists (unchanged or dry run).
+	Backup string
+	// NeedsGrubUpdate is set for a changed Grub target: grub.cfg must be
+	// regenerated (update-grub) before the change takes effect.
+	NeedsGrubUpdate bool
+}
+
+// Edit installs (install=true) or uninstalls overlayupd in t. A file whose
+// content would not change is not written. Otherwise, before the first change,
+// the original is copied to PATH.overlayupd.bak; an existing backup is never
+// overwritten, so it always holds the pre-overlayupd file that Uninstall cannot
+// fully rebuild (a replaced init= or rw). Both writes are atomic and keep the
+// file's permission bits; a symlinked path is edited at its target. With dryRun
+// nothing is written and Result.Diff shows the change.
+func Edit(t Target, install, dryRun bool) (Result, error) {
+	res := Result{Target: t}
+	path, err := filepath.EvalSymlinks(t.Path)
+	if err != nil {
+		return res, fmt.Errorf("resolve %s: %w", t.Path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return res, fmt.Errorf("stat %s: %w", path, err)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return res, fmt.Errorf("read %s: %w", path, err)
+	}
+	edit := Uninstall
+	if install {
+		edit = Install
+	}
+	updated, err := edit(t.Kind, old)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", t.Path, err)
+	}
+	if bytes.Equal(old, updated) {
+		return res, nil
+	}
+	res.Changed = true
+	res.Diff = Diff(t.Path, old, updated)
+	res.NeedsGrubUpdate = t.Kind == Grub
+	if dryRun {
+		return res, nil
+	}
+	perm := st.Mode().Perm()
+	if res.Backup, err = backup(path, old, perm); err != nil {
+		return res, err
+	}
+	if err := atomicfile.WriteFile(path, updated, perm); err != nil {
+		return res, fmt.Errorf("write %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// backup writes old to path+BackupSuffix unless a backup already exists.
+// Why before the edit: if we crash between the two writes, the original is
+// already safe.
+func backup(path string, old []byte, perm fs.FileMode) (string, error) {
+	bak := path + BackupSuffix
+	_, err := os.Lstat(bak)
+	switch {
+	case err == nil:
+		return bak, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("check backup %s: %w", bak, err)
+	}
+	if err := atomicfile.WriteFile(bak, old, perm); err != nil {
+		return "", fmt.Errorf("write backup: %w", err)
+	}
+	return bak, nil
+}

@@ -1,0 +1,75 @@
+package bootcfg
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotFound is returned by Find when no boot configuration file exists.
+var ErrNotFound = errors.New("no boot configuration file found")
+
+// DefaultBootDir and DefaultGrub are where Find looks on the running system.
+const (
+	DefaultBootDir = "/boot"
+	DefaultGrub    = "/etc/default/grub"
+)
+
+// candidates lists, in order, the files Find checks. Only the first existing
+// cmdline.txt counts: /boot/firmware/cmdline.txt is the real one on Raspberry Pi
+// OS Bookworm, and a mounted boot partition has cmdline.txt at its top.
+func candidates(bootDir, grubDefault string) [][]Target {
+	groups := [][]Target{
+		{
+			{RPiCmdline, filepath.Join(bootDir, "firmware", "cmdline.txt")},
+			{RPiCmdline, filepath.Join(bootDir, "cmdline.txt")},
+		},
+		{{UEnv, filepath.Join(bootDir, "uEnv.txt")}},
+		{{Extlinux, filepath.Join(bootDir, "extlinux", "extlinux.conf")}},
+	}
+	if grubDefault != "" {
+		groups = append(groups, []Target{{Grub, grubDefault}})
+	}
+	return groups
+}
+
+// Find returns the boot configuration files that exist under bootDir (e.g.
+// DefaultBootDir, or a mounted boot partition) plus grubDefault. Pass grubDefault
+// = "" to skip GRUB, as a caller editing another machine's boot partition must:
+// /etc/default/grub then belongs to the build host. When nothing exists the
+// error wraps ErrNotFound and names every path searched.
+func Find(bootDir, grubDefault string) ([]Target, error) {
+	var found []Target
+	var searched []string
+	for _, group := range candidates(bootDir, grubDefault) {
+		for _, t := range group {
+			searched = append(searched, t.Path)
+			ok, err := isFile(t.Path)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				found = append(found, t)
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: searched %s", ErrNotFound, strings.Join(searched, ", "))
+	}
+	return found, nil
+}
+
+func isFile(path string) (bool, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for boot config: %w", err)
+	}
+	return st.Mode().IsRegular(), nil
+}

@@ -1,0 +1,137 @@
+package bootcfg
+
+import (
+	"fmt"
+	"strings"
+)
+
+const (
+	grubVar        = "GRUB_CMDLINE_LINUX"
+	grubDefaultVar = "GRUB_CMDLINE_LINUX_DEFAULT"
+)
+
+// grubValue is a `NAME=value` assignment in /etc/default/grub, cut into the part
+// before the value, the value without its quotes, the quote ("\"", "'" or ""),
+// and what follows the closing quote (whitespace or a comment).
+type grubValue struct {
+	head, val, quote, after string
+}
+
+// parseGrub recognises `[export ]NAME=...` on one line. ok is false for other
+// lines; err is set for an assignment of NAME too complex to edit safely.
+func parseGrub(text, name string) (g grubValue, ok bool, err error) {
+	indent := len(text) - len(strings.TrimLeft(text, " \t"))
+	rest := text[indent:]
+	if r, cut := strings.CutPrefix(rest, "export "); cut {
+		rest = r
+	}
+	if !strings.HasPrefix(rest, name+"=") {
+		return g, false, nil
+	}
+	n := len(text) - len(rest) + len(name) + 1
+	g.head, rest = text[:n], text[n:]
+	end := 0
+	switch {
+	case strings.HasPrefix(rest, `"`):
+		end = closingQuote(rest, '"')
+		g.quote = `"`
+	case strings.HasPrefix(rest, "'"):
+		end = closingQuote(rest, '\'')
+		g.quote = "'"
+	default:
+		end = strings.IndexAny(rest, " \t")
+		if end < 0 {
+			end = len(rest)
+		}
+		if strings.ContainsAny(rest[:end], "\"'\\$`;&|<>()") {
+			end = -1
+		}
+	}
+	if end >= 0 {
+		g.after = rest[end+len(g.quote):]
+		g.val = strings.TrimPrefix(rest[:end], g.quote)
+		if a := strings.TrimLeft(g.after, " \t"); a == "" || a[0] == '#' || a[0] == ';' {
+			return g, true, nil
+		}
+	}
+	return g, true, fmt.Errorf("%w: cannot safely edit %s (unterminated quote, multi-line or composite shell value); put it on one line as %s=\"...\" and retry", ErrRefused, name, name)
+}
+
+// closingQuote returns the index in s (which starts with q) of the matching
+// closing quote, or -1. Inside double quotes a backslash escapes the next byte.
+func closingQuote(s string, q byte) int {
+	for i := 1; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && q == '"':
+			i++
+		case s[i] == q:
+			return i
+		}
+	}
+	return -1
+}
+
+func (g grubValue) String() string {
+	q := g.quote
+	if q == "" && strings.ContainsAny(g.val, " \t") {
+		q = `"`
+	}
+	return g.head + q + g.val + q + g.after
+}
+
+// editGrub edits every GRUB_CMDLINE_LINUX assignment in /etc/default/grub (the
+// shell keeps the last; editing all keeps them consistent), keeping its quotes;
+// an unquoted value gains double quotes once it has several parameters. Install
+// with no assignment appends GRUB_CMDLINE_LINUX="ro init=/sbin/init-overlay".
+// Install refuses a GRUB_CMDLINE_LINUX_DEFAULT holding another init=, because
+// grub puts it after GRUB_CMDLINE_LINUX and the kernel keeps the last init=.
+// The caller must regenerate grub.cfg (update-grub) after a change.
+func editGrub(content []byte, edit editFunc, install bool) ([]byte, error) {
+	ls := splitLines(content)
+	found := false
+	for i, l := range ls {
+		g, ok, err := parseGrub(l.text, grubVar)
+		if !ok {
+			if install {
+				if err := checkGrubDefault(l.text); err != nil {
+					return nil, fmt.Errorf("grub line %d: %w", i+1, err)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("grub line %d: %w", i+1, err)
+		}
+		found = true
+		v, err := edit(g.val)
+		if err != nil {
+			return nil, fmt.Errorf("grub line %d: %w", i+1, err)
+		}
+		if v != g.val {
+			g.val = v
+			ls[i].text = g.String()
+		}
+	}
+	if !found && install {
+		v, _ := edit("") // cannot fail on an empty line
+		ls = appendLine(ls, grubVar+`="`+v+`"`)
+	}
+	return joinLines(ls), nil
+}
+
+func checkGrubDefault(text string) error {
+	g, ok, err := parseGrub(text, grubDefaultVar)
+	if !ok || err != nil {
+		return nil // not ours to judge; grub-mkconfig will complain if it is broken
+	}
+	fs, _, err := splitFields(g.val)
+	if err != nil {
+		return nil
+	}
+	for _, f := range fs[:kernelEnd(fs)] {
+		if p := param(f.tok); isInit(p) && p.Value != InitPath {
+			return fmt.Errorf("%w: %s sets %s, which overrides %s; remove it from %s and retry", ErrRefused, grubDefaultVar, f.tok, initParam, grubDefaultVar)
+		}
+	}
+	return nil
+}
