@@ -46,10 +46,11 @@ const (
 // console log of each boot is written; the folder is kept only if the test
 // fails, and its path is then logged.
 type session struct {
-	t      *testing.T
-	a      *assets
-	logDir string
-	boots  int
+	t        *testing.T
+	a        *assets
+	logDir   string
+	boots    int
+	keepLogs bool // keep the logs even when the test passes
 }
 
 // newSession skips under -short, fetches the assets and marks the test
@@ -63,14 +64,15 @@ func newSession(t *testing.T) *session {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	s := &session{t: t, a: a, logDir: dir}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("console logs kept in %s", dir)
-			return
+		} else if !s.keepLogs {
+			os.RemoveAll(dir)
 		}
-		os.RemoveAll(dir)
 	})
-	return &session{t: t, a: a, logDir: dir}
+	return s
 }
 
 // bootOpts says how to boot a disk.

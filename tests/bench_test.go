@@ -1,0 +1,108 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// shellOverlay is a shell-script implementation of the same tmpfs steps
+// (the original init-overlay's job), the comparison point for the bench.
+const shellOverlay = `#!/bin/sh
+PATH=/sbin:/bin:/usr/sbin:/usr/bin
+grep -q overlay /proc/filesystems || modprobe overlay
+mount -t tmpfs -o mode=0755 tmpfs /overlay
+mkdir -p /overlay/robase /overlay/rwdata /overlay/combined
+mount --bind / /overlay/robase
+mount -o remount,bind,ro /overlay/robase
+mkdir -p /overlay/rwdata/data /overlay/rwdata/work
+mount -t overlay overlay -o lowerdir=/overlay/robase,upperdir=/overlay/rwdata/data,workdir=/overlay/rwdata/work /overlay/combined
+for d in dev proc sys; do mount --move /$d /overlay/combined/$d; done
+cd /overlay/combined
+pivot_root . overlay
+mount --move overlay/overlay overlay
+exec chroot . /sbin/init "$@"
+`
+
+var kmsgMarker = regexp.MustCompile(`\[\s*(\d+\.\d+)\] harness: (switch_root|init-start)\n`)
+
+// handover returns the guest-clock time from the initramfs's switch_root
+// to the start of the disk's /sbin/init, from the kmsg timestamps (µs).
+func handover(console string) (time.Duration, error) {
+	var at [2]float64
+	var seen [2]bool
+	for _, m := range kmsgMarker.FindAllStringSubmatch(console, -1) {
+		i := 0
+		if m[2] == "init-start" {
+			i = 1
+		}
+		at[i], _ = strconv.ParseFloat(m[1], 64)
+		seen[i] = true
+	}
+	if !seen[0] || !seen[1] {
+		return 0, fmt.Errorf("markers missing (switch_root %v, init-start %v)", seen[0], seen[1])
+	}
+	return time.Duration((at[1] - at[0]) * float64(time.Second)), nil
+}
+
+type series []time.Duration
+
+func (s series) stats() (lo, med, hi time.Duration) {
+	c := append(series(nil), s...)
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	return c[0], c[len(c)/2], c[len(c)-1]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%7.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// TestBench measures the overlay's boot overhead: switch_root to the real
+// /sbin/init, with init=/sbin/init-overlay (tmpfs) and with a shell-script
+// overlay, minus a direct init=/sbin/init boot. It runs only with
+// OVERLAYUPD_BENCH=N (boots per variant, at least 5), one boot at a time.
+func TestBench(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
+	if n == 0 {
+		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
+	}
+	n = max(n, 5)
+	s := newSession(t)
+	r := newRootTree(t, s.a)
+	r.write("sbin/init-overlay-sh", shellOverlay, 0o755)
+	d := r.ext4()
+	variants := []struct{ name, init string }{
+		{"direct /sbin/init", "/sbin/init"},
+		{"overlayupd tmpfs", "/sbin/init-overlay"},
+		{"shell script tmpfs", "/sbin/init-overlay-sh"},
+	}
+	got := make([]series, len(variants))
+	for i := 0; i < n; i++ {
+		for j, v := range variants {
+			out := s.run(d, bootOpts{init: v.init, args: []string{"quiet"}})
+			if j > 0 && rootFS(t, out) != "overlay" {
+				t.Fatalf("%s: root is not an overlay; see %s", v.name, s.logDir)
+			}
+			h, err := handover(out)
+			if err != nil {
+				t.Fatalf("%s boot %d: %v", v.name, i+1, err)
+			}
+			got[j] = append(got[j], h)
+		}
+	}
+	_, base, _ := got[0].stats()
+	fmt.Printf("\nswitch_root -> /sbin/init, guest clock, %d boots each (QEMU TCG, kernel %s)\n", n, s.a.kver)
+	fmt.Printf("%-20s %10s %10s %10s %12s %8s\n", "variant", "min", "median", "max", "overhead", "ratio")
+	for j, v := range variants {
+		lo, med, hi := got[j].stats()
+		fmt.Printf("%-20s %s %s %s %s %7.1fx\n", v.name, ms(lo), ms(med), ms(hi), "   "+ms(med-base), float64(med)/float64(base))
+	}
+	_, ovl, _ := got[1].stats()
+	verdict := "within"
+	if ovl-base > 40*time.Millisecond {
+		verdict = "OVER"
+	}
+	fmt.Printf("overlayupd overhead (median - direct median): %s, %s the 40 ms target\n\n", ms(ovl-base), verdict)
+}

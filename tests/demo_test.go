@@ -1,0 +1,64 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const demoStep1 = `
+echo "result: / is mounted as: $(awk '$2 == "/" {m = $1 " (" $3 ")"} END {print m}' /proc/mounts)"
+echo "Hello from boot 1" > /etc/demo-note
+echo "result: wrote /etc/demo-note: $(cat /etc/demo-note)"
+echo "result: the change lives in the RAM layer: $(ls /overlay/rwdata/data/etc/demo-note 2>&1)"
+echo "result: the read-only base is untouched: $(ls /overlay/robase/etc/demo-note 2>&1)"
+`
+
+const demoStep2 = `
+echo "result: / is mounted as: $(awk '$2 == "/" {m = $1 " (" $3 ")"} END {print m}' /proc/mounts)"
+if [ -e /etc/demo-note ]; then echo "result: /etc/demo-note is still there: $(cat /etc/demo-note)"; else echo "result: /etc/demo-note is gone: the device booted clean"; fi
+`
+
+var demoLine = regexp.MustCompile(`(?m)^(overlayupd:.*|result: .*)$`)
+
+// TestDemo is make demo: it narrates a tmpfs-overlay device across a
+// reboot. It runs only with OVERLAYUPD_DEMO=1 and keeps its console logs.
+func TestDemo(t *testing.T) {
+	if os.Getenv("OVERLAYUPD_DEMO") != "1" {
+		t.Skip("set OVERLAYUPD_DEMO=1 to run the demo (make demo)")
+	}
+	say := func(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+	show := func(console string) {
+		for _, l := range demoLine.FindAllString(console, -1) {
+			fmt.Println("    " + strings.TrimPrefix(l, "result: "))
+		}
+	}
+	say("Fetching the kernel, busybox and QEMU (cached after the first run)")
+	s := newSession(t)
+	t.Cleanup(func() { fmt.Printf("\n==> Console logs of both boots: %s\n", s.logDir) })
+	s.keepLogs = true
+	r := newRootTree(t, s.a)
+	r.step("demo1", demoStep1)
+	r.step("demo2", demoStep2)
+	say("Building a read-only root disk: busybox, overlayupd as /sbin/init-overlay")
+	d := r.ext4()
+
+	say("Boot 1: kernel command line has init=/sbin/init-overlay; overlayupd lays a tmpfs over the root")
+	out := s.run(d, bootOpts{init: "/sbin/init-overlay", step: "demo1"})
+	show(out)
+	if rootFS(t, out) != "overlay" {
+		t.Fatalf("boot 1: / is not an overlay")
+	}
+	must(t, out, `wrote /etc/demo-note: Hello from boot 1`)
+
+	say("Reboot (same disk). Boot 2: is the file still there?")
+	out = s.run(d, bootOpts{init: "/sbin/init-overlay", step: "demo2"})
+	show(out)
+	must(t, out, `/etc/demo-note is gone`)
+	if d.exists("/etc/demo-note") {
+		t.Fatalf("the note reached the read-only root image")
+	}
+	say("The root image itself was never written: debugfs finds no /etc/demo-note on it")
+}
