@@ -17,4 +17,5 @@ var (
 	ErrSymlinkLoop            = errors.New("too many levels of symbolic links")
 	ErrNoSpace                = errors.New("not enough free space")
 	ErrShortRead              = errors.New("input ended early")
+	ErrInputTooLong           = errors.New("input is longer than announced")
 )

@@ -29,26 +29,39 @@ var geteuid = os.Geteuid
 // work on its own goroutine: goroutines it starts run in the host namespace.
 func inPrivateMountNS(fn func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer func() {
-			if r := recover(); r != nil {
-				errc <- fmt.Errorf("panic in private mount namespace: %v", r)
-			}
-		}()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("unshare mount namespace: %w", err)
-			return
-		}
-		// Why: a new namespace inherits shared propagation from the host; without
-		// this, a mount made here would propagate back to the host.
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("make mounts private: %w", err)
-			return
-		}
-		errc <- fn()
-	}()
+	go nsWorker(fn, errc)
 	return <-errc
+}
+
+func nsWorker(fn func() error, errc chan<- error) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The main thread: the runtime never ends it, so a namespace made here
+		// would outlive the call, and /proc/self (which names the main thread)
+		// would show it to the whole process. Hold this thread so the worker
+		// started now lands on another one, then give it back.
+		inner := make(chan error, 1)
+		go nsWorker(fn, inner)
+		errc <- <-inner
+		runtime.UnlockOSThread()
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			errc <- fmt.Errorf("panic in private mount namespace: %v", r)
+		}
+	}()
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		errc <- fmt.Errorf("unshare mount namespace: %w", err)
+		return
+	}
+	// Why: a new namespace inherits shared propagation from the host; without
+	// this, a mount made here would propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		errc <- fmt.Errorf("make mounts private: %w", err)
+		return
+	}
+	errc <- fn()
 }
 
 // ValidateByMount checks an image by letting the kernel mount it: read-only

@@ -43,7 +43,7 @@ func checkSpace(dir string, size int64, free uint64) error {
 // size is the expected length, or -1 when unknown (stdin). When it is known,
 // Stage first checks that it fits in dir's free space with spaceMargin and
 // refuses with ErrNoSpace before writing anything, and an input that is shorter
-// or longer is an error (ErrShortRead). When it is unknown, a short input cannot
+// or longer is an error (ErrShortRead, ErrInputTooLong). When it is unknown, a short input cannot
 // be told from a complete one here: validate the staged file.
 //
 // On any error, including ENOSPC, a failing reader and ctx cancellation (checked
@@ -144,7 +144,7 @@ func checkLength(r io.Reader, n, size int64) error {
 	}
 	var one [1]byte
 	if k, _ := io.ReadFull(r, one[:]); k > 0 {
-		return fmt.Errorf("%w: input is longer than the announced %d bytes", ErrShortRead, size)
+		return fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
 	}
 	return nil
 }
