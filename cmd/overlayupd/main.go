@@ -1,14 +1,42 @@
-// Command overlayupd is the transactional root updater: PID 1 trampoline and
-// overlay (as init-overlay), and the admin CLI (as overlayupd or overlayctl).
+// Command overlayupd is the transactional root updater. One static binary
+// plays every part, chosen by the name it is called by:
+//
+//	init-overlay          the PID-1 path (also: overlayupd init, or any name as PID 1)
+//	overlayctl            the original overlayctl commands
+//	overlayupd            the full command line interface
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/overlay"
 )
 
 var version = "dev"
 
 func main() {
-	fmt.Fprintln(os.Stderr, "overlayupd", version)
+	name := filepath.Base(os.Args[0])
+	root := newRootCmd(name)
+	if name == "init-overlay" || (os.Getpid() == 1 && !isSubcommand(root, os.Args[1:])) {
+		overlay.Main(os.Args, os.Environ()) // never returns
+	}
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// isSubcommand reports whether args start with one of root's commands, so
+// that PID 1 called under another name (init=/usr/sbin/overlayupd) still
+// boots, while "overlayupd status" as a container's PID 1 still works.
+func isSubcommand(root *cobra.Command, args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	c, _, err := root.Find(args)
+	return err == nil && c != root
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/overlay"
+)
+
+func newEnableCmd(enable bool) *cobra.Command {
+	use, short, long := "enable", "Enable the overlay from the next boot on",
+		"Remove the disable file (/overlay/disable on the real root), so that the next\nboot lays the overlay again. The real root is remounted read-write for the\nchange and read-only after."
+	if !enable {
+		use, short, long = "disable", "Boot the plain root, without overlay, from the next boot on",
+			"Create the disable file (/overlay/disable on the real root), so that the next\nboot runs /sbin/init on the plain root. Undo with 'enable'."
+	}
+	return &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Args:    cobra.NoArgs,
+		PreRunE: needRoot,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := overlay.CurrentStatus()
+			if err != nil {
+				return errorf(cmd, "%v", err)
+			}
+			if err := overlay.SetEnabled(st, enable); err != nil {
+				return errorf(cmd, "%v", err)
+			}
+			state := "enabled"
+			if !enable {
+				state = "disabled"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "overlay %s for next boot\n", state)
+			return nil
+		},
+	}
+}
+
+func newLockCmd(lock bool) *cobra.Command {
+	use, short := "lock", "Remount the real root read-only"
+	if !lock {
+		use, short = "unlock", "Remount the real root read-write, to change it in place"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+Under the overlay the real root is at /overlay/robase; without it, it is /.
+Changes made there survive reboots. Lock it again when done: a read-only
+filesystem is what survives power cuts.`,
+		Args:    cobra.NoArgs,
+		PreRunE: needRoot,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := overlay.CurrentStatus()
+			if err != nil {
+				return errorf(cmd, "%v", err)
+			}
+			if err := overlay.SetBaseReadOnly(st, lock); err != nil {
+				return errorf(cmd, "%v", err)
+			}
+			state := "read-only"
+			if !lock {
+				state = "read-write"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", st.Base, state)
+			return nil
+		},
+	}
+}
+
+func newInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Run the PID-1 path (what init=/sbin/init-overlay runs)",
+		Long: `Run the PID-1 path: lay the overlay over the root, pivot into it and exec
+/sbin/init. Only meaningful as PID 1, or in a private mount namespace for
+testing; it refuses otherwise, because it would change this system's mounts.`,
+		Args:               cobra.ArbitraryArgs,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+				return cmd.Help()
+			}
+			if !initAllowed() {
+				return errorf(cmd, "refusing to run outside PID 1: it would remount this system's root (set OVERLAYUPD_INIT_TEST=1 only inside a private mount namespace)")
+			}
+			overlay.Main(append([]string{"init-overlay"}, args...), os.Environ())
+			return nil
+		},
+	}
+}
+
+// initAllowed reports whether the PID-1 path may run here: as PID 1 (a real
+// boot, or a test's own PID namespace), or when a test asks for it from a
+// mount namespace that is not the host's.
+func initAllowed() bool {
+	if os.Getpid() == 1 {
+		return true
+	}
+	if os.Getenv("OVERLAYUPD_INIT_TEST") != "1" {
+		return false
+	}
+	self, err1 := os.Readlink("/proc/self/ns/mnt")
+	host, err2 := os.Readlink("/proc/1/ns/mnt")
+	return err1 == nil && err2 == nil && self != host
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/bootcfg"
+	"github.com/overlayupd/overlayupd/internal/mounts"
+)
+
+type installCmd struct {
+	install bool
+	bootDir string
+	grub    string
+	dryRun  bool
+}
+
+func newInstallCmd(install bool) *cobra.Command {
+	c := &installCmd{install: install}
+	use, short := "install", "Boot through the overlay: add 'ro init=/sbin/init-overlay' to the boot configuration"
+	if !install {
+		use, short = "uninstall", "Stop booting through the overlay: remove 'init=/sbin/init-overlay' from the boot configuration"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+Edits every boot configuration file found:
+  Raspberry Pi  BOOT/firmware/cmdline.txt, else BOOT/cmdline.txt (one line, with root=)
+  U-Boot        BOOT/uEnv.txt (the cmdline= line)
+  extlinux      BOOT/extlinux/extlinux.conf (every APPEND line)
+  GRUB          /etc/default/grub (GRUB_CMDLINE_LINUX), then update-grub
+BOOT is /boot unless --boot-dir names another directory, e.g. the mounted boot
+partition of an SD card on a build host (GRUB is then left alone).
+
+Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
+the file as it was before overlayupd's first change in FILE.overlayupd.bak,
+and does nothing when the file already says what it should. install turns
+'rw' into 'ro' and replaces any other init=; uninstall removes only
+init=/sbin/init-overlay (the backup holds the original).`,
+		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd uninstall",
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if c.dryRun || c.bootDir != "" {
+				return nil
+			}
+			return needRoot(cmd, args)
+		},
+		RunE: c.run,
+	}
+	cmd.Flags().StringVar(&c.bootDir, "boot-dir", "", "directory of the boot partition (default /boot; set it to edit an SD card on a build host)")
+	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (ignored with --boot-dir)")
+	cmd.Flags().BoolVarP(&c.dryRun, "dry-run", "n", false, "print the changes as a diff and write nothing")
+	return cmd
+}
+
+func (c *installCmd) run(cmd *cobra.Command, _ []string) error {
+	bootDir, grub := bootcfg.DefaultBootDir, c.grub
+	if c.bootDir != "" {
+		// A build host's own GRUB file is not the SD card's business.
+		bootDir, grub = c.bootDir, ""
+	}
+	targets, err := bootcfg.Find(bootDir, grub)
+	if err != nil {
+		return errorf(cmd, "%v\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
+	}
+	out := cmd.OutOrStdout()
+	var failed []error
+	for _, t := range targets {
+		res, err := editWritable(t, c.install, c.dryRun)
+		if err != nil {
+			failed = append(failed, err)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", cmd.CommandPath(), err)
+			continue
+		}
+		switch {
+		case !res.Changed:
+			fmt.Fprintf(out, "%s: already up to date\n", t.Path)
+		case c.dryRun:
+			fmt.Fprint(out, res.Diff)
+		default:
+			fmt.Fprintf(out, "%s: updated (original kept in %s)\n", t.Path, res.Backup)
+		}
+		if res.NeedsGrubUpdate {
+			fmt.Fprintln(out, updateGrub(c.dryRun))
+		}
+	}
+	if len(failed) > 0 {
+		return errorf(cmd, "%d of %d files not changed", len(failed), len(targets))
+	}
+	if c.install && !c.dryRun && c.bootDir == "" {
+		fmt.Fprintln(out, "the overlay starts at the next boot; 'overlayupd status' shows it")
+	}
+	return nil
+}
+
+// editWritable edits t; when its filesystem is mounted read-only (a boot
+// partition often is), it remounts it read-write for the edit and back.
+func editWritable(t bootcfg.Target, install, dryRun bool) (bootcfg.Result, error) {
+	res, err := bootcfg.Edit(t, install, dryRun)
+	if !errors.Is(err, unix.EROFS) {
+		return res, err
+	}
+	mp, merr := mountPointOf(t.Path)
+	if merr != nil {
+		return res, fmt.Errorf("%w (and finding its mount: %v)", err, merr)
+	}
+	if rerr := unix.Mount("", mp, "", unix.MS_REMOUNT, ""); rerr != nil {
+		return res, fmt.Errorf("%w; remount %s read-write: %v", err, mp, rerr)
+	}
+	res, err = bootcfg.Edit(t, install, dryRun)
+	if rerr := unix.Mount("", mp, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil && err == nil {
+		err = fmt.Errorf("remount %s read-only after editing: %w", mp, rerr)
+	}
+	return res, err
+}
+
+// mountPointOf returns the mount point that holds path: the longest mount
+// point that is a prefix of it.
+func mountPointOf(path string) (string, error) {
+	ms, err := mounts.Read()
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, m := range ms {
+		mp := m.MountPoint
+		if (path == mp || mp == "/" || len(path) > len(mp) && path[:len(mp)] == mp && path[len(mp)] == '/') && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no mount holds %s", path)
+	}
+	return best, nil
+}
+
+// updateGrub regenerates grub.cfg when update-grub exists, or says what to run.
+func updateGrub(dryRun bool) string {
+	p, err := exec.LookPath("update-grub")
+	if err != nil {
+		return "GRUB: run your distribution's grub.cfg generator (grub-mkconfig -o /boot/grub/grub.cfg) for the change to take effect"
+	}
+	if dryRun {
+		return "GRUB: would run " + p
+	}
+	out, err := exec.Command(p).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("GRUB: %s failed (%v); run it by hand:\n%s", p, err, out)
+	}
+	return "GRUB: ran " + p
+}
