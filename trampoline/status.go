@@ -53,6 +53,9 @@ func NewStatus(dir string, st State, ents []DirEntry, reasons map[string]Reason,
 		s.LastBoot = &r
 	}
 	s.NextBoot = describe(Decide(st))
+	if e := ParseName(booted, st.Suffix); e.Role == RoleTrying && st.Has(booted) {
+		s.NextBoot.Summary = "running trial " + booted + ", not committed: run commit to keep it; " + s.NextBoot.Summary
+	}
 	return s
 }
 
