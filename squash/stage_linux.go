@@ -34,31 +34,57 @@ func preallocate(f *os.File, size int64) error {
 // wbWindow is how much written data may be in flight before Stage waits for it.
 const wbWindow = 32 << 20
 
-// writeback keeps the dirty page cache of a big copy bounded: every wbWindow
-// bytes it starts writeback of the new window, waits for the previous one and
-// drops it from the page cache. The disk then works during the copy instead of
-// in one long flush at fsync time, and a small device is not pushed into memory
-// pressure. Errors are ignored here: these calls are hints, fsync reports I/O
-// errors.
+// writeback keeps the page cache of a big copy in check: every wbWindow bytes
+// it starts writeback of the new window, waits for the previous one and drops
+// it from the page cache. The disk then works during the copy instead of in one
+// long flush at fsync time, and a small device is not pushed into memory
+// pressure. It runs on its own goroutine so that waiting for the disk never
+// stalls the copy and the hasher (the kernel's dirty-page throttling still
+// bounds how far the copy runs ahead). Errors are ignored: these calls are
+// hints, the final fsync reports I/O errors.
 type writeback struct {
-	fd               int
-	started, dropped int64
+	fd   int
+	ch   chan int64
+	done chan struct{}
 }
 
-func newWriteback(f *os.File) *writeback { return &writeback{fd: int(f.Fd())} }
+func newWriteback(f *os.File) *writeback {
+	w := &writeback{fd: int(f.Fd()), ch: make(chan int64, 1), done: make(chan struct{})}
+	go w.run()
+	return w
+}
 
+// advance reports how many bytes are written; it never blocks (a busy
+// writeback goroutine catches up with a later report).
 func (w *writeback) advance(written int64) {
-	if written-w.started < wbWindow {
-		return
+	select {
+	case w.ch <- written:
+	default:
 	}
-	_ = unix.SyncFileRange(w.fd, w.started, written-w.started, unix.SYNC_FILE_RANGE_WRITE)
-	if w.started > w.dropped {
-		_ = unix.SyncFileRange(w.fd, w.dropped, w.started-w.dropped,
-			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-		_ = unix.Fadvise(w.fd, w.dropped, w.started-w.dropped, unix.FADV_DONTNEED)
-		w.dropped = w.started
+}
+
+// stop waits for the goroutine; call it before the file is closed.
+func (w *writeback) stop() {
+	close(w.ch)
+	<-w.done
+}
+
+func (w *writeback) run() {
+	defer close(w.done)
+	var started, dropped int64
+	for written := range w.ch {
+		if written-started < wbWindow {
+			continue
+		}
+		_ = unix.SyncFileRange(w.fd, started, written-started, unix.SYNC_FILE_RANGE_WRITE)
+		if started > dropped {
+			_ = unix.SyncFileRange(w.fd, dropped, started-dropped,
+				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			_ = unix.Fadvise(w.fd, dropped, started-dropped, unix.FADV_DONTNEED)
+			dropped = started
+		}
+		started = written
 	}
-	w.started = written
 }
 
 func adviseSequential(f *os.File) {

@@ -1,0 +1,184 @@
+package squash
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Apply throughput (make bench, part two). Set OVERLAYUPD_BENCH_DIR to a
+// directory on the store filesystem (default: the temp dir) and
+// OVERLAYUPD_BENCH_MB to the image size (default 256).
+
+func benchDir(tb testing.TB) string {
+	if d := os.Getenv("OVERLAYUPD_BENCH_DIR"); d != "" {
+		dir, err := os.MkdirTemp(d, "squash-bench-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { os.RemoveAll(dir) })
+		return dir
+	}
+	return tb.TempDir()
+}
+
+func benchMB(def int) int64 {
+	if n, err := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH_MB")); err == nil && n > 0 {
+		return int64(n)
+	}
+	return int64(def)
+}
+
+// benchSource writes a random file of mb MiB (incompressible, like an image).
+func benchSource(tb testing.TB, dir string, mb int64) string {
+	tb.Helper()
+	p := filepath.Join(dir, fmt.Sprintf("src-%d.img", mb))
+	f, err := os.Create(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.CopyN(f, rand.Reader, mb<<20); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func BenchmarkStage(b *testing.B) {
+	dir := benchDir(b)
+	mb := benchMB(256)
+	src := benchSource(b, dir, mb)
+	b.SetBytes(mb << 20)
+	for b.Loop() {
+		f, err := os.Open(src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tmp, _, _, err := Stage(context.Background(), f, mb<<20, dir, nil)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.Remove(tmp)
+	}
+}
+
+// BenchmarkCopyFsync is the baseline: io.Copy into a new file, then fsync.
+func BenchmarkCopyFsync(b *testing.B) {
+	dir := benchDir(b)
+	mb := benchMB(256)
+	src := benchSource(b, dir, mb)
+	b.SetBytes(mb << 20)
+	for b.Loop() {
+		if err := copyFsync(src, filepath.Join(dir, "dst")); err != nil {
+			b.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, "dst"))
+	}
+}
+
+func copyFsync(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
+	}
+	return out.Sync()
+}
+
+// TestApplyThroughput compares Stage, run in a child process so its peak RSS is
+// its own, with `cp` + `sync FILE` for each size in OVERLAYUPD_BENCH_SIZES_MB
+// (e.g. "256,1024"). It only runs when that variable is set.
+func TestApplyThroughput(t *testing.T) {
+	sizes := os.Getenv("OVERLAYUPD_BENCH_SIZES_MB")
+	if sizes == "" {
+		t.Skip("set OVERLAYUPD_BENCH_SIZES_MB=256,1024 to measure apply throughput")
+	}
+	dir := benchDir(t)
+	for _, s := range strings.Split(sizes, ",") {
+		mb, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := benchSource(t, dir, mb)
+		var stage, cp []time.Duration
+		var rss int64
+		for range 3 {
+			d, r := runStageChild(t, src, dir, mb)
+			stage, rss = append(stage, d), max(rss, r)
+			cp = append(cp, runCpSync(t, src, filepath.Join(dir, "cp.img")))
+		}
+		st, ct := median(stage), median(cp)
+		mbps := func(d time.Duration) float64 { return float64(mb) / d.Seconds() }
+		fmt.Printf("apply %5d MiB: stage %7.1f MiB/s (%v), cp+sync %7.1f MiB/s (%v), ratio %.2f, stage peak RSS %.1f MiB\n",
+			mb, mbps(st), st.Round(time.Millisecond), mbps(ct), ct.Round(time.Millisecond), ct.Seconds()/st.Seconds(), float64(rss)/1024)
+		os.Remove(src)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+// runStageChild re-execs this test binary to Stage src into dir; it returns the
+// wall time and the child's peak RSS in KiB.
+func runStageChild(t *testing.T, src, dir string, mb int64) (time.Duration, int64) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStageChild$")
+	cmd.Env = append(os.Environ(), "SQUASH_STAGE_CHILD="+src+"|"+dir+"|"+strconv.FormatInt(mb<<20, 10))
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		t.Fatalf("stage child: %v\n%s", err, out)
+	}
+	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+func runCpSync(t *testing.T, src, dst string) time.Duration {
+	start := time.Now()
+	if out, err := exec.Command("sh", "-c", `cp "$1" "$2" && sync "$2"`, "sh", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp+sync: %v\n%s", err, out)
+	}
+	d := time.Since(start)
+	os.Remove(dst)
+	return d
+}
+
+// TestStageChild is the child half of TestApplyThroughput.
+func TestStageChild(t *testing.T) {
+	arg := os.Getenv("SQUASH_STAGE_CHILD")
+	if arg == "" {
+		t.Skip("child process of TestApplyThroughput")
+	}
+	parts := strings.Split(arg, "|")
+	size, _ := strconv.ParseInt(parts[2], 10, 64)
+	f, err := os.Open(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tmp, _, _, err := Stage(context.Background(), f, size, parts[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tmp)
+}
