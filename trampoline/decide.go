@@ -59,9 +59,11 @@ func Decide(st State) BootPlan {
 func (b *builder) trialPlan(e Entry, why string) BootPlan {
 	to := b.name(RoleTrying, e.Tries-1)
 	b.rename(e.Name, to)
-	fallback := b.name(RoleCommitted, 0)
-	if !b.st.Has(fallback) {
-		fallback = b.name(RolePrev, 0)
+	fallback := ""
+	for _, r := range []Role{RoleCommitted, RolePrev} {
+		if f, ok := b.st.Find(r); ok && fallback == "" {
+			fallback = f.Name
+		}
 	}
 	p := b.plan(e, why)
 	p.Boot = ParseName(to, b.st.Suffix)
