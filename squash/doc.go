@@ -20,11 +20,11 @@
 //     says how to rebuild them.
 //   - lzma (id 2) images are always refused: go-diskfs reads them, but the Linux
 //     kernel cannot mount them, so the device would not boot.
-package squash
-
+//
 // Staging speed: Stage hashes on its own goroutine, overlapped with the copy, and
 // starts writeback every 32 MiB from a third goroutine (sync_file_range, then
 // FADV_DONTNEED), so fsync at the end has little left to flush and the page cache
 // is not filled with the image. Its floor is one core's SHA-256 speed (about
 // 0.9-1 GB/s with SHA-NI on the build VM); on a store slower than that (SD card,
 // eMMC) the disk is the limit, as it is for cp + sync.
+package squash
