@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -54,30 +55,61 @@ func SetEnabled(st Status, enable bool) error {
 	})
 }
 
-// withWritableBase runs fn with the base writable, restoring read-only after
-// if it was read-only before.
-func withWritableBase(st Status, fn func() error) (err error) {
-	if st.BaseReadOnly {
-		if err := SetBaseReadOnly(st, false); err != nil {
-			return err
-		}
-		defer func() {
-			if rerr := SetBaseReadOnly(st, true); rerr != nil && err == nil {
-				err = rerr
-			}
-		}()
+// withWritableBase runs fn with the base writable.
+func withWritableBase(st Status, fn func() error) error {
+	return WithWritable(st.Base, fn)
+}
+
+// WithWritable runs fn with the mount at target writable and then puts back
+// what was read-only before: the filesystem (superblock), or only the mount.
+func WithWritable(target string, fn func() error) (err error) {
+	ms, err := mounts.Read()
+	if err != nil {
+		return err
 	}
+	m, ok := mounts.Find(ms, target)
+	if !ok {
+		return fmt.Errorf("%s is not a mount point", target)
+	}
+	sbRO := hasOpt(m.SuperOpts, "ro")
+	if !sbRO && !m.ReadOnly() {
+		return fn()
+	}
+	if err := SetReadOnly(target, false, false); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := SetReadOnly(target, true, !sbRO); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
 	return fn()
 }
 
+func hasOpt(opts, o string) bool {
+	for _, x := range strings.Split(opts, ",") {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
 // SetBaseReadOnly remounts the real root read-only (lock) or read-write
-// (unlock). Locking makes the filesystem read-only, which is what protects it
-// from power cuts; when the filesystem must stay writable because a
-// persistent writable layer lives on it, only this mount is made read-only.
+// (unlock). A persistent writable layer lives on the same filesystem, so then
+// only the mount is made read-only.
 func SetBaseReadOnly(st Status, ro bool) error {
-	target := st.Base
+	return SetReadOnly(st.Base, ro, st.RWLayer == string(Persistent))
+}
+
+// SetReadOnly remounts the mount at target. Read-only makes the filesystem
+// read-only, which is what protects it from power cuts, unless onlyMount is
+// set (another mount writes to the same filesystem) or the filesystem is
+// busy: then only this mount is made read-only. Read-write makes both the
+// filesystem and the mount writable.
+func SetReadOnly(target string, ro, onlyMount bool) error {
 	if !ro {
-		// Superblock first, then the mount: a bind mount has its own ro flag.
+		// The superblock first, then the mount: a bind mount has its own flag.
 		if err := unix.Mount("", target, "", unix.MS_REMOUNT, ""); err != nil {
 			return fmt.Errorf("remount %s read-write: %w", target, err)
 		}
@@ -86,8 +118,10 @@ func SetBaseReadOnly(st Status, ro bool) error {
 		}
 		return nil
 	}
-	unix.Sync()
-	if st.RWLayer != string(Persistent) {
+	if !onlyMount {
+		// Why sync first: a read-only remount fails with EBUSY while writes
+		// are in flight, and a power cut right after must find them on disk.
+		unix.Sync()
 		err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
 		if err == nil {
 			return nil

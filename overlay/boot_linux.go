@@ -63,11 +63,24 @@ func Boot(log *Log, layout Layout) error {
 		return err
 	}
 	if cfg.Disabled {
-		return fmt.Errorf("%w by %s", ErrDisabled, cfg.DisabledBy)
+		if layout.Lower == nil {
+			return fmt.Errorf("%w by %s", ErrDisabled, cfg.DisabledBy)
+		}
+		log.Infof("overlay disabled by %s; booting the root image read-only", cfg.DisabledBy)
+		layout.ReadOnly = true
 	}
-	fs, err := ChooseFS(cfg.FS, haveFS, LoadModule)
-	if err != nil {
-		return err
+	if !layout.ReadOnly {
+		fs, err := ChooseFS(cfg.FS, haveFS, LoadModule)
+		switch {
+		case err == nil:
+			layout.FS = fs
+		case layout.Lower == nil:
+			return err
+		default:
+			// A root image boots read-only rather than not at all.
+			log.Warnf("%v; booting the root image read-only", err)
+			layout.ReadOnly = true
+		}
 	}
 	if err := ensureDir(OverlayDir); err != nil {
 		return err
@@ -76,11 +89,12 @@ func Boot(log *Log, layout Layout) error {
 	if err != nil {
 		return err
 	}
-	layout.FS = fs
 	for _, m := range ms {
 		layout.Mounts = append(layout.Mounts, m.MountPoint)
 	}
-	log.Infof("%s over the root, writable layer %s", fs, describeLayer(cfg))
+	if !layout.ReadOnly {
+		log.Infof("%s over the root, writable layer %s", layout.FS, describeLayer(cfg))
+	}
 	return Run(BuildPlan(cfg, layout), log.Warnf)
 }
 

@@ -24,6 +24,7 @@ const (
 	OpTouch                   // create an empty file Target
 	OpPrivate                 // make every mount under Target private
 	OpPivot                   // pivot_root into Target, old root at Source (relative)
+	OpCustom                  // Do mounts something at Target (e.g. a loop-mounted image)
 )
 
 // Op is one step of a plan: data that can be printed, compared in tests, and
@@ -35,6 +36,8 @@ type Op struct {
 	FSType string
 	Flags  uintptr
 	Data   string
+	// Do carries out an OpCustom step; Source describes it for String.
+	Do func() error
 }
 
 func (o Op) String() string {
@@ -75,6 +78,8 @@ func (o Op) String() string {
 		return "mount --make-rprivate " + o.Target
 	case OpPivot:
 		return fmt.Sprintf("pivot_root %s %s", o.Target, o.Source)
+	case OpCustom:
+		return o.Source + " " + o.Target
 	}
 	return fmt.Sprintf("op(%d) %s", o.Kind, o.Target)
 }
@@ -119,9 +124,13 @@ type Layout struct {
 	// Mounts are the mount points that exist now (from /proc/self/mounts).
 	Mounts []string
 	// Lower, when set, replaces the classic lower layer (a bind of "/") with
-	// these steps, which must leave the lower root mounted at RobaseDir. The
-	// store modes use it to mount a root image.
-	Lower []Op
+	// the steps it returns, which must leave the lower root mounted at
+	// RobaseDir. The store modes use it to mount a root image.
+	Lower func(Config) []Op
+	// ReadOnly lays no writable layer: the lower root itself becomes the new
+	// root, read-only. The store modes use it when the overlay is disabled or
+	// cannot be mounted, so that the image still boots.
+	ReadOnly bool
 	// Keep are extra mounts under /overlay (e.g. the store) moved into the new
 	// root at the same path.
 	Keep []string
@@ -131,7 +140,7 @@ type Layout struct {
 // merged tree at CombinedDir, then pivot_root into it. The old root stays
 // visible at PivotDir, as in the original.
 func BuildPlan(cfg Config, l Layout) []Op {
-	rw := cfg.RWLayer != Tmpfs
+	rw := cfg.RWLayer != Tmpfs && !l.ReadOnly
 	var p []Op
 	add := func(o ...Op) { p = append(p, o...) }
 
@@ -139,9 +148,11 @@ func BuildPlan(cfg Config, l Layout) []Op {
 	add(Op{Kind: OpPrivate, Target: "/"})
 
 	add(Op{Kind: OpMount, Source: "overlay-root", Target: OverlayDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755,size=1m"})
-	for _, d := range []string{RobaseDir, RwdataDir, CombinedDir} {
-		add(Op{Kind: OpMkdir, Target: d})
+	add(Op{Kind: OpMkdir, Target: RobaseDir})
+	if !l.ReadOnly {
+		add(Op{Kind: OpMkdir, Target: RwdataDir})
 	}
+	add(Op{Kind: OpMkdir, Target: CombinedDir})
 	if rw {
 		// The persistent layer lives on the root filesystem: the superblock must
 		// be writable. The lower layer is then made read-only per mount.
@@ -155,25 +166,35 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		add(Op{Kind: OpMkdir, Target: cfg.RWLayerDir})
 	}
 	if l.Lower != nil {
-		add(l.Lower...)
+		add(l.Lower(cfg)...)
 	} else {
 		add(Op{Kind: OpMount, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
 			Op{Kind: OpRemount, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
 	}
-	if rw {
+	keep := append([]string{RwdataDir, RobaseDir}, l.Keep...)
+	switch {
+	case l.ReadOnly:
+		add(Op{Kind: OpMount, Source: RobaseDir, Target: CombinedDir, Flags: unix.MS_BIND})
+		keep = keep[1:]
+	case rw:
 		add(Op{Kind: OpMount, Source: cfg.RWLayerDir, Target: RwdataDir, Flags: unix.MS_BIND})
-	} else {
+	default:
 		add(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
 	}
-	add(unionMount(l.FS)...)
+	if !l.ReadOnly {
+		add(unionMount(l.FS)...)
+	}
 
 	// The original's layout: rwdata and robase stay visible under /overlay.
-	for _, m := range append([]string{RwdataDir, RobaseDir}, l.Keep...) {
+	for _, m := range keep {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}
-	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir}, Op{Kind: OpChmod, Target: CombinedDir})
-	// The root is read-only underneath: a boot-time fsck has nothing to fix.
-	add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
+	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir})
+	if !l.ReadOnly {
+		add(Op{Kind: OpChmod, Target: CombinedDir})
+		// The root is read-only underneath: a boot-time fsck has nothing to fix.
+		add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
+	}
 	for _, m := range MountsToMove(l.Mounts) {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}

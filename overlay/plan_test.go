@@ -103,7 +103,9 @@ func TestUnionMountOptions(t *testing.T) {
 }
 
 func TestBuildPlanStoreLower(t *testing.T) {
-	lower := []Op{{Kind: OpMount, Source: "/dev/loop0", Target: RobaseDir, FSType: "squashfs", Flags: 1}}
+	lower := func(Config) []Op {
+		return []Op{{Kind: OpMount, Source: "/dev/loop0", Target: RobaseDir, FSType: "squashfs", Flags: 1}}
+	}
 	got := planStrings(BuildPlan(Config{RWLayer: Tmpfs, Size: "1m"}, Layout{FS: "overlay", Lower: lower, Keep: []string{"/overlay/store"}}))
 	joined := strings.Join(got, "\n")
 	if strings.Contains(joined, "mount --bind / /overlay/robase") {
@@ -142,5 +144,22 @@ func TestChooseFS(t *testing.T) {
 	_, err = ChooseFS([]string{"unionfs"}, func(string) bool { return false }, load)
 	if err == nil || !strings.Contains(err.Error(), "unionfs: no module") {
 		t.Errorf("err = %v, want one naming unionfs and why", err)
+	}
+}
+
+func TestBuildPlanReadOnly(t *testing.T) {
+	lower := func(Config) []Op { return []Op{{Kind: OpCustom, Source: "loop-mount img", Target: RobaseDir}} }
+	got := strings.Join(planStrings(BuildPlan(Config{RWLayer: Persistent, RWLayerDir: "/rw", Size: "1m"},
+		Layout{ReadOnly: true, Lower: lower, Keep: []string{"/overlay/store"}})), "\n")
+	for _, want := range []string{"loop-mount img /overlay/robase", "mount --bind /overlay/robase /overlay/combined",
+		"mount --move /overlay/robase /overlay/combined/overlay/robase", "pivot_root /overlay/combined overlay/pivot"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("read-only plan lacks %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []string{"rwdata", "remount,rw", "-t overlay"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("read-only plan has %q:\n%s", bad, got)
+		}
 	}
 }

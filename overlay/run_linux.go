@@ -28,12 +28,21 @@ func Run(ops []Op, logf func(string, ...any)) (err error) {
 	}()
 	for _, o := range ops {
 		if err := o.run(); err != nil {
-			return fmt.Errorf("%s: %w", o, err)
+			return &StepError{Op: o, Err: err}
 		}
 		done = append(done, o)
 	}
 	return nil
 }
+
+// StepError is the error of the plan step that failed.
+type StepError struct {
+	Op  Op
+	Err error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
 
 func (o Op) run() error {
 	switch o.Kind {
@@ -55,6 +64,8 @@ func (o Op) run() error {
 		return unix.Mount("", o.Target, "", unix.MS_REC|unix.MS_PRIVATE, "")
 	case OpPivot:
 		return pivot(o.Target, o.Source)
+	case OpCustom:
+		return o.Do()
 	case OpTouch:
 		f, err := os.OpenFile(o.Target, os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -67,7 +78,7 @@ func (o Op) run() error {
 
 func undo(o Op) error {
 	switch o.Kind {
-	case OpMount:
+	case OpMount, OpCustom:
 		return unix.Unmount(o.Target, unix.MNT_DETACH)
 	case OpMove:
 		return unix.Mount(o.Target, o.Source, "", unix.MS_MOVE, "")
