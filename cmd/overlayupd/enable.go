@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 func newEnableCmd(enable bool) *cobra.Command {
@@ -88,7 +89,7 @@ testing; it refuses otherwise, because it would change this system's mounts.`,
 			if !initAllowed() {
 				return errorf(cmd, "refusing to run outside PID 1: it would remount this system's root (set OVERLAYUPD_INIT_TEST=1 only inside a private mount namespace)")
 			}
-			overlay.Main(append([]string{"init-overlay"}, args...), os.Environ())
+			trampoline.Main(append([]string{"init-overlay"}, args...), os.Environ())
 			return nil
 		},
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 var version = "dev"
@@ -22,7 +22,7 @@ func main() {
 	name := filepath.Base(os.Args[0])
 	root := newRootCmd(name)
 	if name == "init-overlay" || (os.Getpid() == 1 && !isSubcommand(root, os.Args[1:])) {
-		overlay.Main(os.Args, os.Environ()) // never returns
+		trampoline.Main(os.Args, os.Environ()) // never returns
 	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
