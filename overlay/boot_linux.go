@@ -69,19 +69,11 @@ func Boot(log *Log, layout Layout) error {
 		log.Infof("overlay disabled by %s; booting the root image read-only", cfg.DisabledBy)
 		layout.ReadOnly = true
 	}
-	if !layout.ReadOnly {
-		fs, err := ChooseFS(cfg.FS, haveFS, LoadModule)
-		switch {
-		case err == nil:
-			layout.FS = fs
-		case layout.Lower == nil:
-			return err
-		default:
-			// A root image boots read-only rather than not at all.
-			log.Warnf("%v; booting the root image read-only", err)
-			layout.ReadOnly = true
-		}
+	fs, err := ChooseFS(cfg.FS, haveFS, LoadModule)
+	if err != nil {
+		return err
 	}
+	layout.FS = fs
 	if err := ensureDir(OverlayDir); err != nil {
 		return err
 	}
@@ -93,7 +85,7 @@ func Boot(log *Log, layout Layout) error {
 		layout.Mounts = append(layout.Mounts, m.MountPoint)
 	}
 	if !layout.ReadOnly {
-		log.Infof("%s over the root, writable layer %s", layout.FS, describeLayer(cfg))
+		log.Infof("%s over the root, writable layer %s", fs, describeLayer(cfg))
 	}
 	return Run(BuildPlan(cfg, layout), log.Warnf)
 }
@@ -113,13 +105,7 @@ func LoadConfig(log *Log) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read kernel command line: %w", err)
 	}
-	if _, err := os.Lstat(DisableFile); err == nil {
-		return Config{Disabled: true, DisabledBy: DisableFile}, nil
-	}
 	cmdVars, cmdDisable := CmdlineVars(string(cmdline))
-	if cmdDisable {
-		return Config{Disabled: true, DisabledBy: "overlay=disable on the kernel command line"}, nil
-	}
 	var gm map[string]string
 	if _, err := os.Stat(GetModeScript); err == nil {
 		gm, err = RunGetMode(context.Background(), ShellPath, GetModeScript)
@@ -130,6 +116,12 @@ func LoadConfig(log *Log) (Config, error) {
 	cfg, warnings := Resolve(gm, cmdVars, isDir)
 	for _, w := range warnings {
 		log.Warnf("%s", w)
+	}
+	if _, err := os.Lstat(DisableFile); err == nil {
+		cfg.Disabled, cfg.DisabledBy = true, DisableFile
+	}
+	if cmdDisable {
+		cfg.Disabled, cfg.DisabledBy = true, "overlay=disable on the kernel command line"
 	}
 	return cfg, nil
 }

@@ -127,9 +127,9 @@ type Layout struct {
 	// the steps it returns, which must leave the lower root mounted at
 	// RobaseDir. The store modes use it to mount a root image.
 	Lower func(Config) []Op
-	// ReadOnly lays no writable layer: the lower root itself becomes the new
-	// root, read-only. The store modes use it when the overlay is disabled or
-	// cannot be mounted, so that the image still boots.
+	// ReadOnly makes the merged root read-only once its mount points are
+	// made: the store modes use it when the overlay is disabled, so that a
+	// read-only image still gets /overlay/store and the moved mounts.
 	ReadOnly bool
 	// Keep are extra mounts under /overlay (e.g. the store) moved into the new
 	// root at the same path.
@@ -141,6 +141,9 @@ type Layout struct {
 // visible at PivotDir, as in the original.
 func BuildPlan(cfg Config, l Layout) []Op {
 	rw := cfg.RWLayer != Tmpfs && !l.ReadOnly
+	if l.ReadOnly {
+		cfg.Size = "1m"
+	}
 	var p []Op
 	add := func(o ...Op) { p = append(p, o...) }
 
@@ -148,11 +151,9 @@ func BuildPlan(cfg Config, l Layout) []Op {
 	add(Op{Kind: OpPrivate, Target: "/"})
 
 	add(Op{Kind: OpMount, Source: "overlay-root", Target: OverlayDir, FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=0755,size=1m"})
-	add(Op{Kind: OpMkdir, Target: RobaseDir})
-	if !l.ReadOnly {
-		add(Op{Kind: OpMkdir, Target: RwdataDir})
+	for _, d := range []string{RobaseDir, RwdataDir, CombinedDir} {
+		add(Op{Kind: OpMkdir, Target: d})
 	}
-	add(Op{Kind: OpMkdir, Target: CombinedDir})
 	if rw {
 		// The persistent layer lives on the root filesystem: the superblock must
 		// be writable. The lower layer is then made read-only per mount.
@@ -171,35 +172,28 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		add(Op{Kind: OpMount, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
 			Op{Kind: OpRemount, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
 	}
-	keep := append([]string{RwdataDir, RobaseDir}, l.Keep...)
-	switch {
-	case l.ReadOnly:
-		add(Op{Kind: OpMount, Source: RobaseDir, Target: CombinedDir, Flags: unix.MS_BIND})
-		keep = keep[1:]
-	case rw:
+	if rw {
 		add(Op{Kind: OpMount, Source: cfg.RWLayerDir, Target: RwdataDir, Flags: unix.MS_BIND})
-	default:
+	} else {
 		add(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
 	}
-	if !l.ReadOnly {
-		add(unionMount(l.FS)...)
-	}
+	add(unionMount(l.FS)...)
 
 	// The original's layout: rwdata and robase stay visible under /overlay.
-	for _, m := range keep {
+	for _, m := range append([]string{RwdataDir, RobaseDir}, l.Keep...) {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}
-	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir})
-	if !l.ReadOnly {
-		add(Op{Kind: OpChmod, Target: CombinedDir})
-		// The root is read-only underneath: a boot-time fsck has nothing to fix.
-		add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
-	}
+	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir}, Op{Kind: OpChmod, Target: CombinedDir})
+	// The root is read-only underneath: a boot-time fsck has nothing to fix.
+	add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
 	for _, m := range MountsToMove(l.Mounts) {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}
 	for _, d := range StandardDirs {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + d})
+	}
+	if l.ReadOnly {
+		add(Op{Kind: OpRemount, Target: CombinedDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
 	}
 	add(Op{Kind: OpPivot, Target: CombinedDir, Source: PivotDir[1:]})
 	return p

@@ -149,17 +149,19 @@ func TestChooseFS(t *testing.T) {
 
 func TestBuildPlanReadOnly(t *testing.T) {
 	lower := func(Config) []Op { return []Op{{Kind: OpCustom, Source: "loop-mount img", Target: RobaseDir}} }
-	got := strings.Join(planStrings(BuildPlan(Config{RWLayer: Persistent, RWLayerDir: "/rw", Size: "1m"},
-		Layout{ReadOnly: true, Lower: lower, Keep: []string{"/overlay/store"}})), "\n")
-	for _, want := range []string{"loop-mount img /overlay/robase", "mount --bind /overlay/robase /overlay/combined",
-		"mount --move /overlay/robase /overlay/combined/overlay/robase", "pivot_root /overlay/combined overlay/pivot"} {
+	ops := planStrings(BuildPlan(Config{RWLayer: Persistent, RWLayerDir: "/rw", Size: "50%"},
+		Layout{FS: "overlay", ReadOnly: true, Lower: lower, Keep: []string{"/overlay/store"}}))
+	got := strings.Join(ops, "\n")
+	for _, want := range []string{"loop-mount img /overlay/robase", "mount -t tmpfs -o mode=0755,size=1m overlay-rw /overlay/rwdata",
+		"mount --move /overlay/store /overlay/combined/overlay/store"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("read-only plan lacks %q:\n%s", want, got)
 		}
 	}
-	for _, bad := range []string{"rwdata", "remount,rw", "-t overlay"} {
-		if strings.Contains(got, bad) {
-			t.Errorf("read-only plan has %q:\n%s", bad, got)
-		}
+	if last2 := ops[len(ops)-2:]; last2[0] != "mount -o remount,bind,ro /overlay/combined" || !strings.HasPrefix(last2[1], "pivot_root") {
+		t.Errorf("read-only plan must end with a read-only remount of the merged root, then pivot: %q", last2)
+	}
+	if strings.Contains(got, "remount,rw") || strings.Contains(got, "--bind /rw ") {
+		t.Errorf("read-only plan touches the persistent layer:\n%s", got)
 	}
 }

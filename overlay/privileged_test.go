@@ -6,17 +6,11 @@ package overlay_test
 // host's mounts: the namespace is private and dies with its PID 1.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 const fakeInit = `#!/bin/sh
@@ -36,147 +30,8 @@ fi
 echo "INIT-END"
 `
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// overlayupdBinary returns the binary under test: $OVERLAYUPD_BIN, or a
-// static build of ./cmd/overlayupd.
-func overlayupdBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if p := os.Getenv("OVERLAYUPD_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "overlayupd-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "overlayupd")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/overlayupd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build overlayupd: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("privileged test: needs root for loop devices and mount namespaces (run: sudo go test ./overlay/)")
-	}
-	for _, tool := range []string{"unshare", "mkfs.ext4", "/bin/busybox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s not found (run: make deps)", tool)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-}
-
-// fakeRoot is an ext4 image that plays the device's root filesystem.
-type fakeRoot struct {
-	img string
-}
-
-func newFakeRoot(t *testing.T, files map[string]string) *fakeRoot {
-	t.Helper()
-	tree := t.TempDir()
-	for _, d := range []string{"bin", "sbin", "etc", "proc", "sys", "dev", "overlay", "tmp", "run"} {
-		must(t, os.MkdirAll(filepath.Join(tree, d), 0o755))
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	must(t, err)
-	must(t, os.WriteFile(filepath.Join(tree, "bin/busybox"), bb, 0o755))
-	for _, applet := range []string{"sh", "awk", "cat", "echo", "dd", "grep", "head", "sed", "ls"} {
-		must(t, os.Symlink("busybox", filepath.Join(tree, "bin", applet)))
-	}
-	bin, err := os.ReadFile(overlayupdBinary(t))
-	must(t, err)
-	must(t, os.WriteFile(filepath.Join(tree, "sbin/init-overlay"), bin, 0o755))
-	must(t, os.WriteFile(filepath.Join(tree, "sbin/init"), []byte(fakeInit), 0o755))
-	must(t, os.WriteFile(filepath.Join(tree, "etc/marker"), []byte("pristine\n"), 0o644))
-	for name, body := range files {
-		p := filepath.Join(tree, name)
-		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		mode := os.FileMode(0o644)
-		if strings.HasPrefix(name, "sbin/") {
-			mode = 0o755
-		}
-		if strings.HasSuffix(name, "/") {
-			must(t, os.MkdirAll(p, 0o755))
-			continue
-		}
-		must(t, os.WriteFile(p, []byte(body), mode))
-	}
-	img := filepath.Join(t.TempDir(), "root.ext4")
-	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", tree, img, "64M").CombinedOutput()
-	if err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
-	return &fakeRoot{img: img}
-}
-
-// boot runs init-overlay as PID 1 on the image, with cmdline as the kernel
-// command line, and returns the init script's report as KEY=value pairs.
-func (r *fakeRoot) boot(t *testing.T, cmdline string, env ...string) (map[string]string, string) {
-	t.Helper()
-	mnt := t.TempDir()
-	cmdlineFile := filepath.Join(t.TempDir(), "cmdline")
-	must(t, os.WriteFile(cmdlineFile, []byte(cmdline+"\n"), 0o644))
-	// The shell runs in the new namespaces (propagation private, so no
-	// mount reaches the host) and execs chroot, which execs init-overlay
-	// as PID 1. Like a kernel booting with "ro", the device is writable and
-	// the filesystem read-only; the loop device is autoclear, so it goes
-	// when the namespace dies. The fake /proc/cmdline is a bind over the
-	// real one.
-	script := `set -e
-mount -o loop "$IMG" "$MNT"
-mount -o remount,ro "$MNT"
-mount -t proc proc "$MNT/proc"
-mount --bind "$CMDLINE" "$MNT/proc/cmdline"
-exec chroot "$MNT" /sbin/init-overlay extra-arg`
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = append([]string{"IMG=" + r.img, "MNT=" + mnt, "CMDLINE=" + cmdlineFile, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/"}, env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	log := out.String()
-	if err != nil || !strings.Contains(log, "INIT-END") {
-		t.Fatalf("boot did not reach the end of /sbin/init (err %v):\n%s", err, log)
-	}
-	report := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^([A-Z-]+)=(.*)$`).FindAllStringSubmatch(log, -1) {
-		report[m[1]] = m[2]
-	}
-	return report, log
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestPID1Modes(t *testing.T) {
-	requireRoot(t)
-	type boot struct {
-		want map[string]string
-	}
+	testroot.RequireRoot(t, "mkfs.ext4")
 	tests := []struct {
 		name    string
 		files   map[string]string
@@ -216,10 +71,14 @@ func TestPID1Modes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			root := newFakeRoot(t, tt.files)
+			files := map[string]string{"sbin/init": fakeInit, "etc/marker": "pristine\n"}
+			for k, v := range tt.files {
+				files[k] = v
+			}
+			img := testroot.Ext4(t, testroot.Tree(t, files), "64M")
 			for i, want := range tt.boots {
 				env := append([]string{fmt.Sprintf("BOOT=boot%d", i+1)}, tt.env...)
-				got, log := root.boot(t, "root=/dev/vda ro init=/sbin/init-overlay "+tt.cmdline, env...)
+				got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay "+tt.cmdline, env...)
 				for k, v := range want {
 					if got[k] != v {
 						t.Errorf("boot %d: %s=%q, want %q\n%s", i+1, k, got[k], v, log)

@@ -1,0 +1,129 @@
+package trampoline_test
+
+// Privileged tests of the store-mode PID-1 path: an ext4 store holding
+// squashfs root images is "booted" as PID 1 of its own PID and mount
+// namespace (internal/testroot), and each image's /sbin/init reports which
+// image runs and what the store holds. Nothing touches the host's mounts.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
+)
+
+const imageInit = `#!/bin/sh
+echo "INIT-START"
+echo "IMAGE=$(cat /etc/version)"
+echo "ROOTFS=$(awk '$2=="/"{print $3}' /proc/mounts)"
+echo "ROBASE-FS=$(awk '$2=="/overlay/robase"{print $3}' /proc/mounts)"
+echo "STORE=$(awk '$2=="/overlay/store"{print $3" "substr($4,1,2)}' /proc/mounts)"
+echo "ENTRIES=$(ls /overlay/store/roots | tr '\n' ' ')"
+if [ -n "$ACTION" ]; then sh -c "$ACTION"; echo "ACTION-RC=$?"; fi
+echo "INIT-END"
+`
+
+// image makes a squashfs root image whose /etc/version is version.
+func image(t *testing.T, version, out string, files map[string]string) string {
+	t.Helper()
+	all := map[string]string{"sbin/init": imageInit, "etc/version": version + "\n"}
+	for k, v := range files {
+		all[k] = v
+	}
+	return testroot.Squashfs(t, testroot.Tree(t, all), out)
+}
+
+// store makes an ext4 store whose roots/ holds the given images (name ->
+// image file) and files.
+func store(t *testing.T, roots map[string]string, files map[string]string) string {
+	t.Helper()
+	all := map[string]string{"overlayupd-store": "overlayupd store v1\n", "roots/": ""}
+	for k, v := range files {
+		all[k] = v
+	}
+	tree := testroot.Tree(t, all)
+	for name, img := range roots {
+		b, err := os.ReadFile(img)
+		testroot.Must(t, err)
+		testroot.Must(t, os.WriteFile(filepath.Join(tree, "roots", name), b, 0o644))
+	}
+	return testroot.Ext4(t, tree, "96M")
+}
+
+type bootWant struct {
+	env  []string
+	want map[string]string
+	has  []string // substrings of the console log
+}
+
+func bootAll(t *testing.T, img string, boots []bootWant) {
+	t.Helper()
+	for i, b := range boots {
+		got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay", b.env...)
+		for k, v := range b.want {
+			if got[k] != v {
+				t.Errorf("boot %d: %s=%q, want %q", i+1, k, got[k], v)
+			}
+		}
+		for _, s := range b.has {
+			if !strings.Contains(log, s) {
+				t.Errorf("boot %d: console lacks %q", i+1, s)
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("boot %d console:\n%s", i+1, log)
+		}
+	}
+}
+
+func TestStoreTrialBootsOnceThenFallsBack(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1, v2 := image(t, "v1", "", nil), image(t, "v2", "", nil)
+	img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": v2}, nil)
+	bootAll(t, img, []bootWant{
+		{want: map[string]string{"IMAGE": "v2", "ROOTFS": "overlay", "ROBASE-FS": "squashfs", "STORE": "ext4 ro",
+			"ENTRIES": "root.sqsh root.trying-0.sqsh "}},
+		// No commit: the trial used its only boot.
+		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "failed.reason root.failed.sqsh root.sqsh "}},
+		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "failed.reason root.failed.sqsh root.sqsh "}},
+	})
+}
+
+func TestStoreBrokenImagesFallBack(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1 := image(t, "v1", "", nil)
+	garbage := filepath.Join(t.TempDir(), "garbage")
+	testroot.Must(t, os.WriteFile(garbage, []byte(strings.Repeat("not a squashfs image ", 1000)), 0o644))
+	t.Run("trial does not mount", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": v1, "root.try-2.sqsh": garbage}, nil)
+		bootAll(t, img, []bootWant{{
+			want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "},
+			has:  []string{"root.trying-1.sqsh does not mount"}}})
+	})
+	t.Run("committed root does not mount", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": garbage, "root.prev.sqsh": v1}, nil)
+		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"}, has: []string{"root.sqsh does not mount"}}})
+	})
+}
+
+func TestStorePersistentLayer(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1, v2 := image(t, "v1", "", nil), image(t, "v2", "", nil)
+	img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": v2}, map[string]string{"overlay-rw-layer/": ""})
+	write := []string{"ACTION=echo kept > /etc/data; cat /etc/data"}
+	read := []string{"ACTION=echo DATA=$(cat /etc/data)"}
+	bootAll(t, img, []bootWant{
+		{env: write, want: map[string]string{"IMAGE": "v2", "ROBASE-FS": "squashfs", "ACTION-RC": "0"}},
+		{env: read, want: map[string]string{"IMAGE": "v1", "DATA": "kept"}},
+	})
+}
+
+func TestStoreDisabledOverlayBootsImageReadOnly(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", nil)}, map[string]string{"overlay/disable": ""})
+	bootAll(t, img, []bootWant{{
+		env:  []string{"ACTION=echo x > /etc/x 2>/dev/null && echo W=ok || echo W=refused"},
+		want: map[string]string{"IMAGE": "v1", "ROOTFS": "overlay", "ROBASE-FS": "squashfs", "STORE": "ext4 ro", "W": "refused"}}})
+}
