@@ -2,9 +2,10 @@
 
 // Package deps pins the modules that later packages use, so go mod tidy keeps them.
 package deps
+
 import (
- _ "golang.org/x/sys/unix"
- _ "github.com/spf13/cobra"
- _ "github.com/diskfs/go-diskfs"
- _ "github.com/containerd/btrfs/v2"
+	_ "github.com/containerd/btrfs/v2"
+	_ "github.com/diskfs/go-diskfs"
+	_ "github.com/spf13/cobra"
+	_ "golang.org/x/sys/unix"
 )
