@@ -81,6 +81,7 @@ type bootOpts struct {
 	step      string   // step= for the test /sbin/init
 	args      []string // more kernel command line words
 	skipModul string   // a module the initramfs leaves out
+	qemuArgs  []string // more QEMU options
 }
 
 // vm is a running QEMU with its serial console.
@@ -128,6 +129,7 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 		"-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
 		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "),
 		"-drive", "file="+d.path+",format=raw,if=virtio,cache=unsafe")
+	v.cmd.Args = append(v.cmd.Args, o.qemuArgs...)
 	out, err := v.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
