@@ -27,7 +27,8 @@ extlinux.conf and GRUB.`,
 	}
 	root.SetErr(os.Stderr)
 	root.AddCommand(newStatusCmd(), newEnableCmd(true), newEnableCmd(false),
-		newLockCmd(true), newLockCmd(false), newInstallCmd(true), newInstallCmd(false))
+		newLockCmd(true), newLockCmd(false), newInstallCmd(true), newInstallCmd(false),
+		newApplyCmd(), newCommitCmd(), newRollbackCmd(), newGCCmd(), newStoreCmd())
 	if !ctl {
 		root.AddCommand(newInitCmd())
 	}

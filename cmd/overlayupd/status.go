@@ -8,9 +8,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-type statusCmd struct{ json bool }
+type statusCmd struct {
+	json   bool
+	sha256 bool
+	store  storeFlag
+}
+
+// fullStatus is what status --json prints: the overlay's fields at the top
+// level, as before, and the store's under "store" when there is one.
+type fullStatus struct {
+	overlay.Status
+	Store *storeStatus `json:"store,omitempty"`
+}
 
 func newStatusCmd() *cobra.Command {
 	s := &statusCmd{}
@@ -20,23 +32,54 @@ func newStatusCmd() *cobra.Command {
 		Long: `Show whether the overlay is active now, whether it is enabled for the next
 boot (the disable file on the real root), the kind of writable layer, and its
 size and usage. A tmpfs layer over 80% full gets a warning: when it fills,
-writes fail everywhere.`,
+writes fail everywhere.
+
+When the system booted from a store (or --store names one), it also shows the
+store: the booted image with its size and date (and sha256 with --sha256: it
+reads the whole image), every root in the store with the reason the
+trampoline recorded for it, and in plain words what the next boot does.`,
 		Example: "  overlayupd status\n  overlayupd status --json | jq .rw_used_percent",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := overlay.CurrentStatus()
-			if err != nil {
-				return errorf(cmd, "%v", err)
-			}
-			if s.json {
-				return writeJSON(cmd.OutOrStdout(), st)
-			}
-			printStatus(cmd.OutOrStdout(), st)
-			return nil
-		},
+		RunE: s.run,
 	}
 	cmd.Flags().BoolVar(&s.json, "json", false, "print the status as JSON (schema in the README)")
+	cmd.Flags().BoolVar(&s.sha256, "sha256", false, "also compute the sha256 of the booted image (reads the whole image)")
+	s.store.register(cmd)
 	return cmd
+}
+
+func (s *statusCmd) run(cmd *cobra.Command, _ []string) error {
+	st, err := overlay.CurrentStatus()
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	full := fullStatus{Status: st}
+	if top, ok, err := s.storeTop(); err != nil {
+		return errorf(cmd, "%v", err)
+	} else if ok {
+		if full.Store, err = loadStoreStatus(top, s.sha256); err != nil {
+			return errorf(cmd, "%v", err)
+		}
+	}
+	if s.json {
+		return writeJSON(cmd.OutOrStdout(), full)
+	}
+	printStatus(cmd.OutOrStdout(), st)
+	if full.Store != nil {
+		printStoreStatus(cmd.OutOrStdout(), *full.Store)
+	}
+	return nil
+}
+
+// storeTop finds the store to report: --store (which must be one), else the
+// store the system booted from, if any.
+func (s *statusCmd) storeTop() (string, bool, error) {
+	if s.store.top != "" {
+		top, err := s.store.resolve()
+		return top, err == nil, err
+	}
+	top, err := trampoline.DefaultStore()
+	return top, err == nil, nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+type applyCmd struct {
+	store  storeFlag
+	tries  int
+	reboot bool
+	json   bool
+}
+
+// applyResult is what apply --json prints.
+type applyResult struct {
+	Entry    string              `json:"entry"`
+	SHA256   string              `json:"sha256"`
+	Size     int64               `json:"size"`
+	Tries    int                 `json:"tries"`
+	NextBoot trampoline.NextBoot `json:"next_boot"`
+}
+
+func newApplyCmd() *cobra.Command {
+	c := &applyCmd{}
+	cmd := &cobra.Command{
+		Use:   "apply IMAGE",
+		Short: "Stage a new root image: the next boot tries it",
+		Long: `Stage a squashfs root image (a file, or - for stdin) in the store: the next
+boot tries it, at most --tries times without a commit, and after that boots
+the committed root again. Run 'overlayupd commit' in the new system to keep it.
+
+The image is checked before anything changes (squashfs superblock, the whole
+tree readable, an executable /sbin/init, room in the store), copied with its
+sha256 computed on the way and fsynced, checked again as copied (a pipe that
+ended early is caught there), and only then renamed into the try slot. Any
+refusal leaves the store as it was.`,
+		Example: "  overlayupd apply root-2.4.sqsh\n  curl -fsS https://example.com/root.sqsh | overlayupd apply - --reboot\n  overlayupd apply --tries 3 --json root.sqsh",
+		Args:    cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if c.tries < 1 || c.tries > trampoline.MaxTries {
+				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			}
+			return needRoot(cmd, args)
+		},
+		RunE: c.run,
+	}
+	c.store.register(cmd)
+	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
+	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new image once it is staged")
+	cmd.Flags().BoolVar(&c.json, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
+	top, err := c.store.resolve()
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	src, size, err := openImage(args[0], cmd.InOrStdin())
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	defer src.Close()
+	var res applyResult
+	err = withStore(top, func(st *trampoline.Store) error {
+		var progress func(int64)
+		if errw := cmd.ErrOrStderr(); isTerminal(errw) {
+			bar := &progressBar{w: errw, total: size}
+			defer bar.finish()
+			progress = bar.update
+		}
+		img, err := stageImage(cmd.Context(), src, size, st.Dir, progress)
+		if err != nil {
+			return err
+		}
+		if _, err := st.Stage(img.tmp, c.tries); err != nil {
+			discard(img.tmp)
+			return fmt.Errorf("%w\nnothing was staged", err)
+		}
+		status, err := st.Status("")
+		if err != nil {
+			return err
+		}
+		res = applyResult{SHA256: img.sha256(), Size: img.size, Tries: c.tries, NextBoot: status.NextBoot}
+		if e, ok := findRole(status, trampoline.RoleStaged); ok {
+			res.Entry = e.Name
+		}
+		return nil
+	})
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	if err := c.print(cmd, res); err != nil {
+		return err
+	}
+	if c.reboot {
+		fmt.Fprintln(cmd.ErrOrStderr(), "rebooting into the new image")
+		return rebootSystem()
+	}
+	return nil
+}
+
+func (c *applyCmd) print(cmd *cobra.Command, res applyResult) error {
+	if c.json {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	times := "once"
+	if res.Tries > 1 {
+		times = fmt.Sprintf("up to %d times", res.Tries)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "staged %s (sha256 %s, %s): the next boot tries it %s; after it boots, run 'overlayupd commit' to keep it, or reboot to go back to %s\n",
+		res.Entry, res.SHA256, overlay.HumanBytes(uint64(res.Size)), times, orUnknown(res.NextBoot.Fallback))
+	return nil
+}
+
+// openImage opens the image argument: "-" is stdin (size unknown, -1);
+// a file is checked with checkImage first.
+func openImage(arg string, stdin io.Reader) (io.ReadCloser, int64, error) {
+	if arg == "-" {
+		return io.NopCloser(stdin), -1, nil
+	}
+	if _, err := checkImage(arg); err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+func findRole(st trampoline.Status, r trampoline.Role) (trampoline.EntryStatus, bool) {
+	for _, e := range st.Entries {
+		if e.Role == r {
+			return e, true
+		}
+	}
+	return trampoline.EntryStatus{}, false
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "the committed root"
+	}
+	return s
+}
+
+// rebootSystem syncs and reboots with the system's reboot command (so that
+// services stop cleanly), or the reboot syscall when there is none. A
+// variable so that tests do not reboot the host.
+var rebootSystem = func() error {
+	unix.Sync()
+	if path, err := exec.LookPath("reboot"); err == nil {
+		if out, err := exec.Command(path).CombinedOutput(); err != nil {
+			return fmt.Errorf("reboot: %w: %s", err, out)
+		}
+		return nil
+	}
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}

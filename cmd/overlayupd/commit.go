@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+type commitCmd struct {
+	store         storeFlag
+	force         bool
+	healthDir     string
+	healthTimeout time.Duration
+}
+
+func newCommitCmd() *cobra.Command {
+	c := &commitCmd{}
+	cmd := &cobra.Command{
+		Use:   "commit",
+		Short: "Keep the trial this system booted: it becomes the committed root",
+		Long: `Keep the root image this system is trying: it becomes the committed root, and
+the root it replaces becomes the previous root (see 'rollback').
+
+Only in a trial boot: otherwise it refuses, unless --force (which also commits
+a staged image that has not booted yet). First it runs the health checks, the
+executable files in --health-dir in lexical order, each with --health-timeout;
+one that fails or times out refuses the commit. Checks get OVERLAYUPD_BOOTED
+(the entry booted) in their environment.
+
+The commit is a series of renames in the store whose first one is the commit
+point: a power cut at any instant boots either the new root, committed, or
+the old one with the trial reported as not committed.`,
+		Example: "  overlayupd commit\n  overlayupd commit --health-timeout 2m",
+		Args:    cobra.NoArgs,
+		PreRunE: needRoot,
+		RunE:    c.run,
+	}
+	c.store.register(cmd)
+	cmd.Flags().BoolVar(&c.force, "force", false, "commit even when not booted into the trial")
+	cmd.Flags().StringVar(&c.healthDir, "health-dir", DefaultHealthDir, "directory of health checks to pass before committing")
+	cmd.Flags().DurationVar(&c.healthTimeout, "health-timeout", 60*time.Second, "time each health check may take")
+	return cmd
+}
+
+func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
+	top, err := c.store.resolve()
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	booted, err := bootedEntry()
+	if err != nil {
+		return errorf(cmd, "which image is booted: %v", err)
+	}
+	var trial string
+	err = withStore(top, func(st *trampoline.Store) error {
+		state, err := st.State()
+		if err != nil {
+			return err
+		}
+		ev := trampoline.Event{Kind: trampoline.EvCommit, Booted: booted, Force: c.force}
+		// Refuse before the health checks run when the protocol would refuse.
+		t, err := trampoline.Next(state, ev)
+		if err != nil {
+			return commitRefusal(err)
+		}
+		trial = renamedTo(t, trampoline.EntryName(trampoline.RoleNext, 0, state.Suffix))
+		if trial != "" { // nothing to check when only an interrupted commit is finished
+			n, err := runHealthChecks(cmd.Context(), c.healthDir, c.healthTimeout, []string{"OVERLAYUPD_BOOTED=" + booted})
+			if err != nil {
+				return fmt.Errorf("%w\nnot committed: fix what the check reports and run commit again, or reboot to go back", err)
+			}
+			if n == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
+			}
+		}
+		_, err = st.Commit(booted, c.force)
+		return err
+	})
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	root := trampoline.EntryName(trampoline.RoleCommitted, 0, trampoline.ImageSuffix)
+	prev := trampoline.EntryName(trampoline.RolePrev, 0, trampoline.ImageSuffix)
+	if trial == "" {
+		trial = "an interrupted commit, now finished"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it\n", root, trial, prev)
+	return nil
+}
+
+// commitRefusal explains a refusal of the protocol in the user's terms.
+func commitRefusal(err error) error {
+	switch {
+	case errors.Is(err, trampoline.ErrNotInTrial):
+		return fmt.Errorf("%w\nthis system is not running the trial, so its health says nothing about it", err)
+	case errors.Is(err, trampoline.ErrNothingToDo):
+		return fmt.Errorf("%w: apply an image, reboot into it, then commit", err)
+	}
+	return err
+}
+
+// renamedTo returns the entry t renames to name ("" if none).
+func renamedTo(t trampoline.Transition, name string) string {
+	for _, op := range t.Ops {
+		if op.Kind == trampoline.OpRename && op.To == name {
+			return op.From
+		}
+	}
+	return ""
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/squash"
+)
+
+// checkImage refuses, before anything is locked or written, an image path
+// that cannot be a bootable root: missing, a directory, or failing
+// squash.Validate. The error says what is wrong and what to do.
+func checkImage(path string) (squash.Info, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return squash.Info{}, fmt.Errorf("%s does not exist: check the path (or give '-' to read the image from stdin)", path)
+	case err != nil:
+		return squash.Info{}, fmt.Errorf("cannot read %s: %w", path, err)
+	case st.IsDir():
+		return squash.Info{}, fmt.Errorf("%s is a directory, not an image: make a squashfs image of it with 'mksquashfs %s root.sqsh' and give that", path, path)
+	}
+	info, err := squash.Validate(path)
+	if err != nil {
+		return info, imageError(err)
+	}
+	return info, nil
+}
+
+// imageError adds to a squash error what the user can do about it.
+func imageError(err error) error {
+	for _, h := range []struct {
+		is   error
+		hint string
+	}{
+		{squash.ErrNotSquashfs, "build the image with mksquashfs"},
+		{squash.ErrBadSuperblock, "the image is damaged or not squashfs: build it again with mksquashfs"},
+		{squash.ErrTruncated, "the image is incomplete (an interrupted download or copy?): fetch it again"},
+		{squash.ErrShortRead, "the input ended before the image did (an interrupted download or pipe?): fetch it again"},
+		{squash.ErrInputTooLong, "the file changed while it was read: try again when it is complete"},
+		{squash.ErrCorrupt, "the image is damaged: fetch or build it again"},
+		{squash.ErrNoInit, "a root image must contain /sbin/init, or it cannot boot: is this a root filesystem?"},
+		{squash.ErrInitNotExecutable, "make /sbin/init executable (chmod 755) before building the image"},
+		{squash.ErrDanglingSymlink, "/sbin/init must lead to a file inside the image"},
+		{squash.ErrSymlinkLoop, "/sbin/init must lead to a file inside the image"},
+		{squash.ErrNotFile, "give an image file"},
+		{squash.ErrNoSpace, "free space on the store: 'overlayupd gc' removes failed roots and leftovers"},
+	} {
+		if errors.Is(err, h.is) {
+			return fmt.Errorf("%w\n%s; nothing was changed", err, h.hint)
+		}
+	}
+	return fmt.Errorf("%w\nnothing was changed", err)
+}
+
+// staged is an image copied into a slot directory under a .stage-* name.
+type staged struct {
+	tmp  string
+	sum  [32]byte
+	size int64
+	info squash.Info
+}
+
+func (s staged) sha256() string { return hex.EncodeToString(s.sum[:]) }
+
+// stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage
+// and validates the copy: only the copy is what will boot, and a pipe that
+// ended early is only seen there. On any error no file is left behind.
+func stageImage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (s staged, err error) {
+	s.tmp, s.sum, s.size, err = squash.Stage(ctx, r, size, dir, progress)
+	if err != nil {
+		return staged{}, imageError(err)
+	}
+	if s.info, err = squash.Validate(s.tmp); err != nil {
+		discard(s.tmp)
+		what := "the copied image"
+		if size < 0 {
+			what = fmt.Sprintf("the image read from stdin (%d bytes)", s.size)
+		}
+		return staged{}, imageError(retext{strings.ReplaceAll(err.Error(), s.tmp, what), err})
+	}
+	return s, nil
+}
+
+// retext is err with another text: the temp file's name means nothing to
+// the user once it is removed.
+type retext struct {
+	msg string
+	err error
+}
+
+func (r retext) Error() string { return r.msg }
+func (r retext) Unwrap() error { return r.err }
+
+// discard removes a .stage-* file and makes the removal durable, best effort:
+// gc removes what is left.
+func discard(tmp string) {
+	_ = os.Remove(tmp)
+	_ = atomicfile.SyncDir(filepath.Dir(tmp))
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// progressBar draws the copy's progress on one terminal line, at most every
+// 100 ms. total < 0 (stdin) shows the bytes copied only.
+type progressBar struct {
+	w     io.Writer
+	total int64
+	last  time.Time
+}
+
+func (p *progressBar) update(n int64) {
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || n == p.total {
+		p.last = now
+		if p.total <= 0 {
+			fmt.Fprintf(p.w, "\rcopying: %s", overlay.HumanBytes(uint64(n)))
+			return
+		}
+		const width = 30
+		done := int(n * width / p.total)
+		fmt.Fprintf(p.w, "\rcopying [%s%s] %3d%% %s", strings.Repeat("#", done), strings.Repeat(".", width-done),
+			n*100/p.total, overlay.HumanBytes(uint64(n)))
+	}
+}
+
+func (p *progressBar) finish() { fmt.Fprint(p.w, "\r\033[K") }

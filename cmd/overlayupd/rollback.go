@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+type rollbackCmd struct{ store storeFlag }
+
+func newRollbackCmd() *cobra.Command {
+	c := &rollbackCmd{}
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Go back: cancel the trial, or boot the previous root next",
+		Long: `During a trial (or with an image staged), cancel it: the next boot runs the
+committed root, and the trial is kept as root.failed for diagnosis. Otherwise
+swap the committed and the previous root in one atomic rename, so the next
+boot runs the previous root (run rollback again to undo).`,
+		Example: "  overlayupd rollback && reboot",
+		Args:    cobra.NoArgs,
+		PreRunE: needRoot,
+		RunE:    c.run,
+	}
+	c.store.register(cmd)
+	return cmd
+}
+
+func (c *rollbackCmd) run(cmd *cobra.Command, _ []string) error {
+	top, err := c.store.resolve()
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	var done []string
+	var next trampoline.NextBoot
+	err = withStore(top, func(st *trampoline.Store) error {
+		t, err := st.Rollback()
+		if err != nil {
+			return err
+		}
+		done = describeOps(t)
+		status, err := st.Status("")
+		next = status.NextBoot
+		return err
+	})
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "rolled back (%s)\n%s\n", strings.Join(done, "; "), next.Summary)
+	return nil
+}
+
+// describeOps says in words what a transition did to the entries.
+func describeOps(t trampoline.Transition) []string {
+	var out []string
+	for _, op := range t.Ops {
+		switch op.Kind {
+		case trampoline.OpRename:
+			if strings.HasPrefix(op.To, trampoline.RemovePrefix) {
+				continue // the removal that follows says it
+			}
+			out = append(out, op.From+" is now "+op.To)
+		case trampoline.OpExchange:
+			out = append(out, op.From+" and "+op.To+" swapped")
+		case trampoline.OpRemove:
+			out = append(out, "removed "+op.From)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "nothing changed")
+	}
+	return out
+}

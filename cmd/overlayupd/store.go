@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// bootedEntry names the store entry the running system booted; a variable so
+// that tests can play a trial boot (the real one reads the mount table).
+var bootedEntry = trampoline.Booted
+
+// storeFlag is the --store flag every store command takes.
+type storeFlag struct{ top string }
+
+func (s *storeFlag) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.top, "store", "", "top directory of the store, the one holding "+trampoline.MarkerFile+" and "+trampoline.SlotDir+"/ (default: the store this system booted from, "+trampoline.StoreMount+")")
+}
+
+// resolve returns the store's top directory, absolute, and refuses a
+// directory that is not a store.
+func (s *storeFlag) resolve() (string, error) {
+	top := s.top
+	if top == "" {
+		var err error
+		if top, err = trampoline.DefaultStore(); err != nil {
+			return "", err
+		}
+	}
+	abs, err := filepath.Abs(top)
+	if err != nil {
+		return "", err
+	}
+	if !trampoline.IsStore(abs) {
+		return "", fmt.Errorf("%s is not a store (no %s in it): name the store's top directory, or make one with 'overlayupd store init'", abs, trampoline.MarkerFile)
+	}
+	return abs, nil
+}
+
+// withStore runs fn on the store at top with the store lock held and its
+// filesystem writable, then puts back a read-only mount.
+//
+// Why a flock on the slot directory first: the lock file lives on the store,
+// which is read-only until the remount, and WithWritable remounts it
+// read-only again on the way out. Two commands that both remounted would let
+// the one that loses the lock race remount the store read-only under the one
+// that holds it. The directory flock needs no write access, so it is taken
+// before the remount and the loser never touches the mount.
+func withStore(top string, fn func(*trampoline.Store) error) error {
+	st := trampoline.Open(top)
+	dir, err := os.Open(st.Dir)
+	if err != nil {
+		return fmt.Errorf("open slot directory: %w", err)
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("lock %s: %w", st.Dir, err)
+		}
+		// Held by another overlayupd: LockStore reads who it is from .lock.
+		l, lerr := trampoline.LockStore(st.Dir, os.Args)
+		if lerr != nil {
+			return lerr
+		}
+		l.Close()
+		return fmt.Errorf("%w: store %s is in use by another overlayupd command; wait for it", trampoline.ErrLocked, st.Dir)
+	}
+	return writable(top, func() error {
+		l, err := trampoline.LockStore(st.Dir, os.Args)
+		if err != nil {
+			return err
+		}
+		err = fn(st)
+		if cerr := l.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// writable runs fn with the filesystem holding dir writable: a read-only
+// mount (the store at /overlay/store is one) is remounted read-write for fn
+// and read-only after; a writable one, or a plain directory of a writable
+// filesystem (tests), just runs fn.
+func writable(dir string, fn func() error) error {
+	ms, err := mounts.Read()
+	if err != nil {
+		return fn() // no mount table (odd container): try; errors say EROFS if it matters
+	}
+	m, ok := mountOf(ms, dir)
+	if !ok || !m.ReadOnly() && !hasOption(m.SuperOpts, "ro") {
+		return fn()
+	}
+	return overlay.WithWritable(m.MountPoint, fn)
+}
+
+// mountOf returns the mount that holds path: the longest mount point that is
+// path or one of its parents (the last one listed wins, as it is on top).
+func mountOf(ms []mounts.Mount, path string) (mounts.Mount, bool) {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	var best mounts.Mount
+	found := false
+	for _, m := range ms {
+		if within(path, m.MountPoint) && (!found || len(m.MountPoint) >= len(best.MountPoint)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func hasOption(opts, o string) bool {
+	return slices.Contains(strings.Split(opts, ","), o)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/squash"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// storeStatus is the "store" object of status --json: the protocol's status,
+// plus the booted image's sha256 when asked for (--sha256).
+type storeStatus struct {
+	trampoline.Status
+	Top          string `json:"top"`
+	BootedSHA256 string `json:"booted_sha256,omitempty"`
+}
+
+func loadStoreStatus(top string, sum bool) (*storeStatus, error) {
+	booted, err := bootedEntry()
+	if err != nil {
+		return nil, fmt.Errorf("which image is booted: %w", err)
+	}
+	st := trampoline.Open(top)
+	status, err := st.Status(booted)
+	if err != nil {
+		return nil, err
+	}
+	out := &storeStatus{Status: status, Top: top}
+	if sum && booted != "" {
+		s, err := squash.Sum(filepath.Join(st.Dir, booted))
+		if err != nil {
+			return nil, err
+		}
+		out.BootedSHA256 = hex.EncodeToString(s[:])
+	}
+	return out, nil
+}
+
+func printStoreStatus(w io.Writer, s storeStatus) {
+	fmt.Fprintf(w, "store: %s\n", s.Top)
+	booted := false
+	for _, e := range s.Entries {
+		if e.Booted {
+			booted = true
+			fmt.Fprintf(w, "booted: %s, %s, %s", e.Name, overlay.HumanBytes(uint64(e.Size)), e.ModTime.Local().Format(time.DateTime))
+			if s.BootedSHA256 != "" {
+				fmt.Fprintf(w, ", sha256 %s", s.BootedSHA256)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if !booted {
+		fmt.Fprintln(w, "booted: not from an image of this store")
+	}
+	for _, e := range s.Entries {
+		fmt.Fprintf(w, "  %-10s %-22s %10s  %s", e.Role, e.Name, overlay.HumanBytes(uint64(e.Size)), e.ModTime.Local().Format(time.DateTime))
+		switch e.Role {
+		case trampoline.RoleStaged:
+			fmt.Fprintf(w, "  (%d trial %s allowed)", e.Tries, plural(e.Tries, "boot", "boots"))
+		case trampoline.RoleTrying:
+			fmt.Fprintf(w, "  (%d more trial %s)", e.Tries, plural(e.Tries, "boot", "boots"))
+		}
+		if e.Reason != nil {
+			fmt.Fprintf(w, "  reason: %s (%s)", e.Reason.Why, e.Reason.Time.Local().Format(time.DateTime))
+		}
+		fmt.Fprintln(w)
+	}
+	if s.LastBoot != nil {
+		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(w, s.NextBoot.Summary)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
