@@ -45,13 +45,24 @@ func Main(argv, env []string) {
 // when none could be booted (the caller falls back to classic mode), with
 // everything it mounted undone.
 func BootStore(log *overlay.Log) error {
-	// Why first: the trial must be made durable (its try consumed) before it
-	// is mounted, so the store must be writable for the renames.
-	if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT, ""); err != nil {
-		log.Warnf("store: remount %s read-write: %v; booting without changing the store", StoreTop, err)
-	}
 	s := Open(StoreTop)
 	s.Logf = log.Warnf
+	// Why: the trial must be made durable (its try consumed) before it is
+	// mounted, so the store must be writable for the renames. A plain boot
+	// of the committed root changes nothing and leaves the store read-only.
+	writable := false
+	makeWritable := func() {
+		if writable {
+			return
+		}
+		writable = true
+		if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT, ""); err != nil {
+			log.Warnf("store: remount %s read-write: %v; booting without changing the store", StoreTop, err)
+		}
+	}
+	if st, err := s.State(); err != nil || len(Decide(st).Ops) > 0 {
+		makeWritable()
+	}
 	plan, err := s.Boot()
 	if err != nil {
 		log.Warnf("store: %v", err)
@@ -73,6 +84,7 @@ func BootStore(log *overlay.Log) error {
 			return err
 		}
 		log.Warnf("store: %s does not mount: %v", plan.Boot.Name, err)
+		makeWritable()
 		if plan, err = s.Fallback(plan, err.Error()); err != nil {
 			log.Warnf("store: %v", err)
 		}
