@@ -40,7 +40,7 @@ reads the whole image), every root in the store with the reason the
 trampoline recorded for it, and in plain words what the next boot does.`,
 		Example: "  overlayupd status\n  overlayupd status --json | jq .rw_used_percent",
 		Args:    cobra.NoArgs,
-		RunE: s.run,
+		RunE:    s.run,
 	}
 	cmd.Flags().BoolVar(&s.json, "json", false, "print the status as JSON (schema in the README)")
 	cmd.Flags().BoolVar(&s.sha256, "sha256", false, "also compute the sha256 of the booted image (reads the whole image)")

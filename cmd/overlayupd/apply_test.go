@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+func TestStoreInitLayout(t *testing.T) {
+	top, img := newStore(t)
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{trampoline.MarkerFile, 0o644},
+		{"sbin/init-overlay", 0o755},
+		{"roots/root.sqsh", 0o644},
+		{"dev", os.ModeDir | 0o755},
+		{"proc", os.ModeDir | 0o755},
+		{"sys", os.ModeDir | 0o755},
+		{"overlay", os.ModeDir | 0o755},
+	} {
+		st, err := os.Lstat(filepath.Join(top, c.path))
+		if err != nil {
+			t.Errorf("%s: %v", c.path, err)
+			continue
+		}
+		if got := st.Mode(); got != c.mode {
+			t.Errorf("%s: mode %v, want %v", c.path, got, c.mode)
+		}
+	}
+	if got, want := fileSum(t, slotPath(top, "root.sqsh")), fileSum(t, img); got != want {
+		t.Errorf("root.sqsh sha256 %s, want the image's %s", got, want)
+	}
+	if got, want := slots(t, top), []string{"root.sqsh"}; !slices.Equal(got, want) {
+		t.Errorf("slots %v, want %v", got, want)
+	}
+	if !trampoline.IsStore(top) {
+		t.Error("store init made no store")
+	}
+}
+
+func TestStoreInitRefusals(t *testing.T) {
+	top, img := newStore(t)
+	before := snapshot(t, top)
+	empty := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"existing store", []string{"store", "init", top, "--image", img}, "already a store"},
+		{"missing dir", []string{"store", "init", filepath.Join(empty, "nope"), "--image", img}, "does not exist"},
+		{"no image flag", []string{"store", "init", empty}, "image"},
+		{"bad image", []string{"store", "init", empty, "--image", writeFile(t, "junk")}, "not a squashfs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := run(t, "overlayupd", c.args...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want one saying %q\n%s", err, c.want, out)
+			}
+		})
+	}
+	if after := snapshot(t, top); after != before {
+		t.Errorf("a refused init changed the store:\n%s\nwas\n%s", after, before)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("a refused init wrote into %s", empty)
+	}
+}
+
+func TestApply(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		wantEntry string
+		wantOut   string
+	}{
+		{nil, "root.try-1.sqsh", "the next boot tries it once"},
+		{[]string{"--tries", "3"}, "root.try-3.sqsh", "up to 3 times"},
+	} {
+		t.Run(c.wantEntry, func(t *testing.T) {
+			top, _ := newStore(t)
+			img := bootable().squashfs(t)
+			out, err := run(t, "overlayupd", append([]string{"apply", "--store", top, img}, c.args...)...)
+			if err != nil {
+				t.Fatalf("apply: %v\n%s", err, out)
+			}
+			sum := fileSum(t, img)
+			if got, want := slots(t, top), []string{"root.sqsh", c.wantEntry}; !slices.Equal(got, want) {
+				t.Errorf("slots %v, want %v", got, want)
+			}
+			if got := fileSum(t, slotPath(top, c.wantEntry)); got != sum {
+				t.Errorf("%s sha256 %s, want %s", c.wantEntry, got, sum)
+			}
+			for _, want := range []string{"staged " + c.wantEntry, sum, c.wantOut, "overlayupd commit", "root.sqsh"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyStdinJSON(t *testing.T) {
+	top, _ := newStore(t)
+	img := bootable().squashfs(t)
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runIn(t, bytes.NewReader(data), "apply", "--store", top, "--json", "-")
+	if err != nil {
+		t.Fatalf("apply -: %v\n%s", err, out)
+	}
+	// trampoline.Role marshals to text but has no UnmarshalText: decode roles as strings.
+	type result struct {
+		Entry, SHA256 string
+		Size          int64
+		Tries         int
+		NextBoot      struct {
+			Role  string
+			Trial bool
+		} `json:"next_boot"`
+	}
+	var got result
+	mustJSON(t, out, &got)
+	want := result{Entry: "root.try-1.sqsh", SHA256: fileSum(t, img), Size: int64(len(data)), Tries: 1}
+	want.NextBoot.Role, want.NextBoot.Trial = "staged", true
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestApplyBadInput: every bad input of the issue is refused with a message
+// saying what is wrong, and the store is byte-for-byte unchanged.
+func TestApplyBadInput(t *testing.T) {
+	needTool(t, "mkfs.ext4")
+	top, _ := newStore(t)
+	good := bootable().squashfs(t)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noInit := bootable()
+	delete(noInit.files, "sbin/init")
+	noInit.files["bin/sh"] = "x"
+	notExec := bootable()
+	notExec.modes["sbin/init"] = 0o644
+	dangling := bootable()
+	dangling.files["sbin/init"] = "->/bin/missing"
+
+	cases := []struct {
+		name  string
+		arg   string // image argument; "-" reads stdin
+		stdin []byte
+		want  string
+	}{
+		{"empty file", writeFile(t, ""), nil, "empty"},
+		{"random bytes", writeFile(t, string(randomBytes(t, 64<<10))), nil, "not a squashfs"},
+		{"truncated at half", writeFile(t, string(data[:len(data)/2])), nil, "truncated"},
+		{"truncated 4 KiB before the end", writeFile(t, string(data[:len(data)-4096])), nil, "truncated"},
+		{"ext4 named .sqsh", ext4Image(t), nil, "ext4"},
+		{"no /sbin/init", noInit.squashfs(t), nil, "no /sbin/init"},
+		{"/sbin/init not executable", notExec.squashfs(t), nil, "not executable"},
+		{"/sbin/init dangling symlink", dangling.squashfs(t), nil, "dangling"},
+		{"larger than the free space", hugeImage(t, good, top), nil, "not enough free space"},
+		{"a directory", t.TempDir(), nil, "is a directory"},
+		{"missing path", filepath.Join(t.TempDir(), "nope.sqsh"), nil, "does not exist"},
+		{"stdin ends early", "-", data[:len(data)-4096], "read from stdin"},
+		{"stdin empty", "-", []byte{}, "stdin"},
+	}
+	before := snapshot(t, top)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runIn(t, bytes.NewReader(c.stdin), "apply", "--store", top, c.arg)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "overlayupd apply:") {
+				t.Errorf("err = %v, want a refusal naming apply and saying %q\n%s", err, c.want, out)
+			}
+			if after := snapshot(t, top); after != before {
+				t.Errorf("the store changed:\n%s\nwas\n%s", after, before)
+			}
+		})
+	}
+}
+
+func TestApplyTriesRange(t *testing.T) {
+	top, _ := newStore(t)
+	img := bootable().squashfs(t)
+	before := snapshot(t, top)
+	for _, n := range []string{"0", "100", "-1"} {
+		if _, err := run(t, "overlayupd", "apply", "--store", top, "--tries", n, img); err == nil || !strings.Contains(err.Error(), "--tries") {
+			t.Errorf("--tries %s: err = %v, want a refusal", n, err)
+		}
+	}
+	if snapshot(t, top) != before {
+		t.Error("a refused apply changed the store")
+	}
+}
+
+func TestApplyReboot(t *testing.T) {
+	top, _ := newStore(t)
+	rebooted := 0
+	old := rebootSystem
+	rebootSystem = func() error { rebooted++; return nil }
+	defer func() { rebootSystem = old }()
+	bad := writeFile(t, "junk")
+	if _, err := run(t, "overlayupd", "apply", "--store", top, "--reboot", bad); err == nil || rebooted != 0 {
+		t.Fatalf("refused apply: err %v, rebooted %d times; want an error and no reboot", err, rebooted)
+	}
+	if out, err := run(t, "overlayupd", "apply", "--store", top, "--reboot", bootable().squashfs(t)); err != nil || rebooted != 1 {
+		t.Fatalf("apply --reboot: err %v, rebooted %d times, want 1\n%s", err, rebooted, out)
+	}
+}
+
+func TestLockHeldNamesHolder(t *testing.T) {
+	top, _ := newStore(t)
+	img := bootable().squashfs(t)
+	l, err := trampoline.LockStore(filepath.Join(top, trampoline.SlotDir), []string{"overlayupd", "apply", "other.sqsh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	before := snapshot(t, top)
+	for _, args := range [][]string{{"apply", img}, {"commit", "--force"}, {"rollback"}, {"gc"}} {
+		_, err := run(t, "overlayupd", append(args, "--store", top)...)
+		pid := "pid " + strconv.Itoa(os.Getpid())
+		if err == nil || !strings.Contains(err.Error(), pid) || !strings.Contains(err.Error(), "other.sqsh") {
+			t.Errorf("%v while locked: err = %v, want one naming %s and its command", args, err, pid)
+		}
+	}
+	if snapshot(t, top) != before {
+		t.Error("a locked-out command changed the store")
+	}
+}
+
+func TestLockedDirectory(t *testing.T) {
+	top, _ := newStore(t)
+	d, err := os.Open(filepath.Join(top, trampoline.SlotDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "overlayupd", "gc", "--store", top); err == nil || !strings.Contains(err.Error(), "another overlayupd") {
+		t.Errorf("gc with the slot directory locked: err = %v, want a refusal", err)
+	}
+}
+
+func TestStoreCommandsNeedRoot(t *testing.T) {
+	top, img := newStore(t)
+	geteuid = func() int { return 1000 }
+	for _, args := range [][]string{{"apply", img, "--store", top}, {"commit", "--store", top}, {"rollback", "--store", top},
+		{"gc", "--store", top}, {"store", "init", t.TempDir(), "--image", img}} {
+		_, err := run(t, "overlayupd", args...)
+		if err == nil || !strings.Contains(err.Error(), "must be run as root") {
+			t.Errorf("%v as non-root: err = %v, want a refusal", args, err)
+		}
+	}
+}
+
+func TestNotAStore(t *testing.T) {
+	asRoot(t)
+	dir := t.TempDir()
+	_, err := run(t, "overlayupd", "gc", "--store", dir)
+	if err == nil || !strings.Contains(err.Error(), "not a store") {
+		t.Errorf("gc on a plain directory: err = %v, want 'not a store'", err)
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "img.sqsh")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ext4Image(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bootable().write(t, filepath.Join(dir, "tree"))
+	img := filepath.Join(dir, "ext4.sqsh")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", filepath.Join(dir, "tree"), img, "4M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	return img
+}
+
+// hugeImage is a valid image padded (sparse) past the free space of the
+// store's filesystem: it passes validation, and only the space check refuses it.
+func hugeImage(t *testing.T, good, top string) string {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(top, &st); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "huge.sqsh")
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, int64(st.Bavail*uint64(st.Bsize))*2+1<<30); err != nil {
+		t.Skipf("cannot make a sparse image past the free space: %v", err)
+	}
+	if _, err := checkImage(p); err != nil {
+		t.Fatalf("the padded image must pass validation, or the test proves nothing: %v", err)
+	}
+	return p
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// runIn runs the command with stdin.
+func runIn(t *testing.T, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd("overlayupd")
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetIn(stdin)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+// needTool skips without the tool, but fails in CI where it must be there.
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (CI=true): install squashfs-tools and e2fsprogs", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
+// asRoot makes the commands believe they run as root (they check euid).
+func asRoot(t *testing.T) {
+	old := geteuid
+	geteuid = func() int { return 0 }
+	t.Cleanup(func() { geteuid = old })
+}
+
+// fakeBooted makes the commands believe the system booted entry.
+func fakeBooted(t *testing.T, entry string) {
+	old := bootedEntry
+	bootedEntry = func() (string, error) { return entry, nil }
+	t.Cleanup(func() { bootedEntry = old })
+}
+
+// tree is a root filesystem for an image: path -> content; a "->target"
+// content makes a symlink, and modes says which are executable.
+type tree struct {
+	files map[string]string
+	modes map[string]os.FileMode
+}
+
+// bootable is a root with an executable /sbin/init and 64 KiB of data that
+// does not compress, so truncations cut real data.
+func bootable() tree {
+	noise := make([]byte, 64<<10)
+	_, _ = rand.Read(noise)
+	return tree{
+		files: map[string]string{"sbin/init": "#!/bin/sh\nexec /bin/sh\n", "data/noise": string(noise)},
+		modes: map[string]os.FileMode{"sbin/init": 0o755},
+	}
+}
+
+func (tr tree) write(t *testing.T, dir string) {
+	t.Helper()
+	for p, c := range tr.files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(c, "->"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		mode := tr.modes[p]
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(full, []byte(c), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(full, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+	}
+}
+
+// squashfs builds an image of tr and returns its path.
+func (tr tree) squashfs(t *testing.T) string {
+	t.Helper()
+	needTool(t, "mksquashfs")
+	dir := t.TempDir()
+	tr.write(t, filepath.Join(dir, "tree"))
+	img := filepath.Join(dir, "img.sqsh")
+	if out, err := exec.Command("mksquashfs", filepath.Join(dir, "tree"), img, "-noappend", "-quiet", "-no-progress", "-all-root").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v\n%s", err, out)
+	}
+	return img
+}
+
+// newStore makes a store with store init and returns its top directory and
+// the committed image.
+func newStore(t *testing.T) (top, img string) {
+	t.Helper()
+	asRoot(t)
+	fakeBooted(t, "")
+	self := filepath.Join(t.TempDir(), "overlayupd")
+	if err := os.WriteFile(self, []byte("#!/bin/sh\n# stands in for the binary\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := executable
+	executable = func() (string, error) { return self, nil }
+	t.Cleanup(func() { executable = old })
+	img = bootable().squashfs(t)
+	top = t.TempDir()
+	if out, err := run(t, "overlayupd", "store", "init", top, "--image", img); err != nil {
+		t.Fatalf("store init: %v\n%s", err, out)
+	}
+	return top, img
+}
+
+// snapshot describes every file of the store: name, mode, contents (or
+// link target). Two equal snapshots mean a byte-for-byte unchanged store.
+func snapshot(t *testing.T, top string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(top, p)
+		what := ""
+		switch {
+		case fi.Mode().IsRegular():
+			what = fileSum(t, p)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			what, _ = os.Readlink(p)
+		}
+		lines = append(lines, fmt.Sprintf("%s %v %s", rel, fi.Mode(), what))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func fileSum(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// slots lists the slot directory's names, without the lock file.
+func slots(t *testing.T, top string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(top, trampoline.SlotDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Name() != trampoline.LockFile {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func slotPath(top, name string) string { return filepath.Join(top, trampoline.SlotDir, name) }
+
+// bootTrial plays the trampoline at boot: the staged image becomes the trial.
+func bootTrial(t *testing.T, top string) string {
+	t.Helper()
+	plan, err := trampoline.Open(top).Boot()
+	if err != nil || !plan.Trial {
+		t.Fatalf("boot: %+v, %v; want a trial", plan, err)
+	}
+	fakeBooted(t, plan.Boot.Name)
+	return plan.Boot.Name
+}
