@@ -52,8 +52,8 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 		return errorf(cmd, "%v", err)
 	}
 	booted, err := bootedEntry()
-	if err != nil {
-		return errorf(cmd, "which image is booted: %v", err)
+	if err != nil && !c.force {
+		return errorf(cmd, "which image is booted: %v (commit --force commits the trial regardless)", err)
 	}
 	var trial string
 	err = withStore(top, func(st *trampoline.Store) error {

@@ -21,10 +21,9 @@ type storeStatus struct {
 }
 
 func loadStoreStatus(top string, sum bool) (*storeStatus, error) {
-	booted, err := bootedEntry()
-	if err != nil {
-		return nil, fmt.Errorf("which image is booted: %w", err)
-	}
+	// Not knowing the booted image is no reason to show nothing: report it
+	// as unknown.
+	booted, _ := bootedEntry()
 	st := trampoline.Open(top)
 	status, err := st.Status(booted)
 	if err != nil {

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/mounts"
+)
+
+func TestMountOf(t *testing.T) {
+	ms := []mounts.Mount{
+		{MountPoint: "/", Options: "rw"},
+		{MountPoint: "/overlay/store", Options: "ro"},
+		{MountPoint: "/overlay/store2", Options: "rw"},
+		{MountPoint: "/overlay/store", Options: "rw"}, // mounted on top: wins
+	}
+	for _, c := range []struct{ path, wantMP, wantOpts string }{
+		{"/overlay/store", "/overlay/store", "rw"},
+		{"/overlay/store/roots", "/overlay/store", "rw"},
+		{"/overlay/store2/x", "/overlay/store2", "rw"},
+		{"/overlay/storex", "/", "rw"},
+		{"/tmp/x", "/", "rw"},
+	} {
+		m, ok := mountOf(ms, c.path)
+		if !ok || m.MountPoint != c.wantMP || m.Options != c.wantOpts {
+			t.Errorf("mountOf(%q) = %q (%s), %v; want %q (%s)", c.path, m.MountPoint, m.Options, ok, c.wantMP, c.wantOpts)
+		}
+	}
+}
+
+func TestHasOption(t *testing.T) {
+	for _, c := range []struct {
+		opts, o string
+		want    bool
+	}{
+		{"ro,relatime", "ro", true},
+		{"rw,errors=remount-ro", "ro", false},
+		{"", "ro", false},
+	} {
+		if got := hasOption(c.opts, c.o); got != c.want {
+			t.Errorf("hasOption(%q, %q) = %v, want %v", c.opts, c.o, got, c.want)
+		}
+	}
+}
