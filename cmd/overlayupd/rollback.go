@@ -66,7 +66,11 @@ func describeOps(t trampoline.Transition) []string {
 		case trampoline.OpExchange:
 			out = append(out, op.From+" and "+op.To+" swapped")
 		case trampoline.OpRemove:
-			out = append(out, "removed "+op.From)
+			if name, ok := strings.CutPrefix(op.From, trampoline.RemovePrefix); ok {
+				out = append(out, "discarded "+name)
+			} else {
+				out = append(out, "removed "+op.From)
+			}
 		}
 	}
 	if len(out) == 0 {
