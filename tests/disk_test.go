@@ -184,3 +184,41 @@ func (d *disk) rm(path string) {
 }
 
 func (d *disk) String() string { return fmt.Sprintf("%s image %s", d.fstype, d.path) }
+
+// btrfs builds a btrfs image of the tree with mkfs.btrfs --rootdir (no
+// mount). Boots pass rootfstype=btrfs; the debugfs helpers are ext4 only.
+func (r *rootTree) btrfs() *disk {
+	r.t.Helper()
+	img := filepath.Join(r.t.TempDir(), "root.btrfs")
+	mkfs, err := lookPath("mkfs.btrfs")
+	if err != nil {
+		r.t.Skipf("btrfs image: %v (apt-get install -y btrfs-progs)", err)
+	}
+	f, err := os.Create(img)
+	if err == nil {
+		err = f.Truncate(256 << 20)
+		f.Close()
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := run("", mkfs, "-q", "-f", "-L", "root", "--rootdir", r.dir, img); err != nil {
+		r.t.Fatal(err)
+	}
+	return &disk{t: r.t, path: img, fstype: "btrfs"}
+}
+
+// squashfs packs the tree into a squashfs image file and returns its path,
+// e.g. to place it in a store tree; as a disk it boots with rootfstype=squashfs.
+func (r *rootTree) squashfs() string {
+	r.t.Helper()
+	img := filepath.Join(r.t.TempDir(), "root.sqsh")
+	mk, err := lookPath("mksquashfs")
+	if err != nil {
+		r.t.Skipf("squashfs image: %v (apt-get install -y squashfs-tools)", err)
+	}
+	if err := run("", mk, r.dir, img, "-noappend", "-quiet", "-no-progress", "-all-root"); err != nil {
+		r.t.Fatal(err)
+	}
+	return img
+}

@@ -77,3 +77,16 @@ echo x > /etc/probe 2>&1 && echo "result: etc writable" || echo "result: etc rea
 	v.kill()
 	mustNot(t, v.wait(5*time.Second), `harness: step-done`)
 }
+
+// TestDirectBootOtherFS boots the same tree from btrfs and squashfs images:
+// the hooks later store scenarios build on.
+func TestDirectBootOtherFS(t *testing.T) {
+	s := newSession(t)
+	r := newRootTree(t, s.a)
+	for _, d := range []*disk{r.btrfs(), {t: t, path: r.squashfs(), fstype: "squashfs"}} {
+		out := s.run(d, bootOpts{})
+		if fs := rootFS(t, out); fs != d.fstype {
+			t.Errorf("root fs %q, want %s", fs, d.fstype)
+		}
+	}
+}
