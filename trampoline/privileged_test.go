@@ -127,3 +127,39 @@ func TestStoreDisabledOverlayBootsImageReadOnly(t *testing.T) {
 		env:  []string{"ACTION=echo x > /etc/x 2>/dev/null && echo W=ok || echo W=refused"},
 		want: map[string]string{"IMAGE": "v1", "ROOTFS": "overlay", "ROBASE-FS": "squashfs", "STORE": "ext4 ro", "W": "refused"}}})
 }
+
+// The whole job, as a device does it: apply inside the running system,
+// the trial boot, commit, rollback, and a trial that never commits, with a
+// persistent writable layer on the store that survives it all.
+func TestStoreApplyCommitRollback(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1 := image(t, "v1", "", nil)
+	tree := map[string]string{"overlayupd-store": "overlayupd store v1\n", "roots/": "", "updates/": "", "overlay-rw-layer/": ""}
+	storeTree := testroot.Tree(t, tree)
+	b, err := os.ReadFile(v1)
+	testroot.Must(t, err)
+	testroot.Must(t, os.WriteFile(filepath.Join(storeTree, "roots/root.sqsh"), b, 0o644))
+	image(t, "v2", filepath.Join(storeTree, "updates/v2.sqsh"), nil)
+	image(t, "v3", filepath.Join(storeTree, "updates/v3.sqsh"), nil)
+	img := testroot.Ext4(t, storeTree, "128M")
+
+	act := func(cmd string) []string { return []string{"ACTION=" + cmd} }
+	status := "overlayupd status --json | tr -d ' \\n' | sed 's/^/STATUS=/'; echo"
+	bootAll(t, img, []bootWant{
+		{env: act("echo data > /etc/data && overlayupd apply /overlay/store/updates/v2.sqsh"),
+			want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0", "STORE": "ext4 ro"},
+			has:  []string{"staged root.try-1.sqsh"}},
+		{env: act("cat /etc/data && overlayupd commit"),
+			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "root.sqsh root.trying-0.sqsh "},
+			has:  []string{"committed root.sqsh", "\ndata\n"}},
+		{env: act("overlayupd rollback"),
+			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "root.prev.sqsh root.sqsh "}},
+		{env: act("overlayupd apply /overlay/store/updates/v3.sqsh"),
+			want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0"}},
+		// The trial boots and is not committed: commit without a trial is refused later.
+		{want: map[string]string{"IMAGE": "v3"}},
+		{env: act(status + "; overlayupd commit; cat /etc/data"),
+			want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0"},
+			has:  []string{`"role":"failed"`, "no trial in progress", "\ndata\n"}},
+	})
+}
