@@ -19,6 +19,7 @@
 //
 // Environment: OVERLAYUPD_BIN (the binary under test; built with make if
 // unset), OVERLAYUPD_CACHE (default tests/cache), OVERLAYUPD_VM_PARALLEL
-// (concurrent boots, default 2), OVERLAYUPD_DEMO=1 (TestDemo narrates),
+// (concurrent boots, default 2), OVERLAYUPD_KEEP_LOGS=1 (keep the console
+// logs of passing tests too), OVERLAYUPD_DEMO=1 (TestDemo narrates),
 // OVERLAYUPD_BENCH=N (TestBench runs N boots per variant).
 package tests

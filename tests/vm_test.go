@@ -64,7 +64,7 @@ func newSession(t *testing.T) *session {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &session{t: t, a: a, logDir: dir}
+	s := &session{t: t, a: a, logDir: dir, keepLogs: os.Getenv("OVERLAYUPD_KEEP_LOGS") == "1"}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("console logs kept in %s", dir)
