@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -71,7 +70,7 @@ func WithWritable(target string, fn func() error) (err error) {
 	if !ok {
 		return fmt.Errorf("%s is not a mount point", target)
 	}
-	sbRO := hasOpt(m.SuperOpts, "ro")
+	sbRO := mounts.HasOption(m.SuperOpts, "ro")
 	if !sbRO && !m.ReadOnly() {
 		return fn()
 	}
@@ -84,15 +83,6 @@ func WithWritable(target string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-func hasOpt(opts, o string) bool {
-	for _, x := range strings.Split(opts, ",") {
-		if x == o {
-			return true
-		}
-	}
-	return false
 }
 
 // SetBaseReadOnly remounts the real root read-only (lock) or read-write

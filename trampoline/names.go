@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -33,6 +34,18 @@ func (r Role) String() string {
 
 // MarshalText makes roles readable in status --json.
 func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a role written by MarshalText, so that status --json
+// can be decoded back into Status.
+func (r *Role) UnmarshalText(b []byte) error {
+	for i, n := range roleNames {
+		if n == string(b) {
+			*r = Role(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown role %q", b)
+}
 
 // Name prefixes and bases of the protocol.
 const (

@@ -120,24 +120,17 @@ func editWritable(t bootcfg.Target, install, dryRun bool) (bootcfg.Result, error
 	return res, err
 }
 
-// mountPointOf returns the mount point that holds path: the longest mount
-// point that is a prefix of it.
+// mountPointOf returns the mount point that holds path.
 func mountPointOf(path string) (string, error) {
 	ms, err := mounts.Read()
 	if err != nil {
 		return "", err
 	}
-	best := ""
-	for _, m := range ms {
-		mp := m.MountPoint
-		if (path == mp || mp == "/" || len(path) > len(mp) && path[:len(mp)] == mp && path[len(mp)] == '/') && len(mp) > len(best) {
-			best = mp
-		}
-	}
-	if best == "" {
+	m, ok := mountOf(ms, path)
+	if !ok {
 		return "", fmt.Errorf("no mount holds %s", path)
 	}
-	return best, nil
+	return m.MountPoint, nil
 }
 
 // updateGrub regenerates grub.cfg when update-grub exists, or says what to run.

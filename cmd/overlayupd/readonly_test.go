@@ -66,7 +66,7 @@ func readOnlyStoreInNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, ok := mounts.Find(ms, mp); !ok || !m.ReadOnly() && !hasOption(m.SuperOpts, "ro") {
+	if m, ok := mounts.Find(ms, mp); !ok || !m.ReadOnly() && !mounts.HasOption(m.SuperOpts, "ro") {
 		t.Errorf("the store is writable after apply: %+v", m)
 	}
 }

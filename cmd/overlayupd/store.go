@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -98,33 +96,16 @@ func writable(dir string, fn func() error) error {
 		return fn() // no mount table (odd container): try; errors say EROFS if it matters
 	}
 	m, ok := mountOf(ms, dir)
-	if !ok || !m.ReadOnly() && !hasOption(m.SuperOpts, "ro") {
+	if !ok || !m.ReadOnly() && !mounts.HasOption(m.SuperOpts, "ro") {
 		return fn()
 	}
 	return overlay.WithWritable(m.MountPoint, fn)
 }
 
-// mountOf returns the mount that holds path: the longest mount point that is
-// path or one of its parents (the last one listed wins, as it is on top).
+// mountOf returns the mount that holds path, symlinks resolved.
 func mountOf(ms []mounts.Mount, path string) (mounts.Mount, bool) {
 	if p, err := filepath.EvalSymlinks(path); err == nil {
 		path = p
 	}
-	var best mounts.Mount
-	found := false
-	for _, m := range ms {
-		if within(path, m.MountPoint) && (!found || len(m.MountPoint) >= len(best.MountPoint)) {
-			best, found = m, true
-		}
-	}
-	return best, found
-}
-
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-func hasOption(opts, o string) bool {
-	return slices.Contains(strings.Split(opts, ","), o)
+	return mounts.Of(ms, filepath.Clean(path))
 }

@@ -27,17 +27,3 @@ func TestMountOf(t *testing.T) {
 	}
 }
 
-func TestHasOption(t *testing.T) {
-	for _, c := range []struct {
-		opts, o string
-		want    bool
-	}{
-		{"ro,relatime", "ro", true},
-		{"rw,errors=remount-ro", "ro", false},
-		{"", "ro", false},
-	} {
-		if got := hasOption(c.opts, c.o); got != c.want {
-			t.Errorf("hasOption(%q, %q) = %v, want %v", c.opts, c.o, got, c.want)
-		}
-	}
-}

@@ -25,14 +25,7 @@ type Mount struct {
 }
 
 // ReadOnly reports whether this mount is read-only.
-func (m Mount) ReadOnly() bool {
-	for _, o := range strings.Split(m.Options, ",") {
-		if o == "ro" {
-			return true
-		}
-	}
-	return false
-}
+func (m Mount) ReadOnly() bool { return HasOption(m.Options, "ro") }
 
 // MountInfoPath is read by Read; tests point it at a file.
 var MountInfoPath = "/proc/self/mountinfo"
@@ -121,6 +114,34 @@ func Find(ms []Mount, mountPoint string) (Mount, bool) {
 		}
 	}
 	return found, ok
+}
+
+// Of returns the mount that holds path: the longest mount point that is path
+// or one of its parents (of equal ones, the last listed, which is on top).
+// path must be absolute and clean.
+func Of(ms []Mount, path string) (Mount, bool) {
+	var best Mount
+	found := false
+	for _, m := range ms {
+		if within(path, m.MountPoint) && (!found || len(m.MountPoint) >= len(best.MountPoint)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+func within(path, dir string) bool {
+	return path == dir || dir == "/" || strings.HasPrefix(path, dir+"/")
+}
+
+// HasOption reports whether a comma-separated option list holds o.
+func HasOption(opts, o string) bool {
+	for _, x := range strings.Split(opts, ",") {
+		if x == o {
+			return true
+		}
+	}
+	return false
 }
 
 // FilesystemsPath is read by Filesystems; tests point it at a file.

@@ -67,3 +67,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestOf(t *testing.T) {
+	ms, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/": "/", "/etc/x": "/", "/dev": "/dev", "/dev/pts/0": "/dev/pts",
+		"/devices": "/", "/overlay/rwdata/a": "/overlay/rwdata", "/overlay/robase": "/overlay"} {
+		if m, ok := Of(ms, path); !ok || m.MountPoint != want {
+			t.Errorf("Of(%q) = %q, %v; want %q", path, m.MountPoint, ok, want)
+		}
+	}
+	if _, ok := Of(nil, "/x"); ok {
+		t.Error("Of found a mount in an empty table")
+	}
+}
+
+func TestHasOption(t *testing.T) {
+	for _, c := range []struct {
+		opts, o string
+		want    bool
+	}{
+		{"ro,relatime", "ro", true},
+		{"rw,errors=remount-ro", "ro", false},
+		{"", "ro", false},
+	} {
+		if got := HasOption(c.opts, c.o); got != c.want {
+			t.Errorf("HasOption(%q, %q) = %v, want %v", c.opts, c.o, got, c.want)
+		}
+	}
+}
