@@ -26,4 +26,3 @@ func TestMountOf(t *testing.T) {
 		}
 	}
 }
-
