@@ -225,6 +225,10 @@ func TestApplyReboot(t *testing.T) {
 func TestLockHeldNamesHolder(t *testing.T) {
 	top, _ := newStore(t)
 	img := bootable().squashfs(t)
+	// A staged trial, so that commit --force has something to commit.
+	if out, err := run(t, "overlayupd", "apply", "--store", top, img); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
 	l, err := trampoline.LockStore(filepath.Join(top, trampoline.SlotDir), []string{"overlayupd", "apply", "other.sqsh"})
 	if err != nil {
 		t.Fatal(err)

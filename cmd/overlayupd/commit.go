@@ -55,29 +55,30 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 	if err != nil && !c.force {
 		return errorf(cmd, "which image is booted: %v (commit --force commits the trial regardless)", err)
 	}
-	var trial string
+	// Refuse before the health checks run when the protocol would refuse.
+	// Why outside the lock: the checks may take minutes, and the store stays
+	// read-only (power-cut safe) meanwhile; Commit checks the state again
+	// under the lock, so a rollback in between makes it refuse.
+	state, err := trampoline.Open(top).State()
+	if err != nil {
+		return errorf(cmd, "%v", err)
+	}
+	t, err := trampoline.Next(state, trampoline.Event{Kind: trampoline.EvCommit, Booted: booted, Force: c.force})
+	if err != nil {
+		return errorf(cmd, "%v", commitRefusal(err))
+	}
+	trial := renamedTo(t, trampoline.EntryName(trampoline.RoleNext, 0, state.Suffix))
+	if trial != "" { // nothing to check when only an interrupted commit is finished
+		n, err := runHealthChecks(cmd.Context(), c.healthDir, c.healthTimeout, []string{"OVERLAYUPD_BOOTED=" + booted})
+		if err != nil {
+			return errorf(cmd, "%v\nnot committed: fix what the check reports and run commit again, or reboot to go back", err)
+		}
+		if n == 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
+		}
+	}
 	err = withStore(top, func(st *trampoline.Store) error {
-		state, err := st.State()
-		if err != nil {
-			return err
-		}
-		ev := trampoline.Event{Kind: trampoline.EvCommit, Booted: booted, Force: c.force}
-		// Refuse before the health checks run when the protocol would refuse.
-		t, err := trampoline.Next(state, ev)
-		if err != nil {
-			return commitRefusal(err)
-		}
-		trial = renamedTo(t, trampoline.EntryName(trampoline.RoleNext, 0, state.Suffix))
-		if trial != "" { // nothing to check when only an interrupted commit is finished
-			n, err := runHealthChecks(cmd.Context(), c.healthDir, c.healthTimeout, []string{"OVERLAYUPD_BOOTED=" + booted})
-			if err != nil {
-				return fmt.Errorf("%w\nnot committed: fix what the check reports and run commit again, or reboot to go back", err)
-			}
-			if n == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
-			}
-		}
-		_, err = st.Commit(booted, c.force)
+		_, err := st.Commit(booted, c.force)
 		return err
 	})
 	if err != nil {
