@@ -224,3 +224,29 @@ func TestShellOverlayReference(t *testing.T) {
 		must(t, out, `result: before: marker absent`)
 	}
 }
+
+// TestClassicPersistentPowerCut: what the persistent layer holds after a
+// sync survives a crash (sysrq b: reboot without syncing), and a power cut
+// (QEMU killed) in the middle of a persistent-move boot leaves a root that
+// boots again with its overlay.
+func TestClassicPersistentPowerCut(t *testing.T) {
+	s, d := classicDisk(t, func(r *rootTree) {
+		r.mkdir("overlay-rw-layer")
+		r.step("crash", probeStep+"sync\necho b > /proc/sysrq-trigger\nsleep 5\necho 'result: survived the crash'\n")
+	})
+	v := s.boot(d, bootOpts{init: "/sbin/init-overlay", step: "crash"})
+	v.expect(`result: wrote marker`, bootTimeout)
+	out := v.wait(bootTimeout)
+	mustNot(t, out, `survived the crash|harness: step-done`)
+
+	out = overlayBoot(t, s, d, bootOpts{})
+	wantOverlay(t, out)
+	must(t, out, `result: before: marker present`)
+
+	// Cut the power while overlayupd moves the layer aside.
+	v = s.boot(d, bootOpts{init: "/sbin/init-overlay", step: "probe", args: []string{"overlayupd.rwlayer=persistent-move"}})
+	v.expect(`overlayupd: overlay over the root`, bootTimeout)
+	v.kill()
+	wantOverlay(t, overlayBoot(t, s, d, bootOpts{args: []string{"overlayupd.rwlayer=persistent-move"}}))
+	wantOverlay(t, overlayBoot(t, s, d, bootOpts{}))
+}
