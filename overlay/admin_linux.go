@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,37 @@ func CurrentStatus() (Status, error) {
 		return Status{}, err
 	}
 	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
-	return StatusFrom(ms, exists, statfsUsage), nil
+	st := StatusFrom(ms, exists, statfsUsage)
+	if st.EnabledNextBoot {
+		if by := nextBootDisabledBy(st.Base); by != "" {
+			st.EnabledNextBoot, st.DisabledBy = false, by
+		}
+	}
+	return st, nil
+}
+
+// nextBootDisabledBy reports what else turns the overlay off at the next
+// boot: the get-mode script on the real root (base), run as the boot would,
+// or overlay=disable on this boot's kernel command line, which the next boot
+// will most likely have too.
+func nextBootDisabledBy(base string) string {
+	if cmdline, err := os.ReadFile(CmdlinePath); err == nil {
+		if _, off := CmdlineVars(string(cmdline)); off {
+			return "overlay=disable on the kernel command line"
+		}
+	}
+	script := filepath.Join(base, GetModeScript)
+	if _, err := os.Stat(script); err != nil {
+		return ""
+	}
+	vars, err := RunGetMode(context.Background(), ShellPath, script)
+	if err != nil {
+		return ""
+	}
+	if cfg, _ := Resolve(vars, nil, func(string) bool { return false }); cfg.Disabled {
+		return script + " sets " + cfg.DisabledBy
+	}
+	return ""
 }
 
 func statfsUsage(path string) (Usage, error) {

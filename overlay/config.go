@@ -9,7 +9,6 @@ package overlay
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -91,7 +90,20 @@ func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
 	return vars, disable
 }
 
-var sizeRE = regexp.MustCompile(`^[0-9]+[kKmMgG%]?$`)
+// validSize reports whether s is a tmpfs size: digits and an optional k, m,
+// g or % suffix. (No regexp: compiling one costs every boot time.)
+func validSize(s string) bool {
+	digits := strings.TrimRight(s, "kKmMgG%")
+	if len(s)-len(digits) > 1 || digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Resolve turns the layered variables into a Config: defaults, then getMode
 // (the get-mode script's variables), then cmdline (the kernel command line
@@ -154,7 +166,7 @@ func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (c
 	}
 
 	cfg.Size = v[VarSize]
-	if !sizeRE.MatchString(cfg.Size) {
+	if !validSize(cfg.Size) {
 		warn("%s=%q is not a size such as 64m or 50%%; using %s", VarSize, cfg.Size, DefaultSize)
 		cfg.Size = DefaultSize
 	}

@@ -94,8 +94,17 @@ func FuzzResolve(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cmdline, overlay string) {
 		cmdVars, _ := CmdlineVars(cmdline)
 		cfg, _ := Resolve(map[string]string{VarOverlay: overlay}, cmdVars, func(string) bool { return false })
-		if len(cfg.FS) == 0 || !sizeRE.MatchString(cfg.Size) || !strings.HasPrefix(cfg.RWLayerDir, "/") {
+		if len(cfg.FS) == 0 || !validSize(cfg.Size) || !strings.HasPrefix(cfg.RWLayerDir, "/") {
 			t.Errorf("invalid config %+v from %q, %q", cfg, cmdline, overlay)
 		}
 	})
+}
+
+func TestValidSize(t *testing.T) {
+	for s, want := range map[string]bool{"50%": true, "64m": true, "1024": true, "8G": true, "": false, "m": false,
+		"64mm": false, "6 4m": false, "-1m": false, "50%%": false, "1.5g": false} {
+		if got := validSize(s); got != want {
+			t.Errorf("validSize(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

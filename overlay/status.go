@@ -9,8 +9,11 @@ import (
 // Status is what `overlayupd status` reports about the running system.
 type Status struct {
 	Active bool `json:"active"`
-	// EnabledNextBoot is false when the disable file exists on the real root.
-	EnabledNextBoot bool `json:"enabled_next_boot"`
+	// EnabledNextBoot is false when the disable file exists on the real
+	// root, the get-mode script there disables the overlay, or this boot's
+	// kernel command line has overlay=disable; DisabledBy says which.
+	EnabledNextBoot bool   `json:"enabled_next_boot"`
+	DisabledBy      string `json:"disabled_by,omitempty"`
 	// Base is where the real root is visible: /overlay/robase under the
 	// overlay, / without it.
 	Base         string `json:"base"`
@@ -53,6 +56,9 @@ func StatusFrom(ms []mounts.Mount, disableExists func(string) bool, usage func(s
 		st.DisableFile = DisableFile
 	}
 	st.EnabledNextBoot = !disableExists(st.DisableFile)
+	if !st.EnabledNextBoot {
+		st.DisabledBy = st.DisableFile
+	}
 	if rw, ok := mounts.Find(ms, RwdataDir); ok && st.Active {
 		if rw.FSType == "tmpfs" {
 			st.RWLayer = string(Tmpfs)

@@ -38,11 +38,11 @@ func TestStatusFrom(t *testing.T) {
 	}{
 		{"tmpfs active", active, false, 100, Status{Active: true, EnabledNextBoot: true, Base: RobaseDir, BaseReadOnly: true,
 			UnionFS: "overlay", RWLayer: "tmpfs", RWSize: 1000, RWUsed: 100, RWUsedPct: 10, DisableFile: "/overlay/robase/overlay/disable"}, 0},
-		{"tmpfs nearly full", active, true, 810, Status{Active: true, EnabledNextBoot: false, Base: RobaseDir, BaseReadOnly: true,
+		{"tmpfs nearly full", active, true, 810, Status{Active: true, EnabledNextBoot: false, DisabledBy: "/overlay/robase/overlay/disable", Base: RobaseDir, BaseReadOnly: true,
 			UnionFS: "overlay", RWLayer: "tmpfs", RWSize: 1000, RWUsed: 810, RWUsedPct: 81, DisableFile: "/overlay/robase/overlay/disable"}, 1},
 		{"persistent full is no tmpfs warning", persistent, false, 900, Status{Active: true, EnabledNextBoot: true, Base: RobaseDir, BaseReadOnly: true,
 			UnionFS: "overlay", RWLayer: "persistent", RWLayerDir: "/overlay-rw-layer", RWSize: 1000, RWUsed: 900, RWUsedPct: 90, DisableFile: "/overlay/robase/overlay/disable"}, 0},
-		{"inactive", plain, true, 0, Status{Base: "/", BaseReadOnly: true, DisableFile: "/overlay/disable"}, 0},
+		{"inactive", plain, true, 0, Status{DisabledBy: "/overlay/disable", Base: "/", BaseReadOnly: true, DisableFile: "/overlay/disable"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,8 +20,13 @@ var version = "dev"
 
 func main() {
 	name := filepath.Base(os.Args[0])
+	// Why before the command tree: this is every boot's path, and building
+	// the tree costs time a PID 1 should not spend.
+	if name == "init-overlay" {
+		trampoline.Main(os.Args, os.Environ()) // never returns
+	}
 	root := newRootCmd(name)
-	if name == "init-overlay" || (os.Getpid() == 1 && !isSubcommand(root, os.Args[1:])) {
+	if os.Getpid() == 1 && !isSubcommand(root, os.Args[1:]) {
 		trampoline.Main(os.Args, os.Environ()) // never returns
 	}
 	if err := root.Execute(); err != nil {

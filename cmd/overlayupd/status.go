@@ -94,7 +94,7 @@ func printStatus(w io.Writer, st overlay.Status) {
 		active = "active (" + st.UnionFS + ")"
 	}
 	if !st.EnabledNextBoot {
-		next = "disabled (" + st.DisableFile + " exists)"
+		next = "disabled (by " + st.DisabledBy + ")"
 	}
 	ro := "read-write"
 	if st.BaseReadOnly {
