@@ -184,8 +184,11 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}
 	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir}, Op{Kind: OpChmod, Target: CombinedDir})
-	// The root is read-only underneath: a boot-time fsck has nothing to fix.
-	add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
+	if !rw {
+		// The root is read-only underneath: a boot-time fsck has nothing to
+		// fix. (Not in a persistent layer, where it would stay for good.)
+		add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
+	}
 	for _, m := range MountsToMove(l.Mounts) {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}

@@ -79,6 +79,9 @@ func TestBuildPlanPersistentModes(t *testing.T) {
 				t.Errorf("steps 5..:\n%s\nwant:\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
 			}
 			for _, s := range got {
+				if strings.Contains(s, "fastboot") {
+					t.Errorf("persistent plan writes %s into the persistent layer", s)
+				}
 				if strings.Contains(s, "tmpfs") && strings.Contains(s, "rwdata") {
 					t.Errorf("persistent plan mounts a tmpfs writable layer: %s", s)
 				}
