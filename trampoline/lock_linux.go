@@ -36,34 +36,63 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Lock is a held store lock; Close releases it.
-type Lock struct{ f *os.File }
+type Lock struct {
+	dir  *os.File // the flock lives on the slot directory's open file
+	path string   // the holder file
+	info string
+	f    *os.File // the holder file, once written
+}
 
-// LockStore takes flock(LOCK_EX|LOCK_NB) on dir/.lock and writes the caller's
-// pid and command line into it. The lock lives in the open file description,
-// so it is released when the process dies, however it dies.
+// LockStore takes flock(LOCK_EX|LOCK_NB) on the slot directory dir itself
+// and records the caller's pid and command line in dir/.lock.
+//
+// Why the directory and not the file: opening a directory needs no write
+// access, so a command locks a read-only store before it remounts it, and the
+// one that loses never touches the mount. The holder record is best effort
+// (it cannot be written while the store is read-only): call Record again
+// once it is writable. The lock lives in the open file description, so it
+// is released when the process dies, however it dies.
 func LockStore(dir string, cmdline []string) (*Lock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	d, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		defer f.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		d.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			pid, cmd := readHolder(f)
+			pid, cmd := readHolder(filepath.Join(dir, LockFile))
 			return nil, &LockedError{Dir: dir, PID: pid, Command: cmd}
 		}
 		return nil, fmt.Errorf("lock store %s: flock: %w", dir, err)
 	}
-	// No fsync: the holder text only serves the message above.
-	info := fmt.Sprintf("%d\n%s\n", os.Getpid(), strings.Join(cmdline, " "))
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(info), 0)
-	}
-	return &Lock{f: f}, nil
+	l := &Lock{dir: d, path: filepath.Join(dir, LockFile), info: fmt.Sprintf("%d\n%s\n", os.Getpid(), strings.Join(cmdline, " "))}
+	l.Record()
+	return l, nil
 }
 
-func readHolder(f *os.File) (int, string) {
-	b, err := io.ReadAll(io.NewSectionReader(f, 0, 4096))
+// Record writes the holder into the lock file, if it has not yet and the
+// store is writable. No fsync: the record only serves LockedError.
+func (l *Lock) Record() {
+	if l.f != nil {
+		return
+	}
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(l.info), 0)
+	}
+	l.f = f
+}
+
+func readHolder(path string) (int, string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return 0, ""
 	}
@@ -75,13 +104,24 @@ func readHolder(f *os.File) (int, string) {
 	return pid, strings.TrimSpace(cmd)
 }
 
-// Close clears the holder text and releases the lock.
+// Unrecord clears the holder record and closes the lock file, keeping the
+// lock: a filesystem with a file open for writing cannot be remounted
+// read-only, so call it before the store goes back to read-only.
+func (l *Lock) Unrecord() {
+	if l.f != nil {
+		_ = l.f.Truncate(0)
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// Close clears the holder record and releases the lock.
 func (l *Lock) Close() error {
-	if l == nil || l.f == nil {
+	if l == nil || l.dir == nil {
 		return nil
 	}
-	_ = l.f.Truncate(0)
-	err := l.f.Close()
-	l.f = nil
+	l.Unrecord()
+	err := l.dir.Close()
+	l.dir = nil
 	return err
 }

@@ -63,11 +63,11 @@ refusal leaves the store as it was.`,
 func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
 	top, err := c.store.resolve()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	src, size, err := openImage(args[0], cmd.InOrStdin())
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	defer src.Close()
 	var res applyResult
@@ -97,7 +97,7 @@ func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
 		return nil
 	})
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	if err := c.print(cmd, res); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,7 +258,7 @@ func TestLockedDirectory(t *testing.T) {
 	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "overlayupd", "gc", "--store", top); err == nil || !strings.Contains(err.Error(), "another overlayupd") {
+	if _, err := run(t, "overlayupd", "gc", "--store", top); !errors.Is(err, trampoline.ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
 		t.Errorf("gc with the slot directory locked: err = %v, want a refusal", err)
 	}
 }

@@ -49,11 +49,11 @@ the old one with the trial reported as not committed.`,
 func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 	top, err := c.store.resolve()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	booted, err := bootedEntry()
 	if err != nil && !c.force {
-		return errorf(cmd, "which image is booted: %v (commit --force commits the trial regardless)", err)
+		return errorf(cmd, "which image is booted: %w (commit --force commits the trial regardless)", err)
 	}
 	// Refuse before the health checks run when the protocol would refuse.
 	// Why outside the lock: the checks may take minutes, and the store stays
@@ -61,17 +61,17 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 	// under the lock, so a rollback in between makes it refuse.
 	state, err := trampoline.Open(top).State()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	t, err := trampoline.Next(state, trampoline.Event{Kind: trampoline.EvCommit, Booted: booted, Force: c.force})
 	if err != nil {
-		return errorf(cmd, "%v", commitRefusal(err))
+		return errorf(cmd, "%w", commitRefusal(err))
 	}
 	trial := renamedTo(t, trampoline.EntryName(trampoline.RoleNext, 0, state.Suffix))
 	if trial != "" { // nothing to check when only an interrupted commit is finished
 		n, err := runHealthChecks(cmd.Context(), c.healthDir, c.healthTimeout, []string{"OVERLAYUPD_BOOTED=" + booted})
 		if err != nil {
-			return errorf(cmd, "%v\nnot committed: fix what the check reports and run commit again, or reboot to go back", err)
+			return errorf(cmd, "%w\nnot committed: fix what the check reports and run commit again, or reboot to go back", err)
 		}
 		if n == 0 {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
@@ -82,7 +82,7 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 		return err
 	})
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	root := trampoline.EntryName(trampoline.RoleCommitted, 0, trampoline.ImageSuffix)
 	prev := trampoline.EntryName(trampoline.RolePrev, 0, trampoline.ImageSuffix)

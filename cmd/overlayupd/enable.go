@@ -26,10 +26,10 @@ func newEnableCmd(enable bool) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := overlay.CurrentStatus()
 			if err != nil {
-				return errorf(cmd, "%v", err)
+				return errorf(cmd, "%w", err)
 			}
 			if err := overlay.SetEnabled(st, enable); err != nil {
-				return errorf(cmd, "%v", err)
+				return errorf(cmd, "%w", err)
 			}
 			state := "enabled"
 			if !enable {
@@ -58,10 +58,10 @@ filesystem is what survives power cuts.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := overlay.CurrentStatus()
 			if err != nil {
-				return errorf(cmd, "%v", err)
+				return errorf(cmd, "%w", err)
 			}
 			if err := overlay.SetBaseReadOnly(st, lock); err != nil {
-				return errorf(cmd, "%v", err)
+				return errorf(cmd, "%w", err)
 			}
 			state := "read-only"
 			if !lock {

@@ -31,7 +31,7 @@ trying roots are never touched.`,
 func (c *gcCmd) run(cmd *cobra.Command, _ []string) error {
 	top, err := c.store.resolve()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	var removed []string
 	err = withStore(top, func(st *trampoline.Store) error {
@@ -54,7 +54,7 @@ func (c *gcCmd) run(cmd *cobra.Command, _ []string) error {
 		return nil
 	})
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	if len(removed) == 0 {
 		fmt.Fprintln(cmd.OutOrStdout(), "nothing to remove")

@@ -67,7 +67,7 @@ func (c *installCmd) run(cmd *cobra.Command, _ []string) error {
 	}
 	targets, err := bootcfg.Find(bootDir, grub)
 	if err != nil {
-		return errorf(cmd, "%v\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
+		return errorf(cmd, "%w\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
 	}
 	out := cmd.OutOrStdout()
 	var failed []error

@@ -32,7 +32,7 @@ boot runs the previous root (run rollback again to undo).`,
 func (c *rollbackCmd) run(cmd *cobra.Command, _ []string) error {
 	top, err := c.store.resolve()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	var done []string
 	var next trampoline.NextBoot
@@ -47,7 +47,7 @@ func (c *rollbackCmd) run(cmd *cobra.Command, _ []string) error {
 		return err
 	})
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "rolled back (%s)\n%s\n", strings.Join(done, "; "), next.Summary)
 	return nil

@@ -48,7 +48,7 @@ With a store (a small partition holding squashfs root images, made by
 
 // errorf builds an error that names the command it comes from.
 func errorf(cmd *cobra.Command, format string, a ...any) error {
-	return fmt.Errorf("%s: %s", cmd.CommandPath(), fmt.Sprintf(format, a...))
+	return fmt.Errorf("%s: "+format, append([]any{cmd.CommandPath()}, a...)...)
 }
 
 // needRoot refuses a command that changes the system when not run as root.

@@ -51,14 +51,14 @@ trampoline recorded for it, and in plain words what the next boot does.`,
 func (s *statusCmd) run(cmd *cobra.Command, _ []string) error {
 	st, err := overlay.CurrentStatus()
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	full := fullStatus{Status: st}
 	if top, ok, err := s.storeTop(); err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	} else if ok {
 		if full.Store, err = loadStoreStatus(top, s.sha256); err != nil {
-			return errorf(cmd, "%v", err)
+			return errorf(cmd, "%w", err)
 		}
 	}
 	if s.json {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/overlay"
@@ -46,43 +44,24 @@ func (s *storeFlag) resolve() (string, error) {
 }
 
 // withStore runs fn on the store at top with the store lock held and its
-// filesystem writable, then puts back a read-only mount.
-//
-// Why a flock on the slot directory first: the lock file lives on the store,
-// which is read-only until the remount, and WithWritable remounts it
-// read-only again on the way out. Two commands that both remounted would let
-// the one that loses the lock race remount the store read-only under the one
-// that holds it. The directory flock needs no write access, so it is taken
-// before the remount and the loser never touches the mount.
-func withStore(top string, fn func(*trampoline.Store) error) error {
+// filesystem writable, then puts back a read-only mount. The lock is taken
+// first, on the read-only store (see trampoline.LockStore): a command that
+// loses the race never remounts the store under the one that won.
+func withStore(top string, fn func(*trampoline.Store) error) (err error) {
 	st := trampoline.Open(top)
-	dir, err := os.Open(st.Dir)
+	l, err := trampoline.LockStore(st.Dir, os.Args)
 	if err != nil {
-		return fmt.Errorf("open slot directory: %w", err)
+		return err
 	}
-	defer dir.Close()
-	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return fmt.Errorf("lock %s: %w", st.Dir, err)
-		}
-		// Held by another overlayupd: LockStore reads who it is from .lock.
-		l, lerr := trampoline.LockStore(st.Dir, os.Args)
-		if lerr != nil {
-			return lerr
-		}
-		l.Close()
-		return fmt.Errorf("%w: store %s is in use by another overlayupd command; wait for it", trampoline.ErrLocked, st.Dir)
-	}
-	return writable(top, func() error {
-		l, err := trampoline.LockStore(st.Dir, os.Args)
-		if err != nil {
-			return err
-		}
-		err = fn(st)
+	defer func() {
 		if cerr := l.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
-		return err
+	}()
+	return writable(top, func() error {
+		l.Record()
+		defer l.Unrecord()
+		return fn(st)
 	})
 }
 

@@ -65,17 +65,17 @@ A directory that already is a store is refused: use 'overlayupd apply --store'.`
 func (c *storeInitCmd) run(cmd *cobra.Command, args []string) error {
 	top, err := filepath.Abs(args[0])
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	if err := checkInitTarget(top); err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	if _, err := checkImage(c.image); err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	img, err := c.initStore(cmd, top)
 	if err != nil {
-		return errorf(cmd, "%v", err)
+		return errorf(cmd, "%w", err)
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s), trampoline /%s\n",
