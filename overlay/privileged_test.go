@@ -7,6 +7,8 @@ package overlay_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,6 +37,7 @@ func TestPID1Modes(t *testing.T) {
 	tests := []struct {
 		name    string
 		files   map[string]string
+		remove  []string // paths removed from the root tree
 		cmdline string
 		env     []string
 		boots   []map[string]string // expected report of boot 1, boot 2
@@ -65,6 +68,8 @@ func TestPID1Modes(t *testing.T) {
 			{"ROOTFS": "overlay", "RWDATA-FS": "tmpfs"}}},
 		{name: "size cap", cmdline: "overlayupd.size=2m", env: []string{"FILL=8"}, boots: []map[string]string{
 			{"ROOTFS": "overlay", "FILL-ERR": "No space left on device", "AFTER-FILL": "alive"}}},
+		{name: "missing /overlay is created", remove: []string{"overlay"}, boots: []map[string]string{
+			{"ROOTFS": "overlay", "RWDATA-FS": "tmpfs", "MARKER": "pristine"}, {"ROOTFS": "overlay", "MARKER": "pristine"}}},
 		{name: "no union fs boots the plain root", cmdline: "overlayupd.fs=unionfs", logHas: "no union filesystem available", boots: []map[string]string{
 			{"ROOTFS": "ext4", "MARKER": "pristine", "WRITE": "failed"}, {"ROOTFS": "ext4"}}},
 	}
@@ -75,7 +80,11 @@ func TestPID1Modes(t *testing.T) {
 			for k, v := range tt.files {
 				files[k] = v
 			}
-			img := testroot.Ext4(t, testroot.Tree(t, files), "64M")
+			tree := testroot.Tree(t, files)
+			for _, p := range tt.remove {
+				testroot.Must(t, os.RemoveAll(filepath.Join(tree, p)))
+			}
+			img := testroot.Ext4(t, tree, "64M")
 			for i, want := range tt.boots {
 				env := append([]string{fmt.Sprintf("BOOT=boot%d", i+1)}, tt.env...)
 				got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay "+tt.cmdline, env...)
