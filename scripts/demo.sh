@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: boots a device image under QEMU and narrates the main job of
-# overlayupd: a tmpfs overlay over a read-only root, gone after a reboot.
+# overlayupd: a tmpfs overlay over a read-only root, gone after a reboot; then
+# the squashfs store: apply an image, boot it as a trial, commit, roll back.
 # Run as root on Debian 12; `make demo` builds bin/overlayupd first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 ./scripts/deps.sh
 [ -x bin/overlayupd ] || make build
 export OVERLAYUPD_BIN=${OVERLAYUPD_BIN:-$PWD/bin/overlayupd}
-echo "overlayupd demo: two boots of one disk under QEMU (software emulation, about 10 s each)"
+echo "overlayupd demo: a tmpfs overlay (two boots), then a squashfs store: apply, trial, commit, rollback (four boots); QEMU in software emulation, a few seconds a boot"
 set +e
 OVERLAYUPD_DEMO=1 go test -count=1 -timeout 10m -run '^TestDemo$' -v ./tests/ |
   grep -v -E '^(=== (RUN|PAUSE|CONT)|--- PASS|PASS$|ok )'
