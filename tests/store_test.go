@@ -147,7 +147,7 @@ type bootReason struct {
 	Why   string `json:"why"`
 }
 
-// role returns the role of the booted entry in st, and its name.
+// booted returns the entry status says this system booted, and its role.
 func (st *storeStatus) booted() (name, role string) {
 	if st == nil || st.Store == nil {
 		return "", ""
