@@ -38,21 +38,28 @@ func (p BootPlan) String() string {
 func Decide(st State) BootPlan {
 	b := newBuilder(st)
 	b.finishCommit()
+	prefix := "" // why the trial in progress does not go on, for the console
 	if t, ok := b.st.Find(RoleTrying); ok {
 		_, staged := b.st.Find(RoleStaged)
 		switch {
 		case t.Tries == 0:
-			b.fail(t, fmt.Sprintf("trial %s booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left", t.Name))
+			prefix = fmt.Sprintf("trial %s booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left", t.Name)
 		case staged:
-			b.fail(t, fmt.Sprintf("trial %s superseded by a newer staged image", t.Name))
+			prefix = fmt.Sprintf("trial %s superseded by a newer staged image", t.Name)
 		default:
 			return b.trialPlan(t, fmt.Sprintf("trial not committed yet: another try, %d left after this one", t.Tries-1))
 		}
+		b.fail(t, prefix)
 	}
 	if s, ok := b.st.Find(RoleStaged); ok {
-		return b.trialPlan(s, fmt.Sprintf("new image staged: trial boot, %d left after this one", s.Tries-1))
+		why := fmt.Sprintf("new image staged: trial boot, %d left after this one", s.Tries-1)
+		if prefix != "" {
+			why = prefix + "; " + why
+		}
+		return b.trialPlan(s, why)
 	}
-	return b.committedPlan("")
+	// The failure is recorded in failed.reason: prefix only tells the console.
+	return b.committedPlan(prefix, false)
 }
 
 // trialPlan consumes one try of e and boots it.
@@ -65,6 +72,10 @@ func (b *builder) trialPlan(e Entry, why string) BootPlan {
 			fallback = f.Name
 		}
 	}
+	why = fmt.Sprintf("%s: boots %s", why, to)
+	if fallback != "" {
+		why += ", then " + fallback + " unless committed"
+	}
 	p := b.plan(e, why)
 	p.Boot = ParseName(to, b.st.Suffix)
 	p.Trial, p.Fallback = true, fallback
@@ -72,8 +83,9 @@ func (b *builder) trialPlan(e Entry, why string) BootPlan {
 }
 
 // committedPlan boots root, or root.prev when root is missing. prefix, when
-// set, says why this is not the plan that was wanted.
-func (b *builder) committedPlan(prefix string) BootPlan {
+// set, says why this is not the plan that was wanted; record writes it to
+// boot.reason too.
+func (b *builder) committedPlan(prefix string, record bool) BootPlan {
 	for _, r := range []Role{RoleCommitted, RolePrev} {
 		if e, ok := b.st.Find(r); ok {
 			why := "committed root"
@@ -83,7 +95,7 @@ func (b *builder) committedPlan(prefix string) BootPlan {
 			if prefix != "" {
 				why = prefix + "; " + why
 			}
-			if prefix != "" || r == RolePrev {
+			if prefix != "" && record || r == RolePrev {
 				b.notes = append(b.notes, Note{File: BootReasonFile, Entry: e.Name, Why: why})
 			}
 			p := b.plan(e, why)
@@ -121,7 +133,7 @@ func Fallback(st State, failed, why string) BootPlan {
 		return b.plan(Entry{}, fmt.Sprintf("%s failed (%s) and is not in the store", failed, why))
 	case e.Role == RoleTrying || e.Role == RoleStaged:
 		b.fail(e, fmt.Sprintf("trial %s did not boot: %s", failed, why))
-		return b.committedPlan(fmt.Sprintf("trial %s did not boot (%s)", failed, why))
+		return b.committedPlan(fmt.Sprintf("trial %s did not boot (%s)", failed, why), true)
 	case e.Role == RoleCommitted:
 		if p, ok := st.Find(RolePrev); ok {
 			why = fmt.Sprintf("committed root %s did not boot (%s); previous root", failed, why)

@@ -113,12 +113,12 @@ func (c *applyCmd) print(cmd *cobra.Command, res applyResult) error {
 	if c.json {
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
-	times := "once"
+	times, back := "once", "reboot"
 	if res.Tries > 1 {
-		times = fmt.Sprintf("up to %d times", res.Tries)
+		times, back = fmt.Sprintf("up to %d times", res.Tries), fmt.Sprintf("reboot %d times, or run 'overlayupd rollback',", res.Tries)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "staged %s (sha256 %s, %s): the next boot tries it %s; after it boots, run 'overlayupd commit' to keep it, or reboot to go back to %s\n",
-		res.Entry, res.SHA256, overlay.HumanBytes(uint64(res.Size)), times, orUnknown(res.NextBoot.Fallback))
+	fmt.Fprintf(cmd.OutOrStdout(), "staged %s (sha256 %s, %s): the next boot tries it %s; after it boots, run 'overlayupd commit' to keep it, or %s to go back to %s\n",
+		res.Entry, res.SHA256, overlay.HumanBytes(uint64(res.Size)), times, back, orUnknown(res.NextBoot.Fallback))
 	return nil
 }
 
