@@ -32,7 +32,7 @@ func preallocate(f *os.File, size int64) error {
 }
 
 // wbWindow is how much written data may be in flight before Stage waits for it.
-const wbWindow = 32 << 20
+const wbWindow = 128 << 20
 
 // writeback keeps the page cache of a big copy in check: every wbWindow bytes
 // it starts writeback of the new window, waits for the previous one and drops
