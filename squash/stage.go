@@ -77,8 +77,16 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 	if err = preallocate(f, size); err != nil {
 		return tmpPath, sum, 0, fmt.Errorf("reserve %d bytes for %s: %w", size, tmpPath, noSpace(err))
 	}
-	if sum, n, err = copyHashed(ctx, f, r, size, progress); err != nil {
-		return tmpPath, sum, n, err
+	copied := false
+	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
+		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
+			return tmpPath, sum, n, err
+		}
+	}
+	if !copied {
+		if sum, n, err = copyHashed(ctx, f, r, size, progress); err != nil {
+			return tmpPath, sum, n, err
+		}
 	}
 	if err = f.Chmod(0o644); err != nil {
 		return tmpPath, sum, n, fmt.Errorf("chmod %s: %w", tmpPath, err)
@@ -198,4 +206,9 @@ func Sum(path string) (sum [32]byte, err error) {
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, nil
+}
+
+func isRegular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
 }

@@ -1,7 +1,11 @@
 package squash
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -89,4 +93,79 @@ func (w *writeback) run() {
 
 func adviseSequential(f *os.File) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+}
+
+// cfrChunk is how much one copy_file_range call copies.
+const cfrChunk = 8 << 20
+
+// copyFileHashed is copyHashed for a regular source file of known size: the
+// kernel copies the data (copy_file_range, no round trip through our memory)
+// while a goroutine reads the same bytes from the page cache and hashes them,
+// so the hash costs no copy time. ok is false, with nothing copied, when the
+// kernel cannot copy between these files (other filesystem type, old
+// kernel): the caller then copies through memory.
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (sum [32]byte, n int64, ok bool, err error) {
+	hashDone := make(chan error, 1)
+	h := sha256.New()
+	stopHash := make(chan struct{})
+	go func() {
+		_, err := io.Copy(h, io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size))
+		hashDone <- err
+	}()
+	defer func() {
+		if err != nil || !ok {
+			close(stopHash)
+		}
+		herr := <-hashDone
+		if err == nil && ok && herr != nil {
+			err = fmt.Errorf("hash input: %w", herr)
+		}
+		if err == nil && ok {
+			copy(sum[:], h.Sum(nil))
+		}
+	}()
+	wb := newWriteback(dst)
+	defer wb.stop()
+	var off int64
+	for off < size {
+		if err := ctx.Err(); err != nil {
+			return sum, off, true, fmt.Errorf("copy cancelled after %d bytes: %w", off, err)
+		}
+		k, cerr := unix.CopyFileRange(int(src.Fd()), &off, int(dst.Fd()), nil, int(min(cfrChunk, size-off)), 0)
+		if cerr != nil {
+			if off == 0 && (errors.Is(cerr, unix.EXDEV) || errors.Is(cerr, unix.EINVAL) ||
+				errors.Is(cerr, unix.ENOSYS) || errors.Is(cerr, unix.EOPNOTSUPP)) {
+				return sum, 0, false, nil
+			}
+			return sum, off, true, fmt.Errorf("copy to %s: %w", dst.Name(), noSpace(cerr))
+		}
+		if k == 0 {
+			return sum, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
+		}
+		wb.advance(off)
+		if progress != nil {
+			progress(off)
+		}
+	}
+	// The file must not have grown since its size was taken.
+	var one [1]byte
+	if k, _ := src.ReadAt(one[:], size); k > 0 {
+		return sum, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
+	}
+	return sum, off, true, nil
+}
+
+// cancelReaderAt stops the hasher early when the copy failed.
+type cancelReaderAt struct {
+	f    *os.File
+	stop chan struct{}
+}
+
+func (c cancelReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	select {
+	case <-c.stop:
+		return 0, errors.New("copy stopped")
+	default:
+	}
+	return c.f.ReadAt(p, off)
 }

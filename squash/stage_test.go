@@ -172,3 +172,53 @@ func TestSumMissing(t *testing.T) {
 		t.Fatalf("Sum of missing file = %v, want ErrNotExist", err)
 	}
 }
+
+// A regular file is copied by the kernel and hashed alongside; the result
+// must be the same bytes and hash as the copy through memory, and a file
+// shorter or longer than announced is refused with the dir left as it was.
+func TestStageFromFile(t *testing.T) {
+	data := randomBytes(20<<20 + 777)
+	src := filepath.Join(t.TempDir(), "image.sqsh")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		size    int64
+		wantErr error
+	}{
+		{"exact", int64(len(data)), nil},
+		{"announced longer", int64(len(data)) + 1, ErrShortRead},
+		{"announced shorter", int64(len(data)) - 1, ErrInputTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := storeDir(t)
+			f, err := os.Open(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var last int64
+			tmp, sum, n, err := Stage(context.Background(), f, tt.size, dir, func(k int64) { last = k })
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+					t.Errorf("refused stage left %d entries in the store, want only root", len(ents))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := sha256.Sum256(data); sum != want || n != int64(len(data)) || last != n {
+				t.Errorf("sum %x n %d last progress %d; want %x %d %d", sum, n, last, want, len(data), len(data))
+			}
+			if got, err := os.ReadFile(tmp); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("staged file differs (err %v, %d bytes)", err, len(got))
+			}
+		})
+	}
+}
