@@ -21,6 +21,7 @@ build:
 	@mkdir -p bin
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 	@file $(BIN) | grep -q 'statically linked' || { echo "error: $(BIN) is not statically linked"; exit 1; }
+	@ldd $(BIN) 2>&1 | grep -q 'not a dynamic executable' || { echo "error: ldd finds $(BIN) dynamic"; exit 1; }
 	@size=$$(stat -c %s $(BIN)); [ $$size -lt 10485760 ] || { echo "error: $(BIN) is $$size bytes, over 10 MiB"; exit 1; }
 
 install: build
