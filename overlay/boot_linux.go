@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -88,6 +89,38 @@ func Boot(log *Log, layout Layout) error {
 		log.Infof("%s over the root, writable layer %s", fs, describeLayer(cfg))
 	}
 	return Run(BuildPlan(cfg, layout), log.Warnf)
+}
+
+// BootLowerOnly is the store modes' last resort when no overlay can be laid
+// (no union filesystem in the kernel): the image itself becomes the root,
+// read-only. mountLower mounts it at OverlayDir (a directory every store
+// has); the mounts that exist move into it where it has the directory; then
+// it becomes the root and the old root is detached, so the store is not
+// visible in the booted system.
+func BootLowerOnly(log *Log, describe string, mountLower func(target string) error) error {
+	ms, err := mounts.Read()
+	if err != nil {
+		return err
+	}
+	mount := []Op{{Kind: OpPrivate, Target: "/"},
+		{Kind: OpCustom, Source: describe, Target: OverlayDir, Do: func() error { return mountLower(OverlayDir) }}}
+	if err := Run(mount, log.Warnf); err != nil {
+		return err
+	}
+	var rest []Op
+	for _, m := range ms {
+		if t := OverlayDir + m.MountPoint; slices.Contains(MountsToMove([]string{m.MountPoint}), m.MountPoint) && isDir(t) {
+			rest = append(rest, Op{Kind: OpMove, Source: m.MountPoint, Target: t})
+		}
+	}
+	rest = append(rest, Op{Kind: OpPivot, Target: OverlayDir, Source: "."})
+	if err := Run(rest, log.Warnf); err != nil {
+		if uerr := unix.Unmount(OverlayDir, unix.MNT_DETACH); uerr != nil {
+			log.Warnf("undo %s: %v", describe, uerr)
+		}
+		return err
+	}
+	return nil
 }
 
 func describeLayer(cfg Config) string {

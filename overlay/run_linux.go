@@ -137,6 +137,14 @@ func pivot(newRoot, putOld string) error {
 	if err := unix.PivotRoot(".", putOld); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
+	if putOld == "." {
+		// pivot_root(".", ".") stacks the old root on top of the new one;
+		// detaching it leaves the new root alone, with no directory needed
+		// for the old one (a read-only image may have none).
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach the old root: %w", err)
+		}
+	}
 	// After pivot_root our root directory still points at the old root on
 	// some kernels; chroot(".") makes "/" the new root for the exec'd init.
 	if err := unix.Chroot("."); err != nil {

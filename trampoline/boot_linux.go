@@ -81,7 +81,10 @@ func BootStore(log *overlay.Log) error {
 		}
 		var step *overlay.StepError
 		if !errors.As(err, &step) || step.Op.Kind != overlay.OpCustom {
-			return err
+			// The image mounts but no overlay can be laid over it: boot it
+			// read-only rather than not at all.
+			log.Warnf("store: %v; booting %s read-only without overlay", err, plan.Boot.Name)
+			return overlay.BootLowerOnly(log, "loop-mount "+image, func(target string) error { return squash.Mount(image, target) })
 		}
 		log.Warnf("store: %s does not mount: %v", plan.Boot.Name, err)
 		makeWritable()

@@ -163,3 +163,22 @@ func TestStoreApplyCommitRollback(t *testing.T) {
 			has:  []string{`"role":"failed"`, "no trial in progress", "\ndata\n"}},
 	})
 }
+
+// Without any union filesystem the image still boots, read-only.
+func TestStoreNoUnionFSBootsImageReadOnly(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", nil)}, nil)
+	got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.fs=unionfs",
+		"ACTION=echo x > /etc/x 2>/dev/null && echo W=ok || echo W=refused; echo PROC=$(ls /proc/self/ >/dev/null && echo yes)")
+	for k, v := range map[string]string{"IMAGE": "v1", "ROOTFS": "squashfs", "W": "refused", "PROC": "yes"} {
+		if got[k] != v {
+			t.Errorf("%s=%q, want %q", k, got[k], v)
+		}
+	}
+	if !strings.Contains(log, "booting root.sqsh read-only without overlay") {
+		t.Errorf("console lacks the fallback line")
+	}
+	if t.Failed() {
+		t.Log(log)
+	}
+}
