@@ -28,18 +28,20 @@ var (
 // ErrDisabled is returned by Boot when the configuration turns the overlay off.
 var ErrDisabled = errors.New("overlay disabled")
 
-// Main is the PID-1 path of classic mode: lay the overlay, pivot into it and
-// exec the real init. It never returns: when the overlay cannot be set up it
-// logs one line and execs init on the plain root, then a shell.
-func Main(argv, env []string) {
-	log := NewLog()
-	defer func() {
-		// PID 1 must never die: a panic here would be a kernel panic.
-		if r := recover(); r != nil {
-			log.Warnf("internal error: %v; booting the plain root without overlay", r)
-			ExecInit(log, argv, env)
-		}
-	}()
+// Prepare is the first thing PID 1 does: mount /proc, /sys and /dev when
+// they are absent, and start copying warnings to the kernel log.
+func Prepare(log *Log) {
+	if err := MountVirtual(); err != nil {
+		log.Warnf("%v", err)
+	}
+	log.OpenKmsg(KmsgPath)
+}
+
+// Classic is the PID-1 path of classic mode, after Prepare: lay the overlay
+// over the kernel's root, pivot into it and exec the real init. It never
+// returns: when the overlay cannot be set up it logs one line and execs init
+// on the plain root, then a shell.
+func Classic(log *Log, argv, env []string) {
 	if err := Boot(log, Layout{}); err != nil {
 		if errors.Is(err, ErrDisabled) {
 			log.Infof("%v; booting the plain root", err)
@@ -53,12 +55,8 @@ func Main(argv, env []string) {
 // Boot reads the configuration and, unless it is disabled, lays the overlay
 // and pivots into it. On error nothing is left changed that matters: the
 // caller boots the plain root. layout.Lower and layout.Keep come from the
-// caller (the store modes); the rest is filled in here.
+// caller (the store modes); the rest is filled in here. Call Prepare first.
 func Boot(log *Log, layout Layout) error {
-	if err := MountVirtual(); err != nil {
-		return err
-	}
-	log.OpenKmsg(KmsgPath)
 	cfg, err := LoadConfig(log)
 	if err != nil {
 		return err

@@ -27,10 +27,7 @@ func Main(argv, env []string) {
 			overlay.ExecInit(log, argv, env)
 		}
 	}()
-	if err := overlay.MountVirtual(); err != nil {
-		log.Warnf("%v", err)
-	}
-	log.OpenKmsg(overlay.KmsgPath)
+	overlay.Prepare(log)
 	if IsStore(StoreTop) {
 		err := BootStore(log)
 		if err == nil {
@@ -38,7 +35,7 @@ func Main(argv, env []string) {
 		}
 		log.Warnf("store: %v; classic mode on the kernel's root", err)
 	}
-	overlay.Main(argv, env)
+	overlay.Classic(log, argv, env)
 }
 
 // BootStore boots a root image of the store at StoreTop: it returns only
@@ -51,7 +48,7 @@ func BootStore(log *overlay.Log) error {
 	// mounted, so the store must be writable for the renames. A plain boot
 	// of the committed root changes nothing and leaves the store read-only.
 	writable := false
-	makeWritable := func() {
+	s.BeforeChange = func() {
 		if writable {
 			return
 		}
@@ -59,9 +56,6 @@ func BootStore(log *overlay.Log) error {
 		if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT, ""); err != nil {
 			log.Warnf("store: remount %s read-write: %v; booting without changing the store", StoreTop, err)
 		}
-	}
-	if st, err := s.State(); err != nil || len(Decide(st).Ops) > 0 {
-		makeWritable()
 	}
 	plan, err := s.Boot()
 	if err != nil {
@@ -87,7 +81,6 @@ func BootStore(log *overlay.Log) error {
 			return overlay.BootLowerOnly(log, "loop-mount "+image, func(target string) error { return squash.Mount(image, target) })
 		}
 		log.Warnf("store: %s does not mount: %v", plan.Boot.Name, err)
-		makeWritable()
 		if plan, err = s.Fallback(plan, err.Error()); err != nil {
 			log.Warnf("store: %v", err)
 		}

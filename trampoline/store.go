@@ -18,6 +18,9 @@ type Store struct {
 	Backend Backend
 	Now     func() time.Time                 // for reason timestamps; time.Now if nil
 	Logf    func(format string, args ...any) // diagnostics that are not errors; may be nil
+	// BeforeChange, if set, runs before a transition that changes the store
+	// (the boot path makes the store writable there, and only there).
+	BeforeChange func()
 }
 
 // Reason is a recorded diagnostic (a reason file's contents).
@@ -30,6 +33,9 @@ type Reason struct {
 // Run executes a transition's ops, then records its notes. A note that cannot
 // be written is logged, not returned: notes are diagnostics, never state.
 func (s *Store) Run(t Transition) error {
+	if (len(t.Ops) > 0 || len(t.Notes) > 0) && s.BeforeChange != nil {
+		s.BeforeChange()
+	}
 	if err := Execute(s.Backend, t.Ops); err != nil {
 		return fmt.Errorf("store %s: %w", s.Dir, err)
 	}
