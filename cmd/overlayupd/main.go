@@ -4,6 +4,13 @@
 //	init-overlay          the PID-1 path (also: overlayupd init, or any name as PID 1)
 //	overlayctl            the original overlayctl commands
 //	overlayupd            the full command line interface
+//
+// The runtime's container-aware GOMAXPROCS is off, and so are its periodic
+// re-reads of the cgroup limits: this binary is PID 1 of a device, and a
+// short-lived command, never a long-running container workload.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
