@@ -21,6 +21,10 @@ type Store struct {
 	// BeforeChange, if set, runs before a transition that changes the store
 	// (the boot path makes the store writable there, and only there).
 	BeforeChange func()
+	// Step, if set, runs before each op of a transition with its index, and
+	// once more after the last with len(ops): the crash tests reboot the
+	// machine there, at a named point.
+	Step func(i int)
 }
 
 // Reason is a recorded diagnostic (a reason file's contents).
@@ -36,15 +40,25 @@ func (s *Store) Run(t Transition) error {
 	if (len(t.Ops) > 0 || len(t.Notes) > 0) && s.BeforeChange != nil {
 		s.BeforeChange()
 	}
-	if err := Execute(s.Backend, t.Ops); err != nil {
-		return fmt.Errorf("store %s: %w", s.Dir, err)
+	for i, op := range t.Ops {
+		s.step(i)
+		if err := Do(s.Backend, op); err != nil {
+			return fmt.Errorf("store %s: step %d of %d: %w", s.Dir, i+1, len(t.Ops), err)
+		}
 	}
+	s.step(len(t.Ops))
 	for _, n := range t.Notes {
 		if err := s.writeNote(n); err != nil {
 			s.logf("store %s: record %s: %v", s.Dir, n.File, err)
 		}
 	}
 	return nil
+}
+
+func (s *Store) step(i int) {
+	if s.Step != nil {
+		s.Step(i)
+	}
 }
 
 func (s *Store) writeNote(n Note) error {

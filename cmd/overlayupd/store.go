@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +60,7 @@ func withStore(top string, fn func(*trampoline.Store) error) (err error) {
 			err = cerr
 		}
 	}()
+	st.Step = crashPoint()
 	return writable(top, func() error {
 		l.Record()
 		defer l.Unrecord()
@@ -87,4 +90,38 @@ func mountOf(ms []mounts.Mount, path string) (mounts.Mount, bool) {
 		path = p
 	}
 	return mounts.Of(ms, filepath.Clean(path))
+}
+
+// CrashEnv names the crash tests' hook: OVERLAYUPD_CRASH_AFTER_OP=N reboots
+// the machine at once, without sync, when a command has made N of its
+// renames durable (0: before the first). It is how the VM tests cut the
+// power at a named point of apply, commit or rollback.
+const CrashEnv = "OVERLAYUPD_CRASH_AFTER_OP"
+
+// crashNow reboots without sync; a variable so tests can stop there instead.
+var crashNow = func() {
+	if err := os.WriteFile("/proc/sysrq-trigger", []byte("b"), 0); err != nil {
+		fmt.Fprintf(os.Stderr, "overlayupd: %s: cannot reboot: %v\n", CrashEnv, err)
+		os.Exit(3)
+	}
+	for { // the reboot takes the machine; nothing after this point runs
+		time.Sleep(time.Hour)
+	}
+}
+
+func crashPoint() func(int) {
+	v, ok := os.LookupEnv(CrashEnv)
+	if !ok {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return nil
+	}
+	return func(i int) {
+		if i == n {
+			fmt.Fprintf(os.Stderr, "overlayupd: %s=%d: rebooting without sync now\n", CrashEnv, n)
+			crashNow()
+		}
+	}
 }
