@@ -37,26 +37,26 @@ func (p BootPlan) String() string {
 //  6. else boot root; if root is missing, root.prev; else nothing (Boot.Name "").
 func Decide(st State) BootPlan {
 	b := newBuilder(st)
-	b.finishCommit()
-	prefix := "" // why the trial in progress does not go on, for the console
+	prefix := "" // why this is not a plain boot, for the console
+	if b.finishCommit() {
+		prefix = "finished an interrupted commit"
+	}
 	if t, ok := b.st.Find(RoleTrying); ok {
 		_, staged := b.st.Find(RoleStaged)
+		var why string
 		switch {
 		case t.Tries == 0:
-			prefix = fmt.Sprintf("trial %s booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left", t.Name)
+			why = fmt.Sprintf("trial %s booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left", t.Name)
 		case staged:
-			prefix = fmt.Sprintf("trial %s superseded by a newer staged image", t.Name)
+			why = fmt.Sprintf("trial %s superseded by a newer staged image", t.Name)
 		default:
-			return b.trialPlan(t, fmt.Sprintf("trial not committed yet: another try, %d left after this one", t.Tries-1))
+			return b.trialPlan(t, join(prefix, fmt.Sprintf("trial not committed yet: another try, %d left after this one", t.Tries-1)))
 		}
-		b.fail(t, prefix)
+		b.fail(t, why)
+		prefix = join(prefix, why)
 	}
 	if s, ok := b.st.Find(RoleStaged); ok {
-		why := fmt.Sprintf("new image staged: trial boot, %d left after this one", s.Tries-1)
-		if prefix != "" {
-			why = prefix + "; " + why
-		}
-		return b.trialPlan(s, why)
+		return b.trialPlan(s, join(prefix, fmt.Sprintf("new image staged: trial boot, %d left after this one", s.Tries-1)))
 	}
 	// The failure is recorded in failed.reason: prefix only tells the console.
 	return b.committedPlan(prefix, false)
@@ -144,4 +144,15 @@ func Fallback(st State, failed, why string) BootPlan {
 		}
 	}
 	return b.plan(Entry{}, fmt.Sprintf("%s did not boot (%s); no other root to try", failed, why))
+}
+
+// join joins the parts of a boot's reason that are not empty with "; ".
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }

@@ -99,3 +99,21 @@ func TestFallback(t *testing.T) {
 		})
 	}
 }
+
+// The console line of a boot says why it is not a plain one.
+func TestDecideWhy(t *testing.T) {
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"root.sqsh"}, "committed root"},
+		{[]string{"root.sqsh", "root.next.sqsh"}, "finished an interrupted commit; committed root"},
+		{[]string{"root.sqsh", "root.trying-0.sqsh"}, "trial root.trying-0.sqsh booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left; committed root"},
+		{[]string{"root.sqsh", "root.try-1.sqsh"}, "new image staged: trial boot, 0 left after this one: boots root.trying-0.sqsh, then root.sqsh unless committed"},
+	}
+	for _, tt := range tests {
+		if got := trampoline.Decide(state(tt.names...)).Why; got != tt.want {
+			t.Errorf("Decide(%q).Why = %q, want %q", tt.names, got, tt.want)
+		}
+	}
+}
