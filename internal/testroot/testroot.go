@@ -22,6 +22,9 @@ import (
 // under CI=true, where every tool must be there.
 func RequireRoot(t testing.TB, tools ...string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("privileged test: skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("privileged test: needs root for loop devices and mount namespaces (run as root, or make test)")
 	}
