@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +22,9 @@ var (
 	InitPath    = "/sbin/init"
 	ShellPath   = "/bin/sh"
 	KmsgPath    = "/dev/kmsg"
+	// RebootDelay is how long PID 1 shows its last words before it reboots
+	// when nothing at all can be run.
+	RebootDelay = 30 * time.Second
 )
 
 // ErrDisabled is returned by Boot when the configuration turns the overlay off.
@@ -105,10 +107,14 @@ func BootLowerOnly(log *Log, describe string, mountLower func(target string) err
 	if err := Run(mount, log.Warnf); err != nil {
 		return err
 	}
-	var rest []Op
+	var points []string
 	for _, m := range ms {
-		if t := OverlayDir + m.MountPoint; slices.Contains(MountsToMove([]string{m.MountPoint}), m.MountPoint) && isDir(t) {
-			rest = append(rest, Op{Kind: OpMove, Source: m.MountPoint, Target: t})
+		points = append(points, m.MountPoint)
+	}
+	var rest []Op
+	for _, m := range MountsToMove(points) {
+		if isDir(OverlayDir + m) {
+			rest = append(rest, Op{Kind: OpMove, Source: m, Target: OverlayDir + m})
 		}
 	}
 	rest = append(rest, Op{Kind: OpPivot, Target: OverlayDir, Source: "."})
@@ -283,8 +289,16 @@ func ExecInit(log *Log, argv, env []string) {
 	err := unix.Exec(InitPath, args, env)
 	log.Warnf("exec %s: %v; starting an emergency shell %s", InitPath, err, ShellPath)
 	err = unix.Exec(ShellPath, []string{ShellPath}, env)
-	log.Warnf("exec %s: %v; nothing left to run, waiting forever", ShellPath, err)
+	// Nothing left to run. Rebooting beats waiting forever: in store mode
+	// the failed trial's try is already used up, so the next boot runs the
+	// committed root.
+	log.Warnf("exec %s: %v; nothing left to run, rebooting in %s", ShellPath, err, RebootDelay)
+	time.Sleep(RebootDelay)
+	unix.Sync()
 	for {
-		time.Sleep(time.Hour)
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+			log.Warnf("reboot: %v", err)
+		}
+		time.Sleep(time.Minute)
 	}
 }

@@ -9,6 +9,7 @@ package overlay
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -139,8 +140,8 @@ func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (c
 		}
 	}
 
-	cfg.RWLayerDir = v[VarRWDir]
-	if !strings.HasPrefix(cfg.RWLayerDir, "/") || cfg.RWLayerDir == "/" || strings.HasPrefix(cfg.RWLayerDir, "/overlay/") {
+	cfg.RWLayerDir = path.Clean(v[VarRWDir])
+	if !strings.HasPrefix(cfg.RWLayerDir, "/") || cfg.RWLayerDir == "/" || cfg.RWLayerDir == OverlayDir || strings.HasPrefix(cfg.RWLayerDir, OverlayDir+"/") {
 		warn("%s=%q must be an absolute directory outside /overlay; using %s", VarRWDir, cfg.RWLayerDir, DefaultRWLayerDir)
 		cfg.RWLayerDir = DefaultRWLayerDir
 	}

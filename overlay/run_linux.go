@@ -17,13 +17,19 @@ import (
 func Run(ops []Op, logf func(string, ...any)) (err error) {
 	var done []Op
 	defer func() {
-		if err == nil {
+		// A panic undoes too, before it goes on up: PID 1's recover then
+		// boots the plain root as it was.
+		r := recover()
+		if err == nil && r == nil {
 			return
 		}
 		for i := len(done) - 1; i >= 0; i-- {
 			if uerr := undo(done[i]); uerr != nil {
 				logf("undo %q: %v", done[i], uerr)
 			}
+		}
+		if r != nil {
+			panic(r)
 		}
 	}()
 	for _, o := range ops {

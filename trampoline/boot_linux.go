@@ -40,23 +40,38 @@ func Main(argv, env []string) {
 
 // BootStore boots a root image of the store at StoreTop: it returns only
 // when none could be booted (the caller falls back to classic mode), with
-// everything it mounted undone.
-func BootStore(log *overlay.Log) error {
+// everything it mounted undone and the store read-only again.
+func BootStore(log *overlay.Log) (err error) {
 	s := Open(StoreTop)
 	s.Logf = log.Warnf
 	// Why: the trial must be made durable (its try consumed) before it is
 	// mounted, so the store must be writable for the renames. A plain boot
 	// of the committed root changes nothing and leaves the store read-only.
+	// The remount is repeated before every change: a failed overlay's undo
+	// may have made the store read-only again in between.
 	writable := false
 	s.BeforeChange = func() {
-		if writable {
+		if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT, ""); err != nil {
+			log.Warnf("store: remount %s read-write: %v; booting without changing the store", StoreTop, err)
 			return
 		}
 		writable = true
-		if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT, ""); err != nil {
-			log.Warnf("store: remount %s read-write: %v; booting without changing the store", StoreTop, err)
+	}
+	// On the way out to a fallback that does not keep the store mounted as
+	// the overlay's plan does, leave its filesystem read-only, as it came.
+	readOnlyAgain := func() {
+		if writable {
+			writable = false
+			if err := unix.Mount("", StoreTop, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				log.Warnf("store: remount %s read-only: %v", StoreTop, err)
+			}
 		}
 	}
+	defer func() {
+		if err != nil {
+			readOnlyAgain()
+		}
+	}()
 	plan, err := s.Boot()
 	if err != nil {
 		log.Warnf("store: %v", err)
@@ -73,14 +88,21 @@ func BootStore(log *overlay.Log) error {
 		if err == nil {
 			return nil
 		}
+		what := "does not mount"
 		var step *overlay.StepError
 		if !errors.As(err, &step) || step.Op.Kind != overlay.OpCustom {
-			// The image mounts but no overlay can be laid over it: boot it
-			// read-only rather than not at all.
+			// The image mounted but no overlay could be laid over it: boot
+			// it read-only rather than not at all. The store is detached
+			// then, so it goes read-only first.
 			log.Warnf("store: %v; booting %s read-only without overlay", err, plan.Boot.Name)
-			return overlay.BootLowerOnly(log, "loop-mount "+image, func(target string) error { return squash.Mount(image, target) })
+			readOnlyAgain()
+			lerr := overlay.BootLowerOnly(log, "loop-mount "+image, func(target string) error { return squash.Mount(image, target) })
+			if lerr == nil {
+				return nil
+			}
+			err, what = lerr, "does not boot read-only either"
 		}
-		log.Warnf("store: %s does not mount: %v", plan.Boot.Name, err)
+		log.Warnf("store: %s %s: %v", plan.Boot.Name, what, err)
 		if plan, err = s.Fallback(plan, err.Error()); err != nil {
 			log.Warnf("store: %v", err)
 		}

@@ -102,6 +102,21 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 			want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "},
 			has:  []string{"root.trying-1.sqsh does not mount"}}})
 	})
+	t.Run("trial does not mount, persistent layer", func(t *testing.T) {
+		// The persistent plan's undo makes the store read-only again; the
+		// failure must still be recorded, or the bad trial boots again.
+		img := store(t, map[string]string{"root.sqsh": v1, "root.try-2.sqsh": garbage}, map[string]string{"overlay-rw-layer/": ""})
+		bootAll(t, img, []bootWant{
+			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}},
+			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}}})
+	})
+	t.Run("trial does not mount, no union filesystem", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": garbage}, nil)
+		got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.fs=unionfs")
+		if got["IMAGE"] != "v1" || got["ROOTFS"] != "squashfs" || !strings.Contains(log, "root.trying-0.sqsh does not boot read-only either") {
+			t.Errorf("IMAGE=%q ROOTFS=%q, want v1 read-only after the trial failed:\n%s", got["IMAGE"], got["ROOTFS"], log)
+		}
+	})
 	t.Run("committed root does not mount", func(t *testing.T) {
 		img := store(t, map[string]string{"root.sqsh": garbage, "root.prev.sqsh": v1}, nil)
 		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"}, has: []string{"root.sqsh does not mount"}}})
@@ -167,7 +182,9 @@ func TestStoreApplyCommitRollback(t *testing.T) {
 // Without any union filesystem the image still boots, read-only.
 func TestStoreNoUnionFSBootsImageReadOnly(t *testing.T) {
 	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
-	img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", nil)}, nil)
+	// The image has a directory for a mount nested in another (/run/lock in
+	// /run), as debootstrap images have /dev/pts: only the outer one moves.
+	img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", map[string]string{"run/lock/": ""})}, nil)
 	got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.fs=unionfs",
 		"ACTION=echo x > /etc/x 2>/dev/null && echo W=ok || echo W=refused; echo PROC=$(ls /proc/self/ >/dev/null && echo yes)")
 	for k, v := range map[string]string{"IMAGE": "v1", "ROOTFS": "squashfs", "W": "refused", "PROC": "yes"} {

@@ -84,7 +84,7 @@ func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
 		}
 		if _, err := st.Stage(img.tmp, c.tries); err != nil {
 			discard(img.tmp)
-			return fmt.Errorf("%w\nnothing was staged", err)
+			return fmt.Errorf("%w\n%s", err, stagedNow(st))
 		}
 		status, err := st.Status("")
 		if err != nil {
@@ -171,4 +171,17 @@ var rebootSystem = func() error {
 		return nil
 	}
 	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// stagedNow says what a failed stage left: replacing a staged image takes
+// more than one rename, so the new image may be staged already.
+func stagedNow(st *trampoline.Store) string {
+	state, err := st.State()
+	if err != nil {
+		return "run 'overlayupd status' to see what is staged"
+	}
+	if e, ok := state.Find(trampoline.RoleStaged); ok {
+		return fmt.Sprintf("%s is staged now (%d tries); run 'overlayupd status' to check it", e.Name, e.Tries)
+	}
+	return "nothing was staged"
 }

@@ -144,7 +144,8 @@ func run(t testing.TB, name string, args ...string) {
 }
 
 // Boot runs /sbin/init-overlay as PID 1 of a new PID and mount namespace,
-// chrooted into the ext4 image img, with cmdline as the kernel command line
+// chrooted into the ext4 image img (with /proc and a nested /run, /run/lock
+// already mounted, as an initramfs leaves them), with cmdline as the kernel command line
 // and env as the kernel's environment for init. Like a kernel booting with
 // "ro", the device is writable and the filesystem read-only. The loop
 // device is autoclear: it goes when the namespace dies with its PID 1.
@@ -160,6 +161,9 @@ mount -o loop "$IMG" "$MNT"
 mount -o remount,ro "$MNT"
 mount -t proc proc "$MNT/proc"
 mount --bind "$CMDLINE" "$MNT/proc/cmdline"
+mount -t tmpfs run "$MNT/run"
+mkdir "$MNT/run/lock"
+mount -t tmpfs lock "$MNT/run/lock"
 exec chroot "$MNT" /sbin/init-overlay extra-arg`
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
