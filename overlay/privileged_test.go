@@ -29,6 +29,7 @@ if [ -n "$FILL" ]; then
   dd if=/dev/zero of=/fill bs=1M count=$FILL 2>&1 | grep -o "No space left on device" | head -n 1 | sed 's/^/FILL-ERR=/'
   echo "AFTER-FILL=alive"
 fi
+if [ -n "$ACTION" ]; then sh -c "$ACTION"; echo "ACTION-RC=$?"; fi
 echo "INIT-END"
 `
 
@@ -101,5 +102,33 @@ func TestPID1Modes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The admin commands change the real root under the running overlay:
+// disable and enable take effect at the next boot, and a change made
+// between unlock and lock survives.
+func TestAdminCommands(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4")
+	img := testroot.Ext4(t, testroot.Tree(t, map[string]string{"sbin/init": fakeInit, "etc/marker": "pristine\n"}), "64M")
+	boots := []struct {
+		action string
+		want   map[string]string
+	}{
+		{"overlayupd disable && overlayupd status --json | grep -q '\"enabled_next_boot\": false'",
+			map[string]string{"ROOTFS": "overlay", "ACTION-RC": "0"}},
+		{"", map[string]string{"ROOTFS": "ext4"}},
+		{"overlayupd enable", map[string]string{"ROOTFS": "ext4", "ACTION-RC": "0"}},
+		{"overlayupd unlock && echo kept > /overlay/robase/etc/marker && overlayupd lock && ! echo x > /overlay/robase/etc/x",
+			map[string]string{"ROOTFS": "overlay", "ACTION-RC": "0"}},
+		{"", map[string]string{"ROOTFS": "overlay", "MARKER": "kept"}},
+	}
+	for i, b := range boots {
+		got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay", "BOOT=x", "ACTION="+b.action)
+		for k, v := range b.want {
+			if got[k] != v {
+				t.Errorf("boot %d (%s): %s=%q, want %q\n%s", i+1, b.action, k, got[k], v, log)
+			}
+		}
 	}
 }

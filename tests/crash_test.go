@@ -55,32 +55,6 @@ func crashImages(t *testing.T, a *assets) (v1, v2 string) {
 	return storeImage(t, a, "v1", add), storeImage(t, a, "v2", add)
 }
 
-// crashStoreDisk is storeDisk with the committed root v1 given: `overlayupd
-// store init` with v1, v2 in /updates (no persistent layer: the store stays
-// read-only but for the commands, which remount it), then mkfs.ext4 -d.
-func crashStoreDisk(t *testing.T, s *session, v1, v2 string) *disk {
-	t.Helper()
-	top := filepath.Join(t.TempDir(), "store")
-	if err := os.MkdirAll(filepath.Join(top, "updates"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := run("", s.a.bin, "store", "init", top, "--image", v1); err != nil {
-		t.Fatalf("overlayupd store init: %v", err)
-	}
-	if err := copyFile(v2, filepath.Join(top, "updates", "v2.sqsh"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mkfs, err := lookPath("mkfs.ext4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "store.ext4")
-	if err := run("", mkfs, "-q", "-F", "-L", "store", "-d", top, img, "256M"); err != nil {
-		t.Fatal(err)
-	}
-	return &disk{t: t, path: img, fstype: "ext4"}
-}
-
 // cloneDisk copies a (powered off) disk image, sparse, for another test.
 func cloneDisk(t *testing.T, d *disk) *disk {
 	t.Helper()
@@ -157,7 +131,7 @@ const commitOps = 3
 func TestCrashCommit(t *testing.T) {
 	s := newSession(t)
 	v1, v2 := crashImages(t, s.a)
-	base := &storeScenario{t: t, s: s, d: crashStoreDisk(t, s, v1, v2)}
+	base := &storeScenario{t: t, s: s, d: storeDisk(t, s, v1, false, map[string]string{"v2": v2})}
 	b := base.boot("v1", "apply:v2,status")
 	must(t, b.console, `result: after: entries .*root\.try-1\.sqsh`)
 	if t.Failed() {
@@ -213,7 +187,7 @@ func TestCrashCommit(t *testing.T) {
 func TestCrashApply(t *testing.T) {
 	s := newSession(t)
 	v1, v2 := crashImages(t, s.a)
-	sc := &storeScenario{t: t, s: s, d: crashStoreDisk(t, s, v1, v2)}
+	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, v1, false, map[string]string{"v2": v2})}
 
 	b := sc.crash("v1", "crash:apply:0:v2")
 	sc.wantEntries(b, ".lock root.sqsh")
@@ -246,7 +220,7 @@ func TestCrashApply(t *testing.T) {
 func TestCrashRollback(t *testing.T) {
 	s := newSession(t)
 	v1, v2 := crashImages(t, s.a)
-	sc := &storeScenario{t: t, s: s, d: crashStoreDisk(t, s, v1, v2)}
+	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, v1, false, map[string]string{"v2": v2})}
 	sc.boot("v1", "apply:v2")
 	sc.boot("v2", "commit")
 

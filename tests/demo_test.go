@@ -73,7 +73,7 @@ func TestDemo(t *testing.T) {
 func demoStore(t *testing.T, s *session, say func(string, ...any), show func(string)) {
 	say("Part two, transactional updates. Building a store disk: 'overlayupd store init' with image v1, v2.sqsh in /updates")
 	v2 := storeImage(t, s.a, "v2", nil)
-	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, false, map[string]string{"v2": v2})}
+	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, storeImage(t, s.a, "v1", nil), false, map[string]string{"v2": v2})}
 
 	say("Boot 1: the trampoline boots the committed image v1; 'overlayupd apply /overlay/store/updates/v2.sqsh'")
 	b := sc.boot("v1", "apply:v2,status")

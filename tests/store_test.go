@@ -86,10 +86,9 @@ func storeImage(t *testing.T, a *assets, version string, setup func(r *rootTree)
 // the committed root (on the host, in a temp directory; nothing mounted),
 // the update images in /updates, a persistent rw layer (/overlay-rw-layer)
 // if persistent, then mkfs.ext4 -d.
-func storeDisk(t *testing.T, s *session, persistent bool, updates map[string]string) *disk {
+func storeDisk(t *testing.T, s *session, v1 string, persistent bool, updates map[string]string) *disk {
 	t.Helper()
 	top := filepath.Join(t.TempDir(), "store")
-	v1 := storeImage(t, s.a, "v1", nil)
 	if err := os.MkdirAll(top, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +325,7 @@ func newStoreScenario(t *testing.T, persistent bool, updates func(a *assets) map
 	if updates != nil {
 		u = updates(s.a)
 	}
-	return &storeScenario{t: t, s: s, d: storeDisk(t, s, persistent, u)}
+	return &storeScenario{t: t, s: s, d: storeDisk(t, s, storeImage(t, s.a, "v1", nil), persistent, u)}
 }
 
 const kept = "kept from v1"

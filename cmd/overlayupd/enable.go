@@ -23,21 +23,13 @@ func newEnableCmd(enable bool) *cobra.Command {
 		Long:    long,
 		Args:    cobra.NoArgs,
 		PreRunE: needRoot,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := overlay.CurrentStatus()
-			if err != nil {
-				return errorf(cmd, "%w", err)
-			}
-			if err := overlay.SetEnabled(st, enable); err != nil {
-				return errorf(cmd, "%w", err)
-			}
+		RunE: onStatus(func(st overlay.Status) (string, error) {
 			state := "enabled"
 			if !enable {
 				state = "disabled"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "overlay %s for next boot\n", state)
-			return nil
-		},
+			return "overlay " + state + " for next boot", overlay.SetEnabled(st, enable)
+		}),
 	}
 }
 
@@ -55,21 +47,30 @@ Changes made there survive reboots. Lock it again when done: a read-only
 filesystem is what survives power cuts.`,
 		Args:    cobra.NoArgs,
 		PreRunE: needRoot,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := overlay.CurrentStatus()
-			if err != nil {
-				return errorf(cmd, "%w", err)
-			}
-			if err := overlay.SetBaseReadOnly(st, lock); err != nil {
-				return errorf(cmd, "%w", err)
-			}
+		RunE: onStatus(func(st overlay.Status) (string, error) {
 			state := "read-only"
 			if !lock {
 				state = "read-write"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is %s\n", st.Base, state)
-			return nil
-		},
+			return st.Base + " is " + state, overlay.SetBaseReadOnly(st, lock)
+		}),
+	}
+}
+
+// onStatus runs change on the current status and prints its one-line
+// report when it succeeded.
+func onStatus(change func(overlay.Status) (string, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		st, err := overlay.CurrentStatus()
+		if err != nil {
+			return errorf(cmd, "%w", err)
+		}
+		msg, err := change(st)
+		if err != nil {
+			return errorf(cmd, "%w", err)
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), msg)
+		return nil
 	}
 }
 
