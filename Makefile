@@ -3,26 +3,48 @@
 
 export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
-BIN       := bin/overlayupd
+BIN       ?= bin/overlayupd
+# The tests' binary: the release build plus the crash tests' hook
+# (OVERLAYUPD_CRASH_AFTER_OP), which release binaries must not have.
+TESTBIN   ?= bin/overlayupd-test
 PKG       := ./cmd/overlayupd
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # cgo against glibc, linked statically: containerd/btrfs needs cgo, PID 1 needs no loader.
+# OMIT_BTRFS=1 builds the pure-Go, squashfs-only binary instead (no cgo).
+ifeq ($(OMIT_BTRFS),1)
+CGO       := 0
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+TAGS      := osusergo netgo overlayupd_omit_btrfs
+else
+CGO       := 1
 LDFLAGS   := -s -w -X main.version=$(VERSION) -linkmode external -extldflags "-static"
 TAGS      := osusergo netgo
+endif
 DESTDIR   ?=
 PREFIX    ?= /usr
+export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(CURDIR)/$(BIN)
 
-.PHONY: all build install deps test test-unit test-vm demo bench clean
+.PHONY: all build build-test install deps lint test test-unit test-vm demo bench clean
 
 all: build
 
+# build-one OUT EXTRA-TAGS: the one recipe both binaries are built with.
+define build-one
+	@mkdir -p $(dir $(1))
+	CGO_ENABLED=$(CGO) $(GO) build -trimpath -tags '$(TAGS) $(2)' -ldflags '$(LDFLAGS)' -o $(1) $(PKG)
+	@file $(1) | grep -q 'statically linked' || { echo "error: $(1) is not statically linked"; exit 1; }
+	@ldd $(1) 2>&1 | grep -q 'not a dynamic executable' || { echo "error: ldd finds $(1) dynamic"; exit 1; }
+	@size=$$(stat -c %s $(1)); [ $$size -lt 10485760 ] || { echo "error: $(1) is $$size bytes, over 10 MiB"; exit 1; }
+endef
+
 build:
-	@mkdir -p bin
-	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
-	@file $(BIN) | grep -q 'statically linked' || { echo "error: $(BIN) is not statically linked"; exit 1; }
-	@ldd $(BIN) 2>&1 | grep -q 'not a dynamic executable' || { echo "error: ldd finds $(BIN) dynamic"; exit 1; }
-	@size=$$(stat -c %s $(BIN)); [ $$size -lt 10485760 ] || { echo "error: $(BIN) is $$size bytes, over 10 MiB"; exit 1; }
+	$(call build-one,$(BIN),)
+	@! grep -q OVERLAYUPD_CRASH_AFTER_OP $(BIN) || { echo "error: $(BIN) contains the crash hook"; exit 1; }
+
+build-test:
+	$(call build-one,$(TESTBIN),overlayupd_crashhook)
+	@grep -q OVERLAYUPD_CRASH_AFTER_OP $(TESTBIN) || { echo "error: $(TESTBIN) lacks the crash hook"; exit 1; }
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/overlayupd
@@ -33,16 +55,21 @@ install: build
 deps:
 	./scripts/deps.sh
 
-# Every test: unit, privileged (own mount namespaces), and VM boots under QEMU.
-test: deps build
+lint:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 60m ./...
+	$(GO) vet -tags overlayupd_crashhook ./cmd/...
+	staticcheck ./...
+
+# Every test: lint, unit, privileged (own mount namespaces), and VM boots under QEMU.
+test: deps build build-test lint
+	OVERLAYUPD_BIN=$(CURDIR)/$(TESTBIN) $(GO) test -count=1 -timeout 60m ./...
+	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
 
 test-unit:
 	$(GO) test -count=1 -short ./...
 
-test-vm: deps build
-	$(GO) test -count=1 -timeout 60m -v ./tests/
+test-vm: deps build-test
+	OVERLAYUPD_BIN=$(CURDIR)/$(TESTBIN) $(GO) test -count=1 -timeout 60m -v ./tests/
 
 demo: deps build
 	./scripts/demo.sh

@@ -2,7 +2,6 @@ package overlay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/remount"
 )
 
 // CurrentStatus reads the running system's status.
@@ -71,7 +71,7 @@ func SetEnabled(st Status, enable bool) error {
 	if present == !enable {
 		return nil
 	}
-	return withWritableBase(st, func() error {
+	return remount.With(st.Base, func() error {
 		if enable {
 			if err := os.Remove(st.DisableFile); err != nil {
 				return err
@@ -85,74 +85,9 @@ func SetEnabled(st Status, enable bool) error {
 	})
 }
 
-// withWritableBase runs fn with the base writable.
-func withWritableBase(st Status, fn func() error) error {
-	return WithWritable(st.Base, fn)
-}
-
-// WithWritable runs fn with the mount at target writable and then puts back
-// what was read-only before: the filesystem (superblock), or only the mount.
-func WithWritable(target string, fn func() error) (err error) {
-	ms, err := mounts.Read()
-	if err != nil {
-		return err
-	}
-	m, ok := mounts.Find(ms, target)
-	if !ok {
-		return fmt.Errorf("%s is not a mount point", target)
-	}
-	sbRO := mounts.HasOption(m.SuperOpts, "ro")
-	if !sbRO && !m.ReadOnly() {
-		return fn()
-	}
-	if err := SetReadOnly(target, false, false); err != nil {
-		return err
-	}
-	defer func() {
-		if rerr := SetReadOnly(target, true, !sbRO); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
-	return fn()
-}
-
 // SetBaseReadOnly remounts the real root read-only (lock) or read-write
 // (unlock). A persistent writable layer lives on the same filesystem, so then
 // only the mount is made read-only.
 func SetBaseReadOnly(st Status, ro bool) error {
-	return SetReadOnly(st.Base, ro, st.RWLayer == string(Persistent))
-}
-
-// SetReadOnly remounts the mount at target. Read-only makes the filesystem
-// read-only, which is what protects it from power cuts, unless onlyMount is
-// set (another mount writes to the same filesystem) or the filesystem is
-// busy: then only this mount is made read-only. Read-write makes both the
-// filesystem and the mount writable.
-func SetReadOnly(target string, ro, onlyMount bool) error {
-	if !ro {
-		// The superblock first, then the mount: a bind mount has its own flag.
-		if err := unix.Mount("", target, "", unix.MS_REMOUNT, ""); err != nil {
-			return fmt.Errorf("remount %s read-write: %w", target, err)
-		}
-		if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("remount %s read-write: %w", target, err)
-		}
-		return nil
-	}
-	if !onlyMount {
-		// Why sync first: a read-only remount fails with EBUSY while writes
-		// are in flight, and a power cut right after must find them on disk.
-		unix.Sync()
-		err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("remount %s read-only: %w", target, err)
-		}
-	}
-	if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-		return fmt.Errorf("remount %s read-only: %w", target, err)
-	}
-	return nil
+	return remount.Set(st.Base, ro, st.RWLayer == string(Persistent))
 }

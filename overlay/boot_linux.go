@@ -13,13 +13,14 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/remount"
 )
 
 // Paths the PID-1 path reads; tests point them elsewhere.
 var (
 	CmdlinePath = "/proc/cmdline"
 	DisableFile = OverlayDir + "/disable"
-	InitPath    = "/sbin/init"
+	RealInit    = "/sbin/init"
 	ShellPath   = "/bin/sh"
 	KmsgPath    = "/dev/kmsg"
 	// RebootDelay is how long PID 1 shows its last words before it reboots
@@ -58,6 +59,7 @@ func Classic(log *Log, argv, env []string) {
 // and pivots into it. On error nothing is left changed that matters: the
 // caller boots the plain root. layout.Lower and layout.Keep come from the
 // caller (the store modes); the rest is filled in here. Call Prepare first.
+// Errors match ErrLowerMount, ErrLayer or ErrUnion by the phase that failed.
 func Boot(log *Log, layout Layout) error {
 	cfg, err := LoadConfig(log)
 	if err != nil {
@@ -92,18 +94,17 @@ func Boot(log *Log, layout Layout) error {
 }
 
 // BootLowerOnly is the store modes' last resort when no overlay can be laid
-// (no union filesystem in the kernel): the image itself becomes the root,
-// read-only. mountLower mounts it at OverlayDir (a directory every store
-// has); the mounts that exist move into it where it has the directory; then
-// it becomes the root and the old root is detached, so the store is not
+// (no union filesystem in the kernel): the root to boot, lower, becomes the
+// root itself, read-only. It is mounted at OverlayDir (a directory every
+// store has); the mounts that exist move into it where it has the directory;
+// then it becomes the root and the old root is detached, so the store is not
 // visible in the booted system.
-func BootLowerOnly(log *Log, describe string, mountLower func(target string) error) error {
+func BootLowerOnly(log *Log, lower mounts.Spec) error {
 	ms, err := mounts.Read()
 	if err != nil {
 		return err
 	}
-	mount := []Op{{Kind: OpPrivate, Target: "/"},
-		{Kind: OpCustom, Source: describe, Target: OverlayDir, Do: func() error { return mountLower(OverlayDir) }}}
+	mount := []Op{{Kind: OpPrivate, Target: "/"}, MountOp(lower, OverlayDir, PhaseLower)}
 	if err := Run(mount, log.Warnf); err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func BootLowerOnly(log *Log, describe string, mountLower func(target string) err
 	rest = append(rest, Op{Kind: OpPivot, Target: OverlayDir, Source: "."})
 	if err := Run(rest, log.Warnf); err != nil {
 		if uerr := unix.Unmount(OverlayDir, unix.MNT_DETACH); uerr != nil {
-			log.Warnf("undo %s: %v", describe, uerr)
+			log.Warnf("undo %s: %v", lower, uerr)
 		}
 		return err
 	}
@@ -257,21 +258,12 @@ func ensureDir(dir string) error {
 	if isDir(dir) {
 		return nil
 	}
-	if err := os.Mkdir(dir, 0o755); err == nil {
+	err := remount.With(filepath.Dir(dir), func() error {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
 		return atomicfile.SyncDir(filepath.Dir(dir))
-	} else if !errors.Is(err, unix.EROFS) {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REMOUNT, ""); err != nil {
-		return fmt.Errorf("create %s: the root is read-only and cannot be remounted read-write: %w", dir, err)
-	}
-	err := os.Mkdir(dir, 0o755)
-	if err == nil {
-		err = atomicfile.SyncDir(filepath.Dir(dir))
-	}
-	if rerr := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil && err == nil {
-		err = fmt.Errorf("remount / read-only after creating %s: %w", dir, rerr)
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -282,12 +274,12 @@ func ensureDir(dir string) error {
 // arguments and environment the kernel gave us. It never returns: if init
 // cannot be run it tries an emergency shell, and then waits forever.
 func ExecInit(log *Log, argv, env []string) {
-	args := []string{InitPath}
+	args := []string{RealInit}
 	if len(argv) > 1 {
 		args = append(args, argv[1:]...)
 	}
-	err := unix.Exec(InitPath, args, env)
-	log.Warnf("exec %s: %v; starting an emergency shell %s", InitPath, err, ShellPath)
+	err := unix.Exec(RealInit, args, env)
+	log.Warnf("exec %s: %v; starting an emergency shell %s", RealInit, err, ShellPath)
 	err = unix.Exec(ShellPath, []string{ShellPath}, env)
 	// Nothing left to run. Rebooting beats waiting forever: in store mode
 	// the failed trial's try is already used up, so the next boot runs the

@@ -1,12 +1,15 @@
 package overlay
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/mounts"
 )
 
 // OpKind is what one step of a plan does.
@@ -24,20 +27,45 @@ const (
 	OpTouch                   // create an empty file Target
 	OpPrivate                 // make every mount under Target private
 	OpPivot                   // pivot_root into Target, old root at Source (relative)
-	OpCustom                  // Do mounts something at Target (e.g. a loop-mounted image)
+)
+
+// Phase is the part of the boot a step belongs to. A failed step's phase
+// says what to do next (see StepError): a lower layer that does not mount
+// means a bad root, anything after it means no overlay over a good root.
+type Phase int
+
+// The phases of a plan.
+const (
+	PhaseSetup Phase = iota // the /overlay scaffolding, moves, pivot
+	PhaseLower              // the mount of the lower layer (the root to boot)
+	PhaseLayer              // the writable layer: the persistent directory or a tmpfs
+	PhaseUnion              // the union mount of the two
+)
+
+// The errors of the phases, for errors.Is on what Run and Boot return.
+var (
+	ErrLowerMount = errors.New("the root does not mount")
+	ErrLayer      = errors.New("the writable layer cannot be made")
+	ErrUnion      = errors.New("no union mount")
 )
 
 // Op is one step of a plan: data that can be printed, compared in tests, and
 // carried out by Run.
 type Op struct {
 	Kind   OpKind
+	Phase  Phase
 	Source string
 	Target string
 	FSType string
 	Flags  uintptr
 	Data   string
-	// Do carries out an OpCustom step; Source describes it for String.
-	Do func() error
+	Loop   bool // OpMount: Source is a file, attached to a loop device first
+}
+
+// MountOp is the step that mounts spec at target: a mounts.Spec made a plan step.
+func MountOp(spec mounts.Spec, target string, phase Phase) Op {
+	flags, data := spec.Args()
+	return Op{Kind: OpMount, Phase: phase, Source: spec.Source, Target: target, FSType: spec.Type, Flags: flags, Data: data, Loop: spec.Loop()}
 }
 
 func (o Op) String() string {
@@ -46,10 +74,17 @@ func (o Op) String() string {
 		return "mkdir -p " + o.Target
 	case OpMount:
 		if o.Flags&unix.MS_BIND != 0 {
+			if o.Flags&unix.MS_RDONLY != 0 {
+				return fmt.Sprintf("mount --bind -o ro %s %s", o.Source, o.Target)
+			}
 			return fmt.Sprintf("mount --bind %s %s", o.Source, o.Target)
 		}
 		s := fmt.Sprintf("mount -t %s", o.FSType)
-		if opts := joinOpts(flagNames(o.Flags), o.Data); opts != "" {
+		names := flagNames(o.Flags)
+		if o.Loop {
+			names = append(names, "loop")
+		}
+		if opts := joinOpts(names, o.Data); opts != "" {
 			s += " -o " + opts
 		}
 		return s + " " + o.Source + " " + o.Target
@@ -78,8 +113,6 @@ func (o Op) String() string {
 		return "mount --make-rprivate " + o.Target
 	case OpPivot:
 		return fmt.Sprintf("pivot_root %s %s", o.Target, o.Source)
-	case OpCustom:
-		return o.Source + " " + o.Target
 	}
 	return fmt.Sprintf("op(%d) %s", o.Kind, o.Target)
 }
@@ -123,17 +156,16 @@ type Layout struct {
 	FS string
 	// Mounts are the mount points that exist now (from /proc/self/mounts).
 	Mounts []string
-	// Lower, when set, replaces the classic lower layer (a bind of "/") with
-	// the steps it returns, which must leave the lower root mounted at
-	// RobaseDir. The store modes use it to mount a root image.
-	Lower func(Config) []Op
+	// Lower, when set, is mounted at RobaseDir instead of the classic lower
+	// layer (a bind of "/"): the store modes' root to boot.
+	Lower *mounts.Spec
 	// ReadOnly makes the merged root read-only once its mount points are
 	// made: the store modes use it when the overlay is disabled, so that a
 	// read-only image still gets /overlay/store and the moved mounts.
 	ReadOnly bool
-	// Keep are extra mounts under /overlay (e.g. the store) moved into the new
-	// root at the same path.
-	Keep []string
+	// Keep is a directory of the kernel's root (the store's top) kept
+	// visible, read-only, at KeepAt (under /overlay) in the new root.
+	Keep, KeepAt string
 }
 
 // BuildPlan returns the steps that lay the overlay over the root and leave the
@@ -154,33 +186,54 @@ func BuildPlan(cfg Config, l Layout) []Op {
 	for _, d := range []string{RobaseDir, RwdataDir, CombinedDir} {
 		add(Op{Kind: OpMkdir, Target: d})
 	}
+	layer := func(o ...Op) {
+		for _, op := range o {
+			op.Phase = PhaseLayer
+			add(op)
+		}
+	}
 	if rw {
 		// The persistent layer lives on the root filesystem: the superblock must
 		// be writable. The lower layer is then made read-only per mount.
-		add(Op{Kind: OpRemount, Target: "/"})
+		layer(Op{Kind: OpRemount, Target: "/"})
 		switch cfg.RWLayer {
 		case PersistentClear:
-			add(Op{Kind: OpMkdir, Target: cfg.RWLayerDir}, Op{Kind: OpClearDir, Target: cfg.RWLayerDir})
+			layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir}, Op{Kind: OpClearDir, Target: cfg.RWLayerDir})
 		case PersistentMove:
-			add(Op{Kind: OpMoveAside, Target: cfg.RWLayerDir, Source: cfg.RWLayerDir + "-bak"})
+			layer(Op{Kind: OpMoveAside, Target: cfg.RWLayerDir, Source: cfg.RWLayerDir + "-bak"})
 		}
-		add(Op{Kind: OpMkdir, Target: cfg.RWLayerDir})
+		layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir})
 	}
 	if l.Lower != nil {
-		add(l.Lower(cfg)...)
+		add(MountOp(*l.Lower, RobaseDir, PhaseLower))
 	} else {
-		add(Op{Kind: OpMount, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
-			Op{Kind: OpRemount, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
+		add(Op{Kind: OpMount, Phase: PhaseLower, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
+			Op{Kind: OpRemount, Phase: PhaseLower, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
+	}
+	var keep []string
+	if l.Keep != "" {
+		// With a tmpfs writable layer nothing writes to the store after boot,
+		// so its filesystem goes back to read-only: that is what survives
+		// power cuts. With a persistent layer on it, only this mount is.
+		ro := Op{Kind: OpRemount, Target: l.KeepAt, Flags: unix.MS_RDONLY}
+		if rw {
+			ro.Flags |= unix.MS_BIND
+		}
+		add(Op{Kind: OpMkdir, Target: l.KeepAt}, Op{Kind: OpMount, Source: l.Keep, Target: l.KeepAt, Flags: unix.MS_BIND}, ro)
+		keep = append(keep, l.KeepAt)
 	}
 	if rw {
-		add(Op{Kind: OpMount, Source: cfg.RWLayerDir, Target: RwdataDir, Flags: unix.MS_BIND})
+		layer(Op{Kind: OpMount, Source: cfg.RWLayerDir, Target: RwdataDir, Flags: unix.MS_BIND})
 	} else {
-		add(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
+		layer(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
 	}
-	add(unionMount(l.FS)...)
+	for _, op := range unionMount(l.FS) {
+		op.Phase = PhaseUnion
+		add(op)
+	}
 
 	// The original's layout: rwdata and robase stay visible under /overlay.
-	for _, m := range append([]string{RwdataDir, RobaseDir}, l.Keep...) {
+	for _, m := range append([]string{RwdataDir, RobaseDir}, keep...) {
 		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
 	}
 	add(Op{Kind: OpMkdir, Target: CombinedDir + PivotDir}, Op{Kind: OpChmod, Target: CombinedDir})
@@ -267,5 +320,5 @@ func ChooseFS(want []string, have func(string) bool, load func(string) error) (s
 		}
 		errs = append(errs, fs+": loaded but not in /proc/filesystems")
 	}
-	return "", fmt.Errorf("no union filesystem available (%s)", strings.Join(errs, "; "))
+	return "", fmt.Errorf("%w: no union filesystem available (%s)", ErrUnion, strings.Join(errs, "; "))
 }

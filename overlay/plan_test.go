@@ -2,9 +2,12 @@ package overlay
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/mounts"
 )
 
 func planStrings(ops []Op) []string {
@@ -105,19 +108,62 @@ func TestUnionMountOptions(t *testing.T) {
 	}
 }
 
+var imageLower = &mounts.Spec{Type: "squashfs", Source: "/roots/root.sqsh", Options: []string{"ro", "loop"}}
+
 func TestBuildPlanStoreLower(t *testing.T) {
-	lower := func(Config) []Op {
-		return []Op{{Kind: OpMount, Source: "/dev/loop0", Target: RobaseDir, FSType: "squashfs", Flags: 1}}
-	}
-	got := planStrings(BuildPlan(Config{RWLayer: Tmpfs, Size: "1m"}, Layout{FS: "overlay", Lower: lower, Keep: []string{"/overlay/store"}}))
-	joined := strings.Join(got, "\n")
-	if strings.Contains(joined, "mount --bind / /overlay/robase") {
-		t.Error("store plan still binds / as the lower layer")
-	}
-	for _, want := range []string{"mount -t squashfs -o ro /dev/loop0 /overlay/robase", "mount --move /overlay/store /overlay/combined/overlay/store"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("plan lacks %q:\n%s", want, joined)
+	for _, tc := range []struct {
+		rw      RWLayer
+		storeRO string
+	}{
+		// tmpfs: the store's filesystem goes read-only; persistent: only its mount.
+		{Tmpfs, "mount -o remount,ro /overlay/store"},
+		{Persistent, "mount -o remount,bind,ro /overlay/store"},
+	} {
+		plan := BuildPlan(Config{RWLayer: tc.rw, RWLayerDir: "/rw", Size: "1m"},
+			Layout{FS: "overlay", Lower: imageLower, Keep: "/", KeepAt: "/overlay/store"})
+		got := planStrings(plan)
+		joined := strings.Join(got, "\n")
+		if strings.Contains(joined, "mount --bind / /overlay/robase") {
+			t.Error("store plan still binds / as the lower layer")
 		}
+		for _, want := range []string{"mount -t squashfs -o ro,loop /roots/root.sqsh /overlay/robase",
+			"mount --bind / /overlay/store", tc.storeRO, "mount --move /overlay/store /overlay/combined/overlay/store"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("%s: plan lacks %q:\n%s", tc.rw, want, joined)
+			}
+		}
+		// The phases tell the boot path what a failure means.
+		for _, op := range plan {
+			want := PhaseSetup
+			switch {
+			case op.Target == RobaseDir && op.Kind == OpMount:
+				want = PhaseLower
+			case op.Target == CombinedDir && op.Kind == OpMount, strings.HasPrefix(op.Target, RwdataDir+"/"):
+				want = PhaseUnion
+			case op.Target == RwdataDir && op.Kind == OpMount, op.Target == "/rw", op.Target == "/" && op.Kind == OpRemount:
+				want = PhaseLayer
+			}
+			if op.Phase != want {
+				t.Errorf("%s: %q has phase %d, want %d", tc.rw, op, op.Phase, want)
+			}
+		}
+	}
+}
+
+func TestStepErrorPhase(t *testing.T) {
+	for _, tc := range []struct {
+		phase Phase
+		is    error
+	}{{PhaseLower, ErrLowerMount}, {PhaseLayer, ErrLayer}, {PhaseUnion, ErrUnion}} {
+		err := fmt.Errorf("boot: %w", &StepError{Op: Op{Kind: OpMount, Phase: tc.phase}, Err: errors.New("EIO")})
+		for _, other := range []error{ErrLowerMount, ErrLayer, ErrUnion} {
+			if got := errors.Is(err, other); got != (other == tc.is) {
+				t.Errorf("phase %d: errors.Is(err, %v) = %v", tc.phase, other, got)
+			}
+		}
+	}
+	if _, err := ChooseFS([]string{"overlay"}, func(string) bool { return false }, func(string) error { return errors.New("no") }); !errors.Is(err, ErrUnion) {
+		t.Errorf("ChooseFS with none: %v, want ErrUnion", err)
 	}
 }
 
@@ -151,11 +197,10 @@ func TestChooseFS(t *testing.T) {
 }
 
 func TestBuildPlanReadOnly(t *testing.T) {
-	lower := func(Config) []Op { return []Op{{Kind: OpCustom, Source: "loop-mount img", Target: RobaseDir}} }
 	ops := planStrings(BuildPlan(Config{RWLayer: Persistent, RWLayerDir: "/rw", Size: "50%"},
-		Layout{FS: "overlay", ReadOnly: true, Lower: lower, Keep: []string{"/overlay/store"}}))
+		Layout{FS: "overlay", ReadOnly: true, Lower: imageLower, Keep: "/", KeepAt: "/overlay/store"}))
 	got := strings.Join(ops, "\n")
-	for _, want := range []string{"loop-mount img /overlay/robase", "mount -t tmpfs -o mode=0755,size=1m overlay-rw /overlay/rwdata",
+	for _, want := range []string{"mount -t squashfs -o ro,loop /roots/root.sqsh /overlay/robase", "mount -o remount,ro /overlay/store", "mount -t tmpfs -o mode=0755,size=1m overlay-rw /overlay/rwdata",
 		"mount --move /overlay/store /overlay/combined/overlay/store"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("read-only plan lacks %q:\n%s", want, got)

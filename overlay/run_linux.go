@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/loop"
 )
 
 // Run carries out a plan in order. When a step fails it undoes the mounts,
@@ -41,7 +42,9 @@ func Run(ops []Op, logf func(string, ...any)) (err error) {
 	return nil
 }
 
-// StepError is the error of the plan step that failed.
+// StepError is the error of the plan step that failed. errors.Is matches it
+// against its phase's error: ErrLowerMount (the root to boot does not mount:
+// try another), ErrLayer or ErrUnion (no overlay can be laid over it).
 type StepError struct {
 	Op  Op
 	Err error
@@ -50,12 +53,40 @@ type StepError struct {
 func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
 func (e *StepError) Unwrap() error { return e.Err }
 
+// Is reports whether target is the error of the step's phase.
+func (e *StepError) Is(target error) bool {
+	switch e.Op.Phase {
+	case PhaseLower:
+		return target == ErrLowerMount
+	case PhaseLayer:
+		return target == ErrLayer
+	case PhaseUnion:
+		return target == ErrUnion
+	}
+	return false
+}
+
 func (o Op) run() error {
 	switch o.Kind {
 	case OpMkdir:
 		return os.MkdirAll(o.Target, 0o755)
 	case OpMount:
-		return unix.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data)
+		if o.Loop {
+			_, err := loop.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data)
+			return err
+		}
+		if err := unix.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data); err != nil {
+			return err
+		}
+		if o.Flags&(unix.MS_BIND|unix.MS_RDONLY) == unix.MS_BIND|unix.MS_RDONLY {
+			// The kernel ignores MS_RDONLY on a new bind: a remount of the
+			// bind makes it read-only, as mount(8) does for "-o bind,ro".
+			if err := unix.Mount("", o.Target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+				_ = unix.Unmount(o.Target, unix.MNT_DETACH)
+				return fmt.Errorf("remount the bind read-only: %w", err)
+			}
+		}
+		return nil
 	case OpMove:
 		return unix.Mount(o.Source, o.Target, "", unix.MS_MOVE, "")
 	case OpRemount:
@@ -70,8 +101,6 @@ func (o Op) run() error {
 		return unix.Mount("", o.Target, "", unix.MS_REC|unix.MS_PRIVATE, "")
 	case OpPivot:
 		return pivot(o.Target, o.Source)
-	case OpCustom:
-		return o.Do()
 	case OpTouch:
 		f, err := os.OpenFile(o.Target, os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -84,7 +113,7 @@ func (o Op) run() error {
 
 func undo(o Op) error {
 	switch o.Kind {
-	case OpMount, OpCustom:
+	case OpMount: // a loop device is autoclear: it goes with the unmount
 		return unix.Unmount(o.Target, unix.MNT_DETACH)
 	case OpMove:
 		return unix.Mount(o.Target, o.Source, "", unix.MS_MOVE, "")

@@ -2,6 +2,7 @@
 # Installs the Debian packages that the build, the tests, the demo and the bench need.
 # Missing tools are installed with apt-get when we are root; otherwise we say what to run.
 set -euo pipefail
+export PATH=$PATH:/usr/local/go/bin
 
 # command -> Debian package
 declare -A need=(
@@ -25,6 +26,13 @@ if ! { [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked'
 fi
 # glibc's static archive for the cgo static link.
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+
+# staticcheck, the linter of make test, from the Go module proxy.
+gobin=$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin
+if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$gobin/staticcheck" ]; then
+  echo "deps: installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

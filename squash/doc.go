@@ -1,6 +1,9 @@
 // Package squash owns squashfs root images: it validates an image before it may be
 // staged, copies it into the store (hashing and fsyncing while it copies), and
-// loop-mounts it read-only.
+// is the squashfs store's trampoline.Format (format.go): entries are *.sqsh
+// files, mounted as data ({squashfs, image, [ro, loop]}: the boot executor
+// attaches the loop device), the booted one found by its loop device's
+// backing file, and its digest is the file's sha256.
 //
 // Decisions (pure functions, tested without root) live in superblock.go,
 // resolve.go and errors.go; the syscalls live in *_linux.go files.
@@ -21,8 +24,10 @@
 //   - lzma (id 2) images are always refused: go-diskfs reads them, but the Linux
 //     kernel cannot mount them, so the device would not boot.
 //
-// Staging speed: Stage hashes on its own goroutine, overlapped with the copy, and
-// starts writeback every 32 MiB from a third goroutine (sync_file_range, then
+// Staging speed: a regular file is copied by the kernel (copy_file_range) while a
+// goroutine hashes the same bytes from the page cache; a stream (stdin) is read
+// into memory, and Stage hashes on its own goroutine, overlapped with the copy, and
+// starts writeback every 128 MiB from a third goroutine (sync_file_range, then
 // FADV_DONTNEED), so fsync at the end has little left to flush and the page cache
 // is not filled with the image. Its floor is one core's SHA-256 speed (about
 // 0.9-1 GB/s with SHA-NI on the build VM); on a store slower than that (SD card,

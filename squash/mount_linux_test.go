@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayupd/overlayupd/internal/loop"
+	"github.com/overlayupd/overlayupd/internal/mountns"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,9 +57,9 @@ func TestMount(t *testing.T) {
 			img := buildImage(t, comp, goodTree())
 			target := t.TempDir()
 			var dev string
-			err := inPrivateMountNS(func() error {
+			err := mountns.InPrivate(func() error {
 				var err error
-				if dev, err = mountImage(img, target); err != nil {
+				if dev, err = loop.Mount(img, target, "squashfs", unix.MS_RDONLY, ""); err != nil {
 					return err
 				}
 				mounted := mountedIn(t, "/proc/thread-self/mountinfo", target)
@@ -95,6 +97,10 @@ func TestMountErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, randomBytes(1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fifo := filepath.Join(t.TempDir(), "fifo.sqsh")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, image, target string
 		want                error
@@ -102,10 +108,12 @@ func TestMountErrors(t *testing.T) {
 		{"not squashfs", garbage, t.TempDir(), unix.EINVAL},
 		{"missing image", filepath.Join(t.TempDir(), "nope"), t.TempDir(), os.ErrNotExist},
 		{"missing target", garbage, filepath.Join(t.TempDir(), "nope"), unix.ENOENT},
+		{"a FIFO, never opened for reading", fifo, t.TempDir(), loop.ErrNotFile},
+		{"a directory", t.TempDir(), t.TempDir(), loop.ErrNotFile},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := inPrivateMountNS(func() error { return Mount(tc.image, tc.target) })
+			err := mountns.InPrivate(func() error { _, err := loop.Mount(tc.image, tc.target, "squashfs", unix.MS_RDONLY, ""); return err })
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Mount = %v, want %v", err, tc.want)
 			}
@@ -135,7 +143,7 @@ func loopsBackedBy(t *testing.T, image string) []string {
 func TestStageENOSPC(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
-	err := inPrivateMountNS(func() error {
+	err := mountns.InPrivate(func() error {
 		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
 			return err
 		}

@@ -10,11 +10,8 @@ import (
 	"syscall"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
-
-// StagePrefix starts the name of every temp file Stage creates, so that a gc
-// pass can recognise the leftovers of an interrupted apply.
-const StagePrefix = ".stage-"
 
 const (
 	copyBuf   = 1 << 20 // read/write/hash chunk
@@ -37,7 +34,7 @@ func checkSpace(dir string, size int64, free uint64) error {
 	return nil
 }
 
-// Stage copies r into a new temp file in dir (named StagePrefix+random),
+// Stage copies r into a new temp file in dir (named trampoline.StagePrefix+random),
 // computing its sha256 while copying, and fsyncs it. It never renames the file
 // into a slot: the caller validates it and the trampoline renames it.
 //
@@ -60,7 +57,7 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 			return "", sum, 0, err
 		}
 	}
-	f, err := os.CreateTemp(dir, StagePrefix+"*")
+	f, err := os.CreateTemp(dir, trampoline.StagePrefix+"*")
 	if err != nil {
 		return "", sum, 0, fmt.Errorf("create temp file in %s: %w", dir, noSpace(err))
 	}

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 // listing is a directory's names and sizes, to prove it is unchanged.
@@ -65,8 +67,8 @@ func TestStage(t *testing.T) {
 			if n != int64(len(data)) {
 				t.Errorf("n = %d, want %d", n, len(data))
 			}
-			if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), StagePrefix) {
-				t.Errorf("tmpPath = %s, want %s/%s*", tmp, dir, StagePrefix)
+			if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), trampoline.StagePrefix) {
+				t.Errorf("tmpPath = %s, want %s/%s*", tmp, dir, trampoline.StagePrefix)
 			}
 			got, err := os.ReadFile(tmp)
 			if err != nil || !bytes.Equal(got, data) {

@@ -13,8 +13,9 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 )
 
-// InitPath is the program the overlay execs in the new root.
-const InitPath = "/sbin/init"
+// RealInit is the distribution's init, which the overlay execs in the new
+// root: an image must have it, or it cannot boot.
+const RealInit = "/sbin/init"
 
 // maxInitRead bounds how much of the init binary is decompressed to prove that
 // its data blocks are readable.
@@ -132,7 +133,7 @@ func readTree(f *os.File, size int64, info *Info) (err error) {
 	if err := walkTree(sfs, "."); err != nil {
 		return err
 	}
-	target, n, err := resolve(diskfsLookup(sfs), InitPath)
+	target, n, err := resolve(diskfsLookup(sfs), RealInit)
 	if err != nil {
 		return initError(err)
 	}

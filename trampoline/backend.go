@@ -17,12 +17,22 @@ const (
 // DirEntry is one name in the slot directory, with what status shows of it.
 type DirEntry struct {
 	Name    string
-	Size    int64
+	Kind    string // "image", "subvolume", "directory", "file", "other"
+	Size    int64  // an image's size; 0 for a subvolume, which has none cheaply
+	ID      uint64 // a subvolume's ID
 	ModTime time.Time
 }
 
-// Backend is a slot directory: squashfs image files (FileBackend) or, later,
-// btrfs subvolumes. The protocol needs only these; the conformance package
+// InUse is what a backend may also implement when deleting an entry that the
+// running system uses would take its files away (a mounted btrfs subvolume;
+// a loop-mounted image file is safe: the kernel keeps its inode). Store.Do
+// then refuses a transition that deletes such an entry, before its first op.
+type InUse interface {
+	InUse(name string) (where string, err error)
+}
+
+// Backend is a slot directory: squashfs image files or btrfs subvolumes
+// (DirBackend, with their suffix and their way to delete an entry). The protocol needs only these; the conformance package
 // checks that a backend behaves.
 type Backend interface {
 	// Suffix is appended to protocol names: ".sqsh" for images, "" for subvolumes.
@@ -53,11 +63,22 @@ func LoadState(b Backend) (State, []DirEntry, error) {
 // Execute runs ops in order, each followed by a directory fsync. Why the fsync
 // after every op and not once at the end: the orderings in this package are
 // only crash-safe if the disk sees the renames in the same order.
-func Execute(b Backend, ops []Op) error {
+func Execute(b Backend, ops []Op) error { return execute(b, ops, nil) }
+
+// execute is Execute with a hook that runs before each op with its index,
+// and once more after the last with len(ops): Store.Run and the conformance
+// suite share this loop, so the suite runs the production one.
+func execute(b Backend, ops []Op, step func(i int)) error {
 	for i, op := range ops {
+		if step != nil {
+			step(i)
+		}
 		if err := Do(b, op); err != nil {
 			return fmt.Errorf("step %d of %d: %w", i+1, len(ops), err)
 		}
+	}
+	if step != nil {
+		step(len(ops))
 	}
 	return nil
 }

@@ -80,11 +80,11 @@ func (b *builder) fail(e Entry, why string) {
 // name set. The price is one instant without the name "root"; root.next is the
 // committed root then, and Decide boots it (invariant 1).
 func (b *builder) finishCommit() bool {
-	next, ok := b.st.Find(RoleNext)
+	next, ok := b.st.Find(RoleCommitting)
 	if !ok {
 		return false
 	}
-	root, prev := b.name(RoleCommitted, 0), b.name(RolePrev, 0)
+	root, prev := b.name(RoleCommitted, 0), b.name(RolePrevious, 0)
 	if b.st.Has(root) {
 		if b.st.Has(prev) {
 			b.discard(prev)

@@ -67,7 +67,7 @@ func (b *builder) trialPlan(e Entry, why string) BootPlan {
 	to := b.name(RoleTrying, e.Tries-1)
 	b.rename(e.Name, to)
 	fallback := ""
-	for _, r := range []Role{RoleCommitted, RolePrev} {
+	for _, r := range []Role{RoleCommitted, RolePrevious} {
 		if f, ok := b.st.Find(r); ok && fallback == "" {
 			fallback = f.Name
 		}
@@ -86,16 +86,16 @@ func (b *builder) trialPlan(e Entry, why string) BootPlan {
 // set, says why this is not the plan that was wanted; record writes it to
 // boot.reason too.
 func (b *builder) committedPlan(prefix string, record bool) BootPlan {
-	for _, r := range []Role{RoleCommitted, RolePrev} {
+	for _, r := range []Role{RoleCommitted, RolePrevious} {
 		if e, ok := b.st.Find(r); ok {
 			why := "committed root"
-			if r == RolePrev {
+			if r == RolePrevious {
 				why = "committed root missing: previous root"
 			}
 			if prefix != "" {
 				why = prefix + "; " + why
 			}
-			if prefix != "" && record || r == RolePrev {
+			if prefix != "" && record || r == RolePrevious {
 				b.notes = append(b.notes, Note{File: BootReasonFile, Entry: e.Name, Why: why})
 			}
 			p := b.plan(e, why)
@@ -135,7 +135,7 @@ func Fallback(st State, failed, why string) BootPlan {
 		b.fail(e, fmt.Sprintf("trial %s did not boot: %s", failed, why))
 		return b.committedPlan(fmt.Sprintf("trial %s did not boot (%s)", failed, why), true)
 	case e.Role == RoleCommitted:
-		if p, ok := st.Find(RolePrev); ok {
+		if p, ok := st.Find(RolePrevious); ok {
 			why = fmt.Sprintf("committed root %s did not boot (%s); previous root", failed, why)
 			b.notes = append(b.notes, Note{File: BootReasonFile, Entry: p.Name, Why: why})
 			plan := b.plan(p, why)

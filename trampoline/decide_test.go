@@ -6,7 +6,7 @@ import (
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-const sfx = trampoline.ImageSuffix
+const sfx = ".sqsh"
 
 func state(names ...string) trampoline.State { return trampoline.NewState(sfx, names...) }
 

@@ -1,12 +1,41 @@
 // Package trampoline owns the slot protocol of a root store: which root boots,
-// and every transition (stage, trial start, commit, rollback, failure, gc) as
-// renames in the store's slot directory, plus the store lock and status data.
-// It does not mount, copy or validate images (squash/, overlay/ do).
+// and every transition (init, stage, trial start, commit, rollback, failure,
+// gc) as renames in the store's slot directory, plus the store's layout and
+// marker, the Backend and Format seams, the store lock and status data. It
+// does not mount, copy or validate entries: the formats (squash/, and
+// snapshot/ for btrfs) implement Backend and Format and import this package;
+// the PID-1 path (boot/) imports them all. This package imports only
+// internal/atomicfile and internal/mounts.
+//
+// # Terms
+//
+//	store          the filesystem that holds the roots: the partition the kernel
+//	               mounts as "/" in store mode, seen as /overlay/store after boot.
+//	               Its top directory is Store.Top; the marker there names its format.
+//	slot directory Top/roots (Store.SlotDir): the entries, the reason files, the lock.
+//	entry          one root in the slot directory: an image file or a subvolume.
+//	               Its name is its role; nothing else is state.
+//	format         what an entry is (Format: "squashfs", "btrfs"): how to mount
+//	               one, how to delete one, which one is booted.
+//	committed root root, or root.next while a commit is in flight: what boots
+//	               when no trial does.
+//	trial          a root booted without being committed: root.try-N before its
+//	               first boot (staged), root.trying-K during (trying).
+//	staging        a .stage-* entry being made (copied, unpacked, snapshotted); it
+//	               becomes staged by one rename. Not to be confused with staged.
+//	tries          on a staged entry (try-N): boots allowed without a commit.
+//	               On a trying entry (trying-K): boots left AFTER the current one.
+//	               In status, tries_left: trial boots left, the next one included.
+//	commit point   the rename of the trial to root.next: before it, the old root
+//	               is committed; after it, the new one.
+//	trampoline     this binary as PID 1 (TrampolinePath, /sbin/init-overlay on
+//	               the store): it picks the entry and execs the real init
+//	               (/sbin/init inside the entry).
 //
 // # Names
 //
-// The names are the whole state; an entry is an image file (suffix ".sqsh",
-// FileBackend) or a btrfs subvolume (no suffix), the protocol does not care:
+// The names are the whole state; an entry is an image file (suffix ".sqsh")
+// or a btrfs subvolume (no suffix), the protocol does not care (DirBackend):
 //
 //	root            the committed root: boots by default
 //	root.try-N      staged by apply, N (1..99) boots allowed without a commit
@@ -15,7 +44,7 @@
 //	root.prev       the previously committed root, for rollback
 //	root.failed     the last trial that never committed (reason in failed.reason)
 //	rm-*            being deleted; gc finishes
-//	.stage-*        an image being written by apply; gc removes leftovers
+//	.stage-*        an entry being made by init, apply or update; gc removes leftovers
 //
 // Anything else (.lock, failed.reason, boot.reason, atomicfile temp files) is
 // not an entry. Counts are canonical decimals, so a name has one reading.
@@ -62,8 +91,13 @@
 //     first, then staged -> rm-*, so every crash point boots what the state
 //     before or after would. Without: RENAME_EXCHANGE(root, root.prev), one
 //     step, and there is always a root.
+//   - Init: .stage-X -> root (RENAME_NOREPLACE), only when there is no
+//     committed root. A crash before it leaves no committed root, which is
+//     safe only because store init writes the marker after it: without a
+//     marker the directory is not a store and never boots as one.
 //   - GC: root.failed -> rm-*, then delete rm-* and .stage-*. Hold the store
-//     lock from squash.Stage to Stage so gc never removes a live .stage-*.
+//     lock from making a .stage-* entry to staging it, so gc never removes a
+//     live one.
 //
 // Reasons (failed.reason, boot.reason: JSON {time, entry, why}) are written
 // with atomicfile after the ops: diagnostics only, never state.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,7 +58,7 @@ func LockStore(dir string, cmdline []string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flock(d); err != nil {
 		d.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			pid, cmd := readHolder(filepath.Join(dir, LockFile))
@@ -70,14 +71,38 @@ func LockStore(dir string, cmdline []string) (*Lock, error) {
 	return l, nil
 }
 
+// lockWait is how long LockStore retries a held lock. Why retry at all: a
+// lock released by its holder stays held a moment longer by any child that
+// the holder forked and that has not exec'd yet (the open file description
+// is shared until exec closes it), so a command right after another one
+// could find the store locked by no one.
+const lockWait = 300 * time.Millisecond
+
+func flock(d *os.File) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Record writes the holder into the lock file, if it has not yet and the
 // store is writable. No fsync: the record only serves LockedError.
 func (l *Lock) Record() {
 	if l.f != nil {
 		return
 	}
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Why O_NOFOLLOW and the type check: a .lock planted as a link on
+	// untrusted media must not make us truncate a file outside the store.
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
 	if err != nil {
+		return
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
 		return
 	}
 	if err := f.Truncate(0); err == nil {
@@ -86,12 +111,17 @@ func (l *Lock) Record() {
 	l.f = f
 }
 
+// readHolder reads the lock file, never following a link or blocking on a
+// FIFO that untrusted media may put there.
 func readHolder(path string) (int, string) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, ""
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return 0, ""
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return 0, ""

@@ -12,15 +12,15 @@ type Role int
 
 // The roles. See the package doc for the names that carry them.
 const (
-	RoleOther     Role = iota // not a protocol entry (reason files, the lock, ...)
-	RoleCommitted             // root: boots by default
-	RoleNext                  // root.next: a commit in flight; committed, becomes root
-	RoleTrying                // root.trying-K: trial in progress, K more boots allowed
-	RoleStaged                // root.try-N: staged, N boots allowed
-	RolePrev                  // root.prev: the previously committed root
-	RoleFailed                // root.failed: the last trial that never committed
-	RoleRemove                // rm-*: on its way out; gc removes it
-	RoleStage                 // .stage-*: an apply that never finished; gc removes it
+	RoleOther      Role = iota // not a protocol entry (reason files, the lock, ...)
+	RoleCommitted              // root: boots by default
+	RoleCommitting             // root.next: a commit in flight; committed, becomes root
+	RoleTrying                 // root.trying-K: trial in progress, K more boots allowed
+	RoleStaged                 // root.try-N: staged, N boots allowed
+	RolePrevious               // root.prev: the previously committed root
+	RoleFailed                 // root.failed: the last trial that never committed
+	RoleRemoving               // rm-*: on its way out; gc removes it
+	RoleStaging                // .stage-*: an apply that never finished; gc removes it
 )
 
 var roleNames = [...]string{"other", "committed", "committing", "trying", "staged", "previous", "failed", "removing", "staging"}
@@ -49,7 +49,7 @@ func (r *Role) UnmarshalText(b []byte) error {
 
 // Name prefixes and bases of the protocol.
 const (
-	StagePrefix  = ".stage-" // squash.Stage writes its temp file under this prefix
+	StagePrefix  = ".stage-" // a new entry is made under this prefix, then staged by a rename
 	RemovePrefix = "rm-"
 	base         = "root"
 	tryPrefix    = base + ".try-"
@@ -74,10 +74,10 @@ func ParseName(name, suffix string) Entry {
 	e := Entry{Name: name}
 	switch {
 	case strings.HasPrefix(name, StagePrefix):
-		e.Role = RoleStage
+		e.Role = RoleStaging
 		return e
 	case strings.HasPrefix(name, RemovePrefix):
-		e.Role = RoleRemove
+		e.Role = RoleRemoving
 		return e
 	}
 	b, ok := strings.CutSuffix(name, suffix)
@@ -88,9 +88,9 @@ func ParseName(name, suffix string) Entry {
 	case base:
 		e.Role = RoleCommitted
 	case base + ".next":
-		e.Role = RoleNext
+		e.Role = RoleCommitting
 	case base + ".prev":
-		e.Role = RolePrev
+		e.Role = RolePrevious
 	case base + ".failed":
 		e.Role = RoleFailed
 	default:
@@ -124,9 +124,9 @@ func EntryName(r Role, tries int, suffix string) string {
 	switch r {
 	case RoleCommitted:
 		b = base
-	case RoleNext:
+	case RoleCommitting:
 		b = base + ".next"
-	case RolePrev:
+	case RolePrevious:
 		b = base + ".prev"
 	case RoleFailed:
 		b = base + ".failed"

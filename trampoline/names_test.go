@@ -12,8 +12,8 @@ func TestParseName(t *testing.T) {
 		want         trampoline.Entry
 	}{
 		{"root.sqsh", sfx, trampoline.Entry{Name: "root.sqsh", Role: trampoline.RoleCommitted}},
-		{"root.next.sqsh", sfx, trampoline.Entry{Name: "root.next.sqsh", Role: trampoline.RoleNext}},
-		{"root.prev.sqsh", sfx, trampoline.Entry{Name: "root.prev.sqsh", Role: trampoline.RolePrev}},
+		{"root.next.sqsh", sfx, trampoline.Entry{Name: "root.next.sqsh", Role: trampoline.RoleCommitting}},
+		{"root.prev.sqsh", sfx, trampoline.Entry{Name: "root.prev.sqsh", Role: trampoline.RolePrevious}},
 		{"root.failed.sqsh", sfx, trampoline.Entry{Name: "root.failed.sqsh", Role: trampoline.RoleFailed}},
 		{"root.try-1.sqsh", sfx, trampoline.Entry{Name: "root.try-1.sqsh", Role: trampoline.RoleStaged, Tries: 1}},
 		{"root.try-99.sqsh", sfx, trampoline.Entry{Name: "root.try-99.sqsh", Role: trampoline.RoleStaged, Tries: 99}},
@@ -28,8 +28,8 @@ func TestParseName(t *testing.T) {
 		{"root", sfx, trampoline.Entry{Name: "root"}},
 		{"root", "", trampoline.Entry{Name: "root", Role: trampoline.RoleCommitted}},
 		{"root.trying-2", "", trampoline.Entry{Name: "root.trying-2", Role: trampoline.RoleTrying, Tries: 2}},
-		{".stage-abc", sfx, trampoline.Entry{Name: ".stage-abc", Role: trampoline.RoleStage}},
-		{"rm-root.prev.sqsh", sfx, trampoline.Entry{Name: "rm-root.prev.sqsh", Role: trampoline.RoleRemove}},
+		{".stage-abc", sfx, trampoline.Entry{Name: ".stage-abc", Role: trampoline.RoleStaging}},
+		{"rm-root.prev.sqsh", sfx, trampoline.Entry{Name: "rm-root.prev.sqsh", Role: trampoline.RoleRemoving}},
 		{".lock", sfx, trampoline.Entry{Name: ".lock"}},
 		{"failed.reason", sfx, trampoline.Entry{Name: "failed.reason"}},
 		{".failed.reason.tmp-123", sfx, trampoline.Entry{Name: ".failed.reason.tmp-123"}},
@@ -54,7 +54,7 @@ func FuzzParseName(f *testing.F) {
 			t.Fatalf("ParseName(%q).Name = %q", name, e.Name)
 		}
 		switch e.Role {
-		case trampoline.RoleOther, trampoline.RoleRemove, trampoline.RoleStage:
+		case trampoline.RoleOther, trampoline.RoleRemoving, trampoline.RoleStaging:
 			return
 		}
 		if got := trampoline.EntryName(e.Role, e.Tries, suffix); got != name {

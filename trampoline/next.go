@@ -15,9 +15,10 @@ const (
 	EvRollback                  // cancel the trial, or go back to root.prev
 	EvFail                      // end the trial now, as failed
 	EvGC                        // remove root.failed and leftovers
+	EvInit                      // store init: the first committed root
 )
 
-var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc"}
+var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc", "init"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -29,7 +30,7 @@ func (k EventKind) String() string {
 // Event is a command with its arguments.
 type Event struct {
 	Kind   EventKind
-	Stage  string // EvStage: the .stage-* entry that holds the new image
+	Stage  string // EvStage, EvInit: the .stage-* entry that holds the new root
 	Tries  int    // EvStage: boots allowed without a commit, 1..MaxTries
 	Booted string // EvCommit: the entry the running system booted from
 	Force  bool   // EvCommit: commit even when not booted into the trial
@@ -43,6 +44,7 @@ var (
 	ErrBadStage        = errors.New("bad stage entry")
 	ErrBadTries        = errors.New("tries out of range")
 	ErrNoCommittedRoot = errors.New("no committed root")
+	ErrHasRoot         = errors.New("store already has a committed root")
 )
 
 // Next is the transition a command makes. Every event first finishes an
@@ -62,6 +64,8 @@ func Next(st State, ev Event) (Transition, error) {
 		err = b.failTrial(ev)
 	case EvGC:
 		b.gc()
+	case EvInit:
+		err = b.init(ev)
 	default:
 		err = fmt.Errorf("unknown event %s", ev.Kind)
 	}
@@ -81,8 +85,8 @@ func Next(st State, ev Event) (Transition, error) {
 // renamed to N before the exchange; going up (M < N) the new image is renamed
 // to N after it. A trial in progress is left alone; the next boot supersedes it.
 func (b *builder) stage(ev Event) error {
-	if e := ParseName(ev.Stage, b.st.Suffix); e.Role != RoleStage || !b.st.Has(ev.Stage) {
-		return fmt.Errorf("%w: %q is not a %s* entry of the store", ErrBadStage, ev.Stage, StagePrefix)
+	if err := b.checkStaging(ev.Stage); err != nil {
+		return err
 	}
 	if ev.Tries < 1 || ev.Tries > MaxTries {
 		return fmt.Errorf("%w: %d, want 1 to %d", ErrBadTries, ev.Tries, MaxTries)
@@ -106,6 +110,28 @@ func (b *builder) stage(ev Event) error {
 		}
 	}
 	b.removes = append(b.removes, ev.Stage)
+	return nil
+}
+
+func (b *builder) checkStaging(name string) error {
+	if e := ParseName(name, b.st.Suffix); e.Role != RoleStaging || !b.st.Has(name) {
+		return fmt.Errorf("%w: %q is not a %s* entry of the store", ErrBadStage, name, StagePrefix)
+	}
+	return nil
+}
+
+// init makes the new root the committed root of a store that has none: one
+// RENAME_NOREPLACE. A crash before it leaves a .stage-* leftover and no
+// committed root; store init writes the marker only after this returns, so
+// such a store is never booted as one, and init can run again.
+func (b *builder) init(ev Event) error {
+	if err := b.checkStaging(ev.Stage); err != nil {
+		return err
+	}
+	if b.st.HasCommitted() {
+		return fmt.Errorf("%w: init makes the first one; use apply to stage a new root", ErrHasRoot)
+	}
+	b.rename(ev.Stage, b.name(RoleCommitted, 0))
 	return nil
 }
 
@@ -133,7 +159,7 @@ func (b *builder) commit(ev Event, finished bool) error {
 		}
 		return fmt.Errorf("%w: booted %s, the trial is %s; reboot into it, or commit --force", ErrNotInTrial, booted, t.Name)
 	}
-	b.rename(t.Name, b.name(RoleNext, 0))
+	b.rename(t.Name, b.name(RoleCommitting, 0))
 	b.finishCommit()
 	return nil
 }
@@ -146,7 +172,7 @@ func (b *builder) commit(ev Event, finished bool) error {
 func (b *builder) rollback(ev Event) error {
 	t, tOK := b.st.Find(RoleTrying)
 	s, sOK := b.st.Find(RoleStaged)
-	root, prev := b.name(RoleCommitted, 0), b.name(RolePrev, 0)
+	root, prev := b.name(RoleCommitted, 0), b.name(RolePrevious, 0)
 	switch {
 	case tOK || sOK:
 		if tOK {
@@ -178,7 +204,7 @@ func (b *builder) failTrial(ev Event) error {
 // holds the store lock, so no apply is writing a .stage-* file meanwhile.
 func (b *builder) gc() {
 	for _, e := range b.st.Entries() {
-		if e.Role == RoleRemove || e.Role == RoleStage {
+		if e.Role == RoleRemoving || e.Role == RoleStaging {
 			b.removes = append(b.removes, e.Name)
 		}
 	}

@@ -2,6 +2,7 @@ package trampoline_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -93,5 +94,17 @@ func TestNext(t *testing.T) {
 				t.Errorf("ops:\n got %s\nwant %s", got, tt.wantOps)
 			}
 		})
+	}
+}
+
+func TestTransitionDeletes(t *testing.T) {
+	st := trampoline.NewState(".sqsh", "root.sqsh", "root.failed.sqsh", "rm-x", ".stage-y")
+	tr, err := trampoline.Next(st, trampoline.Event{Kind: trampoline.EvGC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(tr.Deletes(), " ")
+	if want := ".stage-y rm-x root.failed.sqsh"; got != want {
+		t.Errorf("gc deletes %q, want %q (transition %s)", got, want, tr)
 	}
 }

@@ -65,3 +65,23 @@ func (t Transition) String() string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// Deletes lists the entries the transition deletes, by the names they have
+// before it: a removed rm-* name is traced back through the renames that
+// made it.
+func (t Transition) Deletes() []string {
+	var out []string
+	for i, op := range t.Ops {
+		if op.Kind != OpRemove {
+			continue
+		}
+		name := op.From
+		for j := i - 1; j >= 0; j-- {
+			if p := t.Ops[j]; p.Kind == OpRename && p.To == name {
+				name = p.From
+			}
+		}
+		out = append(out, name)
+	}
+	return out
+}

@@ -61,7 +61,7 @@ func (s State) Find(r Role) (Entry, bool) {
 // while a commit is in flight (invariant 1).
 func (s State) HasCommitted() bool {
 	_, r := s.Find(RoleCommitted)
-	_, n := s.Find(RoleNext)
+	_, n := s.Find(RoleCommitting)
 	return r || n
 }
 

@@ -18,6 +18,8 @@ type Status struct {
 // EntryStatus is one protocol entry (or leftover) of the store.
 type EntryStatus struct {
 	Entry
+	Kind    string    `json:"kind"`                   // image, subvolume, ...
+	ID      uint64    `json:"subvolume_id,omitempty"` // a subvolume's ID
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mtime"`
 	Booted  bool      `json:"booted,omitempty"`
@@ -43,7 +45,7 @@ func NewStatus(dir string, st State, ents []DirEntry, reasons map[string]Reason,
 		if e.Role == RoleOther {
 			continue
 		}
-		es := EntryStatus{Entry: e, Size: de.Size, ModTime: de.ModTime, Booted: de.Name == booted && booted != ""}
+		es := EntryStatus{Entry: e, Kind: de.Kind, ID: de.ID, Size: de.Size, ModTime: de.ModTime, Booted: de.Name == booted && booted != ""}
 		if r, ok := reasons[FailedReasonFile]; ok && e.Role == RoleFailed {
 			es.Reason = &r
 		}

@@ -11,16 +11,19 @@ import (
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 )
 
-// Store is a slot directory with its backend: it runs the pure decisions of
-// this package against the disk and records their reasons.
+// Store is a store's slot directory with its backend: it runs the pure
+// decisions of this package against the disk and records their reasons.
 type Store struct {
-	Dir     string
+	Top     string // the store's top directory (the partition's); "" in tests of the slot directory alone
+	SlotDir string // the slot directory, Top/roots
+	Format  Format // what the entries are; nil in tests of the protocol alone
 	Backend Backend
 	Now     func() time.Time                 // for reason timestamps; time.Now if nil
 	Logf    func(format string, args ...any) // diagnostics that are not errors; may be nil
 	// BeforeChange, if set, runs before a transition that changes the store
-	// (the boot path makes the store writable there, and only there).
-	BeforeChange func()
+	// (the boot path makes the store writable there, and only there). Its
+	// error stops the transition before any op: ErrStoreReadOnly.
+	BeforeChange func() error
 	// Step, if set, runs before each op of a transition with its index, and
 	// once more after the last with len(ops): the crash tests reboot the
 	// machine there, at a named point.
@@ -38,28 +41,23 @@ type Reason struct {
 // be written is logged, not returned: notes are diagnostics, never state.
 func (s *Store) Run(t Transition) error {
 	if (len(t.Ops) > 0 || len(t.Notes) > 0) && s.BeforeChange != nil {
-		s.BeforeChange()
-	}
-	for i, op := range t.Ops {
-		s.step(i)
-		if err := Do(s.Backend, op); err != nil {
-			return fmt.Errorf("store %s: step %d of %d: %w", s.Dir, i+1, len(t.Ops), err)
+		if err := s.BeforeChange(); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrStoreReadOnly, s.SlotDir, err)
 		}
 	}
-	s.step(len(t.Ops))
+	if err := execute(s.Backend, t.Ops, s.Step); err != nil {
+		return fmt.Errorf("store %s: %w", s.SlotDir, err)
+	}
 	for _, n := range t.Notes {
 		if err := s.writeNote(n); err != nil {
-			s.logf("store %s: record %s: %v", s.Dir, n.File, err)
+			s.logf("store %s: record %s: %v", s.SlotDir, n.File, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) step(i int) {
-	if s.Step != nil {
-		s.Step(i)
-	}
-}
+// ErrStoreReadOnly is returned by Run when the store cannot be made writable.
+var ErrStoreReadOnly = errors.New("store cannot change")
 
 func (s *Store) writeNote(n Note) error {
 	now := time.Now
@@ -70,7 +68,7 @@ func (s *Store) writeNote(n Note) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.Dir, n.File), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(s.SlotDir, n.File), append(b, '\n'), 0o644)
 }
 
 func (s *Store) logf(format string, args ...any) {
@@ -79,7 +77,8 @@ func (s *Store) logf(format string, args ...any) {
 	}
 }
 
-// State lists the store.
+// State lists the slot directory and reads its protocol state; it changes
+// nothing (an interrupted commit is settled by Boot and Do, not here).
 func (s *Store) State() (State, error) {
 	st, _, err := LoadState(s.Backend)
 	return st, err
@@ -117,7 +116,7 @@ func (s *Store) Fallback(plan BootPlan, why string) (BootPlan, error) {
 // ReadOnlyPlan boots a committed root without changing the store: root.next
 // (its commit point has passed), else root, else root.prev.
 func ReadOnlyPlan(st State, why string) BootPlan {
-	for _, r := range []Role{RoleNext, RoleCommitted, RolePrev} {
+	for _, r := range []Role{RoleCommitting, RoleCommitted, RolePrevious} {
 		if e, ok := st.Find(r); ok {
 			return BootPlan{Source: e, Boot: e, Why: "store not writable (" + why + "): " + e.Name + " without changes", After: st}
 		}
@@ -133,19 +132,52 @@ func (s *Store) Do(ev Event) (Transition, error) {
 	}
 	t, err := Next(st, ev)
 	if err != nil {
-		return t, fmt.Errorf("%s %s: %w", ev.Kind, s.Dir, err)
+		return t, fmt.Errorf("%s %s: %w", ev.Kind, s.SlotDir, err)
+	}
+	if err := s.checkInUse(t); err != nil {
+		return t, fmt.Errorf("%s %s: %w", ev.Kind, s.SlotDir, err)
 	}
 	return t, s.Run(t)
 }
 
-// Stage moves the fsynced image at tmpPath (a .stage-* file in the store, as
-// squash.Stage makes it) into root.try-N. Hold the store lock from before
-// squash.Stage until this returns, or gc could remove the temp file.
+// ErrInUse is returned by Do for a transition that would delete an entry the
+// running system uses; nothing was changed.
+var ErrInUse = errors.New("entry in use")
+
+func (s *Store) checkInUse(t Transition) error {
+	g, ok := s.Backend.(InUse)
+	if !ok {
+		return nil
+	}
+	for _, name := range t.Deletes() {
+		where, err := g.InUse(name)
+		if err != nil {
+			return err
+		}
+		if where != "" {
+			return fmt.Errorf("%w: %s is mounted at %s (this system runs it): not deleted; boot another root first", ErrInUse, name, where)
+		}
+	}
+	return nil
+}
+
+// Stage moves the fsynced, sealed entry at tmpPath (a .stage-* entry in the
+// slot directory, made by the caller) into root.try-N. Hold the store lock
+// from before the entry is made until this returns, or gc could remove it.
 func (s *Store) Stage(tmpPath string, tries int) (Transition, error) {
-	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.Dir) {
-		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.Dir)
+	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.SlotDir) {
+		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.SlotDir)
 	}
 	return s.Do(Event{Kind: EvStage, Stage: filepath.Base(tmpPath), Tries: tries})
+}
+
+// Init makes the fsynced entry at tmpPath (a .stage-* entry in the slot
+// directory) the first committed root of a new store.
+func (s *Store) Init(tmpPath string) (Transition, error) {
+	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.SlotDir) {
+		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.SlotDir)
+	}
+	return s.Do(Event{Kind: EvInit, Stage: filepath.Base(tmpPath)})
 }
 
 // Commit keeps the trial the system booted from (booted: its entry name).
@@ -165,8 +197,8 @@ func (s *Store) GC() (Transition, error) {
 	if err != nil {
 		return t, err
 	}
-	if err := os.Remove(filepath.Join(s.Dir, FailedReasonFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.logf("store %s: %v", s.Dir, err)
+	if err := os.Remove(filepath.Join(s.SlotDir, FailedReasonFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.logf("store %s: %v", s.SlotDir, err)
 	}
 	return t, nil
 }
@@ -176,7 +208,7 @@ func (s *Store) GC() (Transition, error) {
 func (s *Store) Reasons() map[string]Reason {
 	out := map[string]Reason{}
 	for _, f := range []string{FailedReasonFile, BootReasonFile} {
-		b, err := os.ReadFile(filepath.Join(s.Dir, f))
+		b, err := os.ReadFile(filepath.Join(s.SlotDir, f))
 		if err != nil {
 			continue
 		}
@@ -195,5 +227,5 @@ func (s *Store) Status(booted string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return NewStatus(s.Dir, st, ents, s.Reasons(), booted), nil
+	return NewStatus(s.SlotDir, st, ents, s.Reasons(), booted), nil
 }

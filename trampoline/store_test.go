@@ -21,13 +21,13 @@ func newFileStore(t *testing.T, files map[string]string) *trampoline.Store {
 			t.Fatal(err)
 		}
 	}
-	return &trampoline.Store{Dir: dir, Backend: trampoline.NewFileBackend(dir, sfx),
+	return &trampoline.Store{SlotDir: dir, Backend: trampoline.NewDirBackend(dir, sfx, nil),
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }, Logf: t.Logf}
 }
 
 func content(t *testing.T, s *trampoline.Store, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.Dir, name))
+	b, err := os.ReadFile(filepath.Join(s.SlotDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func boot(t *testing.T, s *trampoline.Store) (trampoline.BootPlan, string) {
 // TestStoreLifecycle: apply, trial, commit, rollback on image files.
 func TestStoreLifecycle(t *testing.T) {
 	s := newFileStore(t, map[string]string{"root.sqsh": "A", ".stage-x": "B"})
-	if _, err := s.Stage(filepath.Join(s.Dir, ".stage-x"), 1); err != nil {
+	if _, err := s.Stage(filepath.Join(s.SlotDir, ".stage-x"), 1); err != nil {
 		t.Fatal(err)
 	}
 	p, got := boot(t, s)
@@ -76,7 +76,7 @@ func TestStoreLifecycle(t *testing.T) {
 // TestStoreFailedTrial: a trial rebooted without commit falls back and says why.
 func TestStoreFailedTrial(t *testing.T) {
 	s := newFileStore(t, map[string]string{"root.sqsh": "A", ".stage-x": "B", "rm-junk": "J"})
-	if _, err := s.Stage(filepath.Join(s.Dir, ".stage-x"), 1); err != nil {
+	if _, err := s.Stage(filepath.Join(s.SlotDir, ".stage-x"), 1); err != nil {
 		t.Fatal(err)
 	}
 	boot(t, s) // the trial, which never commits
@@ -103,7 +103,7 @@ func TestStoreFailedTrial(t *testing.T) {
 	if _, err := s.GC(); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := os.ReadDir(s.Dir)
+	names, _ := os.ReadDir(s.SlotDir)
 	var left []string
 	for _, n := range names {
 		left = append(left, n.Name())
@@ -133,7 +133,7 @@ func TestStoreBootReadOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &trampoline.Store{Dir: t.TempDir(), Backend: readOnly{m}}
+	s := &trampoline.Store{SlotDir: t.TempDir(), Backend: readOnly{m}}
 	p, err := s.Boot()
 	if err == nil || p.Boot.Name != "root.sqsh" || p.Trial {
 		t.Fatalf("got %s, %v; want an error and root.sqsh", p, err)

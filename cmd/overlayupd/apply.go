@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -29,7 +27,7 @@ type applyResult struct {
 	NextBoot trampoline.NextBoot `json:"next_boot"`
 }
 
-func newApplyCmd() *cobra.Command {
+func newApplyCmd(e *env) *cobra.Command {
 	c := &applyCmd{}
 	cmd := &cobra.Command{
 		Use:   "apply IMAGE",
@@ -49,9 +47,9 @@ refusal leaves the store as it was.`,
 			if c.tries < 1 || c.tries > trampoline.MaxTries {
 				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
 			}
-			return needRoot(cmd, args)
+			return e.needRoot(cmd, args)
 		},
-		RunE: c.run,
+		RunE: func(cmd *cobra.Command, args []string) error { return c.run(cmd, e, args) },
 	}
 	c.store.register(cmd)
 	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
@@ -60,8 +58,8 @@ refusal leaves the store as it was.`,
 	return cmd
 }
 
-func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
-	top, err := c.store.resolve()
+func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
+	store, err := c.store.open()
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -71,14 +69,14 @@ func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
 	}
 	defer src.Close()
 	var res applyResult
-	err = withStore(top, func(st *trampoline.Store) error {
+	err = e.withStore(store, func(st *trampoline.Store) error {
 		var progress func(int64)
 		if errw := cmd.ErrOrStderr(); isTerminal(errw) {
 			bar := &progressBar{w: errw, total: size}
 			defer bar.finish()
 			progress = bar.update
 		}
-		img, err := stageImage(cmd.Context(), src, size, st.Dir, progress)
+		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, progress)
 		if err != nil {
 			return err
 		}
@@ -104,7 +102,7 @@ func (c *applyCmd) run(cmd *cobra.Command, args []string) error {
 	}
 	if c.reboot {
 		fmt.Fprintln(cmd.ErrOrStderr(), "rebooting into the new image")
-		return rebootSystem()
+		return e.reboot()
 	}
 	return nil
 }
@@ -157,20 +155,6 @@ func orUnknown(s string) string {
 		return "the committed root"
 	}
 	return s
-}
-
-// rebootSystem syncs and reboots with the system's reboot command (so that
-// services stop cleanly), or the reboot syscall when there is none. A
-// variable so that tests do not reboot the host.
-var rebootSystem = func() error {
-	unix.Sync()
-	if path, err := exec.LookPath("reboot"); err == nil {
-		if out, err := exec.Command(path).CombinedOutput(); err != nil {
-			return fmt.Errorf("reboot: %w: %s", err, out)
-		}
-		return nil
-	}
-	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 }
 
 // stagedNow says what a failed stage left: replacing a staged image takes

@@ -18,7 +18,9 @@ import (
 )
 
 func TestStoreInitLayout(t *testing.T) {
-	top, img := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, img := newStore(t, e)
 	for _, c := range []struct {
 		path string
 		mode os.FileMode
@@ -52,7 +54,9 @@ func TestStoreInitLayout(t *testing.T) {
 }
 
 func TestStoreInitRefusals(t *testing.T) {
-	top, img := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, img := newStore(t, e)
 	before := snapshot(t, top)
 	empty := t.TempDir()
 	for _, c := range []struct {
@@ -66,7 +70,9 @@ func TestStoreInitRefusals(t *testing.T) {
 		{"bad image", []string{"store", "init", empty, "--image", writeFile(t, "junk")}, "not a squashfs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := run(t, "overlayupd", c.args...)
+			t.Parallel()
+			e := testEnv(t)
+			out, err := run(t, e, "overlayupd", c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one saying %q\n%s", err, c.want, out)
 			}
@@ -81,6 +87,7 @@ func TestStoreInitRefusals(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		args      []string
 		wantEntry string
@@ -90,9 +97,11 @@ func TestApply(t *testing.T) {
 		{[]string{"--tries", "3"}, "root.try-3.sqsh", "up to 3 times"},
 	} {
 		t.Run(c.wantEntry, func(t *testing.T) {
-			top, _ := newStore(t)
+			t.Parallel()
+			e := testEnv(t)
+			top, _ := newStore(t, e)
 			img := bootable().squashfs(t)
-			out, err := run(t, "overlayupd", append([]string{"apply", "--store", top, img}, c.args...)...)
+			out, err := run(t, e, "overlayupd", append([]string{"apply", "--store", top, img}, c.args...)...)
 			if err != nil {
 				t.Fatalf("apply: %v\n%s", err, out)
 			}
@@ -113,13 +122,15 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyStdinJSON(t *testing.T) {
-	top, _ := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	img := bootable().squashfs(t)
 	data, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := runIn(t, bytes.NewReader(data), "apply", "--store", top, "--json", "-")
+	out, err := runIn(t, e, bytes.NewReader(data), "apply", "--store", top, "--json", "-")
 	if err != nil {
 		t.Fatalf("apply -: %v\n%s", err, out)
 	}
@@ -145,8 +156,10 @@ func TestApplyStdinJSON(t *testing.T) {
 // TestApplyBadInput: every bad input of the issue is refused with a message
 // saying what is wrong, and the store is byte-for-byte unchanged.
 func TestApplyBadInput(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
 	needTool(t, "mkfs.ext4")
-	top, _ := newStore(t)
+	top, _ := newStore(t, e)
 	good := bootable().squashfs(t)
 	data, err := os.ReadFile(good)
 	if err != nil {
@@ -183,7 +196,9 @@ func TestApplyBadInput(t *testing.T) {
 	before := snapshot(t, top)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := runIn(t, bytes.NewReader(c.stdin), "apply", "--store", top, c.arg)
+			// Not parallel: every case checks that the shared store is unchanged.
+			e := testEnv(t)
+			out, err := runIn(t, e, bytes.NewReader(c.stdin), "apply", "--store", top, c.arg)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "overlayupd apply:") {
 				t.Errorf("err = %v, want a refusal naming apply and saying %q\n%s", err, c.want, out)
 			}
@@ -195,11 +210,13 @@ func TestApplyBadInput(t *testing.T) {
 }
 
 func TestApplyTriesRange(t *testing.T) {
-	top, _ := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	img := bootable().squashfs(t)
 	before := snapshot(t, top)
 	for _, n := range []string{"0", "100", "-1"} {
-		if _, err := run(t, "overlayupd", "apply", "--store", top, "--tries", n, img); err == nil || !strings.Contains(err.Error(), "--tries") {
+		if _, err := run(t, e, "overlayupd", "apply", "--store", top, "--tries", n, img); err == nil || !strings.Contains(err.Error(), "--tries") {
 			t.Errorf("--tries %s: err = %v, want a refusal", n, err)
 		}
 	}
@@ -209,25 +226,27 @@ func TestApplyTriesRange(t *testing.T) {
 }
 
 func TestApplyReboot(t *testing.T) {
-	top, _ := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	rebooted := 0
-	old := rebootSystem
-	rebootSystem = func() error { rebooted++; return nil }
-	defer func() { rebootSystem = old }()
+	e.reboot = func() error { rebooted++; return nil }
 	bad := writeFile(t, "junk")
-	if _, err := run(t, "overlayupd", "apply", "--store", top, "--reboot", bad); err == nil || rebooted != 0 {
+	if _, err := run(t, e, "overlayupd", "apply", "--store", top, "--reboot", bad); err == nil || rebooted != 0 {
 		t.Fatalf("refused apply: err %v, rebooted %d times; want an error and no reboot", err, rebooted)
 	}
-	if out, err := run(t, "overlayupd", "apply", "--store", top, "--reboot", bootable().squashfs(t)); err != nil || rebooted != 1 {
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, "--reboot", bootable().squashfs(t)); err != nil || rebooted != 1 {
 		t.Fatalf("apply --reboot: err %v, rebooted %d times, want 1\n%s", err, rebooted, out)
 	}
 }
 
 func TestLockHeldNamesHolder(t *testing.T) {
-	top, _ := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	img := bootable().squashfs(t)
 	// A staged trial, so that commit --force has something to commit.
-	if out, err := run(t, "overlayupd", "apply", "--store", top, img); err != nil {
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, img); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	l, err := trampoline.LockStore(filepath.Join(top, trampoline.SlotDir), []string{"overlayupd", "apply", "other.sqsh"})
@@ -237,7 +256,7 @@ func TestLockHeldNamesHolder(t *testing.T) {
 	defer l.Close()
 	before := snapshot(t, top)
 	for _, args := range [][]string{{"apply", img}, {"commit", "--force"}, {"rollback"}, {"gc"}} {
-		_, err := run(t, "overlayupd", append(args, "--store", top)...)
+		_, err := run(t, e, "overlayupd", append(args, "--store", top)...)
 		pid := "pid " + strconv.Itoa(os.Getpid())
 		if err == nil || !strings.Contains(err.Error(), pid) || !strings.Contains(err.Error(), "other.sqsh") {
 			t.Errorf("%v while locked: err = %v, want one naming %s and its command", args, err, pid)
@@ -249,7 +268,9 @@ func TestLockHeldNamesHolder(t *testing.T) {
 }
 
 func TestLockedDirectory(t *testing.T) {
-	top, _ := newStore(t)
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	d, err := os.Open(filepath.Join(top, trampoline.SlotDir))
 	if err != nil {
 		t.Fatal(err)
@@ -258,17 +279,19 @@ func TestLockedDirectory(t *testing.T) {
 	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "overlayupd", "gc", "--store", top); !errors.Is(err, trampoline.ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
+	if _, err := run(t, e, "overlayupd", "gc", "--store", top); !errors.Is(err, trampoline.ErrLocked) || !strings.Contains(err.Error(), "locked by another process") {
 		t.Errorf("gc with the slot directory locked: err = %v, want a refusal", err)
 	}
 }
 
 func TestStoreCommandsNeedRoot(t *testing.T) {
-	top, img := newStore(t)
-	geteuid = func() int { return 1000 }
+	t.Parallel()
+	e := testEnv(t)
+	top, img := newStore(t, e)
+	e.geteuid = func() int { return 1000 }
 	for _, args := range [][]string{{"apply", img, "--store", top}, {"commit", "--store", top}, {"rollback", "--store", top},
 		{"gc", "--store", top}, {"store", "init", t.TempDir(), "--image", img}} {
-		_, err := run(t, "overlayupd", args...)
+		_, err := run(t, e, "overlayupd", args...)
 		if err == nil || !strings.Contains(err.Error(), "must be run as root") {
 			t.Errorf("%v as non-root: err = %v, want a refusal", args, err)
 		}
@@ -276,9 +299,10 @@ func TestStoreCommandsNeedRoot(t *testing.T) {
 }
 
 func TestNotAStore(t *testing.T) {
-	asRoot(t)
+	t.Parallel()
+	e := testEnv(t)
 	dir := t.TempDir()
-	_, err := run(t, "overlayupd", "gc", "--store", dir)
+	_, err := run(t, e, "overlayupd", "gc", "--store", dir)
 	if err == nil || !strings.Contains(err.Error(), "not a store") {
 		t.Errorf("gc on a plain directory: err = %v, want 'not a store'", err)
 	}

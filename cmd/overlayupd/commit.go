@@ -17,7 +17,7 @@ type commitCmd struct {
 	healthTimeout time.Duration
 }
 
-func newCommitCmd() *cobra.Command {
+func newCommitCmd(e *env) *cobra.Command {
 	c := &commitCmd{}
 	cmd := &cobra.Command{
 		Use:   "commit",
@@ -36,8 +36,8 @@ point: a power cut at any instant boots either the new root, committed, or
 the old one with the trial reported as not committed.`,
 		Example: "  overlayupd commit\n  overlayupd commit --health-timeout 2m",
 		Args:    cobra.NoArgs,
-		PreRunE: needRoot,
-		RunE:    c.run,
+		PreRunE: e.needRoot,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return c.run(cmd, e) },
 	}
 	c.store.register(cmd)
 	cmd.Flags().BoolVar(&c.force, "force", false, "commit even when not booted into the trial")
@@ -46,12 +46,12 @@ the old one with the trial reported as not committed.`,
 	return cmd
 }
 
-func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
-	top, err := c.store.resolve()
+func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
+	store, err := c.store.open()
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	booted, err := bootedEntry()
+	booted, err := e.booted(store)
 	if err != nil && !c.force {
 		return errorf(cmd, "which image is booted: %w (commit --force commits the trial regardless)", err)
 	}
@@ -59,7 +59,7 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 	// Why outside the lock: the checks may take minutes, and the store stays
 	// read-only (power-cut safe) meanwhile; Commit checks the state again
 	// under the lock, so a rollback in between makes it refuse.
-	state, err := trampoline.Open(top).State()
+	state, err := store.State()
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -67,7 +67,7 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return errorf(cmd, "%w", commitRefusal(err))
 	}
-	trial := renamedTo(t, trampoline.EntryName(trampoline.RoleNext, 0, state.Suffix))
+	trial := renamedTo(t, trampoline.EntryName(trampoline.RoleCommitting, 0, state.Suffix))
 	if trial != "" { // nothing to check when only an interrupted commit is finished
 		n, err := runHealthChecks(cmd.Context(), c.healthDir, c.healthTimeout, []string{"OVERLAYUPD_BOOTED=" + booted})
 		if err != nil {
@@ -77,15 +77,15 @@ func (c *commitCmd) run(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
 		}
 	}
-	err = withStore(top, func(st *trampoline.Store) error {
+	err = e.withStore(store, func(st *trampoline.Store) error {
 		_, err := st.Commit(booted, c.force)
 		return err
 	})
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	root := trampoline.EntryName(trampoline.RoleCommitted, 0, trampoline.ImageSuffix)
-	prev := trampoline.EntryName(trampoline.RolePrev, 0, trampoline.ImageSuffix)
+	root := trampoline.EntryName(trampoline.RoleCommitted, 0, store.Format.Suffix())
+	prev := trampoline.EntryName(trampoline.RolePrevious, 0, store.Format.Suffix())
 	if trial == "" {
 		trial = "an interrupted commit, now finished"
 	}

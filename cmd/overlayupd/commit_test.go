@@ -29,19 +29,21 @@ func healthDir(t *testing.T, checks map[string]string) string {
 }
 
 // trialStore is a store whose staged image is booted as a trial.
-func trialStore(t *testing.T) (top, oldSum, newSum, trial string) {
+func trialStore(t *testing.T, e *env) (top, oldSum, newSum, trial string) {
 	t.Helper()
-	top, old := newStore(t)
+	top, old := newStore(t, e)
 	img := bootable().squashfs(t)
-	if out, err := run(t, "overlayupd", "apply", "--store", top, img); err != nil {
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, img); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	return top, fileSum(t, old), fileSum(t, img), bootTrial(t, top)
+	return top, fileSum(t, old), fileSum(t, img), bootTrial(t, e, top)
 }
 
 func TestCommit(t *testing.T) {
-	top, oldSum, newSum, trial := trialStore(t)
-	out, err := run(t, "overlayupd", "commit", "--store", top, "--health-dir", healthDir(t, map[string]string{"10-ok": "exit 0"}))
+	t.Parallel()
+	e := testEnv(t)
+	top, oldSum, newSum, trial := trialStore(t, e)
+	out, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", healthDir(t, map[string]string{"10-ok": "exit 0"}))
 	if err != nil {
 		t.Fatalf("commit: %v\n%s", err, out)
 	}
@@ -56,6 +58,7 @@ func TestCommit(t *testing.T) {
 }
 
 func TestCommitRefusedOutsideTrial(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		booted string // "" keeps the staged image unbooted
@@ -67,19 +70,21 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			top, _ := newStore(t)
+			t.Parallel()
+			e := testEnv(t)
+			top, _ := newStore(t, e)
 			img := bootable().squashfs(t)
-			if _, err := run(t, "overlayupd", "apply", "--store", top, img); err != nil {
+			if _, err := run(t, e, "overlayupd", "apply", "--store", top, img); err != nil {
 				t.Fatal(err)
 			}
 			if c.trial {
-				bootTrial(t, top)
+				bootTrial(t, e, top)
 			}
-			fakeBooted(t, c.booted)
+			fakeBooted(e, c.booted)
 			before := snapshot(t, top)
 			ran := filepath.Join(t.TempDir(), "ran")
 			hd := healthDir(t, map[string]string{"10-mark": "touch " + ran})
-			_, err := run(t, "overlayupd", "commit", "--store", top, "--health-dir", hd)
+			_, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "--force") {
 				t.Errorf("err = %v, want %q and a hint at --force", err, c.want)
 			}
@@ -89,7 +94,7 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 			if snapshot(t, top) != before {
 				t.Error("a refused commit changed the store")
 			}
-			if out, err := run(t, "overlayupd", "commit", "--store", top, "--force", "--health-dir", hd); err != nil {
+			if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--force", "--health-dir", hd); err != nil {
 				t.Fatalf("commit --force: %v\n%s", err, out)
 			}
 			if got := fileSum(t, slotPath(top, "root.sqsh")); got != fileSum(t, img) {
@@ -100,14 +105,17 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 }
 
 func TestCommitNothingToCommit(t *testing.T) {
-	top, _ := newStore(t)
-	_, err := run(t, "overlayupd", "commit", "--store", top, "--force", "--health-dir", t.TempDir())
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	_, err := run(t, e, "overlayupd", "commit", "--store", top, "--force", "--health-dir", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "nothing to commit") {
 		t.Errorf("err = %v, want 'nothing to commit'", err)
 	}
 }
 
 func TestCommitHealthChecks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		checks  map[string]string
@@ -122,13 +130,15 @@ func TestCommitHealthChecks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			top, oldSum, newSum, _ := trialStore(t)
+			t.Parallel()
+			e := testEnv(t)
+			top, oldSum, newSum, _ := trialStore(t, e)
 			hd := healthDir(t, c.checks)
 			if _, ok := c.checks["README"]; ok {
 				_ = os.Chmod(filepath.Join(hd, "README"), 0o644) // not executable: not a check
 			}
 			before := snapshot(t, top)
-			_, err := run(t, "overlayupd", "commit", "--store", top, "--health-dir", hd, "--health-timeout", c.timeout)
+			_, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd, "--health-timeout", c.timeout)
 			if len(c.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("commit: %v", err)
@@ -154,12 +164,15 @@ func TestCommitHealthChecks(t *testing.T) {
 }
 
 func TestRollback(t *testing.T) {
+	t.Parallel()
 	t.Run("after a commit", func(t *testing.T) {
-		top, oldSum, newSum, _ := trialStore(t)
-		if _, err := run(t, "overlayupd", "commit", "--store", top, "--health-dir", t.TempDir()); err != nil {
+		t.Parallel()
+		e := testEnv(t)
+		top, oldSum, newSum, _ := trialStore(t, e)
+		if _, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", t.TempDir()); err != nil {
 			t.Fatal(err)
 		}
-		out, err := run(t, "overlayupd", "rollback", "--store", top)
+		out, err := run(t, e, "overlayupd", "rollback", "--store", top)
 		if err != nil {
 			t.Fatalf("rollback: %v\n%s", err, out)
 		}
@@ -174,8 +187,10 @@ func TestRollback(t *testing.T) {
 		}
 	})
 	t.Run("during a trial", func(t *testing.T) {
-		top, _, newSum, _ := trialStore(t)
-		out, err := run(t, "overlayupd", "rollback", "--store", top)
+		t.Parallel()
+		e := testEnv(t)
+		top, _, newSum, _ := trialStore(t, e)
+		out, err := run(t, e, "overlayupd", "rollback", "--store", top)
 		if err != nil {
 			t.Fatalf("rollback: %v\n%s", err, out)
 		}
@@ -187,23 +202,27 @@ func TestRollback(t *testing.T) {
 		}
 	})
 	t.Run("nothing to roll back", func(t *testing.T) {
-		top, _ := newStore(t)
-		if _, err := run(t, "overlayupd", "rollback", "--store", top); err == nil || !strings.Contains(err.Error(), "nothing to do") {
+		t.Parallel()
+		e := testEnv(t)
+		top, _ := newStore(t, e)
+		if _, err := run(t, e, "overlayupd", "rollback", "--store", top); err == nil || !strings.Contains(err.Error(), "nothing to do") {
 			t.Errorf("err = %v, want nothing to do", err)
 		}
 	})
 }
 
 func TestGC(t *testing.T) {
-	top, _, _, _ := trialStore(t)
-	if _, err := run(t, "overlayupd", "rollback", "--store", top); err != nil {
+	t.Parallel()
+	e := testEnv(t)
+	top, _, _, _ := trialStore(t, e)
+	if _, err := run(t, e, "overlayupd", "rollback", "--store", top); err != nil {
 		t.Fatal(err)
 	}
 	left := slotPath(top, ".stage-12345")
 	if err := os.WriteFile(left, []byte("half an image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "overlayupd", "gc", "--store", top)
+	out, err := run(t, e, "overlayupd", "gc", "--store", top)
 	if err != nil {
 		t.Fatalf("gc: %v\n%s", err, out)
 	}
@@ -213,14 +232,16 @@ func TestGC(t *testing.T) {
 	if !strings.Contains(out, "root.failed.sqsh") || !strings.Contains(out, ".stage-12345") {
 		t.Errorf("gc output does not name what it removed:\n%s", out)
 	}
-	if out, err := run(t, "overlayupd", "gc", "--store", top); err != nil || !strings.Contains(out, "nothing to remove") {
+	if out, err := run(t, e, "overlayupd", "gc", "--store", top); err != nil || !strings.Contains(out, "nothing to remove") {
 		t.Errorf("second gc: %v\n%s", err, out)
 	}
 }
 
 func TestStatusStore(t *testing.T) {
-	top, _, newSum, trial := trialStore(t)
-	out, err := run(t, "overlayupd", "status", "--store", top, "--json", "--sha256")
+	t.Parallel()
+	e := testEnv(t)
+	top, _, newSum, trial := trialStore(t, e)
+	out, err := run(t, e, "overlayupd", "status", "--store", top, "--json", "--sha256")
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
@@ -256,7 +277,7 @@ func TestStatusStore(t *testing.T) {
 	if want := []string{"root.sqsh=committed", trial + "=trying"}; !slices.Equal(roles, want) {
 		t.Errorf("entries %v, want %v", roles, want)
 	}
-	text, err := run(t, "overlayupd", "status", "--store", top)
+	text, err := run(t, e, "overlayupd", "status", "--store", top)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +289,9 @@ func TestStatusStore(t *testing.T) {
 }
 
 func TestStatusWithoutStore(t *testing.T) {
-	out, err := run(t, "overlayupd", "status", "--json")
+	t.Parallel()
+	e := testEnv(t)
+	out, err := run(t, e, "overlayupd", "status", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,20 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 )
 
 type crashed struct{}
 
-// crashAt runs overlayupd args with the crash hook set to n and reports
-// whether the command stopped there; the store is left as the crash left it.
-func crashAt(t *testing.T, n int, args ...string) bool {
+// crashAt runs overlayupd args with a store step hook that stops the command
+// when n of its renames are durable, as the crash hook of test builds does,
+// and reports whether it stopped there; the store is left as the crash left it.
+func crashAt(t *testing.T, e *env, n int, args ...string) bool {
 	t.Helper()
-	old := crashNow
-	crashNow = func() { panic(crashed{}) }
-	t.Cleanup(func() { crashNow = old })
-	t.Setenv(CrashEnv, strconv.Itoa(n))
+	e.step = func(i int) {
+		if i == n {
+			panic(crashed{})
+		}
+	}
+	defer func() { e.step = nil }()
 	stopped := false
 	func() {
 		defer func() {
@@ -28,7 +30,7 @@ func crashAt(t *testing.T, n int, args ...string) bool {
 				stopped = true
 			}
 		}()
-		_, _ = run(t, "overlayupd", args...)
+		_, _ = run(t, e, "overlayupd", args...)
 	}()
 	return stopped
 }
@@ -51,9 +53,12 @@ func slotNames(t *testing.T, top string) []string {
 // The hook stops a command at the named point: after exactly n of its
 // renames. (The VM tests reboot there; here the command just stops.)
 func TestCrashHookStopsAtTheNamedPoint(t *testing.T) {
+	t.Parallel()
 	t.Run("apply before the rename", func(t *testing.T) {
-		top, _ := newStore(t)
-		if !crashAt(t, 0, "apply", "--store", top, bootable().squashfs(t)) {
+		t.Parallel()
+		e := testEnv(t)
+		top, _ := newStore(t, e)
+		if !crashAt(t, e, 0, "apply", "--store", top, bootable().squashfs(t)) {
 			t.Fatal("apply did not stop at op 0")
 		}
 		names := slotNames(t, top)
@@ -62,21 +67,20 @@ func TestCrashHookStopsAtTheNamedPoint(t *testing.T) {
 		}
 	})
 	t.Run("commit after its commit point", func(t *testing.T) {
-		top, _, _, _ := trialStore(t)
-		if !crashAt(t, 1, "commit", "--store", top, "--health-dir", t.TempDir()) {
+		t.Parallel()
+		e := testEnv(t)
+		top, _, _, _ := trialStore(t, e)
+		if !crashAt(t, e, 1, "commit", "--store", top, "--health-dir", t.TempDir()) {
 			t.Fatal("commit did not stop at op 1")
 		}
 		if got, want := slotNames(t, top), []string{"root.next.sqsh", "root.sqsh"}; !slices.Equal(got, want) {
 			t.Errorf("after a crash at the commit point: %q, want %q", got, want)
 		}
 	})
-	t.Run("no hook without the variable", func(t *testing.T) {
-		old := crashNow
-		crashNow = func() { t.Fatal("crash hook ran without " + CrashEnv) }
-		t.Cleanup(func() { crashNow = old })
-		top, _, _, _ := trialStore(t)
-		if out, err := run(t, "overlayupd", "commit", "--store", top, "--health-dir", t.TempDir()); err != nil {
-			t.Fatalf("commit: %v\n%s", err, out)
+	t.Run("release builds have no hook", func(t *testing.T) {
+		t.Parallel()
+		if systemEnv().step != nil && !crashHookBuilt {
+			t.Fatal("a build without the overlayupd_crashhook tag has a crash hook")
 		}
 	})
 }

@@ -6,11 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/overlay"
-	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-func newEnableCmd(enable bool) *cobra.Command {
+func newEnableCmd(e *env, enable bool) *cobra.Command {
 	use, short, long := "enable", "Enable the overlay from the next boot on",
 		"Remove the disable file (/overlay/disable on the real root), so that the next\nboot lays the overlay again. The real root is remounted read-write for the\nchange and read-only after."
 	if !enable {
@@ -22,7 +22,7 @@ func newEnableCmd(enable bool) *cobra.Command {
 		Short:   short,
 		Long:    long,
 		Args:    cobra.NoArgs,
-		PreRunE: needRoot,
+		PreRunE: e.needRoot,
 		RunE: onStatus(func(st overlay.Status) (string, error) {
 			state := "enabled"
 			if !enable {
@@ -33,7 +33,7 @@ func newEnableCmd(enable bool) *cobra.Command {
 	}
 }
 
-func newLockCmd(lock bool) *cobra.Command {
+func newLockCmd(e *env, lock bool) *cobra.Command {
 	use, short := "lock", "Remount the real root read-only"
 	if !lock {
 		use, short = "unlock", "Remount the real root read-write, to change it in place"
@@ -46,7 +46,7 @@ Under the overlay the real root is at /overlay/robase; without it, it is /.
 Changes made there survive reboots. Lock it again when done: a read-only
 filesystem is what survives power cuts.`,
 		Args:    cobra.NoArgs,
-		PreRunE: needRoot,
+		PreRunE: e.needRoot,
 		RunE: onStatus(func(st overlay.Status) (string, error) {
 			state := "read-only"
 			if !lock {
@@ -90,7 +90,7 @@ testing; it refuses otherwise, because it would change this system's mounts.`,
 			if !initAllowed() {
 				return errorf(cmd, "refusing to run outside PID 1: it would remount this system's root (set OVERLAYUPD_INIT_TEST=1 only inside a private mount namespace)")
 			}
-			trampoline.Main(append([]string{"init-overlay"}, args...), os.Environ())
+			boot.Main(append([]string{"init-overlay"}, args...), os.Environ())
 			return nil
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,7 @@ import (
 
 type gcCmd struct{ store storeFlag }
 
-func newGCCmd() *cobra.Command {
+func newGCCmd(e *env) *cobra.Command {
 	c := &gcCmd{}
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -21,45 +20,33 @@ and the leftovers of interrupted work: .stage-* files of an apply that was cut
 off, rm-* entries of a removal that was. The committed, previous, staged and
 trying roots are never touched.`,
 		Args:    cobra.NoArgs,
-		PreRunE: needRoot,
-		RunE:    c.run,
+		PreRunE: e.needRoot,
+		RunE:    e.storeCommand(&c.store, c.run),
 	}
 	c.store.register(cmd)
 	return cmd
 }
 
-func (c *gcCmd) run(cmd *cobra.Command, _ []string) error {
-	top, err := c.store.resolve()
+func (c *gcCmd) run(st *trampoline.Store) (string, error) {
+	before, err := st.State()
 	if err != nil {
-		return errorf(cmd, "%w", err)
+		return "", err
+	}
+	if _, err := st.GC(); err != nil {
+		return "", err
+	}
+	after, err := st.State()
+	if err != nil {
+		return "", err
 	}
 	var removed []string
-	err = withStore(top, func(st *trampoline.Store) error {
-		before, err := st.State()
-		if err != nil {
-			return err
+	for _, e := range before.Entries() {
+		if !after.Has(e.Name) {
+			removed = append(removed, e.Name)
 		}
-		if _, err := st.GC(); err != nil {
-			return err
-		}
-		after, err := st.State()
-		if err != nil {
-			return err
-		}
-		for _, e := range before.Entries() {
-			if !after.Has(e.Name) {
-				removed = append(removed, e.Name)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return errorf(cmd, "%w", err)
 	}
 	if len(removed) == 0 {
-		fmt.Fprintln(cmd.OutOrStdout(), "nothing to remove")
-		return nil
+		return "nothing to remove", nil
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", strings.Join(removed, ", "))
-	return nil
+	return "removed " + strings.Join(removed, ", "), nil
 }

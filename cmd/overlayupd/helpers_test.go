@@ -15,17 +15,48 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-// runIn runs the command with stdin.
-func runIn(t *testing.T, stdin io.Reader, args ...string) (string, error) {
+// testEnv is the system as the command tests see it: root, booted from no
+// store entry, this "binary" a small script, and a reboot that fails the
+// test. Each test (and subtest) takes its own, so they run in parallel.
+func testEnv(t *testing.T) *env {
+	self := filepath.Join(t.TempDir(), "overlayupd")
+	if err := os.WriteFile(self, []byte("#!/bin/sh\n# stands in for the binary\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return &env{
+		args:       []string{"overlayupd", "test"},
+		geteuid:    func() int { return 0 },
+		booted:     func(*trampoline.Store) (string, error) { return "", nil },
+		executable: func() (string, error) { return self, nil },
+		reboot:     func() error { t.Error("reboot without a fake"); return nil },
+	}
+}
+
+// run runs the command tree called as name with args.
+func run(t *testing.T, e *env, name string, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd("overlayupd")
+	return runAs(t, e, name, nil, args...)
+}
+
+// runIn runs overlayupd with stdin.
+func runIn(t *testing.T, e *env, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
+	return runAs(t, e, "overlayupd", stdin, args...)
+}
+
+func runAs(t *testing.T, e *env, name string, stdin io.Reader, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd(name, e)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetIn(stdin)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String(), err
@@ -42,18 +73,9 @@ func needTool(t *testing.T, name string) {
 	}
 }
 
-// asRoot makes the commands believe they run as root (they check euid).
-func asRoot(t *testing.T) {
-	old := geteuid
-	geteuid = func() int { return 0 }
-	t.Cleanup(func() { geteuid = old })
-}
-
 // fakeBooted makes the commands believe the system booted entry.
-func fakeBooted(t *testing.T, entry string) {
-	old := bootedEntry
-	bootedEntry = func() (string, error) { return entry, nil }
-	t.Cleanup(func() { bootedEntry = old })
+func fakeBooted(e *env, entry string) {
+	e.booted = func(*trampoline.Store) (string, error) { return entry, nil }
 }
 
 // tree is a root filesystem for an image: path -> content; a "->target"
@@ -115,20 +137,11 @@ func (tr tree) squashfs(t *testing.T) string {
 
 // newStore makes a store with store init and returns its top directory and
 // the committed image.
-func newStore(t *testing.T) (top, img string) {
+func newStore(t *testing.T, e *env) (top, img string) {
 	t.Helper()
-	asRoot(t)
-	fakeBooted(t, "")
-	self := filepath.Join(t.TempDir(), "overlayupd")
-	if err := os.WriteFile(self, []byte("#!/bin/sh\n# stands in for the binary\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	old := executable
-	executable = func() (string, error) { return self, nil }
-	t.Cleanup(func() { executable = old })
 	img = bootable().squashfs(t)
 	top = t.TempDir()
-	if out, err := run(t, "overlayupd", "store", "init", top, "--image", img); err != nil {
+	if out, err := run(t, e, "overlayupd", "store", "init", top, "--image", img); err != nil {
 		t.Fatalf("store init: %v\n%s", err, out)
 	}
 	return top, img
@@ -194,12 +207,12 @@ func slots(t *testing.T, top string) []string {
 func slotPath(top, name string) string { return filepath.Join(top, trampoline.SlotDir, name) }
 
 // bootTrial plays the trampoline at boot: the staged image becomes the trial.
-func bootTrial(t *testing.T, top string) string {
+func bootTrial(t *testing.T, e *env, top string) string {
 	t.Helper()
-	plan, err := trampoline.Open(top).Boot()
+	plan, err := trampoline.Open(top, squash.Format{}).Boot()
 	if err != nil || !plan.Trial {
 		t.Fatalf("boot: %+v, %v; want a trial", plan, err)
 	}
-	fakeBooted(t, plan.Boot.Name)
+	fakeBooted(e, plan.Boot.Name)
 	return plan.Boot.Name
 }

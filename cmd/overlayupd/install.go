@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/bootcfg"
-	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/remount"
 )
 
 type installCmd struct {
@@ -19,7 +19,7 @@ type installCmd struct {
 	dryRun  bool
 }
 
-func newInstallCmd(install bool) *cobra.Command {
+func newInstallCmd(e *env, install bool) *cobra.Command {
 	c := &installCmd{install: install}
 	use, short := "install", "Boot through the overlay: add 'ro init=/sbin/init-overlay' to the boot configuration"
 	if !install {
@@ -49,7 +49,7 @@ init=/sbin/init-overlay (the backup holds the original).`,
 			if c.dryRun || c.bootDir != "" {
 				return nil
 			}
-			return needRoot(cmd, args)
+			return e.needRoot(cmd, args)
 		},
 		RunE: c.run,
 	}
@@ -106,31 +106,12 @@ func editWritable(t bootcfg.Target, install, dryRun bool) (bootcfg.Result, error
 	if !errors.Is(err, unix.EROFS) {
 		return res, err
 	}
-	mp, merr := mountPointOf(t.Path)
-	if merr != nil {
-		return res, fmt.Errorf("%w (and finding its mount: %v)", err, merr)
-	}
-	if rerr := unix.Mount("", mp, "", unix.MS_REMOUNT, ""); rerr != nil {
-		return res, fmt.Errorf("%w; remount %s read-write: %v", err, mp, rerr)
-	}
-	res, err = bootcfg.Edit(t, install, dryRun)
-	if rerr := unix.Mount("", mp, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil && err == nil {
-		err = fmt.Errorf("remount %s read-only after editing: %w", mp, rerr)
-	}
+	err = remount.With(t.Path, func() error {
+		var err error
+		res, err = bootcfg.Edit(t, install, dryRun)
+		return err
+	})
 	return res, err
-}
-
-// mountPointOf returns the mount point that holds path.
-func mountPointOf(path string) (string, error) {
-	ms, err := mounts.Read()
-	if err != nil {
-		return "", err
-	}
-	m, ok := mountOf(ms, path)
-	if !ok {
-		return "", fmt.Errorf("no mount holds %s", path)
-	}
-	return m.MountPoint, nil
 }
 
 // updateGrub regenerates grub.cfg when update-grub exists, or says what to run.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/overlayupd/overlayupd/trampoline"
+	"github.com/overlayupd/overlayupd/boot"
 )
 
 var version = "dev"
@@ -30,11 +30,11 @@ func main() {
 	// Why before the command tree: this is every boot's path, and building
 	// the tree costs time a PID 1 should not spend.
 	if name == "init-overlay" {
-		trampoline.Main(os.Args, os.Environ()) // never returns
+		boot.Main(os.Args, os.Environ()) // never returns
 	}
-	root := newRootCmd(name)
+	root := newRootCmd(name, systemEnv())
 	if os.Getpid() == 1 && !isSubcommand(root, os.Args[1:]) {
-		trampoline.Main(os.Args, os.Environ()) // never returns
+		boot.Main(os.Args, os.Environ()) // never returns
 	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

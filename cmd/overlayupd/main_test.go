@@ -1,58 +1,51 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-func run(t *testing.T, name string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd(name)
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
-
 func TestNonRootRefusedNamingTheCommand(t *testing.T) {
-	old := geteuid
-	geteuid = func() int { return 1000 }
-	defer func() { geteuid = old }()
+	t.Parallel()
+	e := testEnv(t)
+	e.geteuid = func() int { return 1000 }
 	for _, args := range [][]string{{"disable"}, {"enable"}, {"lock"}, {"unlock"}, {"install"}, {"uninstall"}} {
-		_, err := run(t, "overlayctl", args...)
+		_, err := run(t, e, "overlayctl", args...)
 		if err == nil || !strings.Contains(err.Error(), "overlayctl "+args[0]+": must be run as root") {
 			t.Errorf("%v as non-root: err = %v, want a refusal naming the command", args, err)
 		}
 	}
 	// Reading is fine without root, and so is a dry run.
-	if _, err := run(t, "overlayupd", "status"); err != nil {
+	if _, err := run(t, e, "overlayupd", "status"); err != nil {
 		t.Errorf("status as non-root: %v", err)
 	}
 }
 
 func TestOverlayctlHasNoInit(t *testing.T) {
-	if _, err := run(t, "overlayctl", "init"); err == nil {
+	t.Parallel()
+	e := testEnv(t)
+	if _, err := run(t, e, "overlayctl", "init"); err == nil {
 		t.Error("overlayctl init ran; only overlayupd has the init command")
 	}
-	if _, err := run(t, "overlayupd", "init", "--help"); err != nil {
+	if _, err := run(t, e, "overlayupd", "init", "--help"); err != nil {
 		t.Errorf("overlayupd init --help: %v", err)
 	}
 }
 
 func TestInitRefusedOutsidePID1(t *testing.T) {
-	_, err := run(t, "overlayupd", "init")
+	t.Parallel()
+	e := testEnv(t)
+	_, err := run(t, e, "overlayupd", "init")
 	if err == nil || !strings.Contains(err.Error(), "refusing to run outside PID 1") {
 		t.Errorf("err = %v, want a refusal", err)
 	}
 }
 
 func TestIsSubcommand(t *testing.T) {
-	root := newRootCmd("overlayupd")
+	t.Parallel()
+	root := newRootCmd("overlayupd", testEnv(t))
 	for args, want := range map[string]bool{"": false, "status": true, "single": false, "--help": false} {
 		if got := isSubcommand(root, strings.Fields(args)); got != want {
 			t.Errorf("isSubcommand(%q) = %v, want %v", args, got, want)
@@ -61,26 +54,28 @@ func TestIsSubcommand(t *testing.T) {
 }
 
 func TestInstallBootDir(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "cmdline.txt")
 	orig := "console=serial0,115200 root=/dev/mmcblk0p2 rw rootwait\n"
 	if err := os.WriteFile(p, []byte(orig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "overlayupd", "install", "--boot-dir", dir, "--dry-run")
+	out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--dry-run")
 	if err != nil || !strings.Contains(out, "+console=serial0,115200 root=/dev/mmcblk0p2 ro rootwait init=/sbin/init-overlay") {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	if got, _ := os.ReadFile(p); string(got) != orig {
 		t.Fatalf("dry run changed the file to %q", got)
 	}
-	if out, err := run(t, "overlayupd", "install", "--boot-dir", dir); err != nil || !strings.Contains(out, "updated") {
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir); err != nil || !strings.Contains(out, "updated") {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
-	if out, err := run(t, "overlayupd", "install", "--boot-dir", dir); err != nil || !strings.Contains(out, "already up to date") {
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir); err != nil || !strings.Contains(out, "already up to date") {
 		t.Fatalf("second install: %v\n%s", err, out)
 	}
-	if _, err := run(t, "overlayupd", "uninstall", "--boot-dir", dir); err != nil {
+	if _, err := run(t, e, "overlayupd", "uninstall", "--boot-dir", dir); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(p); string(got) != "console=serial0,115200 root=/dev/mmcblk0p2 ro rootwait\n" {
@@ -89,11 +84,13 @@ func TestInstallBootDir(t *testing.T) {
 }
 
 func TestInstallRefusesCmdlineWithoutRoot(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte("console=tty1 quiet\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := run(t, "overlayupd", "install", "--boot-dir", dir)
+	_, err := run(t, e, "overlayupd", "install", "--boot-dir", dir)
 	if err == nil {
 		t.Fatal("install on a cmdline.txt without root= succeeded")
 	}

@@ -17,6 +17,7 @@ import (
 // change and read-only after. The mounts happen in a private mount namespace
 // (the test re-runs itself under unshare), never on the host.
 func TestApplyOnReadOnlyStore(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("OVERLAYUPD_CMD_NS") == "1" {
 		readOnlyStoreInNamespace(t)
 		return
@@ -37,7 +38,8 @@ func TestApplyOnReadOnlyStore(t *testing.T) {
 }
 
 func readOnlyStoreInNamespace(t *testing.T) {
-	top, _ := newStore(t)
+	e := testEnv(t)
+	top, _ := newStore(t, e)
 	// Move the store onto its own tmpfs, then make that read-only.
 	mp := filepath.Join(t.TempDir(), "store")
 	if err := os.Mkdir(mp, 0o755); err != nil {
@@ -56,7 +58,7 @@ func readOnlyStoreInNamespace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(mp, "probe"), nil, 0o644); !errors.Is(err, unix.EROFS) {
 		t.Fatalf("the store is not read-only (write: %v): the test would prove nothing", err)
 	}
-	if out, err := run(t, "overlayupd", "apply", "--store", mp, bootable().squashfs(t)); err != nil {
+	if out, err := run(t, e, "overlayupd", "apply", "--store", mp, bootable().squashfs(t)); err != nil {
 		t.Fatalf("apply on a read-only store: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(slotPath(mp, "root.try-1.sqsh")); err != nil {

@@ -11,7 +11,7 @@ import (
 
 type rollbackCmd struct{ store storeFlag }
 
-func newRollbackCmd() *cobra.Command {
+func newRollbackCmd(e *env) *cobra.Command {
 	c := &rollbackCmd{}
 	cmd := &cobra.Command{
 		Use:   "rollback",
@@ -22,35 +22,23 @@ swap the committed and the previous root in one atomic rename, so the next
 boot runs the previous root (run rollback again to undo).`,
 		Example: "  overlayupd rollback && reboot",
 		Args:    cobra.NoArgs,
-		PreRunE: needRoot,
-		RunE:    c.run,
+		PreRunE: e.needRoot,
+		RunE:    e.storeCommand(&c.store, c.run),
 	}
 	c.store.register(cmd)
 	return cmd
 }
 
-func (c *rollbackCmd) run(cmd *cobra.Command, _ []string) error {
-	top, err := c.store.resolve()
+func (c *rollbackCmd) run(st *trampoline.Store) (string, error) {
+	t, err := st.Rollback()
 	if err != nil {
-		return errorf(cmd, "%w", err)
+		return "", err
 	}
-	var done []string
-	var next trampoline.NextBoot
-	err = withStore(top, func(st *trampoline.Store) error {
-		t, err := st.Rollback()
-		if err != nil {
-			return err
-		}
-		done = describeOps(t)
-		status, err := st.Status("")
-		next = status.NextBoot
-		return err
-	})
+	status, err := st.Status("")
 	if err != nil {
-		return errorf(cmd, "%w", err)
+		return "", err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "rolled back (%s)\n%s\n", strings.Join(done, "; "), next.Summary)
-	return nil
+	return fmt.Sprintf("rolled back (%s)\n%s", strings.Join(describeOps(t), "; "), status.NextBoot.Summary), nil
 }
 
 // describeOps says in words what a transition did to the entries.

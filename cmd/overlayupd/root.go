@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newRootCmd(name string) *cobra.Command {
+func newRootCmd(name string, e *env) *cobra.Command {
 	ctl := name == "overlayctl"
 	if !ctl {
 		name = "overlayupd"
@@ -34,9 +34,9 @@ With a store (a small partition holding squashfs root images, made by
 		SilenceErrors: true,
 	}
 	root.SetErr(os.Stderr)
-	root.AddCommand(newStatusCmd(), newEnableCmd(true), newEnableCmd(false),
-		newLockCmd(true), newLockCmd(false), newInstallCmd(true), newInstallCmd(false),
-		newApplyCmd(), newCommitCmd(), newRollbackCmd(), newGCCmd(), newStoreCmd())
+	root.AddCommand(newStatusCmd(e), newEnableCmd(e, true), newEnableCmd(e, false),
+		newLockCmd(e, true), newLockCmd(e, false), newInstallCmd(e, true), newInstallCmd(e, false),
+		newApplyCmd(e), newCommitCmd(e), newRollbackCmd(e), newGCCmd(e), newStoreCmd(e))
 	if !ctl {
 		root.AddCommand(newInitCmd())
 	}
@@ -50,14 +50,3 @@ With a store (a small partition holding squashfs root images, made by
 func errorf(cmd *cobra.Command, format string, a ...any) error {
 	return fmt.Errorf("%s: "+format, append([]any{cmd.CommandPath()}, a...)...)
 }
-
-// needRoot refuses a command that changes the system when not run as root.
-func needRoot(cmd *cobra.Command, _ []string) error {
-	if geteuid() != 0 {
-		return errorf(cmd, "must be run as root: it changes the system (try: sudo %s)", cmd.CommandPath())
-	}
-	return nil
-}
-
-// geteuid is a variable so that tests can play a non-root user.
-var geteuid = os.Geteuid

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -24,7 +25,7 @@ type fullStatus struct {
 	Store *storeStatus `json:"store,omitempty"`
 }
 
-func newStatusCmd() *cobra.Command {
+func newStatusCmd(e *env) *cobra.Command {
 	s := &statusCmd{}
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -40,7 +41,7 @@ reads the whole image), every root in the store with the reason the
 trampoline recorded for it, and in plain words what the next boot does.`,
 		Example: "  overlayupd status\n  overlayupd status --json | jq .rw_used_percent",
 		Args:    cobra.NoArgs,
-		RunE:    s.run,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return s.run(cmd, e) },
 	}
 	cmd.Flags().BoolVar(&s.json, "json", false, "print the status as JSON (schema in the README)")
 	cmd.Flags().BoolVar(&s.sha256, "sha256", false, "also compute the sha256 of the booted image (reads the whole image)")
@@ -48,16 +49,16 @@ trampoline recorded for it, and in plain words what the next boot does.`,
 	return cmd
 }
 
-func (s *statusCmd) run(cmd *cobra.Command, _ []string) error {
+func (s *statusCmd) run(cmd *cobra.Command, e *env) error {
 	st, err := overlay.CurrentStatus()
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	full := fullStatus{Status: st}
-	if top, ok, err := s.storeTop(); err != nil {
+	if store, err := s.openStore(); err != nil {
 		return errorf(cmd, "%w", err)
-	} else if ok {
-		if full.Store, err = loadStoreStatus(top, s.sha256); err != nil {
+	} else if store != nil {
+		if full.Store, err = loadStoreStatus(e, store, s.sha256); err != nil {
 			return errorf(cmd, "%w", err)
 		}
 	}
@@ -71,15 +72,15 @@ func (s *statusCmd) run(cmd *cobra.Command, _ []string) error {
 	return nil
 }
 
-// storeTop finds the store to report: --store (which must be one), else the
-// store the system booted from, if any.
-func (s *statusCmd) storeTop() (string, bool, error) {
-	if s.store.top != "" {
-		top, err := s.store.resolve()
-		return top, err == nil, err
+// openStore opens the store to report: --store (which must be one), else
+// the store the system booted from, if any (nil if none).
+func (s *statusCmd) openStore() (*trampoline.Store, error) {
+	if s.store.top == "" {
+		if _, err := boot.DefaultStore(); err != nil {
+			return nil, nil
+		}
 	}
-	top, err := trampoline.DefaultStore()
-	return top, err == nil, nil
+	return s.store.open()
 }
 
 func writeJSON(w io.Writer, v any) error {

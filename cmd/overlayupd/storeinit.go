@@ -3,43 +3,37 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-// storeFormat is the store layout version written into the marker.
-const storeFormat = 1
-
 // InitName is where the store holds the trampoline the kernel runs.
-const InitName = "sbin/init-overlay"
-
-// executable is this binary; a variable so tests copy a small file.
-var executable = os.Executable
+var InitName = strings.TrimPrefix(trampoline.TrampolinePath, "/")
 
 type storeInitCmd struct{ image string }
 
-func newStoreCmd() *cobra.Command {
+func newStoreCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
 		Short: "Manage root image stores",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newStoreInitCmd())
+	cmd.AddCommand(newStoreInitCmd(e))
 	return cmd
 }
 
-func newStoreInitCmd() *cobra.Command {
+func newStoreInitCmd(e *env) *cobra.Command {
 	c := &storeInitCmd{}
 	cmd := &cobra.Command{
 		Use:   "init DIR --image IMAGE",
@@ -54,15 +48,15 @@ whose initialisation was cut off is never taken for one: run init again.
 A directory that already is a store is refused: use 'overlayupd apply --store'.`,
 		Example: "  overlayupd store init /media/$USER/store --image root.sqsh",
 		Args:    cobra.ExactArgs(1),
-		PreRunE: needRoot,
-		RunE:    c.run,
+		PreRunE: e.needRoot,
+		RunE:    func(cmd *cobra.Command, args []string) error { return c.run(cmd, e, args) },
 	}
 	cmd.Flags().StringVar(&c.image, "image", "", "squashfs image of the first committed root (required)")
 	_ = cmd.MarkFlagRequired("image")
 	return cmd
 }
 
-func (c *storeInitCmd) run(cmd *cobra.Command, args []string) error {
+func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	top, err := filepath.Abs(args[0])
 	if err != nil {
 		return errorf(cmd, "%w", err)
@@ -73,13 +67,13 @@ func (c *storeInitCmd) run(cmd *cobra.Command, args []string) error {
 	if _, err := checkImage(c.image); err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	img, err := c.initStore(cmd, top)
+	img, err := c.initStore(cmd, e, top, squash.Format{})
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s), trampoline /%s\n",
-		top, trampoline.SlotDir, trampoline.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), InitName)
+		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), InitName)
 	fmt.Fprintf(out, "boot it with the kernel command line: root=%s ro init=/sbin/init-overlay\n", rootDevice(top))
 	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
 	return nil
@@ -99,23 +93,47 @@ func checkInitTarget(top string) error {
 	case trampoline.IsStore(top):
 		return fmt.Errorf("%s is already a store: use 'overlayupd apply --store %s IMAGE' to put a new root in it", top, top)
 	}
+	// Why: init writes into sbin/ and roots/; a link there (media from
+	// elsewhere) would make it write outside DIR.
+	for _, d := range []string{"sbin", trampoline.SlotDir} {
+		if fi, err := os.Lstat(filepath.Join(top, d)); err == nil && !fi.IsDir() {
+			return fmt.Errorf("%s/%s is a %s, not a directory: remove it and run init again", top, d, fileKind(fi.Mode()))
+		}
+	}
 	return nil
+}
+
+// fileKind names a file type in words.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m.IsDir():
+		return "directory"
+	}
+	return "file"
 }
 
 // initStore lays out the store. Order matters for crashes: everything else
 // is in place and fsynced before the marker is written, so the marker's
 // presence means a complete store.
-func (c *storeInitCmd) initStore(cmd *cobra.Command, top string) (staged, error) {
-	slots := filepath.Join(top, trampoline.SlotDir)
-	if err := os.MkdirAll(slots, 0o755); err != nil {
+func (c *storeInitCmd) initStore(cmd *cobra.Command, e *env, top string, f trampoline.Format) (staged, error) {
+	st := trampoline.Open(top, f)
+	if err := os.MkdirAll(st.SlotDir, 0o755); err != nil {
 		return staged{}, err
 	}
-	lock, err := trampoline.LockStore(slots, os.Args)
+	lock, err := trampoline.LockStore(st.SlotDir, e.args)
 	if err != nil {
 		return staged{}, err
 	}
 	defer lock.Close()
-	if err := installSelf(filepath.Join(top, InitName)); err != nil {
+	if err := e.installSelf(filepath.Join(top, InitName)); err != nil {
 		return staged{}, err
 	}
 	for _, d := range []string{"dev", "proc", "sys", strings.TrimPrefix(overlay.OverlayDir, "/")} {
@@ -123,7 +141,7 @@ func (c *storeInitCmd) initStore(cmd *cobra.Command, top string) (staged, error)
 			return staged{}, err
 		}
 	}
-	img, err := c.stageRoot(cmd, slots)
+	img, err := c.stageRoot(cmd, st)
 	if err != nil {
 		return staged{}, err
 	}
@@ -132,14 +150,13 @@ func (c *storeInitCmd) initStore(cmd *cobra.Command, top string) (staged, error)
 	if err := atomicfile.SyncDir(top); err != nil {
 		return staged{}, err
 	}
-	marker := fmt.Sprintf("overlayupd store, format %d\nroots in %s/, trampoline /%s; see 'overlayupd status --store DIR'\n",
-		storeFormat, trampoline.SlotDir, InitName)
-	return img, atomicfile.WriteFile(filepath.Join(top, trampoline.MarkerFile), []byte(marker), 0o644)
+	return img, atomicfile.WriteFile(filepath.Join(top, trampoline.MarkerFile), trampoline.MarkerText(f.Name()), 0o644)
 }
 
-// stageRoot copies the image into the slot directory and renames it to the
-// committed root, refusing to replace one (a store cut off after this step).
-func (c *storeInitCmd) stageRoot(cmd *cobra.Command, slots string) (staged, error) {
+// stageRoot copies the image into the slot directory and makes it the
+// committed root (the protocol's init event), refusing to replace one (a
+// store cut off after this step).
+func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (staged, error) {
 	f, err := os.Open(c.image)
 	if err != nil {
 		return staged{}, err
@@ -155,25 +172,24 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, slots string) (staged, erro
 		defer bar.finish()
 		progress = bar.update
 	}
-	img, err := stageImage(cmd.Context(), f, fi.Size(), slots, progress)
+	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, progress)
 	if err != nil {
 		return staged{}, err
 	}
-	root := filepath.Join(slots, trampoline.EntryName(trampoline.RoleCommitted, 0, trampoline.ImageSuffix))
-	if err := unix.Renameat2(unix.AT_FDCWD, img.tmp, unix.AT_FDCWD, root, unix.RENAME_NOREPLACE); err != nil {
+	if _, err := st.Init(img.tmp); err != nil {
 		discard(img.tmp)
-		if errors.Is(err, unix.EEXIST) {
-			return staged{}, fmt.Errorf("%s exists from an earlier init that did not finish: remove it and run init again", root)
+		if errors.Is(err, trampoline.ErrHasRoot) {
+			return staged{}, fmt.Errorf("%s has a root from an earlier init that did not finish: remove %s/ and run init again", st.Top, st.SlotDir)
 		}
-		return staged{}, fmt.Errorf("rename %s to %s: %w", img.tmp, root, err)
+		return staged{}, err
 	}
-	return img, atomicfile.SyncDir(slots)
+	return img, nil
 }
 
 // installSelf copies this binary to dst, mode 0755, atomically: temp file,
 // fsync, rename, fsync of the directory.
-func installSelf(dst string) (err error) {
-	self, err := executable()
+func (e *env) installSelf(dst string) error {
+	self, err := e.executable()
 	if err != nil {
 		return fmt.Errorf("find this binary: %w", err)
 	}
@@ -182,36 +198,10 @@ func installSelf(dst string) (err error) {
 		return err
 	}
 	defer src.Close()
-	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.Copy(tmp, src); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", self, tmp.Name(), err)
-	}
-	if err = tmp.Chmod(0o755); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(dir)
+	return atomicfile.WriteFrom(dst, src, 0o755)
 }
 
 // rootDevice names the device to pass as root=: the source of the mount that
@@ -223,7 +213,7 @@ func rootDevice(top string) string {
 	if err != nil {
 		return unknown
 	}
-	m, ok := mountOf(ms, top)
+	m, ok := remount.Of(ms, top)
 	if !ok || filepath.Clean(m.MountPoint) != filepath.Clean(top) || !strings.HasPrefix(m.Source, "/dev/") {
 		return unknown
 	}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/overlayupd/overlayupd/overlay"
-	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -17,25 +14,23 @@ import (
 type storeStatus struct {
 	trampoline.Status
 	Top          string `json:"top"`
+	Format       string `json:"format"`
 	BootedSHA256 string `json:"booted_sha256,omitempty"`
 }
 
-func loadStoreStatus(top string, sum bool) (*storeStatus, error) {
-	// Not knowing the booted image is no reason to show nothing: report it
+func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, error) {
+	// Not knowing the booted entry is no reason to show nothing: report it
 	// as unknown.
-	booted, _ := bootedEntry()
-	st := trampoline.Open(top)
+	booted, _ := e.booted(st)
 	status, err := st.Status(booted)
 	if err != nil {
 		return nil, err
 	}
-	out := &storeStatus{Status: status, Top: top}
+	out := &storeStatus{Status: status, Top: st.Top, Format: st.Format.Name()}
 	if sum && booted != "" {
-		s, err := squash.Sum(filepath.Join(st.Dir, booted))
-		if err != nil {
+		if out.BootedSHA256, err = st.Format.Digest(st.SlotDir, booted); err != nil {
 			return nil, err
 		}
-		out.BootedSHA256 = hex.EncodeToString(s[:])
 	}
 	return out, nil
 }

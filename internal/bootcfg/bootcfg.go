@@ -5,10 +5,12 @@ import (
 	"fmt"
 )
 
-// InitPath is the init that install puts on the kernel command line.
-const InitPath = "/sbin/init-overlay"
+// TrampolinePath is the init that install puts on the kernel command line:
+// this binary as the trampoline (trampoline.TrampolinePath, which this
+// package may not import).
+const TrampolinePath = "/sbin/init-overlay"
 
-const initParam = "init=" + InitPath
+const initParam = "init=" + TrampolinePath
 
 // ErrRefused marks a file that Install or Uninstall will not edit because it does
 // not look like what its kind should be; the message says why and what to do.

@@ -20,7 +20,7 @@ func countParams(cl string) paramCount {
 		switch {
 		case p.Key == "--" && !p.HasValue:
 			return c
-		case p.Key == "init" && p.HasValue && p.Value == InitPath:
+		case p.Key == "init" && p.HasValue && p.Value == TrampolinePath:
 			c.ours++
 		case p.Key == "init" && p.HasValue:
 			c.otherInit++

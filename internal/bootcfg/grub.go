@@ -129,7 +129,7 @@ func checkGrubDefault(text string) error {
 		return nil
 	}
 	for _, f := range fs[:kernelEnd(fs)] {
-		if p := param(f.tok); isInit(p) && p.Value != InitPath {
+		if p := param(f.tok); isInit(p) && p.Value != TrampolinePath {
 			return fmt.Errorf("%w: %s sets %s, which overrides %s; remove it from %s and retry", ErrRefused, grubDefaultVar, f.tok, initParam, grubDefaultVar)
 		}
 	}

@@ -64,7 +64,7 @@ func param(tok string) kcmdline.Param {
 }
 
 func isInit(p kcmdline.Param) bool { return p.Key == "init" && p.HasValue }
-func isOurs(p kcmdline.Param) bool { return isInit(p) && p.Value == InitPath }
+func isOurs(p kcmdline.Param) bool { return isInit(p) && p.Value == TrampolinePath }
 func isFlag(p kcmdline.Param, name string) bool {
 	return p.Key == name && !p.HasValue
 }

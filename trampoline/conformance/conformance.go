@@ -30,6 +30,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("events", func(t *testing.T) { testEvents(t, newBackend) })
 	t.Run("boot", func(t *testing.T) { testBootCrashes(t, newBackend) })
 	t.Run("fallback", func(t *testing.T) { testFallback(t, newBackend(t)) })
+	t.Run("init", func(t *testing.T) { testInit(t, newBackend) })
 }
 
 // RunPrimitives checks only the rename primitives, on an empty backend.
@@ -152,7 +153,7 @@ func checkCommitted(t *testing.T, where string, before, settled Labels, first bo
 	trial := settled.Role(sfx, trampoline.RoleTrying)
 	switch {
 	case trial != "":
-	case before.Role(sfx, trampoline.RoleNext) != "":
+	case before.Role(sfx, trampoline.RoleCommitting) != "":
 		trial = settled.Role(sfx, trampoline.RoleCommitted) // finishing the interrupted commit was the commit
 	default:
 		trial = settled.Role(sfx, trampoline.RoleStaged) // --force of a staged image
@@ -175,7 +176,7 @@ func checkDone(t *testing.T, ev trampoline.Event, settled, before Labels, first 
 		trial := r(settled, trampoline.RoleTrying) != "" || r(settled, trampoline.RoleStaged) != ""
 		want := r(settled, trampoline.RoleCommitted)
 		if !trial {
-			want = r(settled, trampoline.RolePrev)
+			want = r(settled, trampoline.RolePrevious)
 		}
 		if first.label != want || first.plan.Trial {
 			t.Errorf("after rollback: first boot %q (trial %v), want %q", first.label, first.plan.Trial, want)
@@ -191,7 +192,7 @@ func checkDone(t *testing.T, ev trampoline.Event, settled, before Labels, first 
 		}
 		for name := range first.after {
 			e := trampoline.ParseName(name, sfx)
-			if e.Role == trampoline.RoleRemove || e.Role == trampoline.RoleStage ||
+			if e.Role == trampoline.RoleRemoving || e.Role == trampoline.RoleStaging ||
 				(e.Role == trampoline.RoleFailed && r(before, trampoline.RoleTrying) == "") {
 				t.Errorf("after gc: %s left over", name)
 			}
@@ -261,6 +262,50 @@ func testBootCrashes(t *testing.T, newBackend func(t *testing.T) Backend) {
 	}
 }
 
+// testInit: store init's transition, crashed after every step, from an empty
+// slot directory and from one with leftovers of an init that was cut off;
+// and its refusal on every store that has a committed root. Before the last
+// step there is no committed root: that is allowed only because store init
+// writes the marker after Init returns, so such a directory is not a store.
+func testInit(t *testing.T, newBackend func(t *testing.T) Backend) {
+	sfx := newBackend(t).Suffix()
+	for _, left := range []bool{false, true} {
+		before := Labels{".stage-new": "new"}
+		if left {
+			before[".stage-old"], before["rm-old"] = ".stage-old", "rm-old"
+		}
+		ev := trampoline.Event{Kind: trampoline.EvInit, Stage: ".stage-new"}
+		tr, err := trampoline.Next(before.State(sfx), ev)
+		if err != nil {
+			t.Fatalf("init on %v: %v", before, err)
+		}
+		for i := 0; i <= len(tr.Ops); i++ {
+			b := newBackend(t)
+			populate(t, b, before)
+			must(t, trampoline.Execute(b, tr.Ops[:i]))
+			want, _ := before.Run(tr.Ops[:i])
+			if got := labels(t, b); !equal(got, want) {
+				t.Fatalf("init, crash after %d ops: got %v, want %v", i, got, want)
+			}
+			if i < len(tr.Ops) {
+				continue
+			}
+			boots := bootLoop(t, b, nil, fmt.Sprintf("after init [%s]", tr))
+			if boots[0].label != "new" || boots[0].plan.Trial {
+				t.Errorf("after init: first boot %q (trial %v), want new, committed", boots[0].label, boots[0].plan.Trial)
+			}
+		}
+	}
+	for _, s := range Setups() {
+		l := s.Labels(sfx)
+		l[".stage-new"] = "new"
+		_, err := trampoline.Next(l.State(sfx), trampoline.Event{Kind: trampoline.EvInit, Stage: ".stage-new"})
+		if !errors.Is(err, trampoline.ErrHasRoot) {
+			t.Errorf("init on %s: got %v, want ErrHasRoot", s, err)
+		}
+	}
+}
+
 // testFallback: a trial that does not mount is failed and root boots; a root
 // that does not mount gives way to root.prev; after that nothing is left.
 func testFallback(t *testing.T, b Backend) {
@@ -277,7 +322,7 @@ func testFallback(t *testing.T, b Backend) {
 		t.Errorf("fallback from a trial: boots %q, store %v; want root, with the trial failed", fb.Boot.Name, got)
 	}
 	fb2 := trampoline.Fallback(fb.After, fb.Boot.Name, "mount: I/O error")
-	if fb2.Boot.Name != trampoline.EntryName(trampoline.RolePrev, 0, sfx) || len(fb2.Ops) != 0 {
+	if fb2.Boot.Name != trampoline.EntryName(trampoline.RolePrevious, 0, sfx) || len(fb2.Ops) != 0 {
 		t.Errorf("fallback from root: got %s, want root.prev with no change", fb2)
 	}
 	if fb3 := trampoline.Fallback(fb2.After, fb2.Boot.Name, "mount: I/O error"); fb3.Boot.Name != "" {

@@ -17,7 +17,7 @@ func TestMem(t *testing.T) {
 
 // fileBackend is the squashfs store's backend with test helpers: an image's
 // contents are its label.
-type fileBackend struct{ *trampoline.FileBackend }
+type fileBackend struct{ *trampoline.DirBackend }
 
 func (f fileBackend) Make(name, label string) error {
 	return os.WriteFile(filepath.Join(f.Dir, name), []byte(label), 0o644)
@@ -44,7 +44,7 @@ func TestFileBackend(t *testing.T) {
 	n := 0
 	conformance.Run(t, func(t *testing.T) conformance.Backend {
 		if base == "" {
-			return fileBackend{trampoline.NewFileBackend(t.TempDir(), trampoline.ImageSuffix)}
+			return fileBackend{trampoline.NewDirBackend(t.TempDir(), ".sqsh", nil)}
 		}
 		mu.Lock()
 		n++
@@ -53,10 +53,10 @@ func TestFileBackend(t *testing.T) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		return fileBackend{trampoline.NewFileBackend(dir, trampoline.ImageSuffix)}
+		return fileBackend{trampoline.NewDirBackend(dir, ".sqsh", nil)}
 	})
 }
 
 func TestFileBackendDisk(t *testing.T) {
-	conformance.RunPrimitives(t, fileBackend{trampoline.NewFileBackend(t.TempDir(), trampoline.ImageSuffix)})
+	conformance.RunPrimitives(t, fileBackend{trampoline.NewDirBackend(t.TempDir(), ".sqsh", nil)})
 }

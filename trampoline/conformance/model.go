@@ -44,8 +44,8 @@ func (s Setup) Labels(suffix string) Labels {
 		}
 	}
 	add(s.Root, trampoline.RoleCommitted, 0)
-	add(s.Next, trampoline.RoleNext, 0)
-	add(s.Prev, trampoline.RolePrev, 0)
+	add(s.Next, trampoline.RoleCommitting, 0)
+	add(s.Prev, trampoline.RolePrevious, 0)
 	add(s.Failed, trampoline.RoleFailed, 0)
 	add(s.Trying >= 0, trampoline.RoleTrying, s.Trying)
 	add(s.Staged > 0, trampoline.RoleStaged, s.Staged)

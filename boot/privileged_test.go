@@ -1,4 +1,4 @@
-package trampoline_test
+package boot_test
 
 // Privileged tests of the store-mode PID-1 path: an ext4 store holding
 // squashfs root images is "booted" as PID 1 of its own PID and mount

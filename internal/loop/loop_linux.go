@@ -1,4 +1,7 @@
-package squash
+// Package loop owns loop devices: it attaches a file to a free one
+// (LOOP_CONFIGURE, read-only and autoclear) and mounts it, holding the loop
+// device open until the mount has its own reference.
+package loop
 
 import (
 	"errors"
@@ -17,21 +20,27 @@ var loopControl = "/dev/loop-control"
 // between LOOP_CTL_GET_FREE and our configure (EBUSY).
 const loopAttempts = 32
 
-// Mount loop-mounts image read-only at target. The loop device is read-only and
-// autoclear, so it goes away by itself when target is unmounted.
-func Mount(image, target string) error {
-	_, err := mountImage(image, target)
-	return err
-}
-
-// mountImage is Mount, returning the loop device it used.
-func mountImage(image, target string) (dev string, err error) {
-	backing, err := os.Open(image)
+// Mount loop-mounts the file image at target as a filesystem of type fstype,
+// with mount(2)'s flags (MS_RDONLY makes the loop device read-only too) and
+// data. The loop device is autoclear, so it goes away by itself when target
+// is unmounted. It returns the loop device it used.
+func Mount(image, target, fstype string, flags uintptr, data string) (dev string, err error) {
+	// Why O_NONBLOCK and the check before anything else: an entry planted as
+	// a FIFO must not hang the boot in open(2), and only a regular file can
+	// back a loop device.
+	mode := os.O_RDONLY
+	if flags&unix.MS_RDONLY == 0 {
+		mode = os.O_RDWR
+	}
+	backing, err := os.OpenFile(image, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", fmt.Errorf("mount image: %w", err)
 	}
 	defer backing.Close()
-	lf, err := attachLoop(image, backing)
+	if fi, err := backing.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("mount image %s: %w", image, ErrNotFile)
+	}
+	lf, err := attach(image, backing, flags&unix.MS_RDONLY != 0)
 	if err != nil {
 		return "", fmt.Errorf("attach %s to a loop device: %w", image, err)
 	}
@@ -39,19 +48,22 @@ func mountImage(image, target string) (dev string, err error) {
 	// close. The mount takes its own reference, so the loop fd must stay open until
 	// mount(2) has returned; closing it earlier detaches the device under the
 	// mount, which then fails with EIO/ENXIO.
-	if err := unix.Mount(lf.Name(), target, "squashfs", unix.MS_RDONLY, ""); err != nil {
+	if err := unix.Mount(lf.Name(), target, fstype, flags, data); err != nil {
 		_ = unix.IoctlSetInt(int(lf.Fd()), unix.LOOP_CLR_FD, 0)
 		lf.Close()
-		return "", fmt.Errorf("mount %s (%s) on %s: %s: %w", image, lf.Name(), target, mountHint(err), err)
+		return "", fmt.Errorf("mount %s (%s) on %s: %s: %w", image, lf.Name(), target, mountHint(err, fstype), err)
 	}
 	return lf.Name(), lf.Close()
 }
 
-// mountHint says in words what a mount(2) errno means for a squashfs image.
-func mountHint(err error) string {
+// ErrNotFile is returned by Mount for an image that is not a regular file.
+var ErrNotFile = errors.New("not a regular file")
+
+// mountHint says in words what a mount(2) errno means for an image.
+func mountHint(err error, fstype string) string {
 	switch {
 	case errors.Is(err, unix.ENODEV):
-		return "the kernel has no squashfs support (modprobe squashfs)"
+		return "the kernel has no " + fstype + " support (modprobe " + fstype + ")"
 	case errors.Is(err, unix.EINVAL):
 		return "the kernel rejects the image (corrupt, or its compressor is not built in)"
 	case errors.Is(err, unix.EIO):
@@ -62,9 +74,9 @@ func mountHint(err error) string {
 	return "mount failed"
 }
 
-// attachLoop binds backing to a free loop device, read-only and autoclear, and
-// returns the open loop device.
-func attachLoop(image string, backing *os.File) (*os.File, error) {
+// attach binds backing to a free loop device, autoclear, read-only if ro,
+// and returns the open loop device.
+func attach(image string, backing *os.File, ro bool) (*os.File, error) {
 	ctl, err := os.OpenFile(loopControl, os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open loop control (is the loop module loaded?): %w", err)
@@ -80,7 +92,7 @@ func attachLoop(image string, backing *os.File) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		if lastErr = configureLoop(lf, backing, image); lastErr == nil {
+		if lastErr = configure(lf, backing, image, ro); lastErr == nil {
 			return lf, nil
 		}
 		lf.Close()
@@ -110,12 +122,15 @@ func openLoopDev(name string) (*os.File, error) {
 	}
 }
 
-// configureLoop uses LOOP_CONFIGURE (Linux 5.8+), which sets the backing file
+// configure uses LOOP_CONFIGURE (Linux 5.8+), which sets the backing file
 // and the flags in one step, and falls back to LOOP_SET_FD + LOOP_SET_STATUS64 on
-// older kernels. backing is opened read-only, which makes the device read-only
-// on the fallback path too.
-func configureLoop(lf, backing *os.File, image string) error {
-	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR}
+// older kernels. A read-only backing file makes the device read-only on the
+// fallback path too.
+func configure(lf, backing *os.File, image string, ro bool) error {
+	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_AUTOCLEAR}
+	if ro {
+		info.Flags |= unix.LO_FLAGS_READ_ONLY
+	}
 	copy(info.File_name[:len(info.File_name)-1], image)
 	fd := int(lf.Fd())
 	err := unix.IoctlLoopConfigure(fd, &unix.LoopConfig{Fd: uint32(backing.Fd()), Info: info})

@@ -1,4 +1,4 @@
-package main
+package remount
 
 import (
 	"testing"
@@ -6,7 +6,8 @@ import (
 	"github.com/overlayupd/overlayupd/internal/mounts"
 )
 
-func TestMountOf(t *testing.T) {
+func TestOf(t *testing.T) {
+	t.Parallel()
 	ms := []mounts.Mount{
 		{MountPoint: "/", Options: "rw"},
 		{MountPoint: "/overlay/store", Options: "ro"},
@@ -20,9 +21,9 @@ func TestMountOf(t *testing.T) {
 		{"/overlay/storex", "/", "rw"},
 		{"/tmp/x", "/", "rw"},
 	} {
-		m, ok := mountOf(ms, c.path)
+		m, ok := Of(ms, c.path)
 		if !ok || m.MountPoint != c.wantMP || m.Options != c.wantOpts {
-			t.Errorf("mountOf(%q) = %q (%s), %v; want %q (%s)", c.path, m.MountPoint, m.Options, ok, c.wantMP, c.wantOpts)
+			t.Errorf("Of(%q) = %q (%s), %v; want %q (%s)", c.path, m.MountPoint, m.Options, ok, c.wantMP, c.wantOpts)
 		}
 	}
 }

@@ -7,62 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/loop"
+	"github.com/overlayupd/overlayupd/internal/mountns"
 )
 
 // geteuid is os.Geteuid; tests replace it to see the refusal a non-root user gets.
 var geteuid = os.Geteuid
-
-// inPrivateMountNS runs fn on a dedicated OS thread that has its own mount
-// namespace in which every mount is private, so nothing fn mounts is ever seen
-// by the host or any other thread of this process.
-//
-// Why a locked thread that is never unlocked: unshare(CLONE_NEWNS) applies to
-// the calling thread only. While locked, the goroutine is the only one that runs
-// on the thread; when it returns still locked, the Go runtime terminates the
-// thread instead of reusing it, and the namespace (with anything still mounted
-// in it, and so any autoclear loop device) is released with it. fn must do its
-// work on its own goroutine: goroutines it starts run in the host namespace.
-func inPrivateMountNS(fn func() error) error {
-	errc := make(chan error, 1)
-	go nsWorker(fn, errc)
-	return <-errc
-}
-
-func nsWorker(fn func() error, errc chan<- error) {
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		// The main thread: the runtime never ends it, so a namespace made here
-		// would outlive the call, and /proc/self (which names the main thread)
-		// would show it to the whole process. Hold this thread so the worker
-		// started now lands on another one, then give it back.
-		inner := make(chan error, 1)
-		go nsWorker(fn, inner)
-		errc <- <-inner
-		runtime.UnlockOSThread()
-		return
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			errc <- fmt.Errorf("panic in private mount namespace: %v", r)
-		}
-	}()
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		errc <- fmt.Errorf("unshare mount namespace: %w", err)
-		return
-	}
-	// Why: a new namespace inherits shared propagation from the host; without
-	// this, a mount made here would propagate back to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		errc <- fmt.Errorf("make mounts private: %w", err)
-		return
-	}
-	errc <- fn()
-}
 
 // ValidateByMount checks an image by letting the kernel mount it: read-only
 // loop mount in a private mount namespace, walk the whole tree (lstat of every
@@ -89,8 +44,8 @@ func ValidateByMount(path string) (Info, error) {
 	}
 	defer os.Remove(dir)
 	info.CheckedBy = "mount"
-	err = inPrivateMountNS(func() error {
-		if _, err := mountImage(path, dir); err != nil {
+	err = mountns.InPrivate(func() error {
+		if _, err := loop.Mount(path, dir, "squashfs", unix.MS_RDONLY, ""); err != nil {
 			return classifyMountErr(info.Compression, err)
 		}
 		defer unix.Unmount(dir, unix.MNT_DETACH)
@@ -144,7 +99,7 @@ func checkMounted(dir string, info *Info) error {
 // openInit resolves /sbin/init under root as if root were "/", checks it and
 // opens it for reading.
 func openInit(root int, dir string, info *Info) (*os.File, error) {
-	rel := strings.TrimPrefix(InitPath, "/")
+	rel := strings.TrimPrefix(RealInit, "/")
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
 	fd, err := unix.Openat2(root, rel, &how)
 	if err != nil {
@@ -156,7 +111,7 @@ func openInit(root int, dir string, info *Info) (*os.File, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", InitPath, err)
+		return nil, fmt.Errorf("stat %s: %w", RealInit, err)
 	}
 	if err := checkInitMode(info.InitTarget, statMode(st.Mode)); err != nil {
 		return nil, err
@@ -174,17 +129,17 @@ func openInit(root int, dir string, info *Info) (*os.File, error) {
 // initOpenError tells a missing /sbin/init from a dangling or looping symlink.
 func initOpenError(root int, rel string, err error) error {
 	if errors.Is(err, unix.ELOOP) {
-		return fmt.Errorf("%w: %w: resolving %s", ErrNoInit, ErrSymlinkLoop, InitPath)
+		return fmt.Errorf("%w: %w: resolving %s", ErrNoInit, ErrSymlinkLoop, RealInit)
 	}
 	if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-		return fmt.Errorf("%w: open %s: %w", ErrCorrupt, InitPath, err)
+		return fmt.Errorf("%w: open %s: %w", ErrCorrupt, RealInit, err)
 	}
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}
 	if fd, lerr := unix.Openat2(root, rel, &how); lerr == nil {
 		unix.Close(fd)
-		return fmt.Errorf("%w: %w: %s points to nothing inside the image", ErrNoInit, ErrDanglingSymlink, InitPath)
+		return fmt.Errorf("%w: %w: %s points to nothing inside the image", ErrNoInit, ErrDanglingSymlink, RealInit)
 	}
-	return fmt.Errorf("%w: %s does not exist", ErrNoInit, InitPath)
+	return fmt.Errorf("%w: %s does not exist", ErrNoInit, RealInit)
 }
 
 // statMode converts a stat(2) mode to an fs.FileMode.

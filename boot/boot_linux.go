@@ -1,0 +1,124 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/overlayupd/overlayupd/internal/remount"
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// StoreTop is the kernel's root as the PID-1 path sees it; tests move it.
+var StoreTop = "/"
+
+// Main is the PID-1 path. On a store (a marker on "/") it picks the root by
+// the slot protocol, makes the choice durable, and boots it under the
+// overlay; otherwise, or when no root boots, it runs the classic
+// init-overlay path on the kernel's root. It never returns.
+func Main(argv, env []string) {
+	log := overlay.NewLog()
+	defer func() {
+		// PID 1 must never die: a panic here would be a kernel panic.
+		if r := recover(); r != nil {
+			log.Warnf("internal error: %v; booting the plain root without overlay", r)
+			overlay.ExecInit(log, argv, env)
+		}
+	}()
+	overlay.Prepare(log)
+	if trampoline.IsStore(StoreTop) {
+		err := bootStore(log)
+		if err == nil {
+			overlay.ExecInit(log, argv, env)
+		}
+		log.Warnf("store: %v; classic mode on the kernel's root", err)
+	}
+	overlay.Classic(log, argv, env)
+}
+
+// maxPlans bounds the fallback loop. The protocol's fallbacks only go down,
+// trial → committed root (root.next or root) → previous root → nothing: at
+// most three plans can boot. The bound guards against a protocol bug that
+// would loop, which PID 1 must survive.
+const maxPlans = 4
+
+// bootStore boots a root of the store at StoreTop: it returns only when none
+// could be booted (the caller falls back to classic mode), with everything it
+// mounted undone and the store read-only again.
+func bootStore(log *overlay.Log) (err error) {
+	s, err := OpenStore(StoreTop)
+	if err != nil {
+		return err
+	}
+	s.Logf = log.Warnf
+	w := &writableStore{top: StoreTop}
+	s.BeforeChange = w.make
+	defer func() {
+		if err != nil {
+			w.restore(log)
+		}
+	}()
+	plan, err := s.Boot()
+	if err != nil {
+		log.Warnf("store: %v", err)
+	}
+	for range maxPlans {
+		if plan.Boot.Name == "" {
+			return fmt.Errorf("no root in the store boots (%s)", plan.Why)
+		}
+		log.Infof("store: %s", plan.Why)
+		lower := s.Format.Lower(s.SlotDir, plan.Boot.Name)
+		err := overlay.Boot(log, overlay.Layout{Lower: &lower, Keep: StoreTop, KeepAt: trampoline.StoreMount})
+		if err == nil {
+			return nil
+		}
+		what := "does not mount"
+		if !errors.Is(err, overlay.ErrLowerMount) {
+			// The root mounted but no overlay could be laid over it: boot
+			// it read-only rather than not at all. The store is detached
+			// then, so it goes read-only first.
+			log.Warnf("store: %v; booting %s read-only without overlay", err, plan.Boot.Name)
+			w.restore(log)
+			lerr := overlay.BootLowerOnly(log, lower)
+			if lerr == nil {
+				return nil
+			}
+			err, what = lerr, "does not boot read-only either"
+		}
+		log.Warnf("store: %s %s: %v", plan.Boot.Name, what, err)
+		if plan, err = s.Fallback(plan, err.Error()); err != nil {
+			log.Warnf("store: %v", err)
+		}
+	}
+	return errors.New("no root in the store boots after every fallback")
+}
+
+// writableStore makes the store writable on its first change and puts it
+// back read-only on the way out to a fallback that does not keep it mounted
+// as the overlay's plan does. Why lazily: the trial's try must be made
+// durable (a rename) before it is mounted, but a plain boot of the committed
+// root changes nothing and leaves the store read-only. The remount is
+// repeated before every change: a failed overlay's undo may have made the
+// store read-only again in between.
+type writableStore struct {
+	top   string
+	undos []func() error // newest last; each puts back what it found
+}
+
+func (w *writableStore) make() error {
+	restore, err := remount.Writable(w.top)
+	if err != nil {
+		return err
+	}
+	w.undos = append(w.undos, restore)
+	return nil
+}
+
+func (w *writableStore) restore(log *overlay.Log) {
+	for i := len(w.undos) - 1; i >= 0; i-- {
+		if err := w.undos[i](); err != nil {
+			log.Warnf("store: %v", err)
+		}
+	}
+	w.undos = nil
+}

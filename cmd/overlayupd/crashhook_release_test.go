@@ -1,0 +1,5 @@
+//go:build !overlayupd_crashhook
+
+package main
+
+const crashHookBuilt = false

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// env is what the commands take from the system they run on. main passes
+// systemEnv(); tests pass their own, so they run in parallel without
+// swapping package globals (gokrazy/tools' gok.Context does the same).
+type env struct {
+	args       []string                                // the command line, recorded in the store lock
+	geteuid    func() int                              // root check
+	booted     func(*trampoline.Store) (string, error) // the entry the running system booted
+	executable func() (string, error)                  // this binary, copied by store init
+	reboot     func() error                            // apply --reboot
+	// step, if set, runs before each rename of a store transition (see
+	// trampoline.Store.Step): the crash tests' hook, in test builds only.
+	step func(i int)
+}
+
+func systemEnv() *env {
+	return &env{
+		args:       os.Args,
+		geteuid:    os.Geteuid,
+		booted:     boot.Booted,
+		executable: os.Executable,
+		reboot:     rebootSystem,
+		step:       crashPoint(),
+	}
+}
+
+// needRoot refuses a command that changes the system when not run as root.
+func (e *env) needRoot(cmd *cobra.Command, _ []string) error {
+	if e.geteuid() != 0 {
+		return errorf(cmd, "must be run as root: it changes the system (try: sudo %s)", cmd.CommandPath())
+	}
+	return nil
+}
+
+// rebootSystem syncs and reboots with the system's reboot command (so that
+// services stop cleanly), or the reboot syscall when there is none.
+func rebootSystem() error {
+	unix.Sync()
+	if path, err := exec.LookPath("reboot"); err == nil {
+		if out, err := exec.Command(path).CombinedOutput(); err != nil {
+			return fmt.Errorf("reboot: %w: %s", err, out)
+		}
+		return nil
+	}
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
