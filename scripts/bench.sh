@@ -304,9 +304,9 @@ pid1_run() {
   read -r t1 pid root rw < <(sed -n 's/^T1=\([0-9]*\) PID=\([0-9]*\) ROOT=\([^ ]*\) RW=\([a-z]*\)$/\1 \2 \3 \4/p' <<<"$out") || true
   if [ -z "$t0" ] || [ -z "$t1" ] || [ "$pid" != 1 ] || [ "$root" != "$want" ] ||
     { [ "$want" = overlay ] && [ "$rw" != yes ]; }; then
-    echo "bench: part 3: variant $v did not do its job: want /sbin/init as PID 1 with / on $want" \
-      "$([ "$want" = overlay ] && echo "and writable "); got PID=${pid:-none} ROOT=${root:-none}" \
-      "RW=${rw:-none}. Its console:" >&2
+    echo "bench: part 3: variant $v did not do its job within 30 s: want /sbin/init as PID 1" \
+      "with / on $want$([ "$want" = overlay ] && echo ", writable"); got PID=${pid:-none}" \
+      "ROOT=${root:-none} RW=${rw:-none}. Its console:" >&2
     sed 's/^/  | /' <<<"$out" >&2
     return 1
   fi
