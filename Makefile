@@ -11,14 +11,14 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -linkmode external -extldflags "-s
 TAGS      := osusergo netgo
 DESTDIR   ?=
 PREFIX    ?= /usr
-export OVERLAYUPD_BIN := $(CURDIR)/$(BIN)
+export OVERLAYUPD_BIN := $(abspath $(BIN))
 
 .PHONY: all build install deps test test-unit test-vm demo bench clean
 
 all: build
 
 build:
-	@mkdir -p bin
+	@mkdir -p $(dir $(BIN))
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 	@file $(BIN) | grep -q 'statically linked' || { echo "error: $(BIN) is not statically linked"; exit 1; }
 	@ldd $(BIN) 2>&1 | grep -q 'not a dynamic executable' || { echo "error: ldd finds $(BIN) dynamic"; exit 1; }

@@ -17,12 +17,14 @@ var (
 )
 
 // BuildBinary returns the overlayupd binary under test: $OVERLAYUPD_BIN
-// (make test sets it), or a static build of ./cmd/overlayupd, once per
-// test process.
+// (make test sets it to make build's output), or else what
+// `make build BIN=<temp dir>/overlayupd` makes, once per test process. The
+// Makefile is the one place that says how the binary is built (cgo,
+// static, its tags and ldflags), so tests run the binary users install.
 func BuildBinary() (string, error) {
 	binOnce.Do(func() {
 		if binPath = os.Getenv("OVERLAYUPD_BIN"); binPath == "" {
-			binPath, binErr = goBuild()
+			binPath, binErr = makeBuild()
 		}
 		if binErr == nil {
 			binErr = checkExecutable(binPath)
@@ -41,7 +43,7 @@ func BinaryPath(t testing.TB) string {
 	return p
 }
 
-func goBuild() (string, error) {
+func makeBuild() (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
@@ -51,11 +53,9 @@ func goBuild() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "overlayupd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/overlayupd")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build overlayupd: %w\n%s", err, out)
+	out, err := exec.Command("make", "-C", root, "--no-print-directory", "build", "BIN="+bin).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("make build BIN=%s (or set OVERLAYUPD_BIN): %w\n%s", bin, err, out)
 	}
 	return bin, nil
 }
