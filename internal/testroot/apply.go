@@ -66,10 +66,13 @@ func Apply(t testing.TB, dir string, appliers ...Applier) {
 	}
 }
 
-// NewTree makes a tree in a new temp dir of t from appliers.
+// NewTree makes a tree from appliers in a new directory of t's temp dir.
+// Its top is 0755, as a root filesystem's / is.
 func NewTree(t testing.TB, appliers ...Applier) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "root")
+	Must(t, os.Mkdir(dir, 0o755))
+	Must(t, os.Chmod(dir, 0o755))
 	Apply(t, dir, appliers...)
 	return dir
 }

@@ -62,6 +62,7 @@ func TestApply(t *testing.T) {
 		path string
 		want entry
 	}{
+		{".", entry{mode: fs.ModeDir | 0o755}},   // the top too
 		{"etc", entry{mode: fs.ModeDir | 0o755}}, // parents are 0755 whatever the umask
 		{"etc/hostname", entry{0o600, "test\n"}},
 		{"sbin/init", entry{0o755, "#!/bin/sh\n"}},
