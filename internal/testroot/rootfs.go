@@ -26,23 +26,26 @@ func Busybox(applets ...string) Applier {
 		if err := CopyFile(BusyboxPath, "bin/busybox", 0o755).Apply(root); err != nil {
 			return err
 		}
-		if len(applets) == 0 {
+		links := applets
+		if len(links) == 0 {
 			out, err := exec.Command(BusyboxPath, "--list-full").Output()
 			if err != nil {
 				return fmt.Errorf("%s --list-full: %w", BusyboxPath, err)
 			}
 			for _, a := range strings.Fields(string(out)) {
 				if a != "sbin/init" && a != "linuxrc" {
-					applets = append(applets, a)
+					links = append(links, a)
 				}
 			}
 		}
-		for _, a := range applets {
+		for _, a := range links {
 			if !strings.Contains(a, "/") {
 				a = path.Join("bin", a)
 			}
-			if _, err := root.Lstat(clean(a)); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := root.Lstat(clean(a)); err == nil {
 				continue
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
 			}
 			if err := Symlink(relLink("bin/busybox", a), a).Apply(root); err != nil {
 				return err
