@@ -6,7 +6,7 @@ GO        ?= go
 BIN       ?= bin/overlayupd
 # The tests' binary: the release build plus the crash tests' hook
 # (OVERLAYUPD_CRASH_AFTER_OP), which release binaries must not have.
-TESTBIN   ?= bin/overlayupd-test
+TESTBIN   ?= $(dir $(BIN))overlayupd-test
 PKG       := ./cmd/overlayupd
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # cgo against glibc, linked statically: containerd/btrfs needs cgo, PID 1 needs no loader.
@@ -23,7 +23,7 @@ endif
 DESTDIR   ?=
 PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
-export OVERLAYUPD_BIN := $(CURDIR)/$(BIN)
+export OVERLAYUPD_BIN := $(abspath $(BIN))
 
 .PHONY: all build build-test install deps lint test test-unit test-vm demo bench clean
 
@@ -62,14 +62,14 @@ lint:
 
 # Every test: lint, unit, privileged (own mount namespaces), and VM boots under QEMU.
 test: deps build build-test lint
-	OVERLAYUPD_BIN=$(CURDIR)/$(TESTBIN) $(GO) test -count=1 -timeout 60m ./...
+	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
 
 test-unit:
 	$(GO) test -count=1 -short ./...
 
 test-vm: deps build-test
-	OVERLAYUPD_BIN=$(CURDIR)/$(TESTBIN) $(GO) test -count=1 -timeout 60m -v ./tests/
+	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m -v ./tests/
 
 demo: deps build
 	./scripts/demo.sh

@@ -2,24 +2,15 @@ package squash
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
-// needTool skips (or fails under CI=true) when a test tool is missing.
-func needTool(t testing.TB, tool, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing in CI: apt-get install -y %s", tool, pkg)
-		}
-		t.Skipf("%s not installed: apt-get install -y %s", tool, pkg)
-	}
-}
-
-// tree describes files of a test root: path -> content; a "->" prefix makes a
-// symlink, a trailing "/" a directory. Modes default to 0755 for files.
+// tree describes files of a test root in testroot's map shorthand: path ->
+// content; a "->" prefix makes a symlink, a trailing "/" a directory.
+// buildImage makes files 0755.
 type tree map[string]string
 
 // goodTree is a minimal bootable root: /sbin/init -> ../bin/busybox.
@@ -42,46 +33,15 @@ func (tr tree) with(kv ...string) tree {
 	return out
 }
 
-func (tr tree) write(t testing.TB, root string) {
-	t.Helper()
-	for p, v := range tr {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		switch {
-		case p[len(p)-1] == '/':
-			err = os.MkdirAll(full, 0o755)
-		case len(v) > 2 && v[:2] == "->":
-			err = os.Symlink(v[2:], full)
-		default:
-			err = os.WriteFile(full, []byte(v), 0o755)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// buildImage makes a squashfs image of tr with the given compression.
+// buildImage makes a squashfs image of tr with the given compression,
+// files and dirs 0755, then the chmods paths 0644; owners as on the host.
 func buildImage(t testing.TB, comp string, tr tree, chmods ...string) string {
 	t.Helper()
-	needTool(t, "mksquashfs", "squashfs-tools")
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	tr.write(t, root)
+	a := []testroot.Applier{testroot.Files(tr, 0o755)}
 	for _, p := range chmods {
-		if err := os.Chmod(filepath.Join(root, p), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		a = append(a, testroot.Chmod(p, 0o644))
 	}
-	img := filepath.Join(dir, "image.sqsh")
-	out, err := exec.Command("mksquashfs", root, img, "-comp", comp, "-noappend", "-quiet", "-no-progress").CombinedOutput()
-	if err != nil {
-		t.Fatalf("mksquashfs: %v\n%s", err, out)
-	}
-	return img
+	return testroot.Squashfs(t, testroot.NewTree(t, a...), "", testroot.Compression(comp), testroot.KeepOwners())
 }
 
 // truncated copies img cut to n bytes.

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 func TestValidate(t *testing.T) {
@@ -155,19 +156,14 @@ func corruptTables(t *testing.T, img string) []byte {
 	return data
 }
 
-// ext4Image is an ext4 filesystem named .sqsh, made by mkfs.ext4 when present,
-// else a bare ext4 superblock magic.
+// ext4Image is an ext4 filesystem, made by mkfs.ext4 when present, else a
+// bare ext4 superblock magic in a file named .sqsh.
 func ext4Image(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "ext4.sqsh")
-	if _, err := exec.LookPath("mkfs.ext4"); err == nil {
-		src := t.TempDir()
-		goodTree().write(t, src)
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", src, p, "8M").CombinedOutput(); err != nil {
-			t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-		}
-		return p
+	if _, err := testroot.LookTool("mkfs.ext4"); err == nil {
+		return testroot.Ext4(t, testroot.NewTree(t, testroot.Files(goodTree(), 0o755)), "8M")
 	}
+	p := filepath.Join(t.TempDir(), "ext4.sqsh")
 	data := make([]byte, 8<<20)
 	data[1080], data[1081] = 0x53, 0xEF
 	if err := os.WriteFile(p, data, 0o644); err != nil {

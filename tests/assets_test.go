@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // assets are the host-side pieces every boot needs.
@@ -58,10 +60,7 @@ func needVM(t testing.TB) *assets {
 		if assetsHint != "" {
 			msg += "\n  run as root: " + assetsHint
 		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testroot.SkipOrFail(t, "%s", msg)
 	}
 	return assetsVal
 }
@@ -97,38 +96,20 @@ func fetchAssets() (a *assets, hint string, err error) {
 	if err := cachedKernel(a, filepath.Join(dir, "kernel")); err != nil {
 		return nil, "apt-get update && apt-get download $(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image/{print $2}')", err
 	}
-	if a.bin, err = overlayupdBinary(); err != nil {
-		return nil, "make -C " + repoRoot() + " build", err
+	if a.bin, err = testroot.BuildBinary(); err != nil {
+		return nil, "make -C " + repoRoot() + " build, or set OVERLAYUPD_BIN", err
 	}
 	return a, "", nil
 }
 
-// lookPath also searches the sbin directories, which a test's PATH may lack.
-func lookPath(cmd string) (string, error) {
-	if p, err := exec.LookPath(cmd); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if p := filepath.Join(d, cmd); isExecutable(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", cmd)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
-}
-
 func findOrInstall(cmd, pkg string) (string, error) {
-	if p, err := lookPath(cmd); err == nil {
+	if p, err := testroot.LookTool(cmd); err == nil {
 		return p, nil
 	}
 	if err := aptInstall(pkg); err != nil {
 		return "", fmt.Errorf("%s missing and apt-get install %s failed: %w", cmd, pkg, err)
 	}
-	return lookPath(cmd)
+	return testroot.LookTool(cmd)
 }
 
 func aptInstall(pkg string) error {
@@ -251,7 +232,7 @@ func fetchKernel(dir string) error {
 	if err := run("", "dpkg", "-x", debs[0], root); err != nil {
 		return err
 	}
-	depmod, err := lookPath("depmod")
+	depmod, err := testroot.LookTool("depmod")
 	if err != nil {
 		return err
 	}
@@ -264,26 +245,4 @@ func fetchKernel(dir string) error {
 	final := filepath.Join(dir, kver)
 	_ = os.RemoveAll(final)
 	return os.Rename(root, final)
-}
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// overlayupdBinary is $OVERLAYUPD_BIN, or bin/overlayupd built by make.
-func overlayupdBinary() (string, error) {
-	binOnce.Do(func() {
-		if p := os.Getenv("OVERLAYUPD_BIN"); p != "" {
-			binPath = p
-		} else {
-			binPath = filepath.Join(repoRoot(), "bin", "overlayupd")
-			binErr = run("", "make", "-C", repoRoot(), "build")
-		}
-		if binErr == nil && !isExecutable(binPath) {
-			binErr = fmt.Errorf("%s is not an executable file", binPath)
-		}
-	})
-	return binPath, binErr
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // testInit is the disk's /sbin/init: it proves it runs as PID 1, prints the
@@ -52,67 +54,42 @@ type rootTree struct {
 // overlayupd binary and its links, the test /sbin/init, empty mount points.
 func newRootTree(t testing.TB, a *assets) *rootTree {
 	t.Helper()
-	r := &rootTree{t: t, dir: filepath.Join(t.TempDir(), "root")}
+	var tree []testroot.Applier
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "run", "overlay", "test", "root", "var", "mnt"} {
-		r.mkdir(d)
+		tree = append(tree, testroot.Dir(d, 0o755))
 	}
-	r.copy(a.busybox, "bin/busybox", 0o755)
-	list, err := exec.Command(a.busybox, "--list-full").Output()
-	if err != nil {
-		t.Fatalf("busybox --list-full: %v", err)
-	}
-	for _, applet := range strings.Fields(string(list)) {
-		if applet == "sbin/init" || applet == "linuxrc" {
-			continue
-		}
-		r.symlink("/bin/busybox", applet)
-	}
-	r.copy(a.bin, "usr/sbin/overlayupd", 0o755)
-	r.symlink("/usr/sbin/overlayupd", "sbin/init-overlay")
-	r.symlink("/usr/sbin/overlayupd", "sbin/overlayctl")
-	r.write("sbin/init", testInit, 0o755)
-	r.write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
-	r.write("etc/group", "root:x:0:\n", 0o644)
-	return r
+	tree = append(tree,
+		testroot.Busybox(),
+		testroot.CopyFile(a.bin, "usr/sbin/overlayupd", 0o755),
+		testroot.Symlink("/usr/sbin/overlayupd", "sbin/init-overlay"),
+		testroot.Symlink("/usr/sbin/overlayupd", "sbin/overlayctl"),
+		testroot.File("sbin/init", testInit, 0o755),
+		testroot.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
+		testroot.File("etc/group", "root:x:0:\n", 0o644),
+	)
+	return &rootTree{t: t, dir: testroot.NewTree(t, tree...)}
 }
 
-func (r *rootTree) path(rel string) string { return filepath.Join(r.dir, rel) }
-
-func (r *rootTree) mkdir(rel string) {
+func (r *rootTree) apply(a ...testroot.Applier) {
 	r.t.Helper()
-	if err := os.MkdirAll(r.path(rel), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
+	testroot.Apply(r.t, r.dir, a...)
 }
+
+func (r *rootTree) mkdir(rel string) { r.t.Helper(); r.apply(testroot.Dir(rel, 0o755)) }
 
 func (r *rootTree) write(rel, content string, mode os.FileMode) {
 	r.t.Helper()
-	r.mkdir(filepath.Dir(rel))
-	if err := os.WriteFile(r.path(rel), []byte(content), mode); err != nil {
-		r.t.Fatal(err)
-	}
+	r.apply(testroot.File(rel, content, mode))
 }
 
 func (r *rootTree) copy(src, rel string, mode os.FileMode) {
 	r.t.Helper()
-	if err := copyFile(src, r.path(rel), mode); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *rootTree) symlink(target, rel string) {
-	r.t.Helper()
-	r.mkdir(filepath.Dir(rel))
-	if _, err := os.Lstat(r.path(rel)); err == nil {
-		return
-	}
-	if err := os.Symlink(target, r.path(rel)); err != nil {
-		r.t.Fatal(err)
-	}
+	r.apply(testroot.CopyFile(src, rel, mode))
 }
 
 // step adds /test/<name>.sh, run by /sbin/init when booted with step=<name>.
 func (r *rootTree) step(name, script string) {
+	r.t.Helper()
 	r.write(filepath.Join("test", name+".sh"), script, 0o755)
 }
 
@@ -120,15 +97,7 @@ func (r *rootTree) step(name, script string) {
 // mounted on the host. The image is removed with the test's temp dir.
 func (r *rootTree) ext4() *disk {
 	r.t.Helper()
-	img := filepath.Join(r.t.TempDir(), "root.ext4")
-	mkfs, err := lookPath("mkfs.ext4")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := run("", mkfs, "-q", "-F", "-L", "root", "-d", r.dir, img, "64M"); err != nil {
-		r.t.Fatal(err)
-	}
-	return &disk{t: r.t, path: img, fstype: "ext4"}
+	return &disk{t: r.t, path: testroot.Ext4(r.t, r.dir, "64M", "-L", "root"), fstype: "ext4"}
 }
 
 // disk is a root filesystem image that boots can share, one at a time.
@@ -142,7 +111,7 @@ type disk struct {
 // read-write. It reads and edits the image without mounting it.
 func (d *disk) debugfs(write bool, request string) (stdout, stderr string) {
 	d.t.Helper()
-	tool, err := lookPath("debugfs")
+	tool, err := testroot.LookTool("debugfs")
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -185,40 +154,16 @@ func (d *disk) rm(path string) {
 
 func (d *disk) String() string { return fmt.Sprintf("%s image %s", d.fstype, d.path) }
 
-// btrfs builds a btrfs image of the tree with mkfs.btrfs --rootdir (no
-// mount). Boots pass rootfstype=btrfs; the debugfs helpers are ext4 only.
+// btrfs builds a 256 MiB btrfs image of the tree with mkfs.btrfs --rootdir
+// (no mount). Boots pass rootfstype=btrfs; the debugfs helpers are ext4 only.
 func (r *rootTree) btrfs() *disk {
 	r.t.Helper()
-	img := filepath.Join(r.t.TempDir(), "root.btrfs")
-	mkfs, err := lookPath("mkfs.btrfs")
-	if err != nil {
-		r.t.Skipf("btrfs image: %v (apt-get install -y btrfs-progs)", err)
-	}
-	f, err := os.Create(img)
-	if err == nil {
-		err = f.Truncate(256 << 20)
-		f.Close()
-	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := run("", mkfs, "-q", "-f", "-L", "root", "--rootdir", r.dir, img); err != nil {
-		r.t.Fatal(err)
-	}
-	return &disk{t: r.t, path: img, fstype: "btrfs"}
+	return &disk{t: r.t, path: testroot.Btrfs(r.t, r.dir, "256M", "-L", "root"), fstype: "btrfs"}
 }
 
 // squashfs packs the tree into a squashfs image file and returns its path,
 // e.g. to place it in a store tree; as a disk it boots with rootfstype=squashfs.
 func (r *rootTree) squashfs() string {
 	r.t.Helper()
-	img := filepath.Join(r.t.TempDir(), "root.sqsh")
-	mk, err := lookPath("mksquashfs")
-	if err != nil {
-		r.t.Skipf("squashfs image: %v (apt-get install -y squashfs-tools)", err)
-	}
-	if err := run("", mk, r.dir, img, "-noappend", "-quiet", "-no-progress", "-all-root"); err != nil {
-		r.t.Fatal(err)
-	}
-	return img
+	return testroot.Squashfs(r.t, r.dir, "")
 }

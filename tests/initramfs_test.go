@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // initModules are what the initramfs loads, in this order, each after its
@@ -77,35 +80,29 @@ func initramfs(a *assets, skip string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tree := filepath.Join(dir, "tree")
-	for _, d := range []string{"bin", "dev", "proc", "sys", "newroot", "etc", "lib/modules"} {
-		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	if err := copyFile(a.busybox, filepath.Join(tree, "bin", "busybox"), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(tree, "init"), []byte(initScript), 0o755); err != nil {
-		return "", err
-	}
 	mods, err := resolveModules(a, skip)
 	if err != nil {
 		return "", err
 	}
+	tree := []testroot.Applier{
+		testroot.CopyFile(a.busybox, "bin/busybox", 0o755),
+		testroot.File("init", initScript, 0o755),
+		testroot.File("etc/modules-load", strings.Join(mods, "\n")+"\n", 0o644),
+	}
+	for _, d := range []string{"dev", "proc", "sys", "newroot", "lib/modules"} {
+		tree = append(tree, testroot.Dir(d, 0o755))
+	}
 	modDir := filepath.Join(a.modRoot, "lib", "modules", a.kver)
 	for _, m := range mods {
-		if err := copyFile(filepath.Join(modDir, m), filepath.Join(tree, "lib", "modules", m), 0o644); err != nil {
-			return "", err
-		}
+		tree = append(tree, testroot.CopyFile(filepath.Join(modDir, m), path.Join("lib/modules", m), 0o644))
 	}
-	load := strings.Join(mods, "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(tree, "etc", "modules-load"), []byte(load), 0o644); err != nil {
+	root := filepath.Join(dir, "tree")
+	if err := testroot.ApplyDir(root, tree...); err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, "initrd.cpio")
 	cmd := exec.Command("sh", "-c", "find . | cpio -o -H newc -R 0:0 --quiet > "+out)
-	cmd.Dir = tree
+	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("cpio: %w: %s", err, b)
 	}
@@ -166,15 +163,4 @@ func modName(path string) string {
 	base := filepath.Base(path)
 	base = base[:strings.Index(base, ".ko")]
 	return strings.ReplaceAll(base, "-", "_")
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, mode)
 }

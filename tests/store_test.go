@@ -14,12 +14,12 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // storeLib is sourced by the run step of every store image.
@@ -88,35 +88,19 @@ func storeImage(t *testing.T, a *assets, version string, setup func(r *rootTree)
 // if persistent, then mkfs.ext4 -d.
 func storeDisk(t *testing.T, s *session, v1 string, persistent bool, updates map[string]string) *disk {
 	t.Helper()
-	top := filepath.Join(t.TempDir(), "store")
-	if err := os.MkdirAll(top, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	top := testroot.NewTree(t)
 	if err := run("", s.a.bin, "store", "init", top, "--image", v1); err != nil {
 		t.Fatalf("overlayupd store init: %v", err)
 	}
-	if err := os.MkdirAll(filepath.Join(top, "updates"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	add := []testroot.Applier{testroot.Dir("updates", 0o755)}
 	for name, img := range updates {
-		if err := copyFile(img, filepath.Join(top, "updates", name+".sqsh"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		add = append(add, testroot.CopyFile(img, "updates/"+name+".sqsh", 0o644))
 	}
 	if persistent {
-		if err := os.MkdirAll(filepath.Join(top, "overlay-rw-layer"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		add = append(add, testroot.Dir("overlay-rw-layer", 0o755))
 	}
-	mkfs, err := lookPath("mkfs.ext4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "store.ext4")
-	if err := run("", mkfs, "-q", "-F", "-L", "store", "-d", top, img, "256M"); err != nil {
-		t.Fatal(err)
-	}
-	return &disk{t: t, path: img, fstype: "ext4"}
+	testroot.Apply(t, top, add...)
+	return &disk{t: t, path: testroot.Ext4(t, top, "256M", "-L", "store"), fstype: "ext4"}
 }
 
 // storeStatus is the part of `overlayupd status --json` the scenarios check.
