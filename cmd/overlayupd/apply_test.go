@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -158,7 +158,6 @@ func TestApplyStdinJSON(t *testing.T) {
 func TestApplyBadInput(t *testing.T) {
 	t.Parallel()
 	e := testEnv(t)
-	needTool(t, "mkfs.ext4")
 	top, _ := newStore(t, e)
 	good := bootable().squashfs(t)
 	data, err := os.ReadFile(good)
@@ -327,13 +326,7 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func ext4Image(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	bootable().write(t, filepath.Join(dir, "tree"))
-	img := filepath.Join(dir, "ext4.sqsh")
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-d", filepath.Join(dir, "tree"), img, "4M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-	}
-	return img
+	return testroot.Ext4(t, testroot.NewTree(t, bootable().appliers()...), "4M")
 }
 
 // hugeImage is a valid image padded (sparse) past the free space of the

@@ -9,12 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -62,24 +62,14 @@ func runAs(t *testing.T, e *env, name string, stdin io.Reader, args ...string) (
 	return out.String(), err
 }
 
-// needTool skips without the tool, but fails in CI where it must be there.
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (CI=true): install squashfs-tools and e2fsprogs", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-}
-
 // fakeBooted makes the commands believe the system booted entry.
 func fakeBooted(e *env, entry string) {
 	e.booted = func(*trampoline.Store) (string, error) { return entry, nil }
 }
 
-// tree is a root filesystem for an image: path -> content; a "->target"
-// content makes a symlink, and modes says which are executable.
+// tree is a root filesystem for an image, as data that tests edit: path ->
+// content (testroot's map shorthand: "->target" makes a symlink), and modes
+// says which are executable.
 type tree struct {
 	files map[string]string
 	modes map[string]os.FileMode
@@ -96,43 +86,21 @@ func bootable() tree {
 	}
 }
 
-func (tr tree) write(t *testing.T, dir string) {
-	t.Helper()
-	for p, c := range tr.files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(c, "->"); ok {
-			if err := os.Symlink(target, full); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		mode := tr.modes[p]
-		if mode == 0 {
-			mode = 0o644
-		}
-		if err := os.WriteFile(full, []byte(c), mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(full, mode); err != nil { // past the umask
-			t.Fatal(err)
+// appliers is the tree for testroot: the files, then their modes.
+func (tr tree) appliers() []testroot.Applier {
+	out := []testroot.Applier{testroot.Files(tr.files, 0o644)}
+	for p, mode := range tr.modes {
+		if c, ok := tr.files[p]; ok && !strings.HasPrefix(c, "->") {
+			out = append(out, testroot.Chmod(p, mode))
 		}
 	}
+	return out
 }
 
 // squashfs builds an image of tr and returns its path.
 func (tr tree) squashfs(t *testing.T) string {
 	t.Helper()
-	needTool(t, "mksquashfs")
-	dir := t.TempDir()
-	tr.write(t, filepath.Join(dir, "tree"))
-	img := filepath.Join(dir, "img.sqsh")
-	if out, err := exec.Command("mksquashfs", filepath.Join(dir, "tree"), img, "-noappend", "-quiet", "-no-progress", "-all-root").CombinedOutput(); err != nil {
-		t.Fatalf("mksquashfs: %v\n%s", err, out)
-	}
-	return img
+	return testroot.Squashfs(t, testroot.NewTree(t, tr.appliers()...), "")
 }
 
 // newStore makes a store with store init and returns its top directory and
