@@ -36,7 +36,8 @@ func TestLayering(t *testing.T) {
 		{"trampoline/conformance", []string{"trampoline"}, []string{"overlay", "squash", "snapshot", "boot"}},
 		{"squash", []string{"trampoline"}, []string{"overlay", "snapshot", "boot"}},
 		{"overlay", nil, []string{"trampoline", "squash", "snapshot", "boot"}},
-		{"boot", []string{"trampoline", "overlay", "squash"}, []string{"cmd/overlayupd"}},
+		{"snapshot", []string{"trampoline"}, []string{"overlay", "squash", "boot"}},
+		{"boot", []string{"trampoline", "overlay", "squash", "snapshot"}, []string{"cmd/overlayupd"}},
 	} {
 		got := deps(t, tc.pkg)
 		for _, w := range tc.want {

@@ -1,0 +1,58 @@
+package boot
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// TestOpenStoreFormat: the marker's format= line picks the format; a marker
+// without one is squashfs; an unknown one, a linked marker and a missing one
+// are refused by name.
+func TestOpenStoreFormat(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, marker, want, err string
+		link                    bool
+	}{
+		{"squashfs", string(trampoline.MarkerText("squashfs")), "squashfs", "", false},
+		{"btrfs", string(trampoline.MarkerText("btrfs")), "btrfs", "", false},
+		{"old marker", "overlayupd store, format 1\nroots in roots/\n", "squashfs", "", false},
+		{"unknown", "format=zfs\n", "", `store format "zfs" is not built into this binary`, false},
+		{"linked marker", "", "", "not a store", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			top := t.TempDir()
+			m := filepath.Join(top, trampoline.MarkerFile)
+			if tc.link {
+				real := filepath.Join(t.TempDir(), "m")
+				if err := os.WriteFile(real, trampoline.MarkerText("btrfs"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(real, m); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(m, []byte(tc.marker), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st, err := OpenStore(top)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("OpenStore = %v, want an error with %q", err, tc.err)
+				}
+				if tc.link && !errors.Is(err, trampoline.ErrNotStore) {
+					t.Errorf("a linked marker: %v, want ErrNotStore", err)
+				}
+				return
+			}
+			if err != nil || st.Format.Name() != tc.want {
+				t.Fatalf("OpenStore = %v, %v; want format %s", st, err, tc.want)
+			}
+		})
+	}
+}

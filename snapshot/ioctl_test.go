@@ -1,0 +1,99 @@
+package snapshot
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+)
+
+// ioc is the kernel's generic _IOC encoding.
+func ioc(dir, nr, size uintptr) uintptr {
+	return dir<<30 | size<<16 | btrfsIoctlMagic<<8 | nr
+}
+
+const (
+	iocWrite = 1
+	iocRead  = 2
+)
+
+// TestIoctlNumbers recomputes every ioctl number from its direction, number
+// and the size of the struct this package passes, so a wrong layout or a
+// typo in a constant fails here rather than on a device.
+func TestIoctlNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  uintptr
+		want uintptr
+	}{
+		{"TREE_SEARCH", iocTreeSearch, ioc(iocRead|iocWrite, 17, unsafe.Sizeof(searchArgs{}))},
+		{"INO_LOOKUP", iocInoLookup, ioc(iocRead|iocWrite, 18, unsafe.Sizeof(inoLookupArgs{}))},
+		{"SUBVOL_GETFLAGS", iocSubvolGetflag, ioc(iocRead, 25, 8)},
+		{"SUBVOL_SETFLAGS", iocSubvolSetflag, ioc(iocWrite, 26, 8)},
+		{"GET_SUBVOL_INFO", iocGetSubvolInfo, ioc(iocRead, 60, unsafe.Sizeof(subvolInfo{}))},
+		{"SNAP_DESTROY_V2", iocSnapDestroyV2, ioc(iocWrite, 63, unsafe.Sizeof(volArgsV2{}))},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("BTRFS_IOC_%s = %#x, want %#x", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestStructLayouts checks sizes and the offsets the kernel reads.
+func TestStructLayouts(t *testing.T) {
+	var v volArgsV2
+	var s subvolInfo
+	var k searchArgs
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"sizeof vol_args_v2", unsafe.Sizeof(v), 4096},
+		{"vol_args_v2.flags", unsafe.Offsetof(v.flags), 16},
+		{"vol_args_v2.subvolid", unsafe.Offsetof(v.subvolid), 56},
+		{"sizeof ino_lookup_args", unsafe.Sizeof(inoLookupArgs{}), 4096},
+		{"sizeof get_subvol_info_args", unsafe.Sizeof(s), 504},
+		{"get_subvol_info.parent_id", unsafe.Offsetof(s.parentID), 264},
+		{"get_subvol_info.flags", unsafe.Offsetof(s.flags), 288},
+		{"get_subvol_info.otime", unsafe.Offsetof(s.otime), 392},
+		{"sizeof search_key", unsafe.Sizeof(k.key), 104},
+		{"search_key.min_type", unsafe.Offsetof(k.key.minType), 56},
+		{"search_key.nr_items", unsafe.Offsetof(k.key.nrItems), 64},
+		{"sizeof search_args", unsafe.Sizeof(k), 4096},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// searchItem lays out one TREE_SEARCH result: the native-endian header and a
+// little-endian dir item naming name, pointing at id.
+func searchItem(typ uint32, name string, id uint64) []byte {
+	item := make([]byte, 30+len(name))
+	binary.LittleEndian.PutUint64(item[0:], id)
+	binary.LittleEndian.PutUint16(item[27:], uint16(len(name)))
+	copy(item[30:], name)
+	h := make([]byte, searchHeaderSize)
+	binary.NativeEndian.PutUint32(h[24:], typ)
+	binary.NativeEndian.PutUint32(h[28:], uint32(len(item)))
+	return append(h, item...)
+}
+
+func TestDefaultFromSearch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		buf  []byte
+		n    uint32
+		want uint64
+	}{
+		{"default only", searchItem(dirItemKey, "default", 257), 1, 257},
+		{"after another item", append(searchItem(dirItemKey, "other", 9), searchItem(dirItemKey, "default", 300)...), 2, 300},
+		{"wrong key type", searchItem(1, "default", 257), 1, 0},
+		{"truncated", searchItem(dirItemKey, "default", 257)[:40], 1, 0},
+		{"none", nil, 0, 0},
+	} {
+		if got := defaultFromSearch(tc.buf, tc.n); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package snapshot
+
+// Privileged tests on a real btrfs: a loopback filesystem mounted in a
+// private mount namespace (the test binary re-runs itself under unshare, so
+// every goroutine of the suite sees the mount and the host sees nothing).
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/trampoline"
+	"github.com/overlayupd/overlayupd/trampoline/conformance"
+)
+
+const nsEnv = "OVERLAYUPD_BTRFS_NS"
+
+// onBtrfs runs the calling test again in a private mount namespace with a
+// fresh btrfs mounted (top level, subvolid=5), and there calls fn with its
+// mount point. Outside the namespace it only starts the child and reports.
+func onBtrfs(t *testing.T, fn func(t *testing.T, mnt string)) {
+	t.Helper()
+	if os.Getenv(nsEnv) == "" {
+		if testing.Short() {
+			t.Skip("privileged test: skipped with -short")
+		}
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: a loop-mounted btrfs in a private mount namespace")
+		}
+		for _, tool := range []string{"unshare", "mkfs.btrfs", "btrfs"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("%s not found (run: make deps)", tool)
+				}
+				t.Skipf("%s not found (run: make deps)", tool)
+			}
+		}
+		img := filepath.Join(tmpBase(t), "btrfs.img")
+		f, err := os.Create(img)
+		must(t, err)
+		must(t, f.Truncate(2<<30)) // sparse; the suite makes tens of thousands of subvolumes
+		f.Close()
+		if out, err := exec.Command("mkfs.btrfs", "-q", "-f", img).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
+		}
+		cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), nsEnv+"="+img)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("in a private mount namespace: %v\n%s", err, out)
+		}
+		t.Logf("in a private mount namespace:\n%s", lastLines(string(out), 5))
+		return
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop,subvolid=5", os.Getenv(nsEnv), mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+	fn(t, mnt)
+}
+
+// tmpBase is /dev/shm when it is a tmpfs (the suite commits thousands of
+// transactions: memory makes them cheap), else the test's temp directory.
+func tmpBase(t *testing.T) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "overlayupd-btrfs-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}
+
+func lastLines(s string, n int) string {
+	lines := []string{}
+	for _, l := range splitLines(s) {
+		lines = append(lines, l)
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	out := ""
+	for _, l := range lines {
+		out += l + "\n"
+	}
+	return out
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := range len(s) {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subvol makes a read-only subvolume at path holding a label file.
+func subvol(t *testing.T, path, label string) {
+	t.Helper()
+	must(t, Create(path))
+	must(t, os.WriteFile(filepath.Join(path, "label"), []byte(label), 0o644))
+	must(t, SetReadOnly(path, true))
+}
+
+// TestLibraryTraps: each trap of containerd/btrfs named in the package doc,
+// worked around and shown.
+func TestLibraryTraps(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		src, dst := filepath.Join(mnt, "src"), filepath.Join(mnt, "dst")
+		subvol(t, src, "source")
+		// Argument order: Snapshot(src, dst) makes dst from src, never the reverse.
+		must(t, Snapshot(src, dst, false))
+		if b, err := os.ReadFile(filepath.Join(dst, "label")); err != nil || string(b) != "source" {
+			t.Errorf("snapshot: dst label %q, %v; want the source's", b, err)
+		}
+		// Relative paths: made absolute before the library sees them.
+		wd, _ := os.Getwd()
+		must(t, os.Chdir(mnt))
+		err := Snapshot("src", "rel", true)
+		must(t, os.Chdir(wd))
+		if err != nil {
+			t.Errorf("snapshot with relative paths: %v", err)
+		} else if info, err := GetInfo(filepath.Join(mnt, "rel")); err != nil || !info.ReadOnly {
+			t.Errorf("read-only snapshot: %+v, %v", info, err)
+		}
+		// IsSubvolume: a plain directory, a file and a link to a subvolume are not.
+		must(t, os.Mkdir(filepath.Join(mnt, "plain"), 0o755))
+		must(t, os.Symlink("src", filepath.Join(mnt, "link")))
+		for name, want := range map[string]bool{"src": true, "dst": true, "plain": false, "link": false} {
+			if got, err := IsSubvolume(filepath.Join(mnt, name)); got != want || err != nil {
+				t.Errorf("IsSubvolume(%s) = %v, %v; want %v", name, got, err, want)
+			}
+		}
+		// Delete: by ID, on a read-only subvolume that RemoveAll cannot remove.
+		if err := os.RemoveAll(src); !errors.Is(err, unix.EROFS) && !errors.Is(err, unix.EPERM) {
+			t.Errorf("RemoveAll of a read-only subvolume = %v, want EROFS (the reason Delete exists)", err)
+		}
+		must(t, Delete(src))
+		if _, err := os.Lstat(src); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after Delete: %v", err)
+		}
+		must(t, Delete(src)) // missing: not an error
+		must(t, Delete(filepath.Join(mnt, "plain")))
+		// The read-only flag, both ways.
+		must(t, SetReadOnly(dst, true))
+		if info, _ := GetInfo(dst); !info.ReadOnly {
+			t.Error("SetReadOnly(true) did not stick")
+		}
+		must(t, SetReadOnly(dst, false))
+		if info, _ := GetInfo(dst); info.ReadOnly {
+			t.Error("SetReadOnly(false) did not stick")
+		}
+	})
+}
+
+// TestMountedIsNeverDeleted: the kernel deletes a mounted subvolume; Delete
+// refuses, and so does a store transition (gc) that would.
+func TestMountedIsNeverDeleted(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		slots := filepath.Join(mnt, "roots")
+		must(t, os.Mkdir(slots, 0o755))
+		subvol(t, filepath.Join(slots, "root"), "committed")
+		subvol(t, filepath.Join(slots, "root.failed"), "booted")
+		robase := t.TempDir()
+		lower := Format{}.Lower(slots, "root.failed")
+		flags, data := lower.Args()
+		must(t, unix.Mount(lower.Source, robase, "", flags, data))
+		defer unix.Unmount(robase, unix.MNT_DETACH)
+		if err := Delete(filepath.Join(slots, "root.failed")); !errors.Is(err, ErrInUse) {
+			t.Errorf("Delete of a mounted subvolume = %v, want ErrInUse", err)
+		}
+		st := trampoline.Open(mnt, Format{})
+		if _, err := st.GC(); !errors.Is(err, trampoline.ErrInUse) {
+			t.Errorf("gc deleting the booted entry = %v, want ErrInUse", err)
+		}
+		if _, err := os.Lstat(filepath.Join(slots, "root.failed")); err != nil {
+			t.Errorf("the refused gc changed the entry: %v", err)
+		}
+		booted, err := Format{}.Booted(slots, mounts.Mount{FSType: "btrfs", MountPoint: robase})
+		if err != nil || booted != "root.failed" {
+			t.Errorf("Booted = %q, %v; want root.failed", booted, err)
+		}
+		// Names change on commit; the ID does not.
+		must(t, os.Rename(filepath.Join(slots, "root.failed"), filepath.Join(slots, "root.prev")))
+		if booted, _ := (Format{}).Booted(slots, mounts.Mount{FSType: "btrfs", MountPoint: robase}); booted != "root.prev" {
+			t.Errorf("Booted after a rename = %q, want root.prev", booted)
+		}
+	})
+}
+
+// TestDefaultSubvolume: 5 on a fresh filesystem, then what set-default set.
+func TestDefaultSubvolume(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		if id, err := DefaultID(mnt); err != nil || id != fsTreeObjectID {
+			t.Fatalf("DefaultID = %d, %v; want 5", id, err)
+		}
+		sv := filepath.Join(mnt, "sv")
+		must(t, Create(sv))
+		id, err := ID(sv)
+		must(t, err)
+		if out, err := exec.Command("btrfs", "subvolume", "set-default", strconv.FormatUint(id, 10), mnt).CombinedOutput(); err != nil {
+			t.Fatalf("set-default: %v\n%s", err, out)
+		}
+		if got, err := DefaultID(mnt); err != nil || got != id {
+			t.Errorf("DefaultID after set-default %d = %d, %v", id, got, err)
+		}
+	})
+}
+
+// conformanceBackend is the btrfs backend with the suite's helpers: an entry
+// is a read-only subvolume holding a label file.
+type conformanceBackend struct{ trampoline.Backend }
+
+func (b conformanceBackend) dir() string { return b.Backend.(backend).Dir }
+
+func (b conformanceBackend) Make(name, label string) error {
+	p := filepath.Join(b.dir(), name)
+	if err := Create(p); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(p, "label"), []byte(label), 0o644); err != nil {
+		return err
+	}
+	return SetReadOnly(p, true)
+}
+
+func (b conformanceBackend) Label(name string) (string, error) {
+	p := filepath.Join(b.dir(), name)
+	if ok, err := IsSubvolume(p); err != nil || !ok {
+		return "", errors.Join(errors.New(name+" is not a subvolume"), err)
+	}
+	l, err := os.ReadFile(filepath.Join(p, "label"))
+	return string(l), err
+}
+
+// removeAll deletes a test's slot directory, subvolumes by ID, so that the
+// filesystem does not fill up over the suite.
+func removeAll(t *testing.T, dir string) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if err := Delete(filepath.Join(dir, de.Name())); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	_ = os.Remove(dir)
+}
+
+// TestConformance runs the slot protocol's whole suite (every state × event
+// × crash point) with read-only subvolume entries.
+func TestConformance(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		var mu sync.Mutex
+		n := 0
+		conformance.Run(t, func(t *testing.T) conformance.Backend {
+			mu.Lock()
+			n++
+			dir := filepath.Join(mnt, strconv.Itoa(n))
+			mu.Unlock()
+			must(t, os.Mkdir(dir, 0o755))
+			t.Cleanup(func() { removeAll(t, dir) })
+			return conformanceBackend{Format{}.Backend(dir)}
+		})
+	})
+}

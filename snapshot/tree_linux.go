@@ -1,0 +1,259 @@
+package snapshot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// CopyTree copies the tree at src into dst, an empty directory (a fresh
+// subvolume): every file type, owners, modes (setuid included), extended
+// attributes (file capabilities included), times, and hard links. It stays
+// on src's filesystem (a mount point below src becomes an empty directory,
+// as cp -x does), never follows a symlink, and leaves holes where the
+// source has blocks of zeros. Overlay-private attributes (trusted.overlay.*,
+// user.overlay.*) are not copied: in a lower layer they would change what
+// the next overlay shows. progress, if set, gets the bytes copied so far.
+//
+// Order per entry, as the kernel needs it: create, then owner (chown clears
+// setuid bits and file capabilities), then xattrs, then mode, then times;
+// directory times last, once nothing is created in them any more.
+func CopyTree(src, dst string, progress func(int64)) error {
+	des, err := os.ReadDir(dst)
+	if err != nil {
+		return err
+	}
+	if len(des) > 0 {
+		return fmt.Errorf("copy into %s: not empty", dst)
+	}
+	var root unix.Stat_t
+	if err := unix.Lstat(src, &root); err != nil {
+		return fmt.Errorf("copy from %s: %w", src, err)
+	}
+	c := &copier{src: src, dst: dst, dev: root.Dev, links: map[[2]uint64]string{}, progress: progress, buf: make([]byte, 1<<20)}
+	if err := filepath.WalkDir(src, c.visit); err != nil {
+		return err
+	}
+	for i := len(c.dirs) - 1; i >= 0; i-- { // deepest last-visited first
+		if err := setTimes(c.dirs[i].path, &c.dirs[i].st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type copier struct {
+	src, dst string
+	dev      uint64
+	links    map[[2]uint64]string // (dev, ino) of a multiply linked file -> its first copy
+	dirs     []dirTime
+	bytes    int64
+	progress func(int64)
+	buf      []byte
+}
+
+type dirTime struct {
+	path string
+	st   unix.Stat_t
+}
+
+func (c *copier) visit(p string, d fs.DirEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(c.src, p)
+	if err != nil {
+		return err
+	}
+	target := filepath.Join(c.dst, rel)
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return fmt.Errorf("lstat %s: %w", p, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if rel != "." {
+			if err := os.Mkdir(target, 0o700); err != nil {
+				return err
+			}
+		}
+		if err := setMeta(p, target, &st); err != nil {
+			return err
+		}
+		c.dirs = append(c.dirs, dirTime{target, st})
+		if st.Dev != c.dev {
+			return fs.SkipDir // another filesystem mounted here: its mount point only
+		}
+		return nil
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			key := [2]uint64{st.Dev, st.Ino}
+			if first, ok := c.links[key]; ok {
+				return os.Link(first, target)
+			}
+			c.links[key] = target
+		}
+		if err := c.copyFile(p, target, st.Size); err != nil {
+			return err
+		}
+	case unix.S_IFLNK:
+		to, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(to, target); err != nil {
+			return err
+		}
+	default: // devices, FIFOs, sockets
+		if err := unix.Mknod(target, st.Mode, int(st.Rdev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", target, err)
+		}
+	}
+	return setMeta(p, target, &st)
+}
+
+// copyFile copies a regular file's data into a new file, seeking over
+// blocks of zeros so that sparse files stay sparse.
+func (c *copier) copyFile(from, to string, size int64) (err error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	const block = 4096
+	var zero [block]byte
+	for {
+		n, rerr := io.ReadFull(in, c.buf)
+		for off := 0; off < n; off += block {
+			end := min(off+block, n)
+			if bytes.Equal(c.buf[off:end], zero[:end-off]) {
+				if _, err := out.Seek(int64(end-off), io.SeekCurrent); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := out.Write(c.buf[off:end]); err != nil {
+				return fmt.Errorf("write %s: %w", to, err)
+			}
+		}
+		c.bytes += int64(n)
+		if c.progress != nil {
+			c.progress(c.bytes)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", from, rerr)
+		}
+	}
+	// A trailing hole: the seek moved past the end without writing.
+	return out.Truncate(size)
+}
+
+// setMeta gives target the owner, xattrs, mode and (but for directories,
+// done last) times of the source entry.
+func setMeta(from, to string, st *unix.Stat_t) error {
+	if err := unix.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("chown %s: %w", to, err)
+	}
+	if err := copyXattrs(from, to); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Fchmodat(unix.AT_FDCWD, to, st.Mode&0o7777, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", to, err)
+		}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return nil
+	}
+	return setTimes(to, st)
+}
+
+func setTimes(path string, st *unix.Stat_t) error {
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", path, err)
+	}
+	return nil
+}
+
+// overlayPrivate reports the xattrs that belong to overlayfs.
+func overlayPrivate(name string) bool {
+	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
+}
+
+func copyXattrs(from, to string) error {
+	names, err := listXattrs(from)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if overlayPrivate(n) {
+			continue
+		}
+		v, err := getXattr(from, n)
+		if err != nil {
+			return err
+		}
+		if err := unix.Lsetxattr(to, n, v, 0); err != nil {
+			return fmt.Errorf("set xattr %s on %s: %w", n, to, err)
+		}
+	}
+	return nil
+}
+
+func listXattrs(path string) ([]string, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Llistxattr(path, buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue
+		}
+		if errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
+		}
+		var out []string
+		for _, n := range bytes.Split(buf[:n], []byte{0}) {
+			if len(n) > 0 {
+				out = append(out, string(n))
+			}
+		}
+		return out, nil
+	}
+}
+
+func getXattr(path, name string) ([]byte, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Lgetxattr(path, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get xattr %s of %s: %w", name, path, err)
+		}
+		return buf[:n], nil
+	}
+}
+
