@@ -256,4 +256,3 @@ func getXattr(path, name string) ([]byte, error) {
 		return buf[:n], nil
 	}
 }
-
