@@ -16,97 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/trampoline"
 	"github.com/overlayupd/overlayupd/trampoline/conformance"
 )
 
-const nsEnv = "OVERLAYUPD_BTRFS_NS"
-
-// onBtrfs runs the calling test again in a private mount namespace with a
-// fresh btrfs mounted (top level, subvolid=5), and there calls fn with its
-// mount point. Outside the namespace it only starts the child and reports.
+// onBtrfs runs fn on a fresh btrfs mounted at its top level, in a private
+// mount namespace (testroot.InPrivateMountNS).
 func onBtrfs(t *testing.T, fn func(t *testing.T, mnt string)) {
 	t.Helper()
-	if os.Getenv(nsEnv) == "" {
-		if testing.Short() {
-			t.Skip("privileged test: skipped with -short")
-		}
-		if os.Geteuid() != 0 {
-			t.Skip("needs root: a loop-mounted btrfs in a private mount namespace")
-		}
-		for _, tool := range []string{"unshare", "mkfs.btrfs", "btrfs"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				if os.Getenv("CI") == "true" {
-					t.Fatalf("%s not found (run: make deps)", tool)
-				}
-				t.Skipf("%s not found (run: make deps)", tool)
-			}
-		}
-		img := filepath.Join(tmpBase(t), "btrfs.img")
-		f, err := os.Create(img)
-		must(t, err)
-		must(t, f.Truncate(2<<30)) // sparse; the suite makes tens of thousands of subvolumes
-		f.Close()
-		if out, err := exec.Command("mkfs.btrfs", "-q", "-f", img).CombinedOutput(); err != nil {
-			t.Fatalf("mkfs.btrfs: %v\n%s", err, out)
-		}
-		cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), nsEnv+"="+img)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a private mount namespace: %v\n%s", err, out)
-		}
-		t.Logf("in a private mount namespace:\n%s", lastLines(string(out), 5))
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs", "btrfs", "mount") {
 		return
 	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-o", "loop,subvolid=5", os.Getenv(nsEnv), mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
-	fn(t, mnt)
-}
-
-// tmpBase is /dev/shm when it is a tmpfs (the suite commits thousands of
-// transactions: memory makes them cheap), else the test's temp directory.
-func tmpBase(t *testing.T) string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "overlayupd-btrfs-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
-}
-
-func lastLines(s string, n int) string {
-	lines := []string{}
-	for _, l := range splitLines(s) {
-		lines = append(lines, l)
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	out := ""
-	for _, l := range lines {
-		out += l + "\n"
-	}
-	return out
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := range len(s) {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	if start < len(s) {
-		out = append(out, s[start:])
-	}
-	return out
+	fn(t, testroot.MountBtrfs(t, 2<<30)) // sparse; the suite makes tens of thousands of subvolumes
 }
 
 func must(t *testing.T, err error) {

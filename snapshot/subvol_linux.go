@@ -17,6 +17,9 @@ var (
 	ErrNotBtrfs  = errors.New("not on btrfs")
 	ErrNotSubvol = errors.New("not a btrfs subvolume")
 	ErrInUse     = errors.New("subvolume is mounted")
+	// ErrNotBuilt is what making a subvolume gets from a build without cgo
+	// or with overlayupd_omit_btrfs (Built is false).
+	ErrNotBuilt = errors.New("btrfs support is not built into this binary (it was built without cgo or with overlayupd_omit_btrfs): use a build of 'make build'")
 )
 
 // openDir opens path as a directory without following a final symlink.

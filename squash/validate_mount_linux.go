@@ -159,3 +159,34 @@ func statMode(m uint32) fs.FileMode {
 	}
 	return mode
 }
+
+// CheckRoot checks a root tree at dir as an image's tree is checked: every
+// entry readable, and /sbin/init, resolved inside dir, an executable file
+// whose data reads. For roots that are not images (a subvolume made by the
+// btrfs store's commands).
+func CheckRoot(dir string) (Info, error) {
+	info := Info{CheckedBy: "tree"}
+	if err := checkMounted(dir, &info); err != nil {
+		return Info{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return info, nil
+}
+
+// WithMounted runs fn with image loop-mounted read-only at a temporary
+// directory, in a private mount namespace that only fn's thread sees (fn
+// must not hand the path to other goroutines). The mount and its loop device
+// go when fn returns.
+func WithMounted(image string, fn func(dir string) error) error {
+	dir, err := os.MkdirTemp("", "overlayupd-image-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(dir)
+	return mountns.InPrivate(func() error {
+		if _, err := loop.Mount(image, dir, "squashfs", unix.MS_RDONLY, ""); err != nil {
+			return err
+		}
+		defer unix.Unmount(dir, unix.MNT_DETACH)
+		return fn(dir)
+	})
+}

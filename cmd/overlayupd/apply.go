@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,7 +70,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	}
 	defer src.Close()
 	var res applyResult
-	err = e.withStore(store, func(st *trampoline.Store) error {
+	err = e.withStore(store, func(st *trampoline.Store) (err error) {
 		var progress func(int64)
 		if errw := cmd.ErrOrStderr(); isTerminal(errw) {
 			bar := &progressBar{w: errw, total: size}
@@ -80,8 +81,27 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := st.Stage(img.tmp, c.tries); err != nil {
-			discard(img.tmp)
+		entry := img.tmp
+		if isBtrfs(st) {
+			// The validated copy is unpacked into a subvolume, which is
+			// what stages; the copy goes. Why copy first even from a file:
+			// what is unpacked is the bytes that were hashed and checked.
+			defer discard(img.tmp)
+			ws, err := makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
+			if err != nil {
+				return err
+			}
+			entry = ws.Path
+			defer func() {
+				if err != nil {
+					err = errors.Join(err, ws.Abort())
+				}
+			}()
+		}
+		if _, err = st.Stage(entry, c.tries); err != nil {
+			if !isBtrfs(st) {
+				discard(img.tmp)
+			}
 			return fmt.Errorf("%w\n%s", err, stagedNow(st))
 		}
 		status, err := st.Status("")

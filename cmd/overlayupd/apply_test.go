@@ -57,7 +57,7 @@ func TestStoreInitRefusals(t *testing.T) {
 	t.Parallel()
 	e := testEnv(t)
 	top, img := newStore(t, e)
-	before := snapshot(t, top)
+	before := treeDigest(t, top)
 	empty := t.TempDir()
 	for _, c := range []struct {
 		name string
@@ -78,7 +78,7 @@ func TestStoreInitRefusals(t *testing.T) {
 			}
 		})
 	}
-	if after := snapshot(t, top); after != before {
+	if after := treeDigest(t, top); after != before {
 		t.Errorf("a refused init changed the store:\n%s\nwas\n%s", after, before)
 	}
 	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
@@ -192,7 +192,7 @@ func TestApplyBadInput(t *testing.T) {
 		{"stdin ends early", "-", data[:len(data)-4096], "read from stdin"},
 		{"stdin empty", "-", []byte{}, "stdin"},
 	}
-	before := snapshot(t, top)
+	before := treeDigest(t, top)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// Not parallel: every case checks that the shared store is unchanged.
@@ -201,7 +201,7 @@ func TestApplyBadInput(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "overlayupd apply:") {
 				t.Errorf("err = %v, want a refusal naming apply and saying %q\n%s", err, c.want, out)
 			}
-			if after := snapshot(t, top); after != before {
+			if after := treeDigest(t, top); after != before {
 				t.Errorf("the store changed:\n%s\nwas\n%s", after, before)
 			}
 		})
@@ -213,13 +213,13 @@ func TestApplyTriesRange(t *testing.T) {
 	e := testEnv(t)
 	top, _ := newStore(t, e)
 	img := bootable().squashfs(t)
-	before := snapshot(t, top)
+	before := treeDigest(t, top)
 	for _, n := range []string{"0", "100", "-1"} {
 		if _, err := run(t, e, "overlayupd", "apply", "--store", top, "--tries", n, img); err == nil || !strings.Contains(err.Error(), "--tries") {
 			t.Errorf("--tries %s: err = %v, want a refusal", n, err)
 		}
 	}
-	if snapshot(t, top) != before {
+	if treeDigest(t, top) != before {
 		t.Error("a refused apply changed the store")
 	}
 }
@@ -253,7 +253,7 @@ func TestLockHeldNamesHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	before := snapshot(t, top)
+	before := treeDigest(t, top)
 	for _, args := range [][]string{{"apply", img}, {"commit", "--force"}, {"rollback"}, {"gc"}} {
 		_, err := run(t, e, "overlayupd", append(args, "--store", top)...)
 		pid := "pid " + strconv.Itoa(os.Getpid())
@@ -261,7 +261,7 @@ func TestLockHeldNamesHolder(t *testing.T) {
 			t.Errorf("%v while locked: err = %v, want one naming %s and its command", args, err, pid)
 		}
 	}
-	if snapshot(t, top) != before {
+	if treeDigest(t, top) != before {
 		t.Error("a locked-out command changed the store")
 	}
 }

@@ -81,7 +81,7 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 				bootTrial(t, e, top)
 			}
 			fakeBooted(e, c.booted)
-			before := snapshot(t, top)
+			before := treeDigest(t, top)
 			ran := filepath.Join(t.TempDir(), "ran")
 			hd := healthDir(t, map[string]string{"10-mark": "touch " + ran})
 			_, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd)
@@ -91,7 +91,7 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 			if _, err := os.Stat(ran); err == nil {
 				t.Error("health checks ran for a commit that is refused anyway")
 			}
-			if snapshot(t, top) != before {
+			if treeDigest(t, top) != before {
 				t.Error("a refused commit changed the store")
 			}
 			if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--force", "--health-dir", hd); err != nil {
@@ -137,7 +137,7 @@ func TestCommitHealthChecks(t *testing.T) {
 			if _, ok := c.checks["README"]; ok {
 				_ = os.Chmod(filepath.Join(hd, "README"), 0o644) // not executable: not a check
 			}
-			before := snapshot(t, top)
+			before := treeDigest(t, top)
 			_, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd, "--health-timeout", c.timeout)
 			if len(c.wantErr) == 0 {
 				if err != nil {
@@ -156,7 +156,7 @@ func TestCommitHealthChecks(t *testing.T) {
 					t.Errorf("err = %v\nwant it to say %q", err, w)
 				}
 			}
-			if snapshot(t, top) != before || fileSum(t, slotPath(top, "root.sqsh")) != oldSum {
+			if treeDigest(t, top) != before || fileSum(t, slotPath(top, "root.sqsh")) != oldSum {
 				t.Error("a refused commit changed the store")
 			}
 		})

@@ -115,9 +115,9 @@ func newStore(t *testing.T, e *env) (top, img string) {
 	return top, img
 }
 
-// snapshot describes every file of the store: name, mode, contents (or
-// link target). Two equal snapshots mean a byte-for-byte unchanged store.
-func snapshot(t *testing.T, top string) string {
+// treeDigest describes every file of the store: name, mode, contents (or
+// link target). Two equal digests mean a byte-for-byte unchanged store.
+func treeDigest(t *testing.T, top string) string {
 	t.Helper()
 	var lines []string
 	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {

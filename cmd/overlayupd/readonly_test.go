@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // TestApplyOnReadOnlyStore runs apply against a store on a read-only mount,
@@ -18,22 +19,8 @@ import (
 // (the test re-runs itself under unshare), never on the host.
 func TestApplyOnReadOnlyStore(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("OVERLAYUPD_CMD_NS") == "1" {
+	if testroot.InPrivateMountNS(t) {
 		readOnlyStoreInNamespace(t)
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a private mount namespace")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("unshare(1) is not installed")
-	}
-	cmd := exec.Command(unshare, "--mount", "--propagation", "private", os.Args[0], "-test.run=^TestApplyOnReadOnlyStore$", "-test.v")
-	cmd.Env = append(os.Environ(), "OVERLAYUPD_CMD_NS=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("in a private mount namespace: %v\n%s", err, out)
 	}
 }
 

@@ -20,7 +20,11 @@ import (
 // InitName is where the store holds the trampoline the kernel runs.
 var InitName = strings.TrimPrefix(trampoline.TrampolinePath, "/")
 
-type storeInitCmd struct{ image string }
+type storeInitCmd struct {
+	image string
+	btrfs bool
+	from  string
+}
 
 func newStoreCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -36,23 +40,33 @@ func newStoreCmd(e *env) *cobra.Command {
 func newStoreInitCmd(e *env) *cobra.Command {
 	c := &storeInitCmd{}
 	cmd := &cobra.Command{
-		Use:   "init DIR --image IMAGE",
-		Short: "Make DIR a bootable store holding IMAGE as its committed root",
+		Use:   "init DIR (--image IMAGE | --btrfs [--image IMAGE | --from DIR2])",
+		Short: "Make DIR a bootable store holding its first committed root",
 		Long: `Make DIR (e.g. the mounted store partition of an SD card, on a build host) a
 bootable store: this binary as DIR/` + InitName + `, the mount points /dev,
-/proc, /sys and /overlay, and IMAGE, validated as apply validates it, as the
-committed root DIR/` + trampoline.SlotDir + `/root.sqsh.
+/proc, /sys and /overlay, and the first committed root in DIR/` + trampoline.SlotDir + `/.
+
+A squashfs store (the default) holds root images: IMAGE, validated as apply
+validates it, becomes DIR/` + trampoline.SlotDir + `/root.sqsh.
+
+A btrfs store (--btrfs) holds roots as read-only subvolumes: DIR must be the
+top level (subvolid=5) of a mounted btrfs, and its default subvolume must be
+5. The first root, DIR/` + trampoline.SlotDir + `/root, is IMAGE unpacked (--image), a copy
+of the tree DIR2 (--from, one filesystem, like cp -ax), or without either a
+snapshot of the running system's root, when that root is on this btrfs.
+Boot it with rootfstype=btrfs rootflags=subvolid=5 on the kernel command line.
 
 The marker file DIR/` + trampoline.MarkerFile + ` is written last, so a store
 whose initialisation was cut off is never taken for one: run init again.
 A directory that already is a store is refused: use 'overlayupd apply --store'.`,
-		Example: "  overlayupd store init /media/$USER/store --image root.sqsh",
+		Example: "  overlayupd store init /media/$USER/store --image root.sqsh\n  overlayupd store init /mnt/store --btrfs --image root.sqsh\n  overlayupd store init /mnt/store --btrfs --from /media/$USER/rootfs",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: e.needRoot,
 		RunE:    func(cmd *cobra.Command, args []string) error { return c.run(cmd, e, args) },
 	}
-	cmd.Flags().StringVar(&c.image, "image", "", "squashfs image of the first committed root (required)")
-	_ = cmd.MarkFlagRequired("image")
+	cmd.Flags().StringVar(&c.image, "image", "", "squashfs image of the first committed root (required for a squashfs store)")
+	cmd.Flags().BoolVar(&c.btrfs, "btrfs", false, "make a btrfs store: roots are read-only subvolumes")
+	cmd.Flags().StringVar(&c.from, "from", "", "with --btrfs: copy this directory tree as the first root")
 	return cmd
 }
 
@@ -64,10 +78,24 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	if err := checkInitTarget(top); err != nil {
 		return errorf(cmd, "%w", err)
 	}
+	if c.btrfs {
+		return c.runBtrfs(cmd, e, top)
+	}
+	switch {
+	case c.from != "":
+		return errorf(cmd, "--from makes a subvolume: it needs --btrfs (a squashfs store takes --image)")
+	case c.image == "":
+		return errorf(cmd, "give --image IMAGE (a squashfs root image), or --btrfs for a btrfs store")
+	}
 	if _, err := checkImage(c.image); err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	img, err := c.initStore(cmd, e, top, squash.Format{})
+	var img staged
+	err = e.initStore(top, squash.Format{}, func(st *trampoline.Store) error {
+		var err error
+		img, err = c.stageRoot(cmd, st)
+		return err
+	})
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -120,37 +148,37 @@ func fileKind(m os.FileMode) string {
 	return "file"
 }
 
-// initStore lays out the store. Order matters for crashes: everything else
-// is in place and fsynced before the marker is written, so the marker's
-// presence means a complete store.
-func (c *storeInitCmd) initStore(cmd *cobra.Command, e *env, top string, f trampoline.Format) (staged, error) {
+// initStore lays out the store of format f at top, with makeRoot making
+// the first committed root (the protocol's init event). Order matters for
+// crashes: everything else is in place and fsynced before the marker is
+// written, so the marker's presence means a complete store.
+func (e *env) initStore(top string, f trampoline.Format, makeRoot func(*trampoline.Store) error) error {
 	st := trampoline.Open(top, f)
 	if err := os.MkdirAll(st.SlotDir, 0o755); err != nil {
-		return staged{}, err
+		return err
 	}
 	lock, err := trampoline.LockStore(st.SlotDir, e.args)
 	if err != nil {
-		return staged{}, err
+		return err
 	}
 	defer lock.Close()
 	if err := e.installSelf(filepath.Join(top, InitName)); err != nil {
-		return staged{}, err
+		return err
 	}
 	for _, d := range []string{"dev", "proc", "sys", strings.TrimPrefix(overlay.OverlayDir, "/")} {
 		if err := os.MkdirAll(filepath.Join(top, d), 0o755); err != nil {
-			return staged{}, err
+			return err
 		}
 	}
-	img, err := c.stageRoot(cmd, st)
-	if err != nil {
-		return staged{}, err
+	if err := makeRoot(st); err != nil {
+		return err
 	}
 	// Why: the directories made above must be durable before the marker says
 	// the store is complete.
 	if err := atomicfile.SyncDir(top); err != nil {
-		return staged{}, err
+		return err
 	}
-	return img, atomicfile.WriteFile(filepath.Join(top, trampoline.MarkerFile), trampoline.MarkerText(f.Name()), 0o644)
+	return atomicfile.WriteFile(filepath.Join(top, trampoline.MarkerFile), trampoline.MarkerText(f.Name()), 0o644)
 }
 
 // stageRoot copies the image into the slot directory and makes it the

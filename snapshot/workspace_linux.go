@@ -1,0 +1,82 @@
+package snapshot
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// Workspace is a writable subvolume under a .stage-* name in a slot
+// directory: a root being made (by store init, apply, update or persist). It
+// becomes an entry when Seal has made it read-only and durable and the
+// caller stages it (trampoline.Store.Stage or Init). gc removes a workspace
+// left by a crash, as any .stage-* entry.
+type Workspace struct {
+	Path string
+}
+
+func stagePath(slotDir string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return filepath.Join(slotDir, trampoline.StagePrefix+hex.EncodeToString(b[:])), nil
+}
+
+// NewWorkspace makes an empty workspace in slotDir.
+func NewWorkspace(slotDir string) (*Workspace, error) {
+	p, err := stagePath(slotDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := Create(p); err != nil {
+		return nil, err
+	}
+	return &Workspace{Path: p}, nil
+}
+
+// SnapshotWorkspace makes a workspace in slotDir that is a writable snapshot
+// of the subvolume src (the running root, for update).
+func SnapshotWorkspace(slotDir, src string) (*Workspace, error) {
+	p, err := stagePath(slotDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := Snapshot(src, p, false); err != nil {
+		return nil, err
+	}
+	return &Workspace{Path: p}, nil
+}
+
+// Seal makes the workspace durable and read-only. Why syncfs first: the
+// read-only flag stops new writes but not the data in flight, and the flag
+// change commits a transaction that must find the data written. Every
+// process that wrote into it must be gone before (a read-only flip does not
+// stop a writer that holds a file open).
+func (w *Workspace) Seal() error {
+	f, err := openDir(w.Path)
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("syncfs %s: %w", w.Path, err)
+	}
+	return SetReadOnly(w.Path, true)
+}
+
+// Abort deletes the workspace; a failure is returned with the path, which
+// gc would remove later.
+func (w *Workspace) Abort() error {
+	if err := Delete(w.Path); err != nil {
+		return errors.Join(err, fmt.Errorf("%s is left over: 'overlayupd gc' removes it", w.Path))
+	}
+	return nil
+}
