@@ -16,9 +16,10 @@ const (
 	EvFail                      // end the trial now, as failed
 	EvGC                        // remove root.failed and leftovers
 	EvInit                      // store init: the first committed root
+	EvKeep                      // keep a new root that failed before staging (update --keep-failed) as root.failed
 )
 
-var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc", "init"}
+var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc", "init", "keep"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -30,11 +31,11 @@ func (k EventKind) String() string {
 // Event is a command with its arguments.
 type Event struct {
 	Kind   EventKind
-	Stage  string // EvStage, EvInit: the .stage-* entry that holds the new root
+	Stage  string // EvStage, EvInit, EvKeep: the .stage-* entry that holds the new root
 	Tries  int    // EvStage: boots allowed without a commit, 1..MaxTries
 	Booted string // EvCommit: the entry the running system booted from
 	Force  bool   // EvCommit: commit even when not booted into the trial
-	Why    string // EvFail, EvRollback: recorded in failed.reason
+	Why    string // EvFail, EvRollback, EvKeep: recorded in failed.reason
 }
 
 // Errors of Next, for errors.Is.
@@ -66,6 +67,8 @@ func Next(st State, ev Event) (Transition, error) {
 		b.gc()
 	case EvInit:
 		err = b.init(ev)
+	case EvKeep:
+		err = b.keep(ev)
 	default:
 		err = fmt.Errorf("unknown event %s", ev.Kind)
 	}
@@ -132,6 +135,22 @@ func (b *builder) init(ev Event) error {
 		return fmt.Errorf("%w: init makes the first one; use apply to stage a new root", ErrHasRoot)
 	}
 	b.rename(ev.Stage, b.name(RoleCommitted, 0))
+	return nil
+}
+
+// keep makes a .stage-* entry root.failed, for diagnosis: the old
+// root.failed goes first (rename to rm-*), then one rename. It never boots:
+// root.failed is no trial and no committed root.
+func (b *builder) keep(ev Event) error {
+	if err := b.checkStaging(ev.Stage); err != nil {
+		return err
+	}
+	failed := b.name(RoleFailed, 0)
+	if b.st.Has(failed) {
+		b.discard(failed)
+	}
+	b.rename(ev.Stage, failed)
+	b.notes = append(b.notes, Note{File: FailedReasonFile, Entry: failed, Why: orDefault(ev.Why, "kept for inspection")})
 	return nil
 }
 

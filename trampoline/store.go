@@ -180,6 +180,16 @@ func (s *Store) Init(tmpPath string) (Transition, error) {
 	return s.Do(Event{Kind: EvInit, Stage: filepath.Base(tmpPath)})
 }
 
+// Keep makes the entry at tmpPath (a .stage-* entry in the slot directory)
+// root.failed, recording why: a root that failed before it was staged,
+// kept for inspection.
+func (s *Store) Keep(tmpPath, why string) (Transition, error) {
+	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.SlotDir) {
+		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.SlotDir)
+	}
+	return s.Do(Event{Kind: EvKeep, Stage: filepath.Base(tmpPath), Why: why})
+}
+
 // Commit keeps the trial the system booted from (booted: its entry name).
 func (s *Store) Commit(booted string, force bool) (Transition, error) {
 	return s.Do(Event{Kind: EvCommit, Booted: booted, Force: force})

@@ -14,6 +14,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/internal/chroot"
 )
 
 var version = "dev"
@@ -32,12 +34,19 @@ func main() {
 	if name == "init-overlay" {
 		boot.Main(os.Args, os.Environ()) // never returns
 	}
+	if len(os.Args) > 1 && os.Args[1] == chroot.HelperArg {
+		os.Exit(chroot.Main(os.Args[2:])) // update's helper, PID 1 of its namespaces
+	}
 	root := newRootCmd(name, systemEnv())
 	if os.Getpid() == 1 && !isSubcommand(root, os.Args[1:]) {
 		boot.Main(os.Args, os.Environ()) // never returns
 	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		var exit *ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.Code) // update passes on its command's exit code
+		}
 		os.Exit(1)
 	}
 }

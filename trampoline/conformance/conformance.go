@@ -75,6 +75,7 @@ func events(l Labels, suffix string) []trampoline.Event {
 		{Kind: trampoline.EvRollback},
 		{Kind: trampoline.EvFail},
 		{Kind: trampoline.EvGC},
+		{Kind: trampoline.EvKeep, Stage: ".stage-new", Why: "update failed"},
 	}
 }
 
@@ -100,7 +101,7 @@ func testEvents(t *testing.T, newBackend func(t *testing.T) Backend) {
 func testEvent(t *testing.T, newBackend func(t *testing.T) Backend, s Setup, ev trampoline.Event) {
 	sfx := newBackend(t).Suffix()
 	before := s.Labels(sfx)
-	if ev.Kind == trampoline.EvStage {
+	if ev.Kind == trampoline.EvStage || ev.Kind == trampoline.EvKeep {
 		before[".stage-new"] = "new"
 	}
 	tr, err := trampoline.Next(before.State(sfx), ev)
@@ -141,7 +142,7 @@ func testEvent(t *testing.T, newBackend func(t *testing.T) Backend, s Setup, ev 
 			checkCommitted(t, where, before, settled, first, sfx)
 		}
 		if i == len(tr.Ops) {
-			checkDone(t, ev, settled, before, first, beforeBoot, sfx)
+			checkDone(t, ev, settled, before, want, first, beforeBoot, sfx)
 		}
 	}
 }
@@ -164,7 +165,7 @@ func checkCommitted(t *testing.T, where string, before, settled Labels, first bo
 }
 
 // checkDone: what a command reported as done survives the next boot (invariant 6).
-func checkDone(t *testing.T, ev trampoline.Event, settled, before Labels, first boot, beforeBoot, sfx string) {
+func checkDone(t *testing.T, ev trampoline.Event, settled, before, after Labels, first boot, beforeBoot, sfx string) {
 	t.Helper()
 	r := func(l Labels, role trampoline.Role) string { return l.Role(sfx, role) }
 	switch ev.Kind {
@@ -185,6 +186,10 @@ func checkDone(t *testing.T, ev trampoline.Event, settled, before Labels, first 
 		trial := r(settled, trampoline.RoleTrying)
 		if first.label == trial || r(first.after, trampoline.RoleFailed) != trial {
 			t.Errorf("after fail: first boot %q, failed %q, want the trial %q failed and not booted", first.label, r(first.after, trampoline.RoleFailed), trial)
+		}
+	case trampoline.EvKeep:
+		if first.label != beforeBoot || r(after, trampoline.RoleFailed) != "new" {
+			t.Errorf("after keep: first boot %q, failed %q; want %q as before, and new kept as failed", first.label, r(after, trampoline.RoleFailed), beforeBoot)
 		}
 	case trampoline.EvGC:
 		if first.label != beforeBoot {

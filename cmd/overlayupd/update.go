@@ -1,0 +1,344 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/chroot"
+	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/snapshot"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// UpdateEnv marks a command run by update; a nested update is refused.
+const UpdateEnv = "OVERLAYUPD_UPDATE"
+
+type updateCmd struct {
+	store      storeFlag
+	tries      int
+	reboot     bool
+	keepFailed bool
+	shell      bool
+	force      bool
+	bootWrites bool
+}
+
+func newUpdateCmd(e *env) *cobra.Command {
+	c := &updateCmd{}
+	cmd := &cobra.Command{
+		Use:   "update [flags] -- CMD [ARGS...]",
+		Short: "Run CMD in a snapshot of the running root; the next boot tries the result",
+		Long: `Update the system in a new root, never in the running one (btrfs store only):
+
+  1. snapshot the root this system booted into a writable subvolume;
+  2. run CMD chrooted in it, in private mount and PID namespaces: /dev, /proc
+     and /sys from the host, fresh tmpfs on /run, /tmp and /var/tmp with the
+     host's resolv.conf, the apt cache bound from outside (downloads stay out
+     of the root), and a policy-rc.d that keeps services from starting;
+     CMD's output streams as it runs, and it sees OVERLAYUPD_UPDATE=1;
+  3. when CMD ends, whatever it left running is killed, the snapshot is
+     synced and made read-only, and staged: the next boot tries it (--tries
+     times), 'overlayupd commit' keeps it, a reboot without commit goes back.
+
+A CMD that fails (non-zero exit) stages nothing, and update exits with its
+code; --keep-failed keeps the snapshot as root.failed to look at. Ctrl-C, a
+crash or a full disk stage nothing either ('overlayupd gc' removes what a
+crash left). The store stays locked and writable while CMD runs.
+
+/boot and /boot/firmware, when they are filesystems of their own (a Pi's
+kernel, DTBs and config.txt), belong to every root: CMD sees them read-only,
+and a write there fails the update. --allow-boot-writes lets it through: such
+a change is not transactional, it hits every root at once.
+
+With a persistent writable layer, files in it shadow the root: update names
+the files it changed that the layer hides, and refuses when that is dpkg's
+database (/var/lib/dpkg) unless --force. 'overlayupd persist' first folds the
+layer into the root.`,
+		Example: "  overlayupd update -- apt-get -y full-upgrade\n  overlayupd update --reboot -- sh -c 'apt-get update && apt-get -y install htop'\n  overlayupd update --shell",
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if c.tries < 1 || c.tries > trampoline.MaxTries {
+				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			}
+			if os.Getenv(UpdateEnv) != "" {
+				return errorf(cmd, "refusing a nested update: this already runs inside 'overlayupd update' (%s is set)", UpdateEnv)
+			}
+			if c.shell == (len(args) > 0) {
+				return errorf(cmd, "give a command after --, or --shell (one of them)")
+			}
+			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
+				return errorf(cmd, "put the command after --, as in: overlayupd update -- apt-get -y full-upgrade")
+			}
+			return e.needRoot(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return c.run(cmd, e, args) },
+	}
+	c.store.register(cmd)
+	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
+	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new root once it is staged")
+	cmd.Flags().BoolVar(&c.keepFailed, "keep-failed", false, "when CMD fails, keep the snapshot as root.failed for inspection")
+	cmd.Flags().BoolVar(&c.shell, "shell", false, "run an interactive shell (/bin/sh) in the snapshot instead of a command")
+	cmd.Flags().BoolVar(&c.force, "force", false, "stage even when the persistent layer shadows dpkg's database")
+	cmd.Flags().BoolVar(&c.bootWrites, "allow-boot-writes", false, "let CMD write /boot and /boot/firmware (not transactional)")
+	return cmd
+}
+
+// ExitError is a command's own exit code, passed on by main.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (x *ExitError) Error() string { return x.Err.Error() }
+func (x *ExitError) Unwrap() error { return x.Err }
+
+func (c *updateCmd) run(cmd *cobra.Command, e *env, argv []string) error {
+	if c.shell {
+		argv = []string{"/bin/sh"}
+	}
+	store, err := c.store.open()
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	if !isBtrfs(store) {
+		return errorf(cmd, "update needs a btrfs store (this one holds %s images): build a new image and 'overlayupd apply' it", store.Format.Name())
+	}
+	var staged string
+	var code int
+	err = e.withStore(store, func(st *trampoline.Store) error {
+		staged, code, err = c.update(cmd, e, st, argv)
+		return err
+	})
+	if err != nil {
+		err = errorf(cmd, "%w", err)
+		if code != 0 {
+			return &ExitError{Code: code, Err: err}
+		}
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "staged %s: the next boot tries it; after it boots, run 'overlayupd commit' to keep it, or reboot to go back\n", staged)
+	if c.reboot {
+		fmt.Fprintln(cmd.ErrOrStderr(), "rebooting into the new root")
+		return e.reboot()
+	}
+	return nil
+}
+
+// update does the work under the store lock: it returns the staged entry,
+// or CMD's exit code with an error.
+func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, argv []string) (string, int, error) {
+	src, err := e.updateSource(st)
+	if err != nil {
+		return "", 0, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "snapshot of %s ...\n", filepath.Base(src))
+	ws, err := snapshot.SnapshotWorkspace(st.SlotDir, src)
+	if err != nil {
+		return "", 0, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			if err := ws.Abort(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%v\n", err)
+			}
+		}
+	}()
+	restore, err := denyServices(ws.Path)
+	if err != nil {
+		return "", 0, err
+	}
+	code, err := c.runIn(cmd, e, ws.Path, argv)
+	if rerr := restore(); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if code != 0 {
+		why := fmt.Sprintf("%s exited with %d", strings.Join(argv, " "), code)
+		msg := why + "; nothing staged"
+		if full(st.SlotDir) {
+			msg += " (the store is full: 'overlayupd gc' frees space)"
+		}
+		if len(c.bootMounts()) > 0 && !c.bootWrites {
+			msg += "\nif it failed writing /boot or /boot/firmware, which are read-only during an update: --allow-boot-writes (not transactional)"
+		}
+		if c.keepFailed {
+			if err := ws.Seal(); err == nil {
+				if _, err := st.Keep(ws.Path, "update: "+why); err == nil {
+					ok = true
+					msg += "; kept as " + trampoline.EntryName(trampoline.RoleFailed, 0, "")
+				}
+			}
+		}
+		return "", code, errors.New(msg)
+	}
+	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
+		return "", 1, err
+	}
+	if err := ws.Seal(); err != nil {
+		return "", 0, err
+	}
+	if _, err := st.Stage(ws.Path, c.tries); err != nil {
+		return "", 0, fmt.Errorf("%w\n%s", err, stagedNow(st))
+	}
+	ok = true
+	return trampoline.EntryName(trampoline.RoleStaged, c.tries, ""), 0, nil
+}
+
+// updateSource is the subvolume update snapshots: the entry this system
+// booted, or, when it booted none of this store's (a store given with
+// --store), the committed root.
+func (e *env) updateSource(st *trampoline.Store) (string, error) {
+	booted, err := e.booted(st)
+	if err != nil {
+		return "", err
+	}
+	if booted == "" {
+		state, err := st.State()
+		if err != nil {
+			return "", err
+		}
+		r, ok := state.Find(trampoline.RoleCommitted)
+		if !ok {
+			return "", errors.New("no committed root to update")
+		}
+		booted = r.Name
+	}
+	return filepath.Join(st.SlotDir, booted), nil
+}
+
+// runIn runs argv in the chroot helper with stdio passed through, and
+// returns its exit code. Ctrl-C reaches the command (same process group);
+// update waits for it to end, then discards the snapshot.
+func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string) (int, error) {
+	self, err := e.executable()
+	if err != nil {
+		return 0, err
+	}
+	spec := chroot.Spec{Root: root, Argv: argv, BootRW: c.bootWrites, BootMounts: c.bootMounts()}
+	if fi, err := os.Stat("/var/cache/apt/archives"); err == nil && fi.IsDir() {
+		spec.AptCache = "/var/cache/apt/archives"
+	}
+	h := chroot.Command(self, spec)
+	h.Stdin, h.Stdout, h.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	h.Env = append(os.Environ(), UpdateEnv+"=1", "DEBIAN_FRONTEND=noninteractive")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, unix.SIGTERM)
+	defer signal.Stop(sig)
+	err = h.Run()
+	var exit interface{ ExitCode() int }
+	if errors.As(err, &exit) && exit.ExitCode() > 0 {
+		return exit.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("run the update: %w", err)
+	}
+	select {
+	case s := <-sig:
+		return 128 + int(s.(unix.Signal)), nil
+	default:
+	}
+	return 0, nil
+}
+
+// bootMounts are the host's mount points of /boot and /boot/firmware.
+func (c *updateCmd) bootMounts() []string {
+	ms, err := mounts.Read()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, p := range []string{"/boot", "/boot/firmware"} {
+		if _, ok := mounts.Find(ms, p); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// policyRcD makes invoke-rc.d start no service in the snapshot.
+const policyRcD = "#!/bin/sh\n# overlayupd update: no service starts in a snapshot\nexit 101\n"
+
+// denyServices puts policy-rc.d into the snapshot for the update and
+// returns what takes it out again (the snapshot's own, if it had one, comes
+// back). A crash in between leaves it only in a snapshot that is discarded.
+func denyServices(root string) (func() error, error) {
+	p := filepath.Join(root, "usr/sbin/policy-rc.d")
+	old, err := os.ReadFile(p)
+	had := err == nil
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p, []byte(policyRcD), 0o755); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if had {
+			return os.WriteFile(p, old, 0o755)
+		}
+		return os.Remove(p)
+	}, nil
+}
+
+// full reports whether the filesystem of dir has (almost) no space left.
+func full(dir string) bool {
+	var s unix.Statfs_t
+	return unix.Statfs(dir, &s) == nil && s.Bavail*uint64(s.Bsize) < 1<<20
+}
+
+// checkShadows names the files the update changed that the persistent
+// writable layer hides, and refuses dpkg's database among them unless
+// --force: the booted system would run new programs against an old
+// package database.
+func (c *updateCmd) checkShadows(cmd *cobra.Command, oldRoot, newRoot string) error {
+	st, err := overlay.CurrentStatus()
+	if err != nil || st.RWLayer != string(overlay.Persistent) || st.RWLayerDir == "" {
+		return nil
+	}
+	shadowed := shadowedChanges(filepath.Join(st.RWLayerDir, "data"), oldRoot, newRoot)
+	if len(shadowed) == 0 {
+		return nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", st.RWLayerDir, len(shadowed))
+	dpkg := false
+	for _, p := range shadowed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "  /%s\n", p)
+		dpkg = dpkg || strings.HasPrefix(p, "var/lib/dpkg/")
+	}
+	if dpkg && !c.force {
+		return errors.New("the persistent layer hides dpkg's database (/var/lib/dpkg) that this update changed: run 'overlayupd persist' first, or update --force; nothing staged")
+	}
+	return nil
+}
+
+// shadowedChanges lists the files of the upper layer (paths relative to
+// it) that differ between the old and the new root: by type, size or
+// modification time.
+func shadowedChanges(upper, oldRoot, newRoot string) []string {
+	var out []string
+	_ = filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(upper, p)
+		a, aerr := os.Lstat(filepath.Join(oldRoot, rel))
+		b, berr := os.Lstat(filepath.Join(newRoot, rel))
+		switch {
+		case aerr != nil && berr != nil:
+		case aerr != nil || berr != nil, a.Mode() != b.Mode(), a.Size() != b.Size(), !a.ModTime().Equal(b.ModTime()):
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
+	"github.com/overlayupd/overlayupd/snapshot"
+)
+
+// shellStore is a btrfs store whose root has a shell (busybox), for update;
+// the env runs the real binary as update's chroot helper.
+func shellStore(t *testing.T, e *env) string {
+	t.Helper()
+	bin := testroot.BinaryPath(t)
+	e.executable = func() (string, error) { return bin, nil }
+	tree := testroot.NewTree(t, append(bootable().appliers(),
+		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls"),
+		testroot.File("etc/version", "v1\n", 0o644))...)
+	top := testroot.MountBtrfs(t, 1<<30)
+	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
+		t.Fatalf("store init: %v\n%s", err, out)
+	}
+	return top
+}
+
+func TestUpdate(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	script := `echo v2 > /etc/version
+test -e /proc/self/status && echo proc-ok
+test -x /usr/sbin/policy-rc.d && /usr/sbin/policy-rc.d; echo policy=$?
+echo update=$OVERLAYUPD_UPDATE
+echo scratch > /tmp/scratch
+sleep 1000 &
+echo started`
+	start := time.Now()
+	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", script)
+	if err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("update took %s: the background sleep was not killed", d)
+	}
+	for _, want := range []string{"proc-ok", "policy=101", "update=1", "started", "staged root.try-1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root", "root.try-1"}) {
+		t.Fatalf("after update: %q, want root and root.try-1", got)
+	}
+	try := slotPath(top, "root.try-1")
+	if b, _ := os.ReadFile(filepath.Join(try, "etc/version")); string(b) != "v2\n" {
+		t.Errorf("new root's /etc/version = %q, want v2", b)
+	}
+	if b, _ := os.ReadFile(slotPath(top, "root/etc/version")); string(b) != "v1\n" {
+		t.Errorf("the running root changed: /etc/version = %q", b)
+	}
+	for _, gone := range []string{"usr/sbin/policy-rc.d", "tmp/scratch"} {
+		if _, err := os.Lstat(filepath.Join(try, gone)); err == nil {
+			t.Errorf("%s landed in the new root", gone)
+		}
+	}
+	if info, err := snapshot.GetInfo(try); err != nil || !info.ReadOnly {
+		t.Errorf("staged root: %+v, %v; want read-only", info, err)
+	}
+}
+
+func TestUpdateFails(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "echo v2 > /etc/version; exit 3")
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 3 || !strings.Contains(err.Error(), "nothing staged") {
+		t.Fatalf("a failing command: %v (%#v)\n%s; want exit code 3 and nothing staged", err, exit, out)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after a failed update: %q, want only root (no leftover subvolume)", got)
+	}
+	_, err = run(t, e, "overlayupd", "update", "--store", top, "--keep-failed", "--", "false")
+	if !errors.As(err, &exit) || exit.Code != 1 || !strings.Contains(err.Error(), "kept as root.failed") {
+		t.Fatalf("--keep-failed: %v", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root", "root.failed"}) {
+		t.Errorf("after --keep-failed: %q, want root and root.failed", got)
+	}
+	if _, err := run(t, e, "overlayupd", "update", "--store", top, "--", "no-such-command"); !errors.As(err, &exit) || exit.Code != 127 {
+		t.Errorf("a missing command: %v, want exit code 127", err)
+	}
+}
+
+func TestUpdateRefusals(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"update", "--store", top, "--", "true"}, "needs a btrfs store"},
+		{[]string{"update", "--store", top}, "give a command after --, or --shell"},
+		{[]string{"update", "--store", top, "--shell", "--", "true"}, "one of them"},
+		{[]string{"update", "--store", top, "true"}, "after --"},
+		{[]string{"update", "--store", top, "--tries", "0", "--", "true"}, "--tries 0"},
+	} {
+		if _, err := run(t, e, "overlayupd", c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+}
