@@ -8,15 +8,19 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/internal/bootcfg"
 	"github.com/overlayupd/overlayupd/internal/remount"
+	"github.com/overlayupd/overlayupd/snapshot"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 type installCmd struct {
-	install bool
-	bootDir string
-	grub    string
-	dryRun  bool
+	install    bool
+	bootDir    string
+	grub       string
+	dryRun     bool
+	btrfsStore bool
 }
 
 func newInstallCmd(e *env, install bool) *cobra.Command {
@@ -38,6 +42,10 @@ Edits every boot configuration file found:
 BOOT is /boot unless --boot-dir names another directory, e.g. the mounted boot
 partition of an SD card on a build host (GRUB is then left alone).
 
+On a btrfs store (--btrfs-store, or when this system booted from one), a
+line with rootfstype=btrfs and no rootflags= also gets rootflags=subvolid=5:
+the store boots from its top level whatever the default subvolume is.
+
 Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
 the file as it was before overlayupd's first change in FILE.overlayupd.bak,
 and does nothing when the file already says what it should. install turns
@@ -56,6 +64,7 @@ init=/sbin/init-overlay (the backup holds the original).`,
 	cmd.Flags().StringVar(&c.bootDir, "boot-dir", "", "directory of the boot partition (default /boot; set it to edit an SD card on a build host)")
 	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (ignored with --boot-dir)")
 	cmd.Flags().BoolVarP(&c.dryRun, "dry-run", "n", false, "print the changes as a diff and write nothing")
+	cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "the root is a btrfs store: add rootflags=subvolid=5 next to rootfstype=btrfs (default: when this system booted from one)")
 	return cmd
 }
 
@@ -69,9 +78,11 @@ func (c *installCmd) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return errorf(cmd, "%w\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
 	}
+	btrfsStore := c.btrfsStore || bootedBtrfsStore()
 	out := cmd.OutOrStdout()
 	var failed []error
 	for _, t := range targets {
+		t.BtrfsStore = btrfsStore
 		res, err := editWritable(t, c.install, c.dryRun)
 		if err != nil {
 			failed = append(failed, err)
@@ -128,4 +139,14 @@ func updateGrub(dryRun bool) string {
 		return fmt.Sprintf("GRUB: %s failed (%v); run it by hand:\n%s", p, err, out)
 	}
 	return "GRUB: ran " + p
+}
+
+// bootedBtrfsStore reports whether this system booted from a btrfs store.
+func bootedBtrfsStore() bool {
+	top, err := boot.DefaultStore()
+	if err != nil {
+		return false
+	}
+	m, err := trampoline.ReadMarker(top)
+	return err == nil && m.Format == (snapshot.Format{}).Name()
 }

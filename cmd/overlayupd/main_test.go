@@ -95,3 +95,19 @@ func TestInstallRefusesCmdlineWithoutRoot(t *testing.T) {
 		t.Fatal("install on a cmdline.txt without root= succeeded")
 	}
 }
+
+func TestInstallBtrfsStore(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cmdline.txt")
+	if err := os.WriteFile(p, []byte("root=/dev/mmcblk0p2 rootfstype=btrfs rootwait\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--btrfs-store"); err != nil {
+		t.Fatalf("install --btrfs-store: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "root=/dev/mmcblk0p2 rootfstype=btrfs rootwait ro rootflags=subvolid=5 init=/sbin/init-overlay\n" {
+		t.Errorf("cmdline.txt = %q, want rootflags=subvolid=5 added", got)
+	}
+}

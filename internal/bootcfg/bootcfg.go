@@ -45,27 +45,35 @@ func (k Kind) String() string {
 type Target struct {
 	Kind Kind
 	Path string
+	// BtrfsStore says the root is a btrfs store: install then adds
+	// rootflags=subvolid=5 to a line with rootfstype=btrfs and no rootflags,
+	// so that a default subvolume set by someone else cannot hide the
+	// store's trampoline. Not on a classic btrfs root, whose default
+	// subvolume may be the root itself (set-default).
+	BtrfsStore bool
 }
 
 // Install returns content with `ro init=/sbin/init-overlay` on the kernel
 // command line(s) of a file of kind k; see the package doc for the rules and
 // the per-kind functions for where the command line is. It never writes files.
 func Install(k Kind, content []byte) ([]byte, error) {
-	return apply(k, content, true)
+	return apply(k, content, true, installParams)
+}
+
+// InstallBtrfsStore is Install for the kernel command line of a btrfs
+// store (see Target.BtrfsStore).
+func InstallBtrfsStore(k Kind, content []byte) ([]byte, error) {
+	return apply(k, content, true, installBtrfsStore)
 }
 
 // Uninstall returns content with `init=/sbin/init-overlay` removed from the
 // kernel command line(s) of a file of kind k. An untouched file comes back
 // unchanged. It never writes files.
 func Uninstall(k Kind, content []byte) ([]byte, error) {
-	return apply(k, content, false)
+	return apply(k, content, false, uninstallParams)
 }
 
-func apply(k Kind, content []byte, install bool) ([]byte, error) {
-	edit := uninstallParams
-	if install {
-		edit = installParams
-	}
+func apply(k Kind, content []byte, install bool, edit editFunc) ([]byte, error) {
 	switch k {
 	case RPiCmdline:
 		return editRPi(content, edit)

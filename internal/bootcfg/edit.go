@@ -49,7 +49,10 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 		return res, fmt.Errorf("read %s: %w", path, err)
 	}
 	edit := Uninstall
-	if install {
+	switch {
+	case install && t.BtrfsStore:
+		edit = InstallBtrfsStore
+	case install:
 		edit = Install
 	}
 	updated, err := edit(t.Kind, old)

@@ -35,7 +35,7 @@ func readFile(t *testing.T, path string) string {
 func TestEditWritesBackupAndKeepsMode(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "cmdline.txt")
 	writeFile(t, p, rpiSample, 0o600)
-	res, err := Edit(Target{RPiCmdline, p}, true, false)
+	res, err := Edit(Target{Kind: RPiCmdline, Path: p}, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestEditWritesBackupAndKeepsMode(t *testing.T) {
 	}
 
 	// Uninstall keeps the first backup: it still holds the pre-overlayupd file.
-	res, err = Edit(Target{RPiCmdline, p}, false, false)
+	res, err = Edit(Target{Kind: RPiCmdline, Path: p}, false, false)
 	if err != nil || !res.Changed {
 		t.Fatalf("uninstall: %+v, %v", res, err)
 	}
@@ -75,7 +75,7 @@ func TestEditDryRunWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "grub")
 	writeFile(t, p, "GRUB_CMDLINE_LINUX=\"\"\n", 0o644)
-	res, err := Edit(Target{Grub, p}, true, true)
+	res, err := Edit(Target{Kind: Grub, Path: p}, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestEditUnchangedNotRewritten(t *testing.T) {
 	p := filepath.Join(dir, "cmdline.txt")
 	writeFile(t, p, rpiSample, 0o644)
 	before, _ := os.Stat(p)
-	res, err := Edit(Target{RPiCmdline, p}, false, false) // nothing to uninstall
+	res, err := Edit(Target{Kind: RPiCmdline, Path: p}, false, false) // nothing to uninstall
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestEditFollowsSymlink(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Edit(Target{RPiCmdline, link}, true, false); err != nil {
+	if _, err := Edit(Target{Kind: RPiCmdline, Path: link}, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -134,7 +134,7 @@ func TestEditFollowsSymlink(t *testing.T) {
 func TestEditRefusalNamesFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "cmdline.txt")
 	writeFile(t, p, "quiet\n", 0o644)
-	_, err := Edit(Target{RPiCmdline, p}, true, false)
+	_, err := Edit(Target{Kind: RPiCmdline, Path: p}, true, false)
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), p) {
 		t.Errorf("err = %v, want ErrRefused naming %s", err, p)
 	}

@@ -24,14 +24,14 @@ const (
 func candidates(bootDir, grubDefault string) [][]Target {
 	groups := [][]Target{
 		{
-			{RPiCmdline, filepath.Join(bootDir, "firmware", "cmdline.txt")},
-			{RPiCmdline, filepath.Join(bootDir, "cmdline.txt")},
+			{Kind: RPiCmdline, Path: filepath.Join(bootDir, "firmware", "cmdline.txt")},
+			{Kind: RPiCmdline, Path: filepath.Join(bootDir, "cmdline.txt")},
 		},
-		{{UEnv, filepath.Join(bootDir, "uEnv.txt")}},
-		{{Extlinux, filepath.Join(bootDir, "extlinux", "extlinux.conf")}},
+		{{Kind: UEnv, Path: filepath.Join(bootDir, "uEnv.txt")}},
+		{{Kind: Extlinux, Path: filepath.Join(bootDir, "extlinux", "extlinux.conf")}},
 	}
 	if grubDefault != "" {
-		groups = append(groups, []Target{{Grub, grubDefault}})
+		groups = append(groups, []Target{{Kind: Grub, Path: grubDefault}})
 	}
 	return groups
 }

@@ -16,15 +16,15 @@ func TestFind(t *testing.T) {
 		want  []Target // paths relative to the temp dir
 	}{
 		{"rpi bookworm prefers firmware", []string{"boot/cmdline.txt", "boot/firmware/cmdline.txt"}, false,
-			[]Target{{RPiCmdline, "boot/firmware/cmdline.txt"}}},
+			[]Target{{Kind: RPiCmdline, Path: "boot/firmware/cmdline.txt"}}},
 		{"rpi boot partition", []string{"boot/cmdline.txt", "boot/config.txt"}, false,
-			[]Target{{RPiCmdline, "boot/cmdline.txt"}}},
+			[]Target{{Kind: RPiCmdline, Path: "boot/cmdline.txt"}}},
 		{"all kinds", []string{"boot/cmdline.txt", "boot/uEnv.txt", "boot/extlinux/extlinux.conf", "grub"}, true,
-			[]Target{{RPiCmdline, "boot/cmdline.txt"}, {UEnv, "boot/uEnv.txt"}, {Extlinux, "boot/extlinux/extlinux.conf"}, {Grub, "grub"}}},
+			[]Target{{Kind: RPiCmdline, Path: "boot/cmdline.txt"}, {Kind: UEnv, Path: "boot/uEnv.txt"}, {Kind: Extlinux, Path: "boot/extlinux/extlinux.conf"}, {Kind: Grub, Path: "grub"}}},
 		{"grub skipped when not asked", []string{"boot/uEnv.txt", "grub"}, false,
-			[]Target{{UEnv, "boot/uEnv.txt"}}},
+			[]Target{{Kind: UEnv, Path: "boot/uEnv.txt"}}},
 		{"directory is not a file", []string{"boot/cmdline.txt/x", "grub"}, true,
-			[]Target{{Grub, "grub"}}},
+			[]Target{{Kind: Grub, Path: "grub"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +42,7 @@ func TestFind(t *testing.T) {
 			}
 			var want []Target
 			for _, w := range tt.want {
-				want = append(want, Target{w.Kind, filepath.Join(dir, w.Path)})
+				want = append(want, Target{Kind: w.Kind, Path: filepath.Join(dir, w.Path)})
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Find = %v, want %v", got, want)

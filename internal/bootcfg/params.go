@@ -80,16 +80,27 @@ func kernelEnd(fs []field) int {
 }
 
 // installParams applies the install rules of the package doc to one command line.
-func installParams(s string) (string, error) {
+func installParams(s string) (string, error) { return install(s, false) }
+
+// installBtrfsStore is installParams for a btrfs store's command line.
+func installBtrfsStore(s string) (string, error) { return install(s, true) }
+
+func install(s string, btrfsStore bool) (string, error) {
 	fs, tail, err := splitFields(s)
 	if err != nil {
 		return "", err
 	}
 	end := kernelEnd(fs)
 	out := make([]field, 0, len(fs)+2)
-	seenInit, hasRO := false, false
+	seenInit, hasRO, btrfs, hasFlags := false, false, false, false
 	for _, f := range fs[:end] {
 		p := param(f.tok)
+		switch {
+		case p.Key == "rootfstype" && p.Value == "btrfs":
+			btrfs = true
+		case p.Key == "rootflags":
+			hasFlags = true
+		}
 		switch {
 		case isInit(p) && seenInit:
 			continue // an earlier field already carries our init=
@@ -106,6 +117,11 @@ func installParams(s string) (string, error) {
 	var add []string
 	if !hasRO {
 		add = append(add, "ro")
+	}
+	if btrfsStore && btrfs && !hasFlags {
+		// A btrfs store boots from its top level: a default subvolume set
+		// by someone else must not hide the trampoline.
+		add = append(add, "rootflags=subvolid=5")
 	}
 	if !seenInit {
 		add = append(add, initParam)

@@ -7,6 +7,8 @@ func TestInstallParams(t *testing.T) {
 		{"", "ro init=/sbin/init-overlay"},
 		{"   ", "ro init=/sbin/init-overlay   "},
 		{"root=/dev/sda1", "root=/dev/sda1 ro init=/sbin/init-overlay"},
+		// a classic btrfs root keeps its default subvolume
+		{"root=/dev/sda2 rootfstype=btrfs", "root=/dev/sda2 rootfstype=btrfs ro init=/sbin/init-overlay"},
 		{"root=/dev/sda1 ro", "root=/dev/sda1 ro init=/sbin/init-overlay"},
 		{"rw root=/dev/sda1", "ro root=/dev/sda1 init=/sbin/init-overlay"},
 		{"init=/bin/sh ro", "init=/sbin/init-overlay ro"},
@@ -22,6 +24,19 @@ func TestInstallParams(t *testing.T) {
 		got, err := installParams(tt.in)
 		if err != nil || got != tt.want {
 			t.Errorf("installParams(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestInstallBtrfsStore(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"root=/dev/sda2 rootfstype=btrfs", "root=/dev/sda2 rootfstype=btrfs ro rootflags=subvolid=5 init=/sbin/init-overlay"},
+		{"root=/dev/sda2 rootfstype=btrfs rootflags=subvol=@ ro", "root=/dev/sda2 rootfstype=btrfs rootflags=subvol=@ ro init=/sbin/init-overlay"},
+		{"root=/dev/sda2 rootfstype=ext4", "root=/dev/sda2 rootfstype=ext4 ro init=/sbin/init-overlay"},
+		{"root=/dev/sda2 ro rootflags=subvolid=5 rootfstype=btrfs init=/sbin/init-overlay", "root=/dev/sda2 ro rootflags=subvolid=5 rootfstype=btrfs init=/sbin/init-overlay"},
+	} {
+		if got, err := installBtrfsStore(tt.in); err != nil || got != tt.want {
+			t.Errorf("installBtrfsStore(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 }
