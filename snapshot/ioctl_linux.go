@@ -20,15 +20,18 @@ const (
 	iocSubvolSetflag = 0x4008941a // _IOW(0x94, 26, __u64)
 	iocGetSubvolInfo = 0x81f8943c // _IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args)
 	iocSnapDestroyV2 = 0x5000943f // _IOW(0x94, 63, struct btrfs_ioctl_vol_args_v2)
+	iocSync          = 0x9408     // _IO(0x94, 8): commit, and wake the threads that free deleted subvolumes
 
-	subvolRdonly    = 1 << 1 // BTRFS_SUBVOL_RDONLY: SUBVOL_GETFLAGS/SETFLAGS
-	rootRdonly      = 1 << 0 // BTRFS_ROOT_SUBVOL_RDONLY: the root item's flags, in GET_SUBVOL_INFO
-	subvolSpecByID  = 1 << 4 // BTRFS_SUBVOL_SPEC_BY_ID
-	firstFreeObject = 256    // BTRFS_FIRST_FREE_OBJECTID: the root directory of a subvolume
-	fsTreeObjectID  = 5      // BTRFS_FS_TREE_OBJECTID: the top level
-	rootTreeID      = 1      // BTRFS_ROOT_TREE_OBJECTID
-	rootTreeDirID   = 6      // BTRFS_ROOT_TREE_DIR_OBJECTID
-	dirItemKey      = 84     // BTRFS_DIR_ITEM_KEY
+	subvolRdonly    = 1 << 1     // BTRFS_SUBVOL_RDONLY: SUBVOL_GETFLAGS/SETFLAGS
+	rootRdonly      = 1 << 0     // BTRFS_ROOT_SUBVOL_RDONLY: the root item's flags, in GET_SUBVOL_INFO
+	subvolSpecByID  = 1 << 4     // BTRFS_SUBVOL_SPEC_BY_ID
+	firstFreeObject = 256        // BTRFS_FIRST_FREE_OBJECTID: the root directory of a subvolume
+	fsTreeObjectID  = 5          // BTRFS_FS_TREE_OBJECTID: the top level
+	rootTreeID      = 1          // BTRFS_ROOT_TREE_OBJECTID
+	rootTreeDirID   = 6          // BTRFS_ROOT_TREE_DIR_OBJECTID
+	dirItemKey      = 84         // BTRFS_DIR_ITEM_KEY
+	orphanItemKey   = 48         // BTRFS_ORPHAN_ITEM_KEY
+	orphanObjectID  = ^uint64(4) // BTRFS_ORPHAN_OBJECTID (-5ULL): a deleted subvolume the cleaner has not freed yet
 )
 
 // volArgsV2 is struct btrfs_ioctl_vol_args_v2 (4096 bytes): fd, transid,
@@ -128,4 +131,22 @@ func defaultFromSearch(buf []byte, n uint32) uint64 {
 		}
 	}
 	return 0
+}
+
+// offsetsFromSearch returns the key offsets of the items of type typ in a
+// TREE_SEARCH result (for orphan items: the IDs of deleted subvolumes).
+func offsetsFromSearch(buf []byte, n uint32, typ uint32) []uint64 {
+	var out []uint64
+	off := 0
+	for range n {
+		if off+searchHeaderSize > len(buf) {
+			break
+		}
+		h := buf[off : off+searchHeaderSize]
+		if binary.NativeEndian.Uint32(h[24:]) == typ {
+			out = append(out, binary.NativeEndian.Uint64(h[16:]))
+		}
+		off += searchHeaderSize + int(binary.NativeEndian.Uint32(h[28:]))
+	}
+	return out
 }

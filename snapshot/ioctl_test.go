@@ -31,6 +31,7 @@ func TestIoctlNumbers(t *testing.T) {
 		{"SUBVOL_SETFLAGS", iocSubvolSetflag, ioc(iocWrite, 26, 8)},
 		{"GET_SUBVOL_INFO", iocGetSubvolInfo, ioc(iocRead, 60, unsafe.Sizeof(subvolInfo{}))},
 		{"SNAP_DESTROY_V2", iocSnapDestroyV2, ioc(iocWrite, 63, unsafe.Sizeof(volArgsV2{}))},
+		{"SYNC", iocSync, ioc(0, 8, 0)},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("BTRFS_IOC_%s = %#x, want %#x", tc.name, tc.got, tc.want)
@@ -95,5 +96,23 @@ func TestDefaultFromSearch(t *testing.T) {
 		if got := defaultFromSearch(tc.buf, tc.n); got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestOffsetsFromSearch(t *testing.T) {
+	item := func(typ uint32, offset uint64) []byte {
+		h := make([]byte, searchHeaderSize+4)
+		binary.NativeEndian.PutUint64(h[16:], offset)
+		binary.NativeEndian.PutUint32(h[24:], typ)
+		binary.NativeEndian.PutUint32(h[28:], 4)
+		return h
+	}
+	buf := append(append(item(orphanItemKey, 258), item(1, 9)...), item(orphanItemKey, 300)...)
+	got := offsetsFromSearch(buf, 3, orphanItemKey)
+	if len(got) != 2 || got[0] != 258 || got[1] != 300 {
+		t.Errorf("got %v, want [258 300]", got)
+	}
+	if got := offsetsFromSearch(buf[:40], 3, orphanItemKey); len(got) != 1 {
+		t.Errorf("truncated: got %v, want the one whole item", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -204,5 +205,43 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { removeAll(t, dir) })
 			return conformanceBackend{Format{}.Backend(dir)}
 		})
+	})
+}
+
+// TestDeleteFreesSpace: a deleted subvolume's space comes back once
+// WaitCleaned returns, not only "eventually".
+func TestDeleteFreesSpace(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		sv := filepath.Join(mnt, "big")
+		must(t, Create(sv))
+		f, err := os.Create(filepath.Join(sv, "data"))
+		must(t, err)
+		buf := make([]byte, 1<<20)
+		for i := range buf {
+			buf[i] = byte(i*7 + 1)
+		}
+		for range 128 {
+			_, err := f.Write(buf)
+			must(t, err)
+		}
+		must(t, f.Close())
+		free := func() int64 {
+			var s unix.Statfs_t
+			must(t, unix.Statfs(mnt, &s))
+			return int64(s.Bavail) * s.Bsize
+		}
+		unix.Sync()
+		before := free()
+		must(t, Delete(sv))
+		n, err := WaitCleaned(mnt, time.Minute)
+		must(t, err)
+		if pending, _ := PendingDeletes(mnt); len(pending) != 0 {
+			t.Errorf("after WaitCleaned: %v still pending", pending)
+		}
+		after := free()
+		t.Logf("waited for %d deleted subvolumes; free %d MiB -> %d MiB", n, before>>20, after>>20)
+		if after-before < 100<<20 {
+			t.Errorf("free space %d MiB -> %d MiB after deleting 128 MiB", before>>20, after>>20)
+		}
 	})
 }

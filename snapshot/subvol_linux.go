@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -257,4 +258,66 @@ func InUse(id uint64) (string, error) {
 		return "", err
 	}
 	return ids[id], nil
+}
+
+// PendingDeletes lists the deleted subvolumes whose space the filesystem of
+// path has not freed yet: btrfs frees it in the background (its cleaner
+// thread), and only while the filesystem is mounted writable.
+func PendingDeletes(path string) ([]uint64, error) {
+	f, err := openDir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return pendingDeletes(f)
+}
+
+func pendingDeletes(f *os.File) ([]uint64, error) {
+	var a searchArgs
+	a.key = searchKey{treeID: rootTreeID, minObjectID: orphanObjectID, maxObjectID: orphanObjectID,
+		maxOffset: ^uint64(0), maxTransid: ^uint64(0), minType: orphanItemKey, maxType: orphanItemKey, nrItems: 64}
+	if err := ioctl(int(f.Fd()), iocTreeSearch, unsafe.Pointer(&a)); err != nil {
+		return nil, fmt.Errorf("BTRFS_IOC_TREE_SEARCH %s: %w", f.Name(), err)
+	}
+	return offsetsFromSearch(a.buf[:], a.key.nrItems, orphanItemKey), nil
+}
+
+// WaitCleaned waits, up to timeout, until the filesystem of path has freed
+// the space of every deleted subvolume, and commits that. Why BTRFS_IOC_SYNC
+// and not syncfs: besides the commit it wakes the transaction thread, which
+// wakes the cleaner; otherwise the cleaner waits for the next periodic
+// commit (30 s). It returns how many were pending at the start. The
+// filesystem must be mounted writable for this to end.
+func WaitCleaned(path string, timeout time.Duration) (int, error) {
+	f, err := openDir(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	first, err := pendingDeletes(f)
+	if err != nil || len(first) == 0 {
+		return 0, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := ioctl(int(f.Fd()), iocSync, nil); err != nil {
+			return len(first), fmt.Errorf("BTRFS_IOC_SYNC %s: %w", path, err)
+		}
+		left, err := pendingDeletes(f)
+		if err != nil {
+			return len(first), err
+		}
+		if len(left) == 0 {
+			// The cleaner's last changes (the freed extents) are durable
+			// and counted only after one more commit.
+			if err := ioctl(int(f.Fd()), iocSync, nil); err != nil {
+				return len(first), fmt.Errorf("BTRFS_IOC_SYNC %s: %w", path, err)
+			}
+			return len(first), nil
+		}
+		if time.Now().After(deadline) {
+			return len(first), fmt.Errorf("btrfs is still freeing %d deleted subvolumes of %s after %s; the space comes back in the background", len(left), path, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

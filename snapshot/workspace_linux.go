@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -72,11 +73,15 @@ func (w *Workspace) Seal() error {
 	return SetReadOnly(w.Path, true)
 }
 
-// Abort deletes the workspace; a failure is returned with the path, which
+// Abort deletes the workspace and waits (up to a minute) until btrfs has
+// freed its space: an update that filled the store must leave it as it
+// found it, and the cleaner works only while the store is writable, which
+// it is only during a command. A failure is returned with the path, which
 // gc would remove later.
 func (w *Workspace) Abort() error {
 	if err := Delete(w.Path); err != nil {
 		return errors.Join(err, fmt.Errorf("%s is left over: 'overlayupd gc' removes it", w.Path))
 	}
-	return nil
+	_, err := WaitCleaned(filepath.Dir(w.Path), time.Minute)
+	return err
 }

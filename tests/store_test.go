@@ -60,6 +60,20 @@ for a in $(arg act | tr , ' '); do
 		sync; echo "result: power cut"; echo b > /proc/sysrq-trigger; sleep 5; echo "result: survived the power cut" ;;
 	hang)
 		echo "result: hanging"; sleep 1000 ;;
+	update-ver)
+		overlayupd update -- sh -c "echo $2 > /etc/version" 2>&1 | sed 's/^/result: update: /'
+		echo "result: update rc=$?" ;;
+	update-false)
+		overlayupd update -- false 2>&1 | sed 's/^/result: update-false: /'
+		echo "result: update-false rc=$?" ;;
+	update-fill)
+		overlayupd update -- sh -c 'dd if=/dev/zero of=/fill bs=1M 2>&1 | tail -1; exit 1' 2>&1 | sed 's/^/result: update-fill: /'
+		echo "result: update-fill rc=$?" ;;
+	gc)
+		overlayupd gc 2>&1 | sed 's/^/result: gc: /'
+		echo "result: gc rc=$?" ;;
+	df)
+		sync; echo "result: df $(df -k /overlay/store | awk 'NR==2 {print $4}')" ;;
 	esac
 done
 `
@@ -203,10 +217,11 @@ type storeScenario struct {
 	s     *session
 	d     *disk
 	boots int
+	args  []string // more kernel parameters (a btrfs store's rootfstype, rootflags)
 }
 
 func (sc *storeScenario) opts(act string, args ...string) bootOpts {
-	a := append([]string{"root=/dev/vda", "ro"}, args...)
+	a := append(append([]string{"root=/dev/vda", "ro"}, sc.args...), args...)
 	if act != "" {
 		a = append(a, "act="+act)
 	}
@@ -271,17 +286,22 @@ func (sc *storeScenario) wantEntries(b *storeBoot, want string) {
 	}
 }
 
-// wantFailed checks that status records root.failed.sqsh with a reason.
+// wantFailed checks that status records root.failed (root.failed.sqsh on a
+// squashfs store) with a reason.
 func (sc *storeScenario) wantFailed(b *storeBoot, trial string) {
 	sc.t.Helper()
-	role, reason, ok := b.status.entry("root.failed.sqsh")
+	failed := "root.failed.sqsh"
+	if sc.d.fstype == "btrfs" {
+		failed = "root.failed"
+	}
+	role, reason, ok := b.status.entry(failed)
 	switch {
 	case !ok:
-		sc.t.Errorf("boot %d: status has no root.failed.sqsh entry", b.n)
+		sc.t.Errorf("boot %d: status has no %s entry", b.n, failed)
 	case role != "failed":
-		sc.t.Errorf("boot %d: root.failed.sqsh has role %q, want failed", b.n, role)
+		sc.t.Errorf("boot %d: %s has role %q, want failed", b.n, failed, role)
 	case reason == nil || reason.Why == "":
-		sc.t.Errorf("boot %d: root.failed.sqsh has no recorded reason", b.n)
+		sc.t.Errorf("boot %d: %s has no recorded reason", b.n, failed)
 	case trial != "" && reason.Entry != trial:
 		sc.t.Errorf("boot %d: failure recorded for %q, want %q (why: %s)", b.n, reason.Entry, trial, reason.Why)
 	}

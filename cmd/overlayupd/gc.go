@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -18,7 +21,11 @@ func newGCCmd(e *env) *cobra.Command {
 		Long: `Remove root.failed (the last trial that never committed, kept for diagnosis)
 and the leftovers of interrupted work: .stage-* files of an apply that was cut
 off, rm-* entries of a removal that was. The committed, previous, staged and
-trying roots are never touched.`,
+trying roots are never touched, nor the root this system runs.
+
+On a btrfs store, gc then waits (up to two minutes) until btrfs has freed
+the space of deleted subvolumes: it does that in the background, and only
+while the store is writable.`,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
 		RunE:    e.storeCommand(&c.store, c.run),
@@ -45,8 +52,21 @@ func (c *gcCmd) run(st *trampoline.Store) (string, error) {
 			removed = append(removed, e.Name)
 		}
 	}
-	if len(removed) == 0 {
-		return "nothing to remove", nil
+	msg := "nothing to remove"
+	if len(removed) > 0 {
+		msg = "removed " + strings.Join(removed, ", ")
 	}
-	return "removed " + strings.Join(removed, ", "), nil
+	if isBtrfs(st) {
+		// Why wait: btrfs frees a deleted subvolume's space in the
+		// background, and only while the store is writable, which it is
+		// only during a command. gc is what a user runs to get space back.
+		n, err := snapshot.WaitCleaned(st.SlotDir, 2*time.Minute)
+		if err != nil {
+			return msg, err
+		}
+		if n > 0 {
+			msg += fmt.Sprintf("; freed the space of %d deleted %s", n, plural(n, "subvolume", "subvolumes"))
+		}
+	}
+	return msg, nil
 }

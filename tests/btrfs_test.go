@@ -1,0 +1,179 @@
+package tests
+
+// Btrfs-store scenarios (the btrfs issue's VM table): the kernel mounts a
+// btrfs store's top level (rootfstype=btrfs rootflags=subvolid=5) and the
+// trampoline boots a read-only subvolume from /roots by the same protocol
+// as the squashfs store. The store is made by `overlayupd store init
+// --btrfs` on the host, on a loop-mounted btrfs inside a private mount
+// namespace (nothing reaches the host's mounts); the run step's actions
+// update, apply, commit, roll back and gc inside the guest.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// btrfsStoreDisk makes a btrfs store disk with v1 unpacked as the committed
+// root, the update images in /updates.
+func btrfsStoreDisk(t *testing.T, s *session, v1 string, updates map[string]string) *disk {
+	t.Helper()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "store.btrfs")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(512 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := run("", "mkfs.btrfs", "-q", "-f", "-L", "store", img); err != nil {
+		t.Fatalf("mkfs.btrfs: %v", err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+mount -o loop,subvolid=5 "$IMG" "$MNT"
+trap 'umount "$MNT"' EXIT
+"$BIN" store init "$MNT" --btrfs --image "$V1"
+mkdir "$MNT/updates"
+for u in $UPDATES; do cp "$u" "$MNT/updates/"; done
+`
+	var ups []string
+	for name, p := range updates {
+		dst := filepath.Join(dir, name+".sqsh")
+		if err := os.Link(p, dst); err != nil {
+			if err := run("", "cp", p, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ups = append(ups, dst)
+	}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(os.Environ(), "IMG="+img, "MNT="+mnt, "BIN="+s.a.bin, "V1="+v1, "UPDATES="+joinFields(ups))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("store init --btrfs in a private mount namespace: %v\n%s", err, out)
+	}
+	return &disk{t: t, path: img, fstype: "btrfs"}
+}
+
+func joinFields(f []string) string {
+	out := ""
+	for i, s := range f {
+		if i > 0 {
+			out += " "
+		}
+		out += s
+	}
+	return out
+}
+
+func newBtrfsScenario(t *testing.T, updates func(a *assets) map[string]string) *storeScenario {
+	t.Helper()
+	s := newSession(t)
+	var u map[string]string
+	if updates != nil {
+		u = updates(s.a)
+	}
+	return &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, storeImage(t, s.a, "v1", nil), u),
+		args: []string{"rootfstype=btrfs", "rootflags=subvolid=5"}}
+}
+
+var reDF = regexp.MustCompile(`(?m)^result: df (\d+)$`)
+
+// dfs are the store's free KiB at each df action of a boot.
+func dfs(t *testing.T, b *storeBoot) []int {
+	t.Helper()
+	var out []int
+	for _, m := range reDF.FindAllStringSubmatch(b.console, -1) {
+		n, _ := strconv.Atoi(m[1])
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestBtrfsStoreUpdate: cases b (update -- false: exit 1, nothing staged,
+// no leftover subvolume), c (an update that fills the disk: nothing staged,
+// the space back), a (update -- a change, the trial shows it, commit, the
+// next boot runs it committed).
+func TestBtrfsStoreUpdate(t *testing.T) {
+	sc := newBtrfsScenario(t, nil)
+	b := sc.boot("v1", "df,update-false,update-fill,df,gc,df,status")
+	sc.wantBooted(b, "root", "committed")
+	if free := dfs(t, b); len(free) != 3 || free[1] < free[0]-32*1024 || free[2] < free[0]-32*1024 {
+		t.Errorf("free KiB before the filling update, after it and after gc: %v; want the space back", free)
+	}
+	must(t, b.console, `result: update-false rc=1`)
+	must(t, b.console, `result: update-false: .*false exited with 1; nothing staged`)
+	must(t, b.console, `result: update-fill rc=[1-9]`)
+	must(t, b.console, `result: update-fill: .*nothing staged \(the store is full: 'overlayupd gc' frees space\)`)
+	must(t, b.console, `result: gc rc=0`)
+	must(t, b.console, `result: after: entries \.lock root \n`)
+
+	// a: update, then the trial runs the change.
+	b = sc.boot("v1", "update-ver:v2,status")
+	must(t, b.console, `result: update rc=0`)
+	must(t, b.console, `result: update: staged root\.try-1`)
+	must(t, b.console, `result: after: entries \.lock root root\.try-1 \n`)
+
+	b = sc.boot("v2", "commit,status")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	must(t, b.console, `result: after: entries \.lock root root\.prev \n`)
+
+	b = sc.boot("v2", "")
+	sc.wantBooted(b, "root", "committed")
+}
+
+// TestBtrfsStoreApply: cases f (apply of a squashfs image onto the btrfs
+// store, trial, commit, rollback), g (a trial whose init panics: the
+// committed subvolume boots next) and h (gc while booted into the entry it
+// would delete: refused, nothing deleted).
+func TestBtrfsStoreApply(t *testing.T) {
+	sc := newBtrfsScenario(t, func(a *assets) map[string]string {
+		return map[string]string{
+			"v2": storeImage(t, a, "v2", nil),
+			"vbad": storeImage(t, a, "vbad", func(r *rootTree) {
+				r.write("sbin/init", "#!/bin/sh\necho \"result: image vbad: init exits\"\nexit 1\n", 0o755)
+			}),
+		}
+	})
+	// f
+	b := sc.boot("v1", "apply:v2,status")
+	must(t, b.console, `result: after: entries \.lock root root\.try-1 \n`)
+	b = sc.boot("v2", "commit")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	b = sc.boot("v2", "rollback")
+	sc.wantBooted(b, "root", "committed")
+	b = sc.boot("v1", "apply:vbad")
+	sc.wantBooted(b, "root", "committed")
+
+	// g: the trial's init exits, the kernel panics; the committed root is next.
+	sc.boots++
+	v := sc.s.boot(sc.d, sc.opts(""))
+	v.expect(`result: image vbad: init exits`, bootTimeout)
+	v.expect(`Kernel panic - not syncing: Attempted to kill init`, lineTimeout)
+	v.wait(60e9)
+	b = sc.boot("v1", "apply:v2")
+	sc.wantBooted(b, "root", "committed")
+	sc.wantFailed(b, "root.trying-0")
+
+	// h: booted into the trial, rolled back: the trial is root.failed, and
+	// gc would delete the running root. It refuses, and changes nothing.
+	b = sc.boot("v2", "rollback,gc,status")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	must(t, b.console, `result: gc: .*root\.failed is mounted`)
+	must(t, b.console, `result: gc rc=1`)
+	must(t, b.console, `result: after: entries \.lock failed\.reason root root\.failed root\.prev \n`)
+	must(t, b.console, `result: image v2`)
+
+	b = sc.boot("v1", "gc,status")
+	sc.wantBooted(b, "root", "committed")
+	must(t, b.console, `result: gc rc=0`)
+	must(t, b.console, `result: after: entries \.lock root root\.prev \n`)
+}
