@@ -9,6 +9,7 @@ package tests
 // update, apply, commit, roll back and gc inside the guest.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,9 +82,11 @@ func newBtrfsScenario(t *testing.T, updates func(a *assets) map[string]string) *
 	if updates != nil {
 		u = updates(s.a)
 	}
-	return &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, storeImage(t, s.a, "v1", nil), u),
-		args: []string{"rootfstype=btrfs", "rootflags=subvolid=5"}}
+	return &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, storeImage(t, s.a, "v1", nil), u), args: btrfsArgs}
 }
+
+// btrfsArgs are the kernel parameters of a btrfs store.
+var btrfsArgs = []string{"rootfstype=btrfs", "rootflags=subvolid=5"}
 
 var reDF = regexp.MustCompile(`(?m)^result: df (\d+)$`)
 
@@ -176,4 +179,65 @@ func TestBtrfsStoreApply(t *testing.T) {
 	sc.wantBooted(b, "root", "committed")
 	must(t, b.console, `result: gc rc=0`)
 	must(t, b.console, `result: after: entries \.lock root root\.prev \n`)
+}
+
+// TestBtrfsCrashCommit: invariant 3 on the btrfs store, at every crash
+// point of a commit (renames of read-only subvolumes, each followed by an
+// fsync of the directory, which forces a full btrfs commit): the next boot
+// is v1 with the trial failed (N = 0) or v2 committed (N >= 1).
+func TestBtrfsCrashCommit(t *testing.T) {
+	s := newSession(t)
+	v1, v2 := crashImages(t, s.a)
+	base := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, map[string]string{"v2": v2}), args: btrfsArgs}
+	b := base.boot("v1", "apply:v2,status")
+	must(t, b.console, `result: after: entries \.lock root root\.try-1 \n`)
+	if t.Failed() {
+		return
+	}
+	for n := 0; n <= commitOps; n++ {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			s := newSession(t)
+			sc := &storeScenario{t: t, s: s, d: cloneDisk(t, base.d), args: btrfsArgs}
+			b := sc.crash("v2", fmt.Sprintf("crash:commit:%d", n))
+			sc.wantBooted(b, "root.trying-0", "trying")
+			if n == 0 {
+				b = sc.boot("v1", "status")
+				sc.wantBooted(b, "root", "committed")
+				sc.wantFailed(b, "root.trying-0")
+				sc.wantEntries(b, ".lock failed.reason root root.failed")
+				return
+			}
+			b = sc.boot("v2", "status")
+			sc.wantBooted(b, "root", "committed")
+			sc.wantNoPending(b)
+			sc.wantEntries(b, ".lock root root.prev")
+		})
+	}
+}
+
+// TestBtrfsCrashUpdate: a power cut after the update's snapshot is sealed
+// but before it is staged (N = 0) leaves the entries as they were (v1 boots,
+// no trial) and a .stage-* leftover that gc removes; right after the stage
+// rename (N = 1, where update reports success), the next boot is the trial.
+func TestBtrfsCrashUpdate(t *testing.T) {
+	s := newSession(t)
+	v1, _ := crashImages(t, s.a)
+	sc := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, nil), args: btrfsArgs}
+	b := sc.crash("v1", "crash:update:0:v2")
+	sc.wantEntries(b, ".lock root")
+
+	b = sc.crash("v1", "gc,crash:update:1:v2")
+	sc.wantBooted(b, "root", "committed")
+	if !regexp.MustCompile(`^\.lock \.stage-\S+ root$`).MatchString(b.entries) {
+		t.Errorf("boot %d: after the crash before staging the store holds %q, want .lock, a .stage-* leftover and root", b.n, b.entries)
+	}
+	if b.status != nil && b.status.Store != nil && b.status.Store.NextBoot.Trial {
+		t.Errorf("boot %d: the next boot is a trial although update never staged", b.n)
+	}
+	must(t, b.console, `result: gc: removed \.stage-`)
+	must(t, b.console, `result: after-gc: entries \.lock root \n`)
+
+	b = sc.boot("v2", "")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	sc.wantEntries(b, ".lock root root.trying-0")
 }

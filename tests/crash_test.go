@@ -25,6 +25,7 @@ import (
 // crashRun is the crashrun step: it prints what the run step prints (show),
 // then runs the actions in act=: gc, or crash:CMD:N[:vX], which runs
 // `OVERLAYUPD_CRASH_AFTER_OP=N overlayupd CMD [/overlay/store/updates/vX.sqsh]`
+// (crash:update:N:vX runs an update that writes vX into /etc/version)
 // with its output straight on the console (no pipe that could hold back the
 // hook's last words). A crash action that returns says so: the hook did not
 // fire where the test expects it.
@@ -39,10 +40,15 @@ for a in $(arg act | tr , ' '); do
 		echo "result: gc rc=$?"
 		echo "result: after-gc: entries $(ls -A /overlay/store/roots | tr '\n' ' ')" ;;
 	crash)
-		img=
-		[ -n "$4" ] && img=/overlay/store/updates/$4.sqsh
-		echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd $2 $img"
-		OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd $2 $img
+		if [ "$2" = update ]; then
+			echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd update (/etc/version $4)"
+			OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd update -- sh -c "echo $4 > /etc/version"
+		else
+			img=
+			[ -n "$4" ] && img=/overlay/store/updates/$4.sqsh
+			echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd $2 $img"
+			OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd $2 $img
+		fi
 		echo "result: crash-returned rc=$?" ;;
 	esac
 done
@@ -58,7 +64,7 @@ func crashImages(t *testing.T, a *assets) (v1, v2 string) {
 // cloneDisk copies a (powered off) disk image, sparse, for another test.
 func cloneDisk(t *testing.T, d *disk) *disk {
 	t.Helper()
-	img := filepath.Join(t.TempDir(), "store.ext4")
+	img := filepath.Join(t.TempDir(), "store."+d.fstype)
 	if err := run("", "cp", "--sparse=always", d.path, img); err != nil {
 		t.Fatal(err)
 	}
