@@ -3,6 +3,8 @@ package boot
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/overlay"
@@ -68,7 +70,11 @@ func bootStore(log *overlay.Log) (err error) {
 		}
 		log.Infof("store: %s", plan.Why)
 		lower := s.Format.Lower(s.SlotDir, plan.Boot.Name)
-		err := overlay.Boot(log, overlay.Layout{Lower: &lower, Keep: StoreTop, KeepAt: trampoline.StoreMount})
+		layout := overlay.Layout{Lower: &lower, Keep: StoreTop, KeepAt: trampoline.StoreMount}
+		if !plan.Trial {
+			layout.ClearLayer = clearLayer(log, s, w, plan.Boot.Name)
+		}
+		err := overlay.Boot(log, layout)
 		if err == nil {
 			return nil
 		}
@@ -121,4 +127,40 @@ func (w *writableStore) restore(log *overlay.Log) {
 		}
 	}
 	w.undos = nil
+}
+
+// entryIDer is a format whose entries have IDs (btrfs subvolumes).
+type entryIDer interface {
+	EntryID(slotDir, entry string) (uint64, error)
+}
+
+// clearLayer reports whether this boot of the committed root entry empties
+// the persistent layer: persist folded it into this root, and it was
+// committed (trampoline.TakeClearLayer). Any doubt keeps the layer.
+func clearLayer(log *overlay.Log, s *trampoline.Store, w *writableStore, entry string) bool {
+	f, ok := s.Format.(entryIDer)
+	if !ok {
+		return false
+	}
+	if _, err := os.Lstat(filepath.Join(s.SlotDir, trampoline.ClearLayerFile)); err != nil {
+		return false
+	}
+	id, err := f.EntryID(s.SlotDir, entry)
+	if err != nil {
+		log.Warnf("store: %v; the persistent layer is kept", err)
+		return false
+	}
+	if err := w.make(); err != nil {
+		log.Warnf("store: %v; the persistent layer is kept", err)
+		return false
+	}
+	clear, err := s.TakeClearLayer(id)
+	if err != nil {
+		log.Warnf("store: %v; the persistent layer is kept", err)
+		return false
+	}
+	if clear {
+		log.Infof("store: %s holds what persist folded from the persistent layer and is committed: emptying the layer", entry)
+	}
+	return clear
 }

@@ -166,6 +166,10 @@ type Layout struct {
 	// Keep is a directory of the kernel's root (the store's top) kept
 	// visible, read-only, at KeepAt (under /overlay) in the new root.
 	Keep, KeepAt string
+	// ClearLayer empties a persistent layer at this boot, as
+	// persistent-clear does: after a commit of what persist folded from it
+	// into the root, the layer's copies would only shadow later updates.
+	ClearLayer bool
 }
 
 // BuildPlan returns the steps that lay the overlay over the root and leave the
@@ -196,7 +200,11 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		// The persistent layer lives on the root filesystem: the superblock must
 		// be writable. The lower layer is then made read-only per mount.
 		layer(Op{Kind: OpRemount, Target: "/"})
-		switch cfg.RWLayer {
+		mode := cfg.RWLayer
+		if l.ClearLayer && mode == Persistent {
+			mode = PersistentClear
+		}
+		switch mode {
 		case PersistentClear:
 			layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir}, Op{Kind: OpClearDir, Target: cfg.RWLayerDir})
 		case PersistentMove:

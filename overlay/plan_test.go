@@ -213,3 +213,16 @@ func TestBuildPlanReadOnly(t *testing.T) {
 		t.Errorf("read-only plan touches the persistent layer:\n%s", got)
 	}
 }
+
+func TestBuildPlanClearLayer(t *testing.T) {
+	for _, tc := range []struct {
+		rw    RWLayer
+		clear bool
+		want  bool
+	}{{Persistent, true, true}, {Persistent, false, false}, {Tmpfs, true, false}, {PersistentMove, true, false}} {
+		plan := strings.Join(planStrings(BuildPlan(Config{RWLayer: tc.rw, RWLayerDir: "/rw", Size: "1m"}, Layout{FS: "overlay", ClearLayer: tc.clear})), "\n")
+		if got := strings.Contains(plan, "clear /rw"); got != tc.want {
+			t.Errorf("%s, ClearLayer %v: clears the layer %v, want %v\n%s", tc.rw, tc.clear, got, tc.want, plan)
+		}
+	}
+}

@@ -87,6 +87,11 @@ func (Format) Booted(slotDir string, robase mounts.Mount) (string, error) {
 	return "", nil
 }
 
+// EntryID is the subvolume ID of entry.
+func (Format) EntryID(slotDir, entry string) (uint64, error) {
+	return ID(filepath.Join(slotDir, entry))
+}
+
 // Digest implements trampoline.Format: a subvolume has no digest cheaper
 // than reading the whole tree.
 func (Format) Digest(string, string) (string, error) { return "", nil }

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -77,9 +79,22 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
 		}
 	}
+	cleared := false
 	err = e.withStore(store, func(st *trampoline.Store) error {
-		_, err := st.Commit(booted, c.force)
-		return err
+		if _, err := st.Commit(booted, c.force); err != nil {
+			return err
+		}
+		if isBtrfs(st) {
+			// What persist folded from the persistent layer is in the root
+			// now: its next boot empties the layer.
+			id, err := snapshot.ID(filepath.Join(st.SlotDir, trampoline.EntryName(trampoline.RoleCommitted, 0, "")))
+			if err != nil {
+				return err
+			}
+			cleared, err = st.AfterCommit(id)
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return errorf(cmd, "%w", err)
@@ -90,6 +105,9 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		trial = "an interrupted commit, now finished"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it\n", root, trial, prev)
+	if cleared {
+		fmt.Fprintln(cmd.OutOrStdout(), "the root holds what persist folded from the persistent layer: the next boot empties the layer")
+	}
 	return nil
 }
 

@@ -36,7 +36,7 @@ With a store (a small partition holding squashfs root images, made by
 	root.SetErr(os.Stderr)
 	root.AddCommand(newStatusCmd(e), newEnableCmd(e, true), newEnableCmd(e, false),
 		newLockCmd(e, true), newLockCmd(e, false), newInstallCmd(e, true), newInstallCmd(e, false),
-		newApplyCmd(e), newUpdateCmd(e), newCommitCmd(e), newRollbackCmd(e), newGCCmd(e), newStoreCmd(e))
+		newApplyCmd(e), newUpdateCmd(e), newPersistCmd(e), newCommitCmd(e), newRollbackCmd(e), newGCCmd(e), newStoreCmd(e))
 	if !ctl {
 		root.AddCommand(newInitCmd())
 	}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/snapshot"
+	"github.com/overlayupd/overlayupd/squash"
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+type persistCmd struct {
+	store  storeFlag
+	tries  int
+	reboot bool
+	upper  string
+}
+
+func newPersistCmd(e *env) *cobra.Command {
+	c := &persistCmd{}
+	cmd := &cobra.Command{
+		Use:   "persist",
+		Short: "Fold the overlay's changes into a new root; the next boot tries it",
+		Long: `Make what the overlay shows now the root, through the same trial as an update
+(btrfs store only): the changes in the overlay's writable layer (tmpfs or
+persistent) are folded into a snapshot of the root this system booted, which
+is then made read-only and staged. The next boot tries it; 'overlayupd
+commit' keeps it; a reboot without commit goes back to the old root, with
+the layer untouched.
+
+Deleted files (overlayfs whiteouts) are deleted, replaced directories
+(opaque) replace, hard links, owners, modes, file capabilities and times are
+kept; overlayfs's own attributes are not copied. A layer made with
+redirect_dir or metacopy, or an aufs layer, is refused: part of it lives in
+the lower layer. The layer must not change while persist reads it: stop
+what writes there, or persist refuses.
+
+A persistent layer is emptied only after the commit of that root, at its
+next boot (until then the root boots with it, and the layer's copies equal
+the root's): never before.`,
+		Example: "  overlayupd persist\n  overlayupd persist --reboot",
+		Args:    cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if c.tries < 1 || c.tries > trampoline.MaxTries {
+				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			}
+			return e.needRoot(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd, e) },
+	}
+	c.store.register(cmd)
+	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
+	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new root once it is staged")
+	cmd.Flags().StringVar(&c.upper, "upper", "", "the overlay's upper directory (default: this system's, "+overlay.RwdataDir+"/data)")
+	return cmd
+}
+
+func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
+	store, err := c.store.open()
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	if !isBtrfs(store) {
+		return errorf(cmd, "persist needs a btrfs store (this one holds %s images): build a new image and 'overlayupd apply' it", store.Format.Name())
+	}
+	upper, persistent := c.upper, false
+	if upper == "" {
+		st, err := overlay.CurrentStatus()
+		if err != nil {
+			return errorf(cmd, "%w", err)
+		}
+		if !st.Active || st.UnionFS != "overlay" {
+			return errorf(cmd, "no overlayfs overlay is active (union filesystem %q): there is nothing to persist", st.UnionFS)
+		}
+		upper, persistent = filepath.Join(overlay.RwdataDir, "data"), st.RWLayer == string(overlay.Persistent)
+	}
+	var staged string
+	var stats snapshot.MergeStats
+	err = e.withStore(store, func(st *trampoline.Store) error {
+		src, err := e.updateSource(st)
+		if err != nil {
+			return err
+		}
+		ws, err := snapshot.SnapshotWorkspace(st.SlotDir, src)
+		if err != nil {
+			return err
+		}
+		ok := false
+		defer func() {
+			if !ok {
+				_ = ws.Abort()
+			}
+		}()
+		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
+			return fmt.Errorf("%w; nothing staged", err)
+		}
+		if _, err := squash.CheckRoot(ws.Path); err != nil {
+			return fmt.Errorf("the merged root would not boot: %w; nothing staged", err)
+		}
+		if err := ws.Seal(); err != nil {
+			return err
+		}
+		if _, err := st.Stage(ws.Path, c.tries); err != nil {
+			return fmt.Errorf("%w\n%s", err, stagedNow(st))
+		}
+		ok = true
+		staged = trampoline.EntryName(trampoline.RoleStaged, c.tries, "")
+		if persistent {
+			id, err := snapshot.ID(filepath.Join(st.SlotDir, staged))
+			if err != nil {
+				return err
+			}
+			return st.NotePersist(id)
+		}
+		return nil
+	})
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "persisted the overlay's changes (%d written, %d removed) into %s: the next boot tries it; after it boots, run 'overlayupd commit' to keep it, or reboot to go back\n",
+		stats.Written, stats.Removed, staged)
+	if persistent {
+		fmt.Fprintln(out, "the persistent layer is emptied at the first boot after that commit, not before")
+	}
+	if c.reboot {
+		fmt.Fprintln(cmd.ErrOrStderr(), "rebooting into the new root")
+		return e.reboot()
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors of MergeUpper.
+var (
+	ErrNotSelfContained = errors.New("the overlay layer is not self-contained")
+	ErrUpperChanged     = errors.New("the overlay layer changed while it was read")
+)
+
+// MergeStats counts what MergeUpper did.
+type MergeStats struct {
+	Written, Removed int
+}
+
+// MergeUpper folds an overlayfs upper directory into root (a writable
+// snapshot of the overlay's lower layer), so that root then holds what the
+// overlay showed:
+//
+//   - a whiteout (a 0/0 character device, or a zero-size file with
+//     trusted.overlay.whiteout) removes the name;
+//   - a directory with trusted.overlay.opaque=y replaces the directory below
+//     (its old children go); "x" only marks xattr whiteouts inside;
+//   - any other entry replaces the name: a new inode, never a write into the
+//     snapshot's (which may be shared by hard links with other names);
+//   - hard links within the layer are kept, except overlayfs's shared
+//     whiteout inode;
+//   - owner, then xattrs (file capabilities included; trusted.overlay.* and
+//     user.overlay.* dropped), then mode, then times, directory times last.
+//
+// A layer made with redirect_dir or metacopy is refused: its directories or
+// file data live partly in the lower layer. Nothing in root is reached
+// through a symlink: each parent directory is opened with openat2
+// RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS, and every change is made relative to
+// it. The layer must not change meanwhile: it is stamped before and after,
+// and a difference is ErrUpperChanged.
+func MergeUpper(upper, root string) (MergeStats, error) {
+	before, err := stampTree(upper)
+	if err != nil {
+		return MergeStats{}, err
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return MergeStats{}, fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	m := &merger{upper: upper, root: rfd, dirs: map[string]int{}, cp: &copier{links: map[[2]uint64]string{}, buf: make([]byte, 1<<20)}}
+	defer m.closeDirs()
+	if err := filepath.WalkDir(upper, m.visit); err != nil {
+		return m.stats, err
+	}
+	for i := len(m.times) - 1; i >= 0; i-- {
+		if err := setTimes(m.times[i].path, &m.times[i].st); err != nil {
+			return m.stats, err
+		}
+	}
+	after, err := stampTree(upper)
+	if err != nil {
+		return m.stats, err
+	}
+	if after != before {
+		return m.stats, fmt.Errorf("%w: %s was written during the merge; stop what writes there and run again", ErrUpperChanged, upper)
+	}
+	return m.stats, nil
+}
+
+type merger struct {
+	upper string
+	root  int            // the snapshot's root directory (O_PATH)
+	dirs  map[string]int // open parent directories in the snapshot, by path
+	cp    *copier
+	times []dirTime
+	stats MergeStats
+}
+
+func (m *merger) closeDirs() {
+	for _, fd := range m.dirs {
+		unix.Close(fd)
+	}
+}
+
+// dir opens the snapshot's directory rel, never through a symlink and never
+// outside the root.
+func (m *merger) dir(rel string) (int, error) {
+	if fd, ok := m.dirs[rel]; ok {
+		return fd, nil
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV}
+	fd, err := unix.Openat2(m.root, rel, &how)
+	if err != nil {
+		return -1, fmt.Errorf("open /%s in the snapshot: %w", rel, err)
+	}
+	m.dirs[rel] = fd
+	return fd, nil
+}
+
+// at is the path of name in the directory fd, for the *at-less calls
+// (xattrs, chown, times): the magic link names that very directory, and
+// every call here acts on the last component without following it ("."
+// for the directory itself: the magic link is then never the last
+// component, which a no-follow call would act on instead).
+func at(fd int, name string) string { return fmt.Sprintf("/proc/self/fd/%d/%s", fd, name) }
+
+func isWhiteout(p string, st *unix.Stat_t) bool {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		return st.Rdev == 0
+	case unix.S_IFREG:
+		if st.Size != 0 {
+			return false
+		}
+		_, err := getXattr(p, "trusted.overlay.whiteout")
+		return err == nil
+	}
+	return false
+}
+
+func (m *merger) visit(p string, d fs.DirEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(m.upper, p)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return err
+	}
+	if err := refuseForeign(p, rel); err != nil {
+		return err
+	}
+	if rel == "." {
+		// The layer's root directory: its metadata is the merged root's.
+		return m.meta(p, m.root, ".", &st)
+	}
+	parent, err := m.dir(filepath.Dir(rel))
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(rel)
+	if isWhiteout(p, &st) {
+		removed, err := remove(parent, name)
+		if removed {
+			m.stats.Removed++
+		}
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return m.mergeDir(p, parent, name, &st)
+	}
+	if _, err := remove(parent, name); err != nil {
+		return err
+	}
+	if err := m.create(p, parent, name, &st); err != nil {
+		return err
+	}
+	m.stats.Written++
+	return nil
+}
+
+// refuseForeign refuses what this merge cannot reproduce: overlayfs
+// redirects and metacopy files, and aufs's .wh. names.
+func refuseForeign(p, rel string) error {
+	for _, x := range []string{"trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.redirect", "user.overlay.metacopy"} {
+		if _, err := getXattr(p, x); err == nil {
+			return fmt.Errorf("%w: /%s has %s (made with redirect_dir or metacopy on, so part of it lives in the lower layer)", ErrNotSelfContained, rel, x)
+		}
+	}
+	if strings.HasPrefix(filepath.Base(rel), ".wh.") {
+		return fmt.Errorf("%w: /%s is an aufs whiteout; only overlayfs layers can be persisted", ErrNotSelfContained, rel)
+	}
+	return nil
+}
+
+func (m *merger) mergeDir(p string, parent int, name string, st *unix.Stat_t) error {
+	var cur unix.Stat_t
+	exists := unix.Fstatat(parent, name, &cur, unix.AT_SYMLINK_NOFOLLOW) == nil
+	opaque, _ := getXattr(p, "trusted.overlay.opaque")
+	switch {
+	case exists && cur.Mode&unix.S_IFMT == unix.S_IFDIR && string(opaque) == "y":
+		// Opaque: the lower directory's children are hidden; they go.
+		if err := os.RemoveAll(at(parent, name)); err != nil {
+			return err
+		}
+		m.stats.Removed++
+		exists = false
+	case exists && cur.Mode&unix.S_IFMT != unix.S_IFDIR:
+		if _, err := remove(parent, name); err != nil {
+			return err
+		}
+		exists = false
+	}
+	if !exists {
+		if err := unix.Mkdirat(parent, name, 0o700); err != nil {
+			return fmt.Errorf("mkdir %s: %w", name, err)
+		}
+	}
+	m.stats.Written++
+	return m.meta(p, parent, name, st)
+}
+
+// meta applies owner, xattrs and mode now, and the times at the end.
+func (m *merger) meta(p string, parent int, name string, st *unix.Stat_t) error {
+	target := at(parent, name) // "." names the directory parent itself
+
+	if err := setMeta(p, target, st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// Times last, through a descriptor of its own: the parent's may be
+		// closed by then.
+		rel, _ := filepath.Rel(m.upper, p)
+		fd, err := m.dir(rel)
+		if err != nil {
+			return err
+		}
+		m.times = append(m.times, dirTime{at(fd, "."), *st})
+	}
+	return nil
+}
+
+func (m *merger) create(p string, parent int, name string, st *unix.Stat_t) error {
+	target := at(parent, name)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			key := [2]uint64{st.Dev, st.Ino}
+			if first, ok := m.cp.links[key]; ok {
+				return unix.Linkat(unix.AT_FDCWD, first, parent, name, 0)
+			}
+			// The first name's path, stable for the whole merge: its
+			// parent directory's descriptor stays open.
+			m.cp.links[key] = target
+		}
+		if err := m.cp.copyFile(p, target, st.Size); err != nil {
+			return err
+		}
+	case unix.S_IFLNK:
+		to, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		if err := unix.Symlinkat(to, parent, name); err != nil {
+			return err
+		}
+	default:
+		if err := unix.Mknodat(parent, name, st.Mode, int(st.Rdev)); err != nil {
+			return fmt.Errorf("mknod %s: %w", name, err)
+		}
+	}
+	return setMeta(p, target, st)
+}
+
+// remove deletes name in the directory fd, whatever it is; a missing name
+// is not an error.
+func remove(fd int, name string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return true, os.RemoveAll(at(fd, name))
+	}
+	return true, unix.Unlinkat(fd, name, 0)
+}
+
+// stampTree digests what a tree is (names, inodes, types, sizes, change
+// and modification times): any write in it changes the stamp.
+func stampTree(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d %o %d %d.%d %d.%d\n", p, st.Ino, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+		return nil
+	})
+	return fmt.Sprintf("%x", h.Sum(nil)), err
+}

@@ -1,0 +1,107 @@
+package trampoline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/atomicfile"
+)
+
+// The persistent layer after persist. persist folds the layer into a new
+// root; the layer may be emptied only once that root is committed, and only
+// at a boot (it is the live overlay's upper while the system runs). Two
+// records in the slot directory carry that, by subvolume ID (names change on
+// commit, IDs do not):
+//
+//	persist.pending  persist staged the entry with this ID from the layer
+//	clear-layer      that entry is now the committed root: its next boot
+//	                 empties the layer
+//
+// Each step is one rename or unlink with a directory fsync. A crash before
+// commit leaves persist.pending, which acts on nothing else; the boot takes
+// clear-layer away before it empties the layer, so a crash in between only
+// leaves copies that equal the root's (status and update name shadowed
+// files).
+const (
+	PersistPendingFile = "persist.pending"
+	ClearLayerFile     = "clear-layer"
+)
+
+type layerNote struct {
+	ID uint64 `json:"subvolume_id"`
+}
+
+// NotePersist records that persist staged the entry with subvolume ID id.
+func (s *Store) NotePersist(id uint64) error {
+	b, _ := json.Marshal(layerNote{ID: id})
+	return atomicfile.WriteFile(filepath.Join(s.SlotDir, PersistPendingFile), append(b, '\n'), 0o644)
+}
+
+// AfterCommit is run by commit with the committed root's subvolume ID: when
+// persist staged that very root, its next boot empties the layer.
+func (s *Store) AfterCommit(rootID uint64) (clear bool, err error) {
+	pending := filepath.Join(s.SlotDir, PersistPendingFile)
+	n, err := readNote(pending)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil || n.ID != rootID {
+		// Another root was committed (or the record is unreadable): the
+		// layer must stay.
+		if rerr := os.Remove(pending); rerr != nil {
+			return false, rerr
+		}
+		return false, atomicfile.SyncDir(s.SlotDir)
+	}
+	if err := os.Rename(pending, filepath.Join(s.SlotDir, ClearLayerFile)); err != nil {
+		return false, err
+	}
+	return true, atomicfile.SyncDir(s.SlotDir)
+}
+
+// TakeClearLayer is run at boot with the subvolume ID of the committed root
+// about to boot: it reports whether to empty the persistent layer, and
+// takes the record away first (durably). A record for another root is
+// dropped.
+func (s *Store) TakeClearLayer(rootID uint64) (bool, error) {
+	p := filepath.Join(s.SlotDir, ClearLayerFile)
+	n, err := readNote(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if rerr := os.Remove(p); rerr != nil {
+		return false, rerr
+	}
+	if serr := atomicfile.SyncDir(s.SlotDir); serr != nil {
+		return false, serr
+	}
+	return err == nil && n.ID == rootID, nil
+}
+
+// readNote reads a small JSON record, never through a link or from a FIFO,
+// at most 4 KiB: the store may be on untrusted media.
+func readNote(p string) (layerNote, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return layerNote{}, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return layerNote{}, fmt.Errorf("%s is not a regular file", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return layerNote{}, err
+	}
+	var n layerNote
+	if err := json.Unmarshal(b, &n); err != nil {
+		return layerNote{}, fmt.Errorf("%s: %w", p, err)
+	}
+	return n, nil
+}
