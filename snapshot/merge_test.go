@@ -84,7 +84,7 @@ ln -s /etc/passwd outside
 ln -s ../etc/keep rel-link
 chmod 4755 bin/tool && chown 12:34 etc/keep
 truncate -s 8M sparse && echo end >> sparse
-echo deeper > ` + deep + `leaf2
+echo deeper > `+deep+`leaf2
 `)
 		must(t, unix.Lsetxattr(filepath.Join(merged, "bin/tool"), "security.capability", capV2, 0))
 		must(t, unix.Lsetxattr(filepath.Join(merged, "etc/added"), "user.note", []byte("x"), 0))
