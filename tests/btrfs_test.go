@@ -20,7 +20,7 @@ import (
 
 // btrfsStoreDisk makes a btrfs store disk with v1 unpacked as the committed
 // root, the update images in /updates.
-func btrfsStoreDisk(t *testing.T, s *session, v1 string, updates map[string]string) *disk {
+func btrfsStoreDisk(t *testing.T, s *session, v1 string, updates map[string]string, dirs ...string) *disk {
 	t.Helper()
 	dir := t.TempDir()
 	img := filepath.Join(dir, "store.btrfs")
@@ -45,6 +45,7 @@ trap 'umount "$MNT"' EXIT
 "$BIN" store init "$MNT" --btrfs --image "$V1"
 mkdir "$MNT/updates"
 for u in $UPDATES; do cp "$u" "$MNT/updates/"; done
+for d in $DIRS; do mkdir -p "$MNT/$d"; done
 `
 	var ups []string
 	for name, p := range updates {
@@ -57,7 +58,7 @@ for u in $UPDATES; do cp "$u" "$MNT/updates/"; done
 		ups = append(ups, dst)
 	}
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "IMG="+img, "MNT="+mnt, "BIN="+s.a.bin, "V1="+v1, "UPDATES="+joinFields(ups))
+	cmd.Env = append(os.Environ(), "IMG="+img, "MNT="+mnt, "BIN="+s.a.bin, "V1="+v1, "UPDATES="+joinFields(ups), "DIRS="+joinFields(dirs))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("store init --btrfs in a private mount namespace: %v\n%s", err, out)
 	}
@@ -240,4 +241,88 @@ func TestBtrfsCrashUpdate(t *testing.T) {
 	b = sc.boot("v2", "")
 	sc.wantBooted(b, "root.trying-0", "trying")
 	sc.wantEntries(b, ".lock root root.trying-0")
+}
+
+var (
+	reView      = regexp.MustCompile(`(?m)^result: view (\S+)$`)
+	reLowerView = regexp.MustCompile(`(?m)^result: lowerview (\S+)$`)
+	reLayer     = regexp.MustCompile(`(?m)^result: layer (.*)$`)
+)
+
+func find1(t *testing.T, b *storeBoot, re *regexp.Regexp) string {
+	t.Helper()
+	m := re.FindStringSubmatch(b.console)
+	if m == nil {
+		t.Fatalf("boot %d: no %q line; console tail:\n%s", b.n, re, tail(b.console, 20))
+	}
+	if m[1] == "d41d8cd98f00b204e9800998ecf8427e" { // md5 of nothing
+		t.Fatalf("boot %d: %q digests an empty tree", b.n, re)
+	}
+	return m[1]
+}
+
+// persistScenario is a btrfs store with a persistent writable layer whose
+// images have /etc/doomed for the tune action to delete.
+func persistScenario(t *testing.T) *storeScenario {
+	t.Helper()
+	s := newSession(t)
+	v1 := storeImage(t, s.a, "v1", func(r *rootTree) { r.write("etc/doomed", "doomed\n", 0o644) })
+	d := btrfsStoreDisk(t, s, v1, nil, "overlay-rw-layer")
+	return &storeScenario{t: t, s: s, d: d, args: btrfsArgs}
+}
+
+// TestBtrfsPersist: case d: files written and deleted in the overlay (a
+// persistent layer), persist, reboot: the trial's root itself (the lower
+// layer) is exactly the overlay's view from before; commit: the next boot
+// empties the layer and still shows that view.
+func TestBtrfsPersist(t *testing.T) {
+	sc := persistScenario(t)
+	b := sc.boot("v1", "tune,view,persist,layer,status")
+	view := find1(t, b, reView)
+	must(t, b.console, `result: persist rc=0`)
+	must(t, b.console, `result: persist: persisted the overlay's changes .* into root\.try-1`)
+	must(t, b.console, `result: after: entries \.lock persist\.pending root root\.try-1 \n`)
+
+	b = sc.boot("v1", "lowerview,commit,status")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	if got := find1(t, b, reLowerView); got != view {
+		t.Errorf("boot 2: the persisted root's tree digests to %s, want the overlay's view %s", got, view)
+	}
+	must(t, b.console, `result: commit: .*the next boot empties the layer`)
+
+	b = sc.boot("v1", "view,layer")
+	sc.wantBooted(b, "root", "committed")
+	if got := find1(t, b, reView); got != view {
+		t.Errorf("boot 3: view %s, want %s", got, view)
+	}
+	if got := find1(t, b, reLayer); got != "" {
+		t.Errorf("boot 3: the persistent layer still holds %q after the commit", got)
+	}
+	must(t, b.console, `emptying the layer`)
+}
+
+// TestBtrfsPersistNotCommitted: case e: persist's trial rebooted without a
+// commit: the old root boots, the failure is recorded, and the persistent
+// layer is untouched.
+func TestBtrfsPersistNotCommitted(t *testing.T) {
+	sc := persistScenario(t)
+	b := sc.boot("v1", "tune,view,persist,layer")
+	view, layer := find1(t, b, reView), find1(t, b, reLayer)
+	if layer == "" {
+		t.Fatalf("boot 1: nothing in the persistent layer after tune")
+	}
+	b = sc.boot("v1", "")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	b = sc.boot("v1", "view,layer,lowerview")
+	sc.wantBooted(b, "root", "committed")
+	sc.wantFailed(b, "root.trying-0")
+	if got := find1(t, b, reLayer); got != layer {
+		t.Errorf("boot 3: the persistent layer holds %q, want it untouched: %q", got, layer)
+	}
+	if got := find1(t, b, reView); got != view {
+		t.Errorf("boot 3: view %s, want %s as before", got, view)
+	}
+	if got := find1(t, b, reLowerView); got == view {
+		t.Errorf("boot 3: the committed root has the persisted changes although nothing was committed")
+	}
 }

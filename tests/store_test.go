@@ -24,6 +24,16 @@ import (
 
 // storeLib is sourced by the run step of every store image.
 const storeLib = `
+# view digests the tree under $1 that a root's image defines: names and
+# types, and the contents of the files.
+view() {
+	( cd "$1" && {
+		find etc bin sbin usr test -xdev -type f -exec md5sum {} +
+		find etc bin sbin usr test -xdev ! -type f | while read -r p; do
+			if [ -L "$p" ]; then echo "l $p $(readlink "$p")"; else echo "o $p"; fi
+		done
+	} 2>/dev/null | sort | md5sum | cut -c1-32 )
+}
 arg() { for a in $(cat /proc/cmdline); do case $a in "$1"=*) echo "${a#*=}" ;; esac; done; }
 show() {
 	echo "result: image $(cat /etc/version)"
@@ -74,6 +84,17 @@ for a in $(arg act | tr , ' '); do
 		echo "result: gc rc=$?" ;;
 	df)
 		sync; echo "result: df $(df -k /overlay/store | awk 'NR==2 {print $4}')" ;;
+	tune)
+		echo tuned > /etc/tuned && rm /etc/doomed && mkdir -p /etc/tuned.d && echo on > /etc/tuned.d/knob && echo "result: tuned" ;;
+	view)
+		echo "result: view $(view /)" ;;
+	lowerview)
+		echo "result: lowerview $(view /overlay/robase)" ;;
+	persist)
+		overlayupd persist 2>&1 | sed 's/^/result: persist: /'
+		echo "result: persist rc=$?" ;;
+	layer)
+		echo "result: layer $(cd /overlay/rwdata/data && find etc 2>/dev/null | sort | tr '\n' ' ')" ;;
 	esac
 done
 `
