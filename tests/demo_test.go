@@ -66,6 +66,7 @@ func TestDemo(t *testing.T) {
 	say("The root image itself was never written: debugfs finds no /etc/demo-note on it")
 
 	demoStore(t, s, say, show)
+	demoBtrfs(t, s, say, show)
 }
 
 // demoStore is the second half of make demo: the squashfs store. One store
@@ -92,4 +93,34 @@ func demoStore(t *testing.T, s *session, say func(string, ...any), show func(str
 	show(b.console)
 	sc.wantBooted(b, "root.sqsh", "committed")
 	say("Had boot 2 rebooted without commit, boot 3 would have run v1 and recorded the failure (make test: TestStore*)")
+}
+
+// demoBtrfs is the third part of make demo: the btrfs store, where the
+// device updates itself in a snapshot (update -- CMD) and keeps what was
+// tuned in the overlay (persist), each through a trial and a commit.
+func demoBtrfs(t *testing.T, s *session, say func(string, ...any), show func(string)) {
+	say("Part three, the btrfs store: roots are read-only subvolumes. Building it with 'overlayupd store init --btrfs --image v1.sqsh' (a persistent writable layer too)")
+	v1 := storeImage(t, s.a, "v1", func(r *rootTree) { r.write("etc/doomed", "doomed\n", 0o644) })
+	sc := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, nil, "overlay-rw-layer"), args: btrfsArgs}
+
+	say("Boot 1 (rootfstype=btrfs rootflags=subvolid=5): 'overlayupd update -- sh -c \"echo v2 > /etc/version\"' runs in a snapshot of the running root")
+	b := sc.boot("v1", "update-ver:v2,status")
+	show(b.console)
+
+	say("Boot 2: the snapshot is tried once; 'overlayupd commit'")
+	b = sc.boot("v2", "commit,status")
+	show(b.console)
+
+	say("Boot 3: v2 is committed. Tune the system in the overlay (write /etc/tuned, delete /etc/doomed), then 'overlayupd persist'")
+	b = sc.boot("v2", "tune,persist,status")
+	show(b.console)
+
+	say("Boot 4: the persisted root is tried; its lower layer has the changes itself; 'overlayupd commit'")
+	b = sc.boot("v2", "lowerview,layer,commit")
+	show(b.console)
+
+	say("Boot 5: committed; the persistent layer is emptied now, the root keeps the changes")
+	b = sc.boot("v2", "layer,status")
+	show(b.console)
+	sc.wantBooted(b, "root", "committed")
 }

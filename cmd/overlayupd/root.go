@@ -23,13 +23,15 @@ Boot it by adding "ro init=/sbin/init-overlay" to the kernel command line:
 ` + name + ` install does that for Raspberry Pi cmdline.txt, U-Boot uEnv.txt,
 extlinux.conf and GRUB.
 
-With a store (a small partition holding squashfs root images, made by
-'overlayupd store init'), updates are transactional:
-  overlayupd apply new.sqsh    stage it; the next boot tries it once
-  overlayupd commit            after a good boot: keep it
-  (reboot without commit)      the committed root boots again by itself
-  overlayupd rollback          go back to the previous root
-  overlayupd status            what runs now and what the next boot does`,
+With a store (a partition holding the roots: squashfs images, or read-only
+btrfs subvolumes; made by 'overlayupd store init'), updates are transactional:
+  overlayupd apply new.sqsh      stage an image; the next boot tries it once
+  overlayupd update -- CMD       (btrfs) run CMD in a snapshot of the running root, stage it
+  overlayupd persist             (btrfs) fold the overlay's changes into a new root, stage it
+  overlayupd commit              after a good boot: keep it
+  (reboot without commit)        the committed root boots again by itself
+  overlayupd rollback            go back to the previous root
+  overlayupd status              what runs now and what the next boot does`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
