@@ -152,3 +152,37 @@ func TestMergeUpperRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestMergeXattrWhiteouts: the whiteout form userspace layers use (a
+// zero-size file with trusted.overlay.whiteout, in a directory marked
+// opaque=x, which is not opaque), next to a kernel-made opaque=y one.
+func TestMergeXattrWhiteouts(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		lower := filepath.Join(mnt, "lower")
+		must(t, Create(lower))
+		testroot.Apply(t, lower,
+			testroot.File("xdir/victim", "v", 0o644),
+			testroot.File("xdir/other", "o", 0o644),
+			testroot.File("ydir/old", "old", 0o644))
+		upper := testroot.NewTree(t,
+			testroot.File("xdir/victim", "", 0o644),
+			testroot.File("xdir/added", "a", 0o644),
+			testroot.File("ydir/new", "new", 0o644))
+		must(t, unix.Lsetxattr(filepath.Join(upper, "xdir"), "trusted.overlay.opaque", []byte("x"), 0))
+		must(t, unix.Lsetxattr(filepath.Join(upper, "xdir/victim"), "trusted.overlay.whiteout", nil, 0))
+		must(t, unix.Lsetxattr(filepath.Join(upper, "ydir"), "trusted.overlay.opaque", []byte("y"), 0))
+		ws := filepath.Join(mnt, "ws")
+		must(t, Snapshot(lower, ws, false))
+		if _, err := MergeUpper(upper, ws); err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range map[string]bool{"xdir/victim": false, "xdir/other": true, "xdir/added": true, "ydir/old": false, "ydir/new": true} {
+			if _, err := os.Lstat(filepath.Join(ws, p)); (err == nil) != want {
+				t.Errorf("/%s exists: %v, want %v", p, err == nil, want)
+			}
+		}
+		if _, err := getXattr(filepath.Join(ws, "xdir"), "trusted.overlay.opaque"); err == nil {
+			t.Error("the opaque marker was copied into the root")
+		}
+	})
+}
