@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -155,6 +156,14 @@ func LoadConfig(log *Log) (Config, error) {
 	for _, w := range warnings {
 		log.Warnf("%s", w)
 	}
+	if cfg.RWLayer != Tmpfs {
+		if link := symlinkIn(cfg.RWLayerDir); link != "" {
+			// A link could point the layer (and a clear or a move of it)
+			// anywhere, the store's roots included.
+			log.Warnf("%s=%q: %s is a symbolic link; booting with a tmpfs writable layer", VarRWDir, cfg.RWLayerDir, link)
+			cfg.RWLayer, cfg.RWLayerDir = Tmpfs, DefaultRWLayerDir
+		}
+	}
 	if _, err := os.Lstat(DisableFile); err == nil {
 		cfg.Disabled, cfg.DisabledBy = true, DisableFile
 	}
@@ -293,4 +302,17 @@ func ExecInit(log *Log, argv, env []string) {
 		}
 		time.Sleep(time.Minute)
 	}
+}
+
+// symlinkIn returns the first component of the absolute path dir that is a
+// symbolic link, or "".
+func symlinkIn(dir string) string {
+	p := "/"
+	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
+		p = filepath.Join(p, c)
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
 }

@@ -141,9 +141,15 @@ func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (c
 	}
 
 	cfg.RWLayerDir = path.Clean(v[VarRWDir])
+	forceTmpfs := false
 	if !strings.HasPrefix(cfg.RWLayerDir, "/") || cfg.RWLayerDir == "/" || cfg.RWLayerDir == OverlayDir || strings.HasPrefix(cfg.RWLayerDir, OverlayDir+"/") {
 		warn("%s=%q must be an absolute directory outside /overlay; using %s", VarRWDir, cfg.RWLayerDir, DefaultRWLayerDir)
 		cfg.RWLayerDir = DefaultRWLayerDir
+	} else if why := protectedRWDir(v[VarRWDir]); why != "" {
+		// A persistent-clear or -move layer there would delete what the
+		// system needs to boot: refuse it, and boot with a tmpfs layer.
+		warn("%s=%q %s; booting with a tmpfs writable layer", VarRWDir, v[VarRWDir], why)
+		cfg.RWLayerDir, forceTmpfs = DefaultRWLayerDir, true
 	}
 	switch l := RWLayer(v[VarRWLayer]); l {
 	case Tmpfs, Persistent, PersistentClear, PersistentMove:
@@ -156,6 +162,9 @@ func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (c
 		if dirExists(cfg.RWLayerDir) {
 			cfg.RWLayer = Persistent
 		}
+	}
+	if forceTmpfs {
+		cfg.RWLayer = Tmpfs
 	}
 	if cfg.RWLayer != Tmpfs {
 		if yes(v[VarClear]) {
@@ -180,4 +189,27 @@ func yes(s string) bool {
 		return true
 	}
 	return false
+}
+
+// protectedDirs are what a writable layer must never be, contain, or lie
+// in: the store's slot directory and trampoline, the overlay's own tree,
+// the kernel's filesystems, and the store marker.
+var protectedDirs = []string{"/roots", "/sbin", OverlayDir, "/dev", "/proc", "/sys", "/overlayupd-store"}
+
+// protectedRWDir says why the value raw may not name the persistent layer,
+// or "". "." and ".." components are refused rather than cleaned, so that a
+// value cannot walk into a protected directory (/overlay-rw-layer/../roots).
+func protectedRWDir(raw string) string {
+	for _, c := range strings.Split(raw, "/") {
+		if c == "." || c == ".." {
+			return "has a . or .. component"
+		}
+	}
+	dir := path.Clean(raw)
+	for _, p := range protectedDirs {
+		if dir == p || strings.HasPrefix(dir, p+"/") || strings.HasPrefix(p, dir+"/") {
+			return "is, or is inside or contains, " + p
+		}
+	}
+	return ""
 }

@@ -113,3 +113,23 @@ func TestValidSize(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveProtectsTheStore: a persistent layer that would clear or move
+// the slot directory, the trampoline, the overlay's tree or a kernel
+// filesystem is refused with one warning, and the boot uses tmpfs.
+func TestResolveProtectsTheStore(t *testing.T) {
+	for _, dir := range []string{"/roots", "/sbin", "/roots/x", "/dev/shm", "/proc", "/sys/fs", "/overlayupd-store",
+		"/overlay-rw-layer/../roots", "/data/./rw", "/data/rw/..", "//roots/"} {
+		for _, layer := range []RWLayer{PersistentClear, PersistentMove, Persistent} {
+			cfg, warnings := Resolve(map[string]string{VarRWDir: dir, VarRWLayer: string(layer)}, nil, func(string) bool { return true })
+			if cfg.RWLayer != Tmpfs || len(warnings) != 1 || !strings.Contains(warnings[0], "tmpfs") {
+				t.Errorf("rwdir=%s %s: got %s in %s with warnings %q; want tmpfs and one warning", dir, layer, cfg.RWLayer, cfg.RWLayerDir, warnings)
+			}
+		}
+	}
+	for _, dir := range []string{"/data/rw", "/overlay-rw-layer", "/rootsx", "/var/lib/rw"} {
+		if cfg, w := Resolve(map[string]string{VarRWDir: dir, VarRWLayer: "persistent-clear"}, nil, func(string) bool { return true }); cfg.RWLayer != PersistentClear || cfg.RWLayerDir != dir || len(w) != 0 {
+			t.Errorf("rwdir=%s: got %s in %s, %q; want it accepted", dir, cfg.RWLayer, cfg.RWLayerDir, w)
+		}
+	}
+}

@@ -84,18 +84,9 @@ func (s *Store) TakeClearLayer(rootID uint64) (bool, error) {
 	return err == nil && n.ID == rootID, nil
 }
 
-// readNote reads a small JSON record, never through a link or from a FIFO,
-// at most 4 KiB: the store may be on untrusted media.
+// readNote reads a small JSON record (see readSmall).
 func readNote(p string) (layerNote, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return layerNote{}, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return layerNote{}, fmt.Errorf("%s is not a regular file", p)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	b, err := readSmall(p, 4096)
 	if err != nil {
 		return layerNote{}, err
 	}
@@ -104,4 +95,20 @@ func readNote(p string) (layerNote, error) {
 		return layerNote{}, fmt.Errorf("%s: %w", p, err)
 	}
 	return n, nil
+}
+
+// readSmall reads at most max bytes of the regular file p, never through a
+// link and never blocking on a FIFO: the store may be on untrusted media,
+// and a record planted as a link to /dev/zero or as a FIFO must not make a
+// command (or the boot) run out of memory or hang.
+func readSmall(p string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }

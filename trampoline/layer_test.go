@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/overlayupd/overlayupd/trampoline"
+	"golang.org/x/sys/unix"
 )
 
 func TestPersistLayerRecords(t *testing.T) {
@@ -51,5 +53,24 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReasonsHostile: reason files planted as a link to /dev/zero or as a
+// FIFO neither hang nor exhaust memory; they are left out.
+func TestReasonsHostile(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.Symlink("/dev/zero", filepath.Join(dir, trampoline.FailedReasonFile)))
+	must(t, unix.Mkfifo(filepath.Join(dir, trampoline.BootReasonFile), 0o644))
+	s := &trampoline.Store{SlotDir: dir}
+	done := make(chan map[string]trampoline.Reason, 1)
+	go func() { done <- s.Reasons() }()
+	select {
+	case r := <-done:
+		if len(r) != 0 {
+			t.Errorf("Reasons = %v, want none", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reasons hangs on a FIFO")
 	}
 }

@@ -218,7 +218,7 @@ func (s *Store) GC() (Transition, error) {
 func (s *Store) Reasons() map[string]Reason {
 	out := map[string]Reason{}
 	for _, f := range []string{FailedReasonFile, BootReasonFile} {
-		b, err := os.ReadFile(filepath.Join(s.SlotDir, f))
+		b, err := readSmall(filepath.Join(s.SlotDir, f), 64<<10)
 		if err != nil {
 			continue
 		}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,17 +30,22 @@ var version = "dev"
 
 func main() {
 	name := filepath.Base(os.Args[0])
+	pid := os.Getpid()
 	// Why before the command tree: this is every boot's path, and building
 	// the tree costs time a PID 1 should not spend.
-	if name == "init-overlay" {
+	if name == "init-overlay" && pid == 1 {
 		boot.Main(os.Args, os.Environ()) // never returns
 	}
 	if len(os.Args) > 1 && os.Args[1] == chroot.HelperArg {
 		os.Exit(chroot.Main(os.Args[2:])) // update's helper, PID 1 of its namespaces
 	}
 	root := newRootCmd(name, systemEnv())
-	if os.Getpid() == 1 && !isSubcommand(root, os.Args[1:]) {
+	switch whoAmI(name, pid, os.Args[1:], isSubcommand(root, os.Args[1:])) {
+	case roleBoot:
 		boot.Main(os.Args, os.Environ()) // never returns
+	case roleRefuse:
+		fmt.Fprintln(os.Stderr, initOnlyMessage)
+		os.Exit(2)
 	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -49,6 +55,31 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+type role int
+
+const (
+	roleCLI    role = iota // the commands
+	roleBoot               // the PID-1 path
+	roleRefuse             // init-overlay run by hand: say what it is, never mount
+)
+
+// initOnlyMessage is what /sbin/init-overlay says when run by hand.
+const initOnlyMessage = "init-overlay is overlayupd's PID-1 path (init=/sbin/init-overlay on the kernel command line) and runs only as PID 1: it would mount an overlay over this running system. The commands are 'overlayupd …' or 'overlayctl …', e.g. 'overlayupd status'."
+
+// whoAmI decides the part this binary plays: the PID-1 path only as PID 1
+// (under any name, unless a command is asked for: a container's
+// 'overlayupd status'); init-overlay run by hand answers a command, and
+// refuses anything else rather than mount over the running system.
+func whoAmI(name string, pid int, args []string, subcommand bool) role {
+	switch {
+	case pid == 1 && !subcommand:
+		return roleBoot
+	case name == "init-overlay" && !subcommand && (len(args) == 0 || !strings.HasPrefix(args[0], "-")):
+		return roleRefuse // a flag (--help, --version) is answered
+	}
+	return roleCLI
 }
 
 // isSubcommand reports whether args start with one of root's commands, so

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 func TestNonRootRefusedNamingTheCommand(t *testing.T) {
@@ -109,5 +113,54 @@ func TestInstallBtrfsStore(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(p); string(got) != "root=/dev/mmcblk0p2 rootfstype=btrfs rootwait ro rootflags=subvolid=5 init=/sbin/init-overlay\n" {
 		t.Errorf("cmdline.txt = %q, want rootflags=subvolid=5 added", got)
+	}
+}
+
+func TestWhoAmI(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		pid  int
+		args []string
+		sub  bool
+		want role
+	}{
+		{"init-overlay", 1, nil, false, roleBoot},
+		{"init-overlay", 1, []string{"single"}, false, roleBoot}, // kernel arguments for init
+		{"overlayupd", 1, nil, false, roleBoot},                  // init=/usr/sbin/overlayupd
+		{"overlayupd", 1, []string{"status"}, true, roleCLI},     // a container's 'overlayupd status'
+		{"init-overlay", 4242, nil, false, roleRefuse},
+		{"init-overlay", 4242, []string{"single"}, false, roleRefuse},
+		{"init-overlay", 4242, []string{"status"}, true, roleCLI}, // '/sbin/init-overlay status' by hand: never the PID-1 path
+		{"init-overlay", 4242, []string{"--help"}, false, roleCLI},
+		{"overlayupd", 4242, nil, false, roleCLI},
+		{"overlayctl", 4242, []string{"status"}, true, roleCLI},
+	} {
+		if got := whoAmI(tc.name, tc.pid, tc.args, tc.sub); got != tc.want {
+			t.Errorf("whoAmI(%s, pid %d, subcommand %v) = %d, want %d", tc.name, tc.pid, tc.sub, got, tc.want)
+		}
+	}
+}
+
+// TestInitOverlayByHand: the real binary, called init-overlay by a user
+// (not PID 1), refuses the PID-1 path and mounts nothing; with a command
+// it answers like overlayupd.
+func TestInitOverlayByHand(t *testing.T) {
+	if testing.Short() && os.Getenv("OVERLAYUPD_BIN") == "" {
+		t.Skip("builds overlayupd with make: skipped with -short unless OVERLAYUPD_BIN is set")
+	}
+	link := filepath.Join(t.TempDir(), "init-overlay")
+	testroot.Must(t, os.Symlink(testroot.BinaryPath(t), link))
+	before, _ := os.ReadFile("/proc/self/mountinfo")
+	out, err := exec.Command(link).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "runs only as PID 1") {
+		t.Errorf("init-overlay by hand: %v\n%s; want exit 2 and the explanation", err, out)
+	}
+	if after, _ := os.ReadFile("/proc/self/mountinfo"); string(after) != string(before) {
+		t.Error("init-overlay by hand changed the mounts")
+	}
+	if out, err := exec.Command(link, "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "overlayupd") {
+		t.Errorf("init-overlay --help: %v\n%s", err, out)
 	}
 }
