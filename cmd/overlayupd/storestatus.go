@@ -41,7 +41,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	for _, e := range s.Entries {
 		if e.Booted {
 			booted = true
-			fmt.Fprintf(w, "booted: %s, %s, %s", e.Name, overlay.HumanBytes(uint64(e.Size)), e.ModTime.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "booted: %s, %s, %s", e.Name, entrySize(e), e.ModTime.Local().Format(time.DateTime))
 			if s.BootedSHA256 != "" {
 				fmt.Fprintf(w, ", sha256 %s", s.BootedSHA256)
 			}
@@ -52,7 +52,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 		fmt.Fprintln(w, "booted: not from an image of this store")
 	}
 	for _, e := range s.Entries {
-		fmt.Fprintf(w, "  %-10s %-22s %10s  %s", e.Role, e.Name, overlay.HumanBytes(uint64(e.Size)), e.ModTime.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  %-10s %-22s %14s  %s", e.Role, e.Name, entrySize(e), e.ModTime.Local().Format(time.DateTime))
 		switch e.Role {
 		case trampoline.RoleStaged:
 			fmt.Fprintf(w, "  (%d trial %s allowed)", e.Tries, plural(e.Tries, "boot", "boots"))
@@ -75,4 +75,13 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// entrySize is what status shows of an entry's size: an image's bytes, a
+// subvolume's ID (its size is not known without a tree walk).
+func entrySize(e trampoline.EntryStatus) string {
+	if e.Kind == "subvolume" {
+		return fmt.Sprintf("subvolume %d", e.ID)
+	}
+	return overlay.HumanBytes(uint64(e.Size))
 }
