@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -144,7 +146,17 @@ func (c *applyCmd) print(cmd *cobra.Command, res applyResult) error {
 // a file is checked with checkImage first.
 func openImage(arg string, stdin io.Reader) (io.ReadCloser, int64, error) {
 	if arg == "-" {
-		return io.NopCloser(stdin), -1, nil
+		// Why peek: a stream that is not squashfs (/dev/zero, an HTML error
+		// page) is refused at its first bytes, not after it filled the store.
+		br := bufio.NewReaderSize(stdin, squash.SuperblockSize)
+		head, err := br.Peek(squash.SuperblockSize)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, fmt.Errorf("read the image from stdin: %w", err)
+		}
+		if _, err := squash.ParseSuperblock(head); err != nil {
+			return nil, 0, imageError(fmt.Errorf("stdin: %w", err))
+		}
+		return io.NopCloser(br), -1, nil
 	}
 	if _, err := checkImage(arg); err != nil {
 		return nil, 0, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -191,6 +192,8 @@ func TestApplyBadInput(t *testing.T) {
 		{"missing path", filepath.Join(t.TempDir(), "nope.sqsh"), nil, "does not exist"},
 		{"stdin ends early", "-", data[:len(data)-4096], "read from stdin"},
 		{"stdin empty", "-", []byte{}, "stdin"},
+		{"stdin not squashfs", "-", make([]byte, 1<<20), "stdin: not a squashfs"},
+		{"a FIFO (no writer: must not block)", fifo(t), nil, "is a FIFO"},
 	}
 	before := treeDigest(t, top)
 	for _, c := range cases {
@@ -352,4 +355,40 @@ func hugeImage(t *testing.T, good, top string) string {
 		t.Fatalf("the padded image must pass validation, or the test proves nothing: %v", err)
 	}
 	return p
+}
+
+func fifo(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "pipe.sqsh")
+	if err := unix.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestApplyStdinRefusedAtOnce: a stream that is not squashfs is refused at
+// its first bytes, not read to its end (or to a full store).
+func TestApplyStdinRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	r := &countingZeros{limit: 1 << 40}
+	if _, err := runIn(t, e, r, "apply", "--store", top, "-"); err == nil || !strings.Contains(err.Error(), "not a squashfs") {
+		t.Fatalf("apply - < zeros: %v", err)
+	}
+	if r.n > 1<<20 {
+		t.Errorf("apply read %d bytes of a stream it refuses; want the superblock's worth", r.n)
+	}
+}
+
+// countingZeros is an endless stream of zeros (up to limit) that counts
+// what was read.
+type countingZeros struct{ n, limit int64 }
+
+func (z *countingZeros) Read(p []byte) (int, error) {
+	if z.n >= z.limit {
+		return 0, io.EOF
+	}
+	clear(p)
+	z.n += int64(len(p))
+	return len(p), nil
 }

@@ -30,6 +30,10 @@ func checkImage(path string) (squash.Info, error) {
 		return squash.Info{}, fmt.Errorf("cannot read %s: %w", path, err)
 	case st.IsDir():
 		return squash.Info{}, fmt.Errorf("%s is a directory, not an image: make a squashfs image of it with 'mksquashfs %s root.sqsh' and give that", path, path)
+	case !st.Mode().IsRegular():
+		// Why refuse before opening: a FIFO without a writer blocks open(2)
+		// forever, and a device is no image file.
+		return squash.Info{}, fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fileKind(st.Mode()))
 	}
 	info, err := squash.Validate(path)
 	if err != nil {
