@@ -92,18 +92,22 @@ func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
 }
 
 // validSize reports whether s is a tmpfs size: digits and an optional k, m,
-// g or % suffix. (No regexp: compiling one costs every boot time.)
+// g or % suffix, not zero (tmpfs reads size=0 as no limit at all: a layer
+// that can fill the RAM) and not over 100%. (No regexp: compiling one costs
+// every boot time.)
 func validSize(s string) bool {
 	digits := strings.TrimRight(s, "kKmMgG%")
-	if len(s)-len(digits) > 1 || digits == "" {
+	if len(s)-len(digits) > 1 || digits == "" || len(digits) > 15 {
 		return false
 	}
+	n := 0
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return false
 		}
+		n = n*10 + int(c-'0')
 	}
-	return true
+	return n > 0 && !(strings.HasSuffix(s, "%") && n > 100)
 }
 
 // Resolve turns the layered variables into a Config: defaults, then getMode
@@ -177,7 +181,7 @@ func Resolve(getMode, cmdline map[string]string, dirExists func(string) bool) (c
 
 	cfg.Size = v[VarSize]
 	if !validSize(cfg.Size) {
-		warn("%s=%q is not a size such as 64m or 50%%; using %s", VarSize, cfg.Size, DefaultSize)
+		warn("%s=%q is not a size such as 64m or 50%% (not 0, which means no limit, and at most 100%%); using %s", VarSize, cfg.Size, DefaultSize)
 		cfg.Size = DefaultSize
 	}
 	return cfg, warnings
