@@ -173,13 +173,13 @@ func TestBtrfsStoreApply(t *testing.T) {
 	sc.wantBooted(b, "root.trying-0", "trying")
 	must(t, b.console, `result: gc: .*root\.failed is mounted`)
 	must(t, b.console, `result: gc rc=1`)
-	must(t, b.console, `result: after: entries \.lock failed\.reason root root\.failed root\.prev \n`)
+	must(t, b.console, `result: after: entries \.lock boot\.reason failed\.reason root root\.failed root\.prev \n`)
 	must(t, b.console, `result: image v2`)
 
 	b = sc.boot("v1", "gc,status")
 	sc.wantBooted(b, "root", "committed")
 	must(t, b.console, `result: gc rc=0`)
-	must(t, b.console, `result: after: entries \.lock root root\.prev \n`)
+	must(t, b.console, `result: after: entries \.lock boot\.reason root root\.prev \n`)
 }
 
 // TestBtrfsCrashCommit: invariant 3 on the btrfs store, at every crash
@@ -205,7 +205,7 @@ func TestBtrfsCrashCommit(t *testing.T) {
 				b = sc.boot("v1", "status")
 				sc.wantBooted(b, "root", "committed")
 				sc.wantFailed(b, "root.trying-0")
-				sc.wantEntries(b, ".lock failed.reason root root.failed")
+				sc.wantEntries(b, ".lock boot.reason failed.reason root root.failed")
 				return
 			}
 			b = sc.boot("v2", "status")

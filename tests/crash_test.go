@@ -159,7 +159,7 @@ func TestCrashCommit(t *testing.T) {
 				// Not committed: the trial's one boot is used, it is failed.
 				sc.wantBooted(b, "root.sqsh", "committed")
 				sc.wantFailed(b, "root.trying-0.sqsh")
-				sc.wantEntries(b, ".lock failed.reason root.failed.sqsh root.sqsh")
+				sc.wantEntries(b, ".lock boot.reason failed.reason root.failed.sqsh root.sqsh")
 				if b.status != nil && b.status.Store != nil && b.status.Store.NextBoot.Trial {
 					t.Errorf("boot %d: the next boot is a trial after a failed one", b.n)
 				}

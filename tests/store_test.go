@@ -326,6 +326,13 @@ func (sc *storeScenario) wantFailed(b *storeBoot, trial string) {
 	case trial != "" && reason.Entry != trial:
 		sc.t.Errorf("boot %d: failure recorded for %q, want %q (why: %s)", b.n, reason.Entry, trial, reason.Why)
 	}
+	// The boot that found the failed trial says why it booted the
+	// committed root instead: status's last_boot_reason.
+	if b.status != nil && b.status.Store != nil {
+		if lb := b.status.Store.LastBootReason; lb == nil || !strings.Contains(lb.Why, trial) {
+			sc.t.Errorf("boot %d: last_boot_reason %+v, want one naming the failed trial %s", b.n, lb, trial)
+		}
+	}
 }
 
 func (sc *storeScenario) wantData(b *storeBoot, want string) {
@@ -442,7 +449,7 @@ func TestStoreFailedTrialAndTries(t *testing.T) {
 
 	b = sc.boot("v3", "")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock failed.reason root.failed.sqsh root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock boot.reason failed.reason root.failed.sqsh root.prev.sqsh root.sqsh")
 	sc.wantData(b, kept)
 }
 

@@ -58,8 +58,9 @@ func Decide(st State) BootPlan {
 	if s, ok := b.st.Find(RoleStaged); ok {
 		return b.trialPlan(s, join(prefix, fmt.Sprintf("new image staged: trial boot, %d left after this one", s.Tries-1)))
 	}
-	// The failure is recorded in failed.reason: prefix only tells the console.
-	return b.committedPlan(prefix, false)
+	// Why this boot is not the plain one (a failed trial, a finished
+	// commit) goes to boot.reason too: status shows it as the last boot's.
+	return b.committedPlan(prefix, true)
 }
 
 // trialPlan consumes one try of e and boots it.

@@ -1,6 +1,7 @@
 package trampoline_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -65,8 +66,12 @@ func TestDecide(t *testing.T) {
 
 func TestDecideRecordsFailure(t *testing.T) {
 	p := trampoline.Decide(state("root.sqsh", "root.trying-0.sqsh"))
-	if len(p.Notes) != 1 || p.Notes[0].File != trampoline.FailedReasonFile || p.Notes[0].Entry != "root.trying-0.sqsh" {
-		t.Fatalf("notes: got %+v, want one failed.reason note about root.trying-0.sqsh", p.Notes)
+	if len(p.Notes) != 2 || p.Notes[0].File != trampoline.FailedReasonFile || p.Notes[0].Entry != "root.trying-0.sqsh" ||
+		p.Notes[1].File != trampoline.BootReasonFile || p.Notes[1].Entry != "root.sqsh" || !strings.Contains(p.Notes[1].Why, "root.trying-0.sqsh") {
+		t.Fatalf("notes: got %+v, want failed.reason about root.trying-0.sqsh and boot.reason (root.sqsh boots because of it)", p.Notes)
+	}
+	if p := trampoline.Decide(state("root.sqsh")); len(p.Notes) != 0 {
+		t.Errorf("a plain boot writes notes: %+v", p.Notes)
 	}
 }
 

@@ -108,8 +108,8 @@ func TestStoreFailedTrial(t *testing.T) {
 	for _, n := range names {
 		left = append(left, n.Name())
 	}
-	if strings.Join(left, " ") != "root.sqsh" {
-		t.Errorf("after gc: got %v, want only root.sqsh", left)
+	if strings.Join(left, " ") != "boot.reason root.sqsh" {
+		t.Errorf("after gc: got %v, want root.sqsh and the last boot's reason", left)
 	}
 }
 
