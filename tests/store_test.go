@@ -82,6 +82,9 @@ for a in $(arg act | tr , ' '); do
 	gc)
 		overlayupd gc 2>&1 | sed 's/^/result: gc: /'
 		echo "result: gc rc=$?" ;;
+	unlock)
+		overlayupd unlock 2>&1 | sed 's/^/result: unlock: /'
+		echo "result: unlock rc=$?" ;;
 	df)
 		sync; echo "result: df $(df -k /overlay/store | awk 'NR==2 {print $4}')" ;;
 	tune)
@@ -369,8 +372,10 @@ func TestStoreCommitRollback(t *testing.T) {
 	sc := newStoreScenario(t, true, func(a *assets) map[string]string {
 		return map[string]string{"v2": storeImage(t, a, "v2", nil)}
 	})
-	b := sc.boot("v1", "write,apply:v2,status")
+	b := sc.boot("v1", "write,unlock,apply:v2,status")
 	sc.wantBooted(b, "root.sqsh", "committed")
+	must(t, b.console, `result: unlock: .*its root \(/overlay/robase\) is a squashfs image`)
+	must(t, b.console, `result: unlock rc=1`)
 	sc.wantEntries(b, ".lock root.sqsh")
 	if b.status != nil && b.status.RWLayer != "persistent" {
 		t.Errorf("boot 1: rw layer %q, want persistent", b.status.RWLayer)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/snapshot"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 func newEnableCmd(e *env, enable bool) *cobra.Command {
@@ -65,6 +67,9 @@ func onStatus(change func(overlay.Status) (string, error)) func(*cobra.Command, 
 		if err != nil {
 			return errorf(cmd, "%w", err)
 		}
+		if err := storeBase(st); err != nil {
+			return errorf(cmd, "%w", err)
+		}
 		msg, err := change(st)
 		if err != nil {
 			return errorf(cmd, "%w", err)
@@ -109,4 +114,23 @@ func initAllowed() bool {
 	self, err1 := os.Readlink("/proc/self/ns/mnt")
 	host, err2 := os.Readlink("/proc/1/ns/mnt")
 	return err1 == nil && err2 == nil && self != host
+}
+
+// storeBase refuses enable/disable/lock/unlock on a system booted from a
+// store: its base is a root of the store (a squashfs image, a read-only
+// subvolume), which is never changed in place.
+func storeBase(st overlay.Status) error {
+	top, err := boot.DefaultStore()
+	if err != nil || st.Base != overlay.RobaseDir {
+		return nil
+	}
+	m, err := trampoline.ReadMarker(top)
+	if err != nil {
+		return nil
+	}
+	what, change := "a squashfs image, read-only by design", "build a new image and 'overlayupd apply' it"
+	if m.Format == (snapshot.Format{}).Name() {
+		what, change = "a read-only btrfs subvolume", "'overlayupd update -- CMD' or 'overlayupd persist'"
+	}
+	return fmt.Errorf("this system booted from the store at %s: its root (%s) is %s and cannot be remounted writable or hold the disable file; to change the root: %s; to boot without the overlay: overlay=disable on the kernel command line", top, st.Base, what, change)
 }
