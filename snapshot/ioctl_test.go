@@ -116,3 +116,21 @@ func TestOffsetsFromSearch(t *testing.T) {
 		t.Errorf("truncated: got %v, want the one whole item", got)
 	}
 }
+
+// TestBtrfsMagic32: containerd/btrfs's signed comparison fails on 32-bit
+// ARM, where f_type is an int32 and the magic is negative; this one holds.
+func TestBtrfsMagic32(t *testing.T) {
+	magic := uint32(0x9123683e)
+	arm32 := int64(int32(magic)) // what Statfs_t.Type widens to on linux/arm
+	if arm32 >= 0 {
+		t.Fatalf("the test's premise: %d should be negative", arm32)
+	}
+	for _, v := range []int64{int64(magic), arm32} {
+		if !isBtrfsMagic(v) {
+			t.Errorf("isBtrfsMagic(%d) = false", v)
+		}
+	}
+	if isBtrfsMagic(0xef53) { // ext4
+		t.Error("ext4's magic taken for btrfs")
+	}
+}

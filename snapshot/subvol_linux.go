@@ -40,8 +40,13 @@ func isBtrfs(f *os.File) (bool, error) {
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return false, fmt.Errorf("statfs %s: %w", f.Name(), err)
 	}
-	return uint32(st.Type) == uint32(unix.BTRFS_SUPER_MAGIC), nil
+	return isBtrfsMagic(int64(st.Type)), nil
 }
+
+// isBtrfsMagic compares a statfs f_type with the btrfs magic on its low 32
+// bits: on 32-bit ARM f_type is an int32, and 0x9123683e comes back
+// negative, sign-extended when widened.
+func isBtrfsMagic(t int64) bool { return uint32(t) == uint32(unix.BTRFS_SUPER_MAGIC) }
 
 // IsSubvolume reports whether path is the root directory of a btrfs
 // subvolume (inode 256 on btrfs). A symlink is not followed and is not one.

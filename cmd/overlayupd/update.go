@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -305,17 +306,23 @@ func (c *updateCmd) checkShadows(cmd *cobra.Command, oldRoot, newRoot string) er
 	if err != nil || st.RWLayer != string(overlay.Persistent) || st.RWLayerDir == "" {
 		return nil
 	}
-	shadowed := shadowedChanges(filepath.Join(st.RWLayerDir, "data"), oldRoot, newRoot)
+	return shadowCheck(cmd.ErrOrStderr(), st.RWLayerDir, oldRoot, newRoot, c.force)
+}
+
+// shadowCheck is checkShadows for the persistent layer dir (its upper is
+// dir/data), the pure part that tests drive.
+func shadowCheck(w io.Writer, dir, oldRoot, newRoot string, force bool) error {
+	shadowed := shadowedChanges(filepath.Join(dir, "data"), oldRoot, newRoot)
 	if len(shadowed) == 0 {
 		return nil
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", st.RWLayerDir, len(shadowed))
+	fmt.Fprintf(w, "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", dir, len(shadowed))
 	dpkg := false
 	for _, p := range shadowed {
-		fmt.Fprintf(cmd.ErrOrStderr(), "  /%s\n", p)
+		fmt.Fprintf(w, "  /%s\n", p)
 		dpkg = dpkg || strings.HasPrefix(p, "var/lib/dpkg/")
 	}
-	if dpkg && !c.force {
+	if dpkg && !force {
 		return errors.New("the persistent layer hides dpkg's database (/var/lib/dpkg) that this update changed: run 'overlayupd persist' first, or update --force; nothing staged")
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // shellStore is a btrfs store whose root has a shell (busybox), for update;
@@ -118,5 +119,67 @@ func TestUpdateRefusals(t *testing.T) {
 		if _, err := run(t, e, "overlayupd", c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+func TestShadowCheck(t *testing.T) {
+	t.Parallel()
+	old := testroot.NewTree(t, testroot.File("etc/a.conf", "v1", 0o644), testroot.File("etc/same", "s", 0o644),
+		testroot.File("var/lib/dpkg/status", "old", 0o644))
+	upd := testroot.NewTree(t, testroot.File("etc/a.conf", "v2 changed", 0o644), testroot.File("etc/same", "s", 0o644),
+		testroot.File("var/lib/dpkg/status", "new and longer", 0o644))
+	// Same content, same time: not a change.
+	for _, p := range []string{"etc/same"} {
+		fi, err := os.Stat(filepath.Join(old, p))
+		testroot.Must(t, err)
+		testroot.Must(t, os.Chtimes(filepath.Join(upd, p), fi.ModTime(), fi.ModTime()))
+	}
+	layer := testroot.NewTree(t, testroot.File("data/etc/a.conf", "mine", 0o644), testroot.File("data/etc/same", "mine", 0o644),
+		testroot.File("data/etc/only-mine", "x", 0o644))
+	var w strings.Builder
+	if err := shadowCheck(&w, layer, old, upd, false); err != nil {
+		t.Fatalf("no dpkg files shadowed: %v", err)
+	}
+	if out := w.String(); !strings.Contains(out, "/etc/a.conf") || strings.Contains(out, "/etc/same") || strings.Contains(out, "only-mine") {
+		t.Errorf("warning names the wrong files:\n%s", out)
+	}
+	testroot.Apply(t, layer, testroot.File("data/var/lib/dpkg/status", "mine", 0o644))
+	if err := shadowCheck(&w, layer, old, upd, false); err == nil || !strings.Contains(err.Error(), "dpkg") {
+		t.Errorf("dpkg's database shadowed: %v, want a refusal", err)
+	}
+	if err := shadowCheck(&w, layer, old, upd, true); err != nil {
+		t.Errorf("with --force: %v", err)
+	}
+}
+
+// TestUpdateBootPolicy: a /boot of its own is read-only for the update's
+// command, and the failure names --allow-boot-writes; with it, the write
+// reaches /boot (every root's) and not the snapshot.
+func TestUpdateBootPolicy(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	// This namespace's /boot becomes a filesystem of its own, as a Pi's
+	// firmware partition is.
+	testroot.Must(t, os.MkdirAll("/boot", 0o755))
+	testroot.Must(t, unix.Mount("boot", "/boot", "tmpfs", 0, "size=8m"))
+	defer unix.Unmount("/boot", unix.MNT_DETACH)
+	_, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "echo k > /boot/kernel")
+	if err == nil || !strings.Contains(err.Error(), "--allow-boot-writes") {
+		t.Fatalf("a write to a read-only /boot: %v, want a failure naming --allow-boot-writes", err)
+	}
+	if _, err := os.Stat("/boot/kernel"); err == nil {
+		t.Fatal("the write reached /boot although it is read-only during updates")
+	}
+	if out, err := run(t, e, "overlayupd", "update", "--store", top, "--allow-boot-writes", "--", "sh", "-c", "echo k > /boot/kernel"); err != nil {
+		t.Fatalf("--allow-boot-writes: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile("/boot/kernel"); string(b) != "k\n" {
+		t.Errorf("/boot/kernel = %q, want the update's write", b)
+	}
+	if _, err := os.Stat(slotPath(top, "root.try-1/boot/kernel")); err == nil {
+		t.Error("the /boot write landed in the snapshot")
 	}
 }
