@@ -129,23 +129,23 @@ func (w *writableStore) restore(log *overlay.Log) {
 	w.undos = nil
 }
 
-// entryIDer is a format whose entries have IDs (btrfs subvolumes).
-type entryIDer interface {
-	EntryID(slotDir, entry string) (uint64, error)
+// entryUUIDer is a format whose entries have UUIDs (btrfs subvolumes).
+type entryUUIDer interface {
+	EntryUUID(slotDir, entry string) (string, error)
 }
 
 // clearLayer reports whether this boot of the committed root entry empties
 // the persistent layer: persist folded it into this root, and it was
 // committed (trampoline.TakeClearLayer). Any doubt keeps the layer.
 func clearLayer(log *overlay.Log, s *trampoline.Store, w *writableStore, entry string) bool {
-	f, ok := s.Format.(entryIDer)
+	f, ok := s.Format.(entryUUIDer)
 	if !ok {
 		return false
 	}
 	if _, err := os.Lstat(filepath.Join(s.SlotDir, trampoline.ClearLayerFile)); err != nil {
 		return false
 	}
-	id, err := f.EntryID(s.SlotDir, entry)
+	id, err := f.EntryUUID(s.SlotDir, entry)
 	if err != nil {
 		log.Warnf("store: %v; the persistent layer is kept", err)
 		return false
@@ -160,7 +160,7 @@ func clearLayer(log *overlay.Log, s *trampoline.Store, w *writableStore, entry s
 		return false
 	}
 	if clear {
-		log.Infof("store: %s holds what persist folded from the persistent layer and is committed: emptying the layer", entry)
+		log.Infof("store: %s holds what persist folded from the persistent layer and is committed: the layer starts empty (the old one is kept as its -bak)", entry)
 	}
 	return clear
 }

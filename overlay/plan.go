@@ -166,9 +166,11 @@ type Layout struct {
 	// Keep is a directory of the kernel's root (the store's top) kept
 	// visible, read-only, at KeepAt (under /overlay) in the new root.
 	Keep, KeepAt string
-	// ClearLayer empties a persistent layer at this boot, as
-	// persistent-clear does: after a commit of what persist folded from it
-	// into the root, the layer's copies would only shadow later updates.
+	// ClearLayer starts a persistent layer empty at this boot, moving the
+	// old one aside as persistent-move does (to DIR-bak): after a commit of
+	// what persist folded from it into the root, the layer's copies would
+	// only shadow later updates, and anything written after persist read
+	// it stays in the backup.
 	ClearLayer bool
 }
 
@@ -202,7 +204,7 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		layer(Op{Kind: OpRemount, Target: "/"})
 		mode := cfg.RWLayer
 		if l.ClearLayer && mode == Persistent {
-			mode = PersistentClear
+			mode = PersistentMove
 		}
 		switch mode {
 		case PersistentClear:

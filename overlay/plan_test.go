@@ -219,10 +219,10 @@ func TestBuildPlanClearLayer(t *testing.T) {
 		rw    RWLayer
 		clear bool
 		want  bool
-	}{{Persistent, true, true}, {Persistent, false, false}, {Tmpfs, true, false}, {PersistentMove, true, false}} {
+	}{{Persistent, true, true}, {Persistent, false, false}, {Tmpfs, true, false}, {PersistentClear, true, false}} {
 		plan := strings.Join(planStrings(BuildPlan(Config{RWLayer: tc.rw, RWLayerDir: "/rw", Size: "1m"}, Layout{FS: "overlay", ClearLayer: tc.clear})), "\n")
-		if got := strings.Contains(plan, "clear /rw"); got != tc.want {
-			t.Errorf("%s, ClearLayer %v: clears the layer %v, want %v\n%s", tc.rw, tc.clear, got, tc.want, plan)
+		if got := strings.Contains(plan, "move-aside /rw /rw-bak"); got != tc.want {
+			t.Errorf("%s, ClearLayer %v: moves the layer aside %v, want %v\n%s", tc.rw, tc.clear, got, tc.want, plan)
 		}
 	}
 }

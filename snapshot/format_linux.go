@@ -87,9 +87,11 @@ func (Format) Booted(slotDir string, robase mounts.Mount) (string, error) {
 	return "", nil
 }
 
-// EntryID is the subvolume ID of entry.
-func (Format) EntryID(slotDir, entry string) (uint64, error) {
-	return ID(filepath.Join(slotDir, entry))
+// EntryUUID is the subvolume UUID of entry: what names it for ever (IDs
+// are reused after a delete).
+func (Format) EntryUUID(slotDir, entry string) (string, error) {
+	info, err := GetInfo(filepath.Join(slotDir, entry))
+	return info.UUID, err
 }
 
 // Digest implements trampoline.Format: a subvolume has no digest cheaper

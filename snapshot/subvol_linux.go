@@ -108,6 +108,9 @@ type Info struct {
 	ID, ParentID, Generation uint64
 	Name                     string
 	ReadOnly                 bool
+	// UUID is unique for ever; an ID is reused once its subvolume is
+	// deleted and the filesystem remounted.
+	UUID string
 }
 
 // GetInfo returns the info of the subvolume whose root is path, without a
@@ -128,7 +131,7 @@ func GetInfo(path string) (Info, error) {
 		return Info{}, fmt.Errorf("BTRFS_IOC_GET_SUBVOL_INFO %s: %w", path, err)
 	}
 	return Info{ID: a.treeid, ParentID: a.parentID, Generation: a.generation,
-		Name: unix.ByteSliceToString(a.name[:]), ReadOnly: a.flags&rootRdonly != 0}, nil
+		Name: unix.ByteSliceToString(a.name[:]), ReadOnly: a.flags&rootRdonly != 0, UUID: fmt.Sprintf("%x", a.uuid)}, nil
 }
 
 // SetReadOnly sets or clears the read-only flag of the subvolume at path.

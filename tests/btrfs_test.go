@@ -274,7 +274,7 @@ func persistScenario(t *testing.T) *storeScenario {
 // TestBtrfsPersist: case d: files written and deleted in the overlay (a
 // persistent layer), persist, reboot: the trial's root itself (the lower
 // layer) is exactly the overlay's view from before; commit: the next boot
-// empties the layer and still shows that view.
+// starts the layer empty (the old one moved aside) and still shows that view.
 func TestBtrfsPersist(t *testing.T) {
 	sc := persistScenario(t)
 	b := sc.boot("v1", "tune,view,persist,layer,status")
@@ -288,7 +288,7 @@ func TestBtrfsPersist(t *testing.T) {
 	if got := find1(t, b, reLowerView); got != view {
 		t.Errorf("boot 2: the persisted root's tree digests to %s, want the overlay's view %s", got, view)
 	}
-	must(t, b.console, `result: commit: .*the next boot empties the layer`)
+	must(t, b.console, `result: commit: .*the next boot starts the layer empty`)
 
 	b = sc.boot("v1", "view,layer")
 	sc.wantBooted(b, "root", "committed")
@@ -298,7 +298,7 @@ func TestBtrfsPersist(t *testing.T) {
 	if got := find1(t, b, reLayer); got != "" {
 		t.Errorf("boot 3: the persistent layer still holds %q after the commit", got)
 	}
-	must(t, b.console, `emptying the layer`)
+	must(t, b.console, `the layer starts empty \(the old one is kept as its -bak\)`)
 }
 
 // TestBtrfsPersistNotCommitted: case e: persist's trial rebooted without a
@@ -325,4 +325,49 @@ func TestBtrfsPersistNotCommitted(t *testing.T) {
 	if got := find1(t, b, reLowerView); got == view {
 		t.Errorf("boot 3: the committed root has the persisted changes although nothing was committed")
 	}
+}
+
+// TestBtrfsCrashApply: apply on the btrfs store cut before its stage rename
+// (N = 0: the unpacked subvolume is sealed, not staged) leaves the entries
+// as they were and a .stage-* leftover that gc removes; cut right after it
+// (N = 1), the next boot is the trial.
+func TestBtrfsCrashApply(t *testing.T) {
+	s := newSession(t)
+	v1, v2 := crashImages(t, s.a)
+	sc := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, map[string]string{"v2": v2}), args: btrfsArgs}
+	b := sc.crash("v1", "crash:apply:0:v2")
+	sc.wantEntries(b, ".lock root")
+
+	b = sc.crash("v1", "gc,crash:apply:1:v2")
+	sc.wantBooted(b, "root", "committed")
+	if !regexp.MustCompile(`^\.lock (\.stage-\S+ )+root$`).MatchString(b.entries) {
+		t.Errorf("boot %d: after the crash before staging the store holds %q, want .lock, .stage-* leftovers and root", b.n, b.entries)
+	}
+	must(t, b.console, `result: gc: removed \.stage-`)
+	must(t, b.console, `result: after-gc: entries \.lock root \n`)
+
+	b = sc.boot("v2", "")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	sc.wantEntries(b, ".lock root root.trying-0")
+}
+
+// TestBtrfsCrashRollback: rollback after a commit is one RENAME_EXCHANGE of
+// two read-only subvolumes: cut before it, v2 boots; after it, v1.
+func TestBtrfsCrashRollback(t *testing.T) {
+	s := newSession(t)
+	v1, v2 := crashImages(t, s.a)
+	sc := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, map[string]string{"v2": v2}), args: btrfsArgs}
+	sc.boot("v1", "apply:v2")
+	sc.boot("v2", "commit")
+
+	b := sc.crash("v2", "crash:rollback:0")
+	sc.wantBooted(b, "root", "committed")
+	sc.wantEntries(b, ".lock root root.prev")
+
+	b = sc.crash("v2", "crash:rollback:1")
+	sc.wantBooted(b, "root", "committed")
+
+	b = sc.boot("v1", "")
+	sc.wantBooted(b, "root", "committed")
+	sc.wantEntries(b, ".lock root root.prev")
 }

@@ -16,42 +16,42 @@ import (
 // The persistent layer after persist. persist folds the layer into a new
 // root; the layer may be emptied only once that root is committed, and only
 // at a boot (it is the live overlay's upper while the system runs). Two
-// records in the slot directory carry that, by subvolume ID (names change on
-// commit, IDs do not):
+// records in the slot directory carry that, by subvolume UUID (names change
+// on commit; IDs are reused once a subvolume is deleted; UUIDs never are):
 //
-//	persist.pending  persist staged the entry with this ID from the layer
+//	persist.pending  persist staged the entry with this UUID from the layer
 //	clear-layer      that entry is now the committed root: its next boot
 //	                 empties the layer
 //
 // Each step is one rename or unlink with a directory fsync. A crash before
-// commit leaves persist.pending, which acts on nothing else; the boot takes
-// clear-layer away before it empties the layer, so a crash in between only
-// leaves copies that equal the root's (status and update name shadowed
-// files).
+// commit leaves persist.pending, which acts on nothing else. The boot takes
+// clear-layer away, then moves the layer aside (to DIR-bak, as
+// persistent-move does) rather than deleting it: what was written there
+// after persist read it is kept, in the backup.
 const (
 	PersistPendingFile = "persist.pending"
 	ClearLayerFile     = "clear-layer"
 )
 
 type layerNote struct {
-	ID uint64 `json:"subvolume_id"`
+	UUID string `json:"subvolume_uuid"`
 }
 
-// NotePersist records that persist staged the entry with subvolume ID id.
-func (s *Store) NotePersist(id uint64) error {
-	b, _ := json.Marshal(layerNote{ID: id})
+// NotePersist records that persist staged the entry with subvolume UUID uuid.
+func (s *Store) NotePersist(uuid string) error {
+	b, _ := json.Marshal(layerNote{UUID: uuid})
 	return atomicfile.WriteFile(filepath.Join(s.SlotDir, PersistPendingFile), append(b, '\n'), 0o644)
 }
 
-// AfterCommit is run by commit with the committed root's subvolume ID: when
-// persist staged that very root, its next boot empties the layer.
-func (s *Store) AfterCommit(rootID uint64) (clear bool, err error) {
+// AfterCommit is run by commit with the committed root's subvolume UUID:
+// when persist staged that very root, its next boot empties the layer.
+func (s *Store) AfterCommit(rootUUID string) (clear bool, err error) {
 	pending := filepath.Join(s.SlotDir, PersistPendingFile)
 	n, err := readNote(pending)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	if err != nil || n.ID != rootID {
+	if err != nil || n.UUID == "" || n.UUID != rootUUID {
 		// Another root was committed (or the record is unreadable): the
 		// layer must stay.
 		if rerr := os.Remove(pending); rerr != nil {
@@ -65,11 +65,11 @@ func (s *Store) AfterCommit(rootID uint64) (clear bool, err error) {
 	return true, atomicfile.SyncDir(s.SlotDir)
 }
 
-// TakeClearLayer is run at boot with the subvolume ID of the committed root
-// about to boot: it reports whether to empty the persistent layer, and
+// TakeClearLayer is run at boot with the subvolume UUID of the committed
+// root about to boot: it reports whether to empty the persistent layer, and
 // takes the record away first (durably). A record for another root is
 // dropped.
-func (s *Store) TakeClearLayer(rootID uint64) (bool, error) {
+func (s *Store) TakeClearLayer(rootUUID string) (bool, error) {
 	p := filepath.Join(s.SlotDir, ClearLayerFile)
 	n, err := readNote(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -81,7 +81,7 @@ func (s *Store) TakeClearLayer(rootID uint64) (bool, error) {
 	if serr := atomicfile.SyncDir(s.SlotDir); serr != nil {
 		return false, serr
 	}
-	return err == nil && n.ID == rootID, nil
+	return err == nil && n.UUID != "" && n.UUID == rootUUID, nil
 }
 
 // readNote reads a small JSON record (see readSmall).

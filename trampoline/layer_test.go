@@ -16,35 +16,35 @@ func TestPersistLayerRecords(t *testing.T) {
 	exists := func(f string) bool { _, err := os.Lstat(filepath.Join(dir, f)); return err == nil }
 
 	// No persist: nothing to clear.
-	if c, err := s.AfterCommit(7); c || err != nil {
+	if c, err := s.AfterCommit("u7"); c || err != nil {
 		t.Fatalf("AfterCommit without a persist: %v, %v", c, err)
 	}
-	// Persist staged 7, another root (8) was committed: the layer stays.
-	must(t, s.NotePersist(7))
-	if c, err := s.AfterCommit(8); c || err != nil || exists(trampoline.PersistPendingFile) {
+	// Persist staged u7, another root (u8) was committed: the layer stays.
+	must(t, s.NotePersist("u7"))
+	if c, err := s.AfterCommit("u8"); c || err != nil || exists(trampoline.PersistPendingFile) {
 		t.Fatalf("AfterCommit of another root: %v, %v (pending left: %v)", c, err, exists(trampoline.PersistPendingFile))
 	}
-	// Persist staged 7, 7 committed: its next boot clears, once.
-	must(t, s.NotePersist(7))
-	if c, err := s.AfterCommit(7); !c || err != nil || !exists(trampoline.ClearLayerFile) {
+	// Persist staged u7, u7 committed: its next boot clears, once.
+	must(t, s.NotePersist("u7"))
+	if c, err := s.AfterCommit("u7"); !c || err != nil || !exists(trampoline.ClearLayerFile) {
 		t.Fatalf("AfterCommit of the persisted root: %v, %v", c, err)
 	}
-	if c, err := s.TakeClearLayer(9); c || err != nil || exists(trampoline.ClearLayerFile) {
+	if c, err := s.TakeClearLayer("u9"); c || err != nil || exists(trampoline.ClearLayerFile) {
 		t.Fatalf("TakeClearLayer for another root: %v, %v; want false and the record gone", c, err)
 	}
-	must(t, s.NotePersist(7))
-	if _, err := s.AfterCommit(7); err != nil {
+	must(t, s.NotePersist("u7"))
+	if _, err := s.AfterCommit("u7"); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := s.TakeClearLayer(7); !c || err != nil || exists(trampoline.ClearLayerFile) {
+	if c, err := s.TakeClearLayer("u7"); !c || err != nil || exists(trampoline.ClearLayerFile) {
 		t.Fatalf("TakeClearLayer: %v, %v; want true and the record gone", c, err)
 	}
-	if c, _ := s.TakeClearLayer(7); c {
+	if c, _ := s.TakeClearLayer("u7"); c {
 		t.Error("the layer is cleared twice")
 	}
 	// A record that is a link is not followed, and clears nothing.
 	must(t, os.Symlink("/etc/hostname", filepath.Join(dir, trampoline.ClearLayerFile)))
-	if c, _ := s.TakeClearLayer(7); c {
+	if c, _ := s.TakeClearLayer("u7"); c {
 		t.Error("a linked record cleared the layer")
 	}
 }

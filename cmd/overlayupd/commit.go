@@ -87,11 +87,11 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		if isBtrfs(st) {
 			// What persist folded from the persistent layer is in the root
 			// now: its next boot empties the layer.
-			id, err := snapshot.ID(filepath.Join(st.SlotDir, trampoline.EntryName(trampoline.RoleCommitted, 0, "")))
+			info, err := snapshot.GetInfo(filepath.Join(st.SlotDir, trampoline.EntryName(trampoline.RoleCommitted, 0, "")))
 			if err != nil {
 				return err
 			}
-			cleared, err = st.AfterCommit(id)
+			cleared, err = st.AfterCommit(info.UUID)
 			return err
 		}
 		return nil
@@ -106,7 +106,7 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it\n", root, trial, prev)
 	if cleared {
-		fmt.Fprintln(cmd.OutOrStdout(), "the root holds what persist folded from the persistent layer: the next boot empties the layer")
+		fmt.Fprintln(cmd.OutOrStdout(), "the root holds what persist folded from the persistent layer: the next boot starts the layer empty (the old one is kept as its -bak)")
 	}
 	return nil
 }

@@ -38,9 +38,10 @@ redirect_dir or metacopy, or an aufs layer, is refused: part of it lives in
 the lower layer. The layer must not change while persist reads it: stop
 what writes there, or persist refuses.
 
-A persistent layer is emptied only after the commit of that root, at its
-next boot (until then the root boots with it, and the layer's copies equal
-the root's): never before.`,
+A persistent layer is set aside only after the commit of that root, at its
+next boot: it is moved to DIR-bak (as persistent-move does) and the root
+boots with an empty layer. Nothing written there after persist read it is
+lost: it is in DIR-bak. Until then the root boots with the layer as it is.`,
 		Example: "  overlayupd persist\n  overlayupd persist --reboot",
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
@@ -109,11 +110,11 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		ok = true
 		staged = trampoline.EntryName(trampoline.RoleStaged, c.tries, "")
 		if persistent {
-			id, err := snapshot.ID(filepath.Join(st.SlotDir, staged))
+			info, err := snapshot.GetInfo(filepath.Join(st.SlotDir, staged))
 			if err != nil {
 				return err
 			}
-			return st.NotePersist(id)
+			return st.NotePersist(info.UUID)
 		}
 		return nil
 	})
@@ -124,7 +125,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 	fmt.Fprintf(out, "persisted the overlay's changes (%d written, %d removed) into %s: the next boot tries it; after it boots, run 'overlayupd commit' to keep it, or reboot to go back\n",
 		stats.Written, stats.Removed, staged)
 	if persistent {
-		fmt.Fprintln(out, "the persistent layer is emptied at the first boot after that commit, not before")
+		fmt.Fprintln(out, "the persistent layer starts empty at the first boot after that commit, not before (the old one is kept as its -bak)")
 	}
 	if c.reboot {
 		fmt.Fprintln(cmd.ErrOrStderr(), "rebooting into the new root")

@@ -59,11 +59,11 @@ func TestPersist(t *testing.T) {
 	// A persistent layer's pending record: commit of that root turns it
 	// into the boot's order to empty the layer.
 	st := trampoline.Open(top, snapshot.Format{})
-	id, err := snapshot.Format{}.EntryID(st.SlotDir, "root.try-1")
+	id, err := snapshot.Format{}.EntryUUID(st.SlotDir, "root.try-1")
 	testroot.Must(t, err)
 	testroot.Must(t, st.NotePersist(id))
 	bootTrialOf(t, e, top)
-	if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", t.TempDir()); err != nil || !strings.Contains(out, "the next boot empties the layer") {
+	if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", t.TempDir()); err != nil || !strings.Contains(out, "the next boot starts the layer empty") {
 		t.Fatalf("commit: %v\n%s", err, out)
 	}
 	if got := btrfsSlots(t, top); !slices.Contains(got, trampoline.ClearLayerFile) {
