@@ -97,6 +97,10 @@ func TestMountErrors(t *testing.T) {
 	if err := os.WriteFile(garbage, randomBytes(1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(t.TempDir(), "link.sqsh")
+	if err := os.Symlink(garbage, link); err != nil {
+		t.Fatal(err)
+	}
 	fifo := filepath.Join(t.TempDir(), "fifo.sqsh")
 	if err := unix.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
@@ -110,6 +114,7 @@ func TestMountErrors(t *testing.T) {
 		{"missing target", garbage, filepath.Join(t.TempDir(), "nope"), unix.ENOENT},
 		{"a FIFO, never opened for reading", fifo, t.TempDir(), loop.ErrNotFile},
 		{"a directory", t.TempDir(), t.TempDir(), loop.ErrNotFile},
+		{"a link (never followed)", link, t.TempDir(), unix.ELOOP},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,9 +53,14 @@ func LoadState(b Backend) (State, []DirEntry, error) {
 	if err != nil {
 		return State{}, nil, fmt.Errorf("list slot directory: %w", err)
 	}
-	names := make([]string, len(ents))
-	for i, e := range ents {
-		names[i] = e.Name
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		// Why: a symlink, FIFO, device or socket under a protocol name is no
+		// entry (a store on untrusted media): boot must never mount through
+		// it, so the protocol does not see it.
+		if e.Kind != "other" {
+			names = append(names, e.Name)
+		}
 	}
 	return NewState(b.Suffix(), names...), ents, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/overlayupd/overlayupd/trampoline"
 	"github.com/overlayupd/overlayupd/trampoline/conformance"
+	"golang.org/x/sys/unix"
 )
 
 func newFileStore(t *testing.T, files map[string]string) *trampoline.Store {
@@ -181,5 +182,33 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if strings.Contains(string(b), ".lock") {
 		t.Errorf("status JSON lists the lock file:\n%s", b)
+	}
+}
+
+// TestHostileEntriesIgnored: under protocol names, a symlink (out of the
+// store), a FIFO and a device are no entries: the boot never picks them.
+func TestHostileEntriesIgnored(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "root.sqsh"), []byte("committed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "evil.sqsh")
+	if err := os.WriteFile(outside, []byte("evil"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "root.try-1.sqsh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "root.prev.sqsh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &trampoline.Store{SlotDir: dir, Backend: trampoline.NewDirBackend(dir, sfx, nil)}
+	p, err := s.Boot()
+	if err != nil || p.Trial || p.Boot.Name != "root.sqsh" {
+		t.Fatalf("boot: %s, %v; want root.sqsh, no trial through a link", p, err)
+	}
+	st, _ := s.State()
+	if st.Has("root.try-1.sqsh") || st.Has("root.prev.sqsh") {
+		t.Errorf("state %v includes a link or a FIFO", st.Names())
 	}
 }

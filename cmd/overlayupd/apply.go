@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/overlay"
+	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -89,8 +90,8 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 			// what stages; the copy goes. Why copy first even from a file:
 			// what is unpacked is the bytes that were hashed and checked.
 			defer discard(img.tmp)
-			ws, err := makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
-			if err != nil {
+			var ws *snapshot.Workspace
+			if ws, err = makeSubvolRoot(cmd, st, rootSource{image: img.tmp}); err != nil {
 				return err
 			}
 			entry = ws.Path

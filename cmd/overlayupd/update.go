@@ -17,6 +17,7 @@ import (
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/snapshot"
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -185,6 +186,11 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	}
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
+	}
+	// What CMD left must still boot: a removed or broken /sbin/init would
+	// leave the trial at a shell (or nothing) until someone pulls the plug.
+	if _, err := squash.CheckRoot(ws.Path); err != nil {
+		return "", 1, fmt.Errorf("the updated root would not boot: %w; nothing staged", err)
 	}
 	if err := ws.Seal(); err != nil {
 		return "", 0, err

@@ -183,3 +183,18 @@ func TestUpdateBootPolicy(t *testing.T) {
 		t.Error("the /boot write landed in the snapshot")
 	}
 }
+
+// TestUpdateBreakingInit: an update that removes /sbin/init stages nothing.
+func TestUpdateBreakingInit(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	if _, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "rm /sbin/init"); err == nil || !strings.Contains(err.Error(), "would not boot") {
+		t.Fatalf("an update that removes /sbin/init: %v, want a refusal", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after the refused update: %q, want only root", got)
+	}
+}

@@ -25,14 +25,15 @@ const loopAttempts = 32
 // data. The loop device is autoclear, so it goes away by itself when target
 // is unmounted. It returns the loop device it used.
 func Mount(image, target, fstype string, flags uintptr, data string) (dev string, err error) {
-	// Why O_NONBLOCK and the check before anything else: an entry planted as
-	// a FIFO must not hang the boot in open(2), and only a regular file can
+	// Why O_NONBLOCK, O_NOFOLLOW and the check before anything else: an
+	// entry planted as a FIFO must not hang the boot in open(2), one planted
+	// as a link must not lead out of the store, and only a regular file can
 	// back a loop device.
 	mode := os.O_RDONLY
 	if flags&unix.MS_RDONLY == 0 {
 		mode = os.O_RDWR
 	}
-	backing, err := os.OpenFile(image, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	backing, err := os.OpenFile(image, mode|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", fmt.Errorf("mount image: %w", err)
 	}
