@@ -31,6 +31,7 @@ const (
 	rootTreeDirID   = 6          // BTRFS_ROOT_TREE_DIR_OBJECTID
 	dirItemKey      = 84         // BTRFS_DIR_ITEM_KEY
 	orphanItemKey   = 48         // BTRFS_ORPHAN_ITEM_KEY
+	rootRefKey      = 156        // BTRFS_ROOT_REF_KEY: (parent, ROOT_REF, child) in the root tree
 	orphanObjectID  = ^uint64(4) // BTRFS_ORPHAN_OBJECTID (-5ULL): a deleted subvolume the cleaner has not freed yet
 )
 

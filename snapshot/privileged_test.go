@@ -245,3 +245,26 @@ func TestDeleteFreesSpace(t *testing.T) {
 		}
 	})
 }
+
+// TestNestedSubvolumes: a subvolume inside a workspace makes Seal refuse
+// (it would be lost), and Delete removes the workspace with it.
+func TestNestedSubvolumes(t *testing.T) {
+	onBtrfs(t, func(t *testing.T, mnt string) {
+		slots := filepath.Join(mnt, "roots")
+		must(t, os.Mkdir(slots, 0o755))
+		ws, err := NewWorkspace(slots)
+		must(t, err)
+		must(t, os.MkdirAll(filepath.Join(ws.Path, "var/lib"), 0o755))
+		must(t, Create(filepath.Join(ws.Path, "var/lib/machines")))
+		must(t, Create(filepath.Join(ws.Path, "var/lib/machines/deeper")))
+		if err := ws.Seal(); !errors.Is(err, ErrNested) {
+			t.Fatalf("Seal with a nested subvolume = %v, want ErrNested", err)
+		}
+		if err := ws.Abort(); err != nil {
+			t.Fatalf("Abort with nested subvolumes: %v", err)
+		}
+		if _, err := os.Lstat(ws.Path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the workspace is still there: %v", err)
+		}
+	})
+}

@@ -18,6 +18,7 @@ var (
 	ErrNotBtrfs  = errors.New("not on btrfs")
 	ErrNotSubvol = errors.New("not a btrfs subvolume")
 	ErrInUse     = errors.New("subvolume is mounted")
+	ErrNested    = errors.New("nested subvolumes")
 	// ErrNotBuilt is what making a subvolume gets from a build without cgo
 	// or with overlayupd_omit_btrfs (Built is false).
 	ErrNotBuilt = errors.New("btrfs support is not built into this binary (it was built without cgo or with overlayupd_omit_btrfs): use a build of 'make build'")
@@ -247,9 +248,8 @@ func Delete(path string) error {
 		return err
 	}
 	defer parent.Close()
-	args := volArgsV2{flags: subvolSpecByID, subvolid: id}
-	if err := ioctl(int(parent.Fd()), iocSnapDestroyV2, unsafe.Pointer(&args)); err != nil {
-		return fmt.Errorf("BTRFS_IOC_SNAP_DESTROY_V2 %s (subvolume %d): %w", path, id, err)
+	if err := destroy(parent, f, id); err != nil {
+		return fmt.Errorf("delete %s: %w", path, err)
 	}
 	// Why: a deleted subvolume comes back after a power cut until the
 	// transaction commits; the protocol's step is done only when it is gone.
@@ -328,4 +328,60 @@ func WaitCleaned(path string, timeout time.Duration) (int, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// destroy deletes subvolume id (SNAP_DESTROY_V2 by ID, through parent, the
+// directory that holds it) and, when it holds subvolumes of its own (which
+// a snapshot does not contain, and the kernel will not delete it with),
+// those first, through in, the subvolume's own directory.
+func destroy(parent, in *os.File, id uint64) error {
+	args := volArgsV2{flags: subvolSpecByID, subvolid: id}
+	err := ioctl(int(parent.Fd()), iocSnapDestroyV2, unsafe.Pointer(&args))
+	if !errors.Is(err, unix.ENOTEMPTY) {
+		if err != nil {
+			return fmt.Errorf("BTRFS_IOC_SNAP_DESTROY_V2 (subvolume %d): %w", id, err)
+		}
+		return nil
+	}
+	children, cerr := childSubvolumes(in, id)
+	if cerr != nil || len(children) == 0 {
+		return fmt.Errorf("BTRFS_IOC_SNAP_DESTROY_V2 (subvolume %d): %w", id, errors.Join(err, cerr))
+	}
+	for _, c := range children {
+		if err := destroy(in, in, c); err != nil {
+			return err
+		}
+	}
+	args = volArgsV2{flags: subvolSpecByID, subvolid: id}
+	if err := ioctl(int(parent.Fd()), iocSnapDestroyV2, unsafe.Pointer(&args)); err != nil {
+		return fmt.Errorf("BTRFS_IOC_SNAP_DESTROY_V2 (subvolume %d): %w", id, err)
+	}
+	return nil
+}
+
+// childSubvolumes lists the subvolumes directly inside subvolume id (its
+// ROOT_REF items in the root tree), through any directory f of the
+// filesystem. Needs CAP_SYS_ADMIN.
+func childSubvolumes(f *os.File, id uint64) ([]uint64, error) {
+	var a searchArgs
+	a.key = searchKey{treeID: rootTreeID, minObjectID: id, maxObjectID: id,
+		maxOffset: ^uint64(0), maxTransid: ^uint64(0), minType: rootRefKey, maxType: rootRefKey, nrItems: 256}
+	if err := ioctl(int(f.Fd()), iocTreeSearch, unsafe.Pointer(&a)); err != nil {
+		return nil, fmt.Errorf("BTRFS_IOC_TREE_SEARCH %s: %w", f.Name(), err)
+	}
+	return offsetsFromSearch(a.buf[:], a.key.nrItems, rootRefKey), nil
+}
+
+// ChildSubvolumes lists the subvolumes directly inside the subvolume at path.
+func ChildSubvolumes(path string) ([]uint64, error) {
+	f, err := openDir(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	id, err := fdID(f)
+	if err != nil {
+		return nil, err
+	}
+	return childSubvolumes(f, id)
 }

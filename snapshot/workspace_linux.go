@@ -61,6 +61,15 @@ func SnapshotWorkspace(slotDir, src string) (*Workspace, error) {
 // process that wrote into it must be gone before (a read-only flip does not
 // stop a writer that holds a file open).
 func (w *Workspace) Seal() error {
+	// A subvolume made inside the root (systemd's /var/lib/machines, a
+	// container engine) is not part of any snapshot of it: its data would
+	// be gone at the next update, and it would stay writable in a
+	// read-only root. Refuse, and say where.
+	if children, err := ChildSubvolumes(w.Path); err != nil {
+		return err
+	} else if len(children) > 0 {
+		return fmt.Errorf("%w: subvolumes %v were created inside the new root; snapshots do not contain them, so their data would be lost at the next update: remove them (btrfs subvolume list -o %s shows where), or keep that data outside the root", ErrNested, children, w.Path)
+	}
 	f, err := openDir(w.Path)
 	if err != nil {
 		return err
