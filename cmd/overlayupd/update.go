@@ -115,8 +115,15 @@ func (c *updateCmd) run(cmd *cobra.Command, e *env, argv []string) error {
 	}
 	var staged string
 	var code int
+	// Why catch signals for the whole command: Ctrl-C or a dropped ssh
+	// session must not kill update between its steps, with the store left
+	// writable or a snapshot half made; it is seen at the next step, and
+	// nothing is staged.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+	defer signal.Stop(sig)
 	err = e.withStore(store, func(st *trampoline.Store) error {
-		staged, code, err = c.update(cmd, e, st, argv)
+		staged, code, err = c.update(cmd, e, st, argv, sig)
 		return err
 	})
 	if err != nil {
@@ -136,7 +143,7 @@ func (c *updateCmd) run(cmd *cobra.Command, e *env, argv []string) error {
 
 // update does the work under the store lock: it returns the staged entry,
 // or CMD's exit code with an error.
-func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, argv []string) (string, int, error) {
+func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, argv []string, sig <-chan os.Signal) (string, int, error) {
 	src, err := e.updateSource(st)
 	if err != nil {
 		return "", 0, err
@@ -161,6 +168,13 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	code, err := c.runIn(cmd, e, ws.Path, argv)
 	if rerr := restore(); rerr != nil && err == nil {
 		err = rerr
+	}
+	select {
+	case s := <-sig:
+		if code == 0 {
+			code = 128 + int(s.(unix.Signal))
+		}
+	default:
 	}
 	if err != nil {
 		return "", 0, err
@@ -226,7 +240,7 @@ func (e *env) updateSource(st *trampoline.Store) (string, error) {
 
 // runIn runs argv in the chroot helper with stdio passed through, and
 // returns its exit code. Ctrl-C reaches the command (same process group);
-// update waits for it to end, then discards the snapshot.
+// update, which catches it, waits for it to end, then discards the snapshot.
 func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string) (int, error) {
 	self, err := e.executable()
 	if err != nil {
@@ -239,9 +253,6 @@ func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string
 	h := chroot.Command(self, spec)
 	h.Stdin, h.Stdout, h.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	h.Env = append(os.Environ(), UpdateEnv+"=1", "DEBIAN_FRONTEND=noninteractive")
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, unix.SIGTERM)
-	defer signal.Stop(sig)
 	err = h.Run()
 	var exit interface{ ExitCode() int }
 	if errors.As(err, &exit) && exit.ExitCode() > 0 {
@@ -249,11 +260,6 @@ func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string
 	}
 	if err != nil {
 		return 0, fmt.Errorf("run the update: %w", err)
-	}
-	select {
-	case s := <-sig:
-		return 128 + int(s.(unix.Signal)), nil
-	default:
 	}
 	return 0, nil
 }
@@ -278,22 +284,40 @@ const policyRcD = "#!/bin/sh\n# overlayupd update: no service starts in a snapsh
 
 // denyServices puts policy-rc.d into the snapshot for the update and
 // returns what takes it out again (the snapshot's own, if it had one, comes
-// back). A crash in between leaves it only in a snapshot that is discarded.
-func denyServices(root string) (func() error, error) {
-	p := filepath.Join(root, "usr/sbin/policy-rc.d")
-	old, err := os.ReadFile(p)
-	had := err == nil
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+// back). Everything goes through os.Root: a policy-rc.d or usr/sbin that is
+// an absolute link must not lead to the running system's files. A crash in
+// between leaves it only in a snapshot that is discarded.
+func denyServices(rootDir string) (func() error, error) {
+	r, err := os.OpenRoot(rootDir)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(p, []byte(policyRcD), 0o755); err != nil {
+	const p, aside = "usr/sbin/policy-rc.d", "usr/sbin/policy-rc.d.overlayupd-saved"
+	_, lerr := r.Lstat(p)
+	had := lerr == nil
+	if had {
+		if err := r.Rename(p, aside); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	if err := r.MkdirAll("usr/sbin", 0o755); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.WriteFile(p, []byte(policyRcD), 0o755); err != nil {
+		r.Close()
 		return nil, err
 	}
 	return func() error {
-		if had {
-			return os.WriteFile(p, old, 0o755)
+		defer r.Close()
+		if err := r.Remove(p); err != nil {
+			return err
 		}
-		return os.Remove(p)
+		if had {
+			return r.Rename(aside, p)
+		}
+		return nil
 	}, nil
 }
 

@@ -198,3 +198,33 @@ func TestUpdateBreakingInit(t *testing.T) {
 		t.Errorf("after the refused update: %q, want only root", got)
 	}
 }
+
+// TestUpdatePolicyLink: a snapshot whose policy-rc.d is an absolute link to
+// a file of the running system: update neither writes through it nor
+// loses it.
+func TestUpdatePolicyLink(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	bin := testroot.BinaryPath(t)
+	e.executable = func() (string, error) { return bin, nil }
+	host := filepath.Join(t.TempDir(), "host-policy")
+	testroot.Must(t, os.WriteFile(host, []byte("host's own\n"), 0o644))
+	tree := testroot.NewTree(t, append(bootable().appliers(),
+		testroot.Busybox("bin/sh", "bin/true"),
+		testroot.Symlink(host, "usr/sbin/policy-rc.d"))...)
+	top := testroot.MountBtrfs(t, 1<<30)
+	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
+		t.Fatalf("store init: %v\n%s", err, out)
+	}
+	if out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "true"); err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(host); string(b) != "host's own\n" {
+		t.Errorf("update wrote through the link into the running system's file: %q", b)
+	}
+	if to, err := os.Readlink(slotPath(top, "root.try-1/usr/sbin/policy-rc.d")); err != nil || to != host {
+		t.Errorf("the snapshot's own policy-rc.d link: %q, %v; want it back as it was", to, err)
+	}
+}

@@ -238,8 +238,8 @@ func copyResolvConf(root string) error {
 		}
 		return nil
 	}
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-		return nil
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		return nil // bind only over a regular file: a mount follows links
 	}
 	tmp := filepath.Join(root, "run/overlayupd-resolv.conf")
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
