@@ -70,6 +70,15 @@ func (Format) Booted(slotDir string, robase mounts.Mount) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// IDs restart at 256 in every btrfs: an entry of another store (one
+	// given with --store) must not pass for the running root.
+	booted, err := FSID(robase.MountPoint)
+	if err != nil {
+		return "", err
+	}
+	if store, err := FSID(slotDir); err != nil || store != booted {
+		return "", err
+	}
 	des, err := os.ReadDir(slotDir)
 	if err != nil {
 		return "", err

@@ -21,6 +21,7 @@ const (
 	iocGetSubvolInfo = 0x81f8943c // _IOR(0x94, 60, struct btrfs_ioctl_get_subvol_info_args)
 	iocSnapDestroyV2 = 0x5000943f // _IOW(0x94, 63, struct btrfs_ioctl_vol_args_v2)
 	iocSync          = 0x9408     // _IO(0x94, 8): commit, and wake the threads that free deleted subvolumes
+	iocFsInfo        = 0x8400941f // _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args)
 
 	subvolRdonly    = 1 << 1     // BTRFS_SUBVOL_RDONLY: SUBVOL_GETFLAGS/SETFLAGS
 	rootRdonly      = 1 << 0     // BTRFS_ROOT_SUBVOL_RDONLY: the root item's flags, in GET_SUBVOL_INFO
@@ -73,6 +74,15 @@ type subvolInfo struct {
 	stime        [16]byte
 	rtime        [16]byte
 	reserved     [8]uint64
+}
+
+// fsInfoArgs is struct btrfs_ioctl_fs_info_args (1024 bytes); only the
+// filesystem's UUID is read.
+type fsInfoArgs struct {
+	maxID      uint64
+	numDevices uint64
+	fsid       [16]byte
+	_          [1024 - 32]byte
 }
 
 // searchKey is struct btrfs_ioctl_search_key (104 bytes); searchArgs adds

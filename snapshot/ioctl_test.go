@@ -32,6 +32,7 @@ func TestIoctlNumbers(t *testing.T) {
 		{"GET_SUBVOL_INFO", iocGetSubvolInfo, ioc(iocRead, 60, unsafe.Sizeof(subvolInfo{}))},
 		{"SNAP_DESTROY_V2", iocSnapDestroyV2, ioc(iocWrite, 63, unsafe.Sizeof(volArgsV2{}))},
 		{"SYNC", iocSync, ioc(0, 8, 0)},
+		{"FS_INFO", iocFsInfo, ioc(iocRead, 31, unsafe.Sizeof(fsInfoArgs{}))},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("BTRFS_IOC_%s = %#x, want %#x", tc.name, tc.got, tc.want)
@@ -60,6 +61,8 @@ func TestStructLayouts(t *testing.T) {
 		{"search_key.min_type", unsafe.Offsetof(k.key.minType), 56},
 		{"search_key.nr_items", unsafe.Offsetof(k.key.nrItems), 64},
 		{"sizeof search_args", unsafe.Sizeof(k), 4096},
+		{"sizeof fs_info_args", unsafe.Sizeof(fsInfoArgs{}), 1024},
+		{"fs_info.fsid", unsafe.Offsetof(fsInfoArgs{}.fsid), 16},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %d, want %d", tc.name, tc.got, tc.want)

@@ -206,6 +206,10 @@ func (m *merger) mergeDir(p string, parent int, name string, st *unix.Stat_t) er
 		if err := unix.Mkdirat(parent, name, 0o700); err != nil {
 			return fmt.Errorf("mkdir %s: %w", name, err)
 		}
+	} else if err := pruneXattrs(p, at(parent, name)); err != nil {
+		// A copied-up directory carries all the attributes the overlay
+		// shows: one it lacks was removed there.
+		return err
 	}
 	m.stats.Written++
 	return m.meta(p, parent, name, st)
@@ -295,4 +299,28 @@ func stampTree(dir string) (string, error) {
 		return nil
 	})
 	return fmt.Sprintf("%x", h.Sum(nil)), err
+}
+
+// pruneXattrs removes from to the attributes that from does not have.
+func pruneXattrs(from, to string) error {
+	have, err := listXattrs(from)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, n := range have {
+		keep[n] = true
+	}
+	cur, err := listXattrs(to)
+	if err != nil {
+		return err
+	}
+	for _, n := range cur {
+		if !keep[n] && !overlayPrivate(n) {
+			if err := unix.Lremovexattr(to, n); err != nil {
+				return fmt.Errorf("remove xattr %s of %s: %w", n, to, err)
+			}
+		}
+	}
+	return nil
 }

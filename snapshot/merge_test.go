@@ -65,6 +65,7 @@ func TestMergeUpper(t *testing.T) {
 			testroot.File(deep+"leaf", "leaf", 0o644),
 		)
 		must(t, os.Link(filepath.Join(lower, "h1"), filepath.Join(lower, "h2")))
+		must(t, unix.Lsetxattr(filepath.Join(lower, "etc"), "user.dropped", []byte("1"), 0))
 		must(t, SetReadOnly(lower, true))
 		merged, upper := overlayOn(t, lower, "redirect_dir=off,metacopy=off,index=off")
 		sh(t, merged, `
@@ -88,6 +89,7 @@ echo deeper > `+deep+`leaf2
 `)
 		must(t, unix.Lsetxattr(filepath.Join(merged, "bin/tool"), "security.capability", capV2, 0))
 		must(t, unix.Lsetxattr(filepath.Join(merged, "etc/added"), "user.note", []byte("x"), 0))
+		must(t, unix.Lremovexattr(filepath.Join(merged, "etc"), "user.dropped"))
 		want := describe(t, merged)
 
 		ws := filepath.Join(mnt, "ws")

@@ -125,6 +125,15 @@ func TestMountedIsNeverDeleted(t *testing.T) {
 		if err != nil || booted != "root.failed" {
 			t.Errorf("Booted = %q, %v; want root.failed", booted, err)
 		}
+		// The same ID in another btrfs (another store) is not the booted one.
+		other := testroot.MountBtrfs(t, 256<<20)
+		otherSlots := filepath.Join(other, "roots")
+		must(t, os.Mkdir(otherSlots, 0o755))
+		subvol(t, filepath.Join(otherSlots, "root"), "x")
+		subvol(t, filepath.Join(otherSlots, "root.failed"), "y")
+		if b, err := (Format{}).Booted(otherSlots, mounts.Mount{FSType: "btrfs", MountPoint: robase}); err != nil || b != "" {
+			t.Errorf("Booted on another filesystem = %q, %v; want none", b, err)
+		}
 		// Names change on commit; the ID does not.
 		must(t, os.Rename(filepath.Join(slots, "root.failed"), filepath.Join(slots, "root.prev")))
 		if booted, _ := (Format{}).Booted(slots, mounts.Mount{FSType: "btrfs", MountPoint: robase}); booted != "root.prev" {

@@ -385,3 +385,18 @@ func ChildSubvolumes(path string) ([]uint64, error) {
 	}
 	return childSubvolumes(f, id)
 }
+
+// FSID is the UUID of the btrfs filesystem that holds path: subvolume IDs
+// are only unique within one filesystem.
+func FSID(path string) ([16]byte, error) {
+	f, err := openDir(path)
+	if err != nil {
+		return [16]byte{}, err
+	}
+	defer f.Close()
+	var a fsInfoArgs
+	if err := ioctl(int(f.Fd()), iocFsInfo, unsafe.Pointer(&a)); err != nil {
+		return [16]byte{}, fmt.Errorf("BTRFS_IOC_FS_INFO %s: %w", path, err)
+	}
+	return a.fsid, nil
+}
