@@ -159,6 +159,20 @@ func TestBtrfsBootedIsNeverDeleted(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(robase, "sbin/init")); err != nil {
 		t.Errorf("the running root lost its files: %v", err)
 	}
+
+	// rollback too: with a new trial, cancelling it would discard the old
+	// root.failed, which this system still runs. Refused, nothing changed.
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, bootable().squashfs(t)); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	bootTrialOf(t, e, top)
+	before = btrfsSlots(t, top)
+	if _, err := run(t, e, "overlayupd", "rollback", "--store", top); !errors.Is(err, trampoline.ErrInUse) {
+		t.Fatalf("rollback discarding the running root: %v, want a refusal", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, before) {
+		t.Errorf("the refused rollback changed the store: %q -> %q", before, got)
+	}
 }
 
 // TestBtrfsStoreInitRefusals: not btrfs, not the top level, a default
