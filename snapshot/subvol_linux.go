@@ -281,13 +281,23 @@ func PendingDeletes(path string) ([]uint64, error) {
 }
 
 func pendingDeletes(f *os.File) ([]uint64, error) {
+	return rootTreeOffsets(f, orphanObjectID, orphanItemKey)
+}
+
+// rootTreeOffsets searches the root tree (TREE_SEARCH, CAP_SYS_ADMIN)
+// through any directory f of the filesystem for the items (objectid, typ,
+// *) and returns their offsets: for orphan items the IDs of deleted
+// subvolumes, for ROOT_REF items the IDs of child subvolumes. One search
+// returns at most the items that fit its buffer (some 130 of these): more
+// than any store has.
+func rootTreeOffsets(f *os.File, objectid uint64, typ uint32) ([]uint64, error) {
 	var a searchArgs
-	a.key = searchKey{treeID: rootTreeID, minObjectID: orphanObjectID, maxObjectID: orphanObjectID,
-		maxOffset: ^uint64(0), maxTransid: ^uint64(0), minType: orphanItemKey, maxType: orphanItemKey, nrItems: 64}
+	a.key = searchKey{treeID: rootTreeID, minObjectID: objectid, maxObjectID: objectid,
+		maxOffset: ^uint64(0), maxTransid: ^uint64(0), minType: typ, maxType: typ, nrItems: 256}
 	if err := ioctl(int(f.Fd()), iocTreeSearch, unsafe.Pointer(&a)); err != nil {
 		return nil, fmt.Errorf("BTRFS_IOC_TREE_SEARCH %s: %w", f.Name(), err)
 	}
-	return offsetsFromSearch(a.buf[:], a.key.nrItems, orphanItemKey), nil
+	return offsetsFromSearch(a.buf[:], a.key.nrItems, typ), nil
 }
 
 // WaitCleaned waits, up to timeout, until the filesystem of path has freed
@@ -363,13 +373,7 @@ func destroy(parent, in *os.File, id uint64) error {
 // ROOT_REF items in the root tree), through any directory f of the
 // filesystem. Needs CAP_SYS_ADMIN.
 func childSubvolumes(f *os.File, id uint64) ([]uint64, error) {
-	var a searchArgs
-	a.key = searchKey{treeID: rootTreeID, minObjectID: id, maxObjectID: id,
-		maxOffset: ^uint64(0), maxTransid: ^uint64(0), minType: rootRefKey, maxType: rootRefKey, nrItems: 256}
-	if err := ioctl(int(f.Fd()), iocTreeSearch, unsafe.Pointer(&a)); err != nil {
-		return nil, fmt.Errorf("BTRFS_IOC_TREE_SEARCH %s: %w", f.Name(), err)
-	}
-	return offsetsFromSearch(a.buf[:], a.key.nrItems, rootRefKey), nil
+	return rootTreeOffsets(f, id, rootRefKey)
 }
 
 // ChildSubvolumes lists the subvolumes directly inside the subvolume at path.

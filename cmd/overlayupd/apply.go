@@ -48,8 +48,8 @@ refusal leaves the store as it was.`,
 		Example: "  overlayupd apply root-2.4.sqsh\n  curl -fsS https://example.com/root.sqsh | overlayupd apply - --reboot\n  overlayupd apply --tries 3 --json root.sqsh",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if c.tries < 1 || c.tries > trampoline.MaxTries {
-				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			if err := checkTries(cmd, c.tries); err != nil {
+				return err
 			}
 			return e.needRoot(cmd, args)
 		},

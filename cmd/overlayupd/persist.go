@@ -8,7 +8,6 @@ import (
 
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/snapshot"
-	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -45,8 +44,8 @@ lost: it is in DIR-bak. Until then the root boots with the layer as it is.`,
 		Example: "  overlayupd persist\n  overlayupd persist --reboot",
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if c.tries < 1 || c.tries > trampoline.MaxTries {
-				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			if err := checkTries(cmd, c.tries); err != nil {
+				return err
 			}
 			return e.needRoot(cmd, args)
 		},
@@ -98,17 +97,10 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if _, err := squash.CheckRoot(ws.Path); err != nil {
-			return fmt.Errorf("the merged root would not boot: %w; nothing staged", err)
-		}
-		if err := ws.Seal(); err != nil {
+		if staged, err = stageWorkspace(st, ws, c.tries, "merged"); err != nil {
 			return err
 		}
-		if _, err := st.Stage(ws.Path, c.tries); err != nil {
-			return fmt.Errorf("%w\n%s", err, stagedNow(st))
-		}
 		ok = true
-		staged = trampoline.EntryName(trampoline.RoleStaged, c.tries, "")
 		if persistent {
 			info, err := snapshot.GetInfo(filepath.Join(st.SlotDir, staged))
 			if err != nil {

@@ -82,3 +82,11 @@ func (e *env) storeCommand(store *storeFlag, change func(*trampoline.Store) (str
 		return nil
 	}
 }
+
+// checkTries refuses a --tries outside the protocol's range.
+func checkTries(cmd *cobra.Command, n int) error {
+	if n < 1 || n > trampoline.MaxTries {
+		return errorf(cmd, "--tries %d: give 1 to %d boots", n, trampoline.MaxTries)
+	}
+	return nil
+}

@@ -67,8 +67,8 @@ database (/var/lib/dpkg) unless --force. 'overlayupd persist' first folds the
 layer into the root.`,
 		Example: "  overlayupd update -- apt-get -y full-upgrade\n  overlayupd update --reboot -- sh -c 'apt-get update && apt-get -y install htop'\n  overlayupd update --shell",
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if c.tries < 1 || c.tries > trampoline.MaxTries {
-				return errorf(cmd, "--tries %d: give 1 to %d boots", c.tries, trampoline.MaxTries)
+			if err := checkTries(cmd, c.tries); err != nil {
+				return err
 			}
 			if os.Getenv(UpdateEnv) != "" {
 				return errorf(cmd, "refusing a nested update: this already runs inside 'overlayupd update' (%s is set)", UpdateEnv)
@@ -201,19 +201,29 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
 	}
-	// What CMD left must still boot: a removed or broken /sbin/init would
-	// leave the trial at a shell (or nothing) until someone pulls the plug.
-	if _, err := squash.CheckRoot(ws.Path); err != nil {
-		return "", 1, fmt.Errorf("the updated root would not boot: %w; nothing staged", err)
-	}
-	if err := ws.Seal(); err != nil {
-		return "", 0, err
-	}
-	if _, err := st.Stage(ws.Path, c.tries); err != nil {
-		return "", 0, fmt.Errorf("%w\n%s", err, stagedNow(st))
+	staged, err := stageWorkspace(st, ws, c.tries, "updated")
+	if err != nil {
+		return "", 1, err
 	}
 	ok = true
-	return trampoline.EntryName(trampoline.RoleStaged, c.tries, ""), 0, nil
+	return staged, 0, nil
+}
+
+// stageWorkspace stages a filled workspace as the trial: it checks that
+// the root boots (what CMD or the merge left of /sbin/init: without it the
+// trial would sit at a shell, or nothing, until someone pulls the plug),
+// seals it and stages it with tries boots. It returns the staged name.
+func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, tries int, what string) (string, error) {
+	if _, err := squash.CheckRoot(ws.Path); err != nil {
+		return "", fmt.Errorf("the %s root would not boot: %w; nothing staged", what, err)
+	}
+	if err := ws.Seal(); err != nil {
+		return "", err
+	}
+	if _, err := st.Stage(ws.Path, tries); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, stagedNow(st))
+	}
+	return trampoline.EntryName(trampoline.RoleStaged, tries, st.Format.Suffix()), nil
 }
 
 // updateSource is the subvolume update snapshots: the entry this system
