@@ -86,8 +86,8 @@ func TestStoreTrialBootsOnceThenFallsBack(t *testing.T) {
 		{want: map[string]string{"IMAGE": "v2", "ROOTFS": "overlay", "ROBASE-FS": "squashfs", "STORE": "ext4 ro",
 			"ENTRIES": "root.sqsh root.trying-0.sqsh "}},
 		// No commit: the trial used its only boot.
-		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "failed.reason root.failed.sqsh root.sqsh "}},
-		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "failed.reason root.failed.sqsh root.sqsh "}},
+		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}},
+		{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}},
 	})
 }
 

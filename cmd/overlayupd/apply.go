@@ -87,11 +87,14 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 		entry := img.tmp
 		if isBtrfs(st) {
 			// The validated copy is unpacked into a subvolume, which is
-			// what stages; the copy goes. Why copy first even from a file:
-			// what is unpacked is the bytes that were hashed and checked.
-			defer discard(img.tmp)
+			// what stages; the copy goes before that, so that a power cut
+			// after the stage leaves nothing over. Why copy first even from
+			// a file: what is unpacked is the bytes that were hashed and
+			// checked.
 			var ws *snapshot.Workspace
-			if ws, err = makeSubvolRoot(cmd, st, rootSource{image: img.tmp}); err != nil {
+			ws, err = makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
+			discard(img.tmp)
+			if err != nil {
 				return err
 			}
 			entry = ws.Path
