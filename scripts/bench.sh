@@ -26,7 +26,19 @@
 #   and direct, does not reach /sbin/init as PID 1) fails the bench. The
 #   image's files are in the page cache when the clock starts; BENCH_COLD=1
 #   leaves them to be read through the fresh loop device inside the window.
-# PARTS (default "1 2 3") picks the parts; APPLY_SIZES (default "256 1024", MiB).
+# Part four: the btrfs store, on a sparse btrfs image (BTRFS_IMAGE_SIZE,
+#   default 4G, in BENCH_DIR) loop-mounted at its top level inside a private
+#   mount namespace, with a 1 GiB committed root. Whole processes, medians,
+#   each against a baseline timed in the same run, alternating with it:
+#   update -- true (UPDATES, default 5) against btrfs subvolume snapshot +
+#   btrfs property set ro true (target: < 1 s); persist --upper of 10,000
+#   changed files in a tmpfs (BTRFS_RUNS, default 3) against a snapshot +
+#   rsync -aHAX + sync -f (target: >= 1.0x); apply of a 256 MiB squashfs
+#   (BTRFS_RUNS) against btrfs subvolume create + unsquashfs + sync (target:
+#   >= 0.8x); commit --force (COMMITS, default 15) against 5 rename +
+#   fsync(dir) pairs (target: < 100 ms). A missed target is reported, a
+#   failed command fails the bench.
+# PARTS (default "1 2 3 4") picks the parts; APPLY_SIZES (default "256 1024", MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
@@ -34,7 +46,7 @@ export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 [ -x bin/overlayupd ] || make build
 export OVERLAYUPD_BIN=${OVERLAYUPD_BIN:-$PWD/bin/overlayupd}
 BIN=$OVERLAYUPD_BIN
-PARTS=${PARTS:-1 2 3}
+PARTS=${PARTS:-1 2 3 4}
 rc=0
 
 part1() {
@@ -186,6 +198,14 @@ func main() {
 }
 EOF
 
+# build_renamefsync DIR builds the baseline helper as DIR/renamefsync.
+build_renamefsync() {
+  mkdir -p "$1"
+  printf '%s\n' "$RENAMEFSYNC" >"$1/main.go"
+  printf 'module renamefsync\n' >"$1/go.mod"
+  (cd "$1" && CGO_ENABLED=0 go build -o renamefsync .)
+}
+
 # commit_inner runs in the private mount namespace.
 commit_inner() {
   local work=$1 n=$2 pairs=$3 helper=$4
@@ -236,10 +256,7 @@ commit_bench() {
   # A commit with a previous root: trying -> next, prev -> rm-*, root -> prev,
   # next -> root, then rm-* deleted: 5 directory changes, each fsynced.
   local pairs=5
-  mkdir -p "$work/helper"
-  printf '%s\n' "$RENAMEFSYNC" >"$work/helper/main.go"
-  printf 'module renamefsync\n' >"$work/helper/go.mod"
-  (cd "$work/helper" && CGO_ENABLED=0 go build -o renamefsync .)
+  build_renamefsync "$work/helper"
   unshare -m --propagation private bash -c "$(declare -f now elapsed median commit_inner); BIN='$BIN'; commit_inner '$work' '$n' '$pairs' '$work/helper/renamefsync'"
 }
 
@@ -397,11 +414,273 @@ pid1_report() {
   fi
 }
 
+# ---------------------------------------------------------------------------
+# Part four: the btrfs store. Everything runs inside a private mount namespace
+# (unshare --mount --propagation private): a sparse image in the work
+# directory is formatted btrfs and loop-mounted at its top level
+# (subvolid=5); the upper of persist is a tmpfs. When the namespace ends, its
+# mounts go, and with the last one the loop device (autoclear).
+
+# bt_fail prints what failed, with its output, and ends the bench.
+bt_fail() {
+  echo
+  echo "bench: part 4: failed: $1" >&2
+  [ -s "$BT_LOG" ] && sed 's/^/  | /' "$BT_LOG" >&2
+  exit 1
+}
+
+# bt_timed CMD... runs CMD (a command or a function), its output in $BT_LOG,
+# and sets BT_T to its wall time in seconds; a failure ends the bench.
+# Functions given here chain their steps with && (errexit does not apply in
+# a function called on the left of ||).
+bt_timed() {
+  local t0 t1
+  t0=$EPOCHREALTIME
+  "$@" >"$BT_LOG" 2>&1 || bt_fail "$*"
+  t1=$EPOCHREALTIME
+  BT_T=$(elapsed "$t0" "$t1")
+}
+
+# bt_q CMD... runs an untimed step quietly; a failure ends the bench.
+bt_q() { "$@" >"$BT_LOG" 2>&1 || bt_fail "$*"; }
+
+# bt_reset cancels what update, persist or apply staged (rollback keeps it as
+# root.failed), then gc deletes it and waits until btrfs has freed it, so
+# that every run starts from the same store: the committed root alone.
+bt_reset() {
+  bt_q "$BIN" rollback --store "$BT_MNT"
+  bt_q "$BIN" gc --store "$BT_MNT"
+  bt_q sync
+}
+
+# bt_drop SUBVOL deletes a baseline's subvolume; gc then waits until btrfs
+# has freed it (`btrfs subvolume sync` alone waits for the periodic commit,
+# up to 30 s; gc kicks the cleaner with BTRFS_IOC_SYNC).
+bt_drop() {
+  bt_q btrfs subvolume delete "$1"
+  bt_q "$BIN" gc --store "$BT_MNT"
+  bt_q sync
+}
+
+# bt_files DIR NAME N SIZE: N files DIR/NAME00.. of SIZE bytes of random data,
+# in one split (no fork per file).
+bt_files() {
+  mkdir -p "$1"
+  head -c $(($3 * $4)) /dev/urandom | split -b "$4" -a 4 -d - "$1/$2"
+}
+
+# bt_persist_tree DIR: the 10,000 files that persist changes, 100 directories
+# of 100 files of 4 KiB, each run with its own random bytes.
+bt_persist_tree() {
+  local d
+  for ((d = 0; d < 100; d++)); do
+    bt_files "$1/etc/bench/d$d" f 100 4096
+  done
+}
+
+# Figure 1: `update -- true` on the 1 GiB root, the whole process (snapshot,
+# chroot helper, true, syncfs, read-only, staged). Baseline: what the btrfs
+# CLI does for a read-only snapshot, `btrfs subvolume snapshot` then
+# `btrfs property set ro true`.
+bt_base_update() {
+  btrfs subvolume snapshot "$BT_MNT/roots/root" "$BT_MNT/base" &&
+    btrfs property set -ts "$BT_MNT/base" ro true
+}
+bt_update() {
+  local n=${UPDATES:-5} i up=() base=()
+  for ((i = 0; i < n; i++)); do
+    bt_timed "$BIN" update --store "$BT_MNT" -- true
+    up+=("$BT_T")
+    [ -d "$BT_MNT/roots/root.try-1" ] || bt_fail "update staged no root.try-1"
+    bt_reset
+    bt_timed bt_base_update
+    base+=("$BT_T")
+    bt_drop "$BT_MNT/base"
+  done
+  BT_UPDATE=$(printf '%s\n' "${up[@]}" | median)
+  BT_UPDATE_BASE=$(printf '%s\n' "${base[@]}" | median)
+}
+
+# Figure 2: `persist --upper` of 10,000 changed files (the root holds the same
+# paths, persist replaces them), the whole process (snapshot, fold, syncfs,
+# read-only, staged). Baseline: a fresh writable snapshot of the root,
+# `rsync -aHAX UPPER/ SNAP/` into it, then syncfs (`sync -f`). rsync does not
+# process whiteouts; there are none: this is the speed baseline.
+bt_base_persist() {
+  btrfs subvolume snapshot "$BT_MNT/roots/root" "$BT_MNT/base" &&
+    rsync -aHAX "$BT_UPPER/" "$BT_MNT/base/" &&
+    sync -f "$BT_MNT/base"
+}
+bt_persist() {
+  local n=${BTRFS_RUNS:-3} i ps=() base=()
+  for ((i = 0; i < n; i++)); do
+    rm -rf "${BT_UPPER:?}"/*
+    bt_persist_tree "$BT_UPPER"
+    bt_timed "$BIN" persist --store "$BT_MNT" --upper "$BT_UPPER"
+    ps+=("$BT_T")
+    cmp -s "$BT_UPPER/etc/bench/d99/f0099" "$BT_MNT/roots/root.try-1/etc/bench/d99/f0099" ||
+      bt_fail "persist did not fold the upper into root.try-1"
+    bt_reset
+    bt_timed bt_base_persist
+    base+=("$BT_T")
+    bt_drop "$BT_MNT/base"
+  done
+  BT_PERSIST=$(printf '%s\n' "${ps[@]}" | median)
+  BT_PERSIST_BASE=$(printf '%s\n' "${base[@]}" | median)
+}
+
+# Figure 3: `apply` of a 256 MiB squashfs (incompressible, uncompressed
+# data: 128 files of 1 MiB and 2,048 of 64 KiB), unpacked into a new
+# subvolume, the whole process. Baseline: `btrfs subvolume create`,
+# `unsquashfs -f -d` into it, then `sync`. The image is in the page cache
+# for both.
+bt_base_apply() {
+  btrfs subvolume create "$BT_MNT/base" &&
+    unsquashfs -f -n -d "$BT_MNT/base" "$BT_IMG" &&
+    sync
+}
+bt_apply() {
+  local n=${BTRFS_RUNS:-3} i ap=() base=() tree=$BT_WORK/apply-tree
+  mkdir -p "$tree/bin" "$tree/sbin"
+  cp /bin/busybox "$tree/bin/busybox"
+  ln -s busybox "$tree/bin/sh"
+  printf '#!/bin/sh\nexec /bin/sh\n' >"$tree/sbin/init"
+  chmod 755 "$tree/sbin/init"
+  bt_files "$tree/usr/share/big" f 128 1048576
+  bt_files "$tree/usr/share/small" f 2048 65536
+  bt_q mksquashfs "$tree" "$BT_IMG" -noappend -quiet -no-progress -all-root -noI -noD -noF -noX
+  rm -rf "$tree"
+  BT_IMG_MIB=$(awk -v b="$(stat -c %s "$BT_IMG")" 'BEGIN {printf "%.0f", b / 1048576}')
+  cat "$BT_IMG" >/dev/null
+  bt_q sync
+  for ((i = 0; i < n; i++)); do
+    bt_timed "$BIN" apply --store "$BT_MNT" "$BT_IMG"
+    ap+=("$BT_T")
+    [ -d "$BT_MNT/roots/root.try-1/usr/share/big" ] || bt_fail "apply staged no root.try-1"
+    bt_reset
+    bt_timed bt_base_apply
+    base+=("$BT_T")
+    bt_drop "$BT_MNT/base"
+  done
+  BT_APPLY=$(printf '%s\n' "${ap[@]}" | median)
+  BT_APPLY_BASE=$(printf '%s\n' "${base[@]}" | median)
+}
+
+# Figure 4: `commit --force` of a staged image (no health checks), the whole
+# process, median of COMMITS. Each commit but the first retires a previous
+# root (trying -> next, prev -> rm-*, root -> prev, next -> root, rm-*
+# deleted): 5 directory changes, each fsynced, as in part two. Baseline: 5
+# rename + fsync(dir) pairs in one process on the same btrfs. Before each
+# commit, btrfs has freed the subvolumes deleted earlier.
+bt_commit() {
+  local n=${COMMITS:-15} i cm=() st=()
+  make_image "$BT_WORK" "$BT_WORK/small.sqsh"
+  mkdir -p "$BT_WORK/nohealth"
+  for ((i = 0; i <= n; i++)); do
+    bt_q "$BIN" apply --store "$BT_MNT" "$BT_WORK/small.sqsh"
+    bt_q "$BIN" gc --store "$BT_MNT"
+    bt_q sync
+    bt_timed "$BIN" commit --force --store "$BT_MNT" --health-dir "$BT_WORK/nohealth"
+    [ "$i" -gt 0 ] && cm+=("$BT_T")
+  done
+  for ((i = 0; i < n; i++)); do
+    bt_timed "$BIN" status --store "$BT_MNT"
+    st+=("$BT_T")
+  done
+  mkdir -p "$BT_MNT/pairs"
+  BT_COMMIT_BASE=$("$BT_HELPER" "$BT_MNT/pairs" "$n" 5) || bt_fail "rename + fsync pairs"
+  BT_COMMIT=$(printf '%s\n' "${cm[@]}" | median)
+  BT_STATUS=$(printf '%s\n' "${st[@]}" | median)
+}
+
+# bt_setup: the btrfs filesystem, its store, and the root: busybox (sh and
+# true), a /sbin/init, 1,024 files of 1 MiB of random data, and the 10,000
+# files that persist will change.
+bt_setup() {
+  local tree=$BT_WORK/root-tree
+  mkdir -p "$BT_MNT" "$BT_UPPER" "$tree/bin" "$tree/sbin"
+  truncate -s "${BTRFS_IMAGE_SIZE:-4G}" "$BT_WORK/store.btrfs"
+  bt_q mkfs.btrfs -q -f "$BT_WORK/store.btrfs"
+  bt_q mount -o loop,subvolid=5 "$BT_WORK/store.btrfs" "$BT_MNT"
+  bt_q mount -t tmpfs -o size=512M upper "$BT_UPPER"
+  cp /bin/busybox "$tree/bin/busybox"
+  ln -s busybox "$tree/bin/sh"
+  ln -s busybox "$tree/bin/true"
+  printf '#!/bin/sh\nexec /bin/sh\n' >"$tree/sbin/init"
+  chmod 755 "$tree/sbin/init"
+  bt_files "$tree/usr/lib/payload" p 1024 1048576
+  bt_persist_tree "$tree"
+  bt_q "$BIN" store init "$BT_MNT" --btrfs --from "$tree"
+  rm -rf "$tree"
+  bt_q sync
+  BT_ROOT_MIB=$(du -sm "$BT_MNT/roots/root" | cut -f1)
+}
+
+# bt_report prints the four figures with their baselines and targets.
+bt_report() {
+  echo
+  echo "btrfs store on a loop-mounted btrfs (private mount namespace), $BT_ROOT_MIB MiB committed root; whole processes"
+  awk -v u="$BT_UPDATE" -v ub="$BT_UPDATE_BASE" -v un="${UPDATES:-5}" \
+    -v p="$BT_PERSIST" -v pb="$BT_PERSIST_BASE" -v a="$BT_APPLY" -v ab="$BT_APPLY_BASE" -v mib="$BT_IMG_MIB" \
+    -v rn="${BTRFS_RUNS:-3}" -v c="$BT_COMMIT" -v cb="$BT_COMMIT_BASE" -v cn="${COMMITS:-15}" -v s="$BT_STATUS" 'BEGIN {
+    ok = "meets"; no = "MISSES"
+    printf "  %-44s %10s %10s %8s  %s\n", "figure (median)", "overlayupd", "baseline", "ratio", "target"
+    printf "  %-44s %7.1f ms %7.1f ms %7.2fx  < 1 s: %s\n", "update -- true, " un " runs", u * 1000, ub * 1000, u / ub, (u < 1 ? ok : no)
+    printf "  %-44s %7.0f ms %7.0f ms %7.2fx  >= 1.0x: %s\n", "persist --upper, 10,000 files, " rn " runs", p * 1000, pb * 1000, pb / p, (pb / p >= 1 ? ok : no)
+    printf "  %-44s %4.0f MiB/s %4.0f MiB/s %7.2fx  >= 0.8x: %s\n", "apply " mib " MiB squashfs, " rn " runs", mib / a, mib / ab, ab / a, (ab / a >= 0.8 ? ok : no)
+    printf "  %-44s %7.1f ms %7.1f ms %7.2fx  < 100 ms: %s\n", "commit --force, " cn " commits", c * 1000, cb * 1000, c / cb, (c < 0.1 ? ok : no)
+    print "  baselines: update: btrfs subvolume snapshot + btrfs property set ro true (ratio: update / baseline);"
+    print "  persist: btrfs subvolume snapshot + rsync -aHAX UPPER/ SNAP/ + sync -f (ratio: baseline / persist);"
+    print "  apply: btrfs subvolume create + unsquashfs -f -d + sync (ratio: apply / baseline throughput);"
+    print "  commit: 5 rename + fsync(dir) pairs in one process (ratio: commit / baseline)"
+    printf "  overlayupd status (exec + read, no fsync): %.1f ms, the floor of any whole-process figure\n", s * 1000
+  }'
+}
+
+# bt_step WHAT FUNC runs FUNC, saying what it does and how long it took.
+bt_step() {
+  local t0
+  t0=$EPOCHREALTIME
+  printf '%s ...' "$1"
+  "$2"
+  printf ' %.0f s\n' "$(elapsed "$t0" "$EPOCHREALTIME")"
+}
+
+# bt_inner runs in the private mount namespace.
+bt_inner() {
+  set -Eeuo pipefail
+  trap 'echo "bench: part 4: failed (exit $?) at: $BASH_COMMAND" >&2' ERR
+  BT_WORK=$1 BT_HELPER=$2 BT_MNT=$1/mnt BT_UPPER=$1/upper BT_IMG=$1/apply.sqsh BT_LOG=$1/log
+  bt_step "setting up: a ${BTRFS_IMAGE_SIZE:-4G} btrfs, a 1 GiB root, 10,000 files to persist" bt_setup
+  bt_step "update: ${UPDATES:-5} runs and as many baselines" bt_update
+  bt_step "persist: ${BTRFS_RUNS:-3} runs and as many baselines" bt_persist
+  bt_step "apply: a 256 MiB image, ${BTRFS_RUNS:-3} runs and as many baselines" bt_apply
+  bt_step "commit: ${COMMITS:-15} commits and their baseline" bt_commit
+  bt_report
+  umount "$BT_UPPER"
+  umount "$BT_MNT"
+}
+
+part4() {
+  local work
+  work=$(mktemp -d "${BENCH_DIR:-$PWD}/.bench-btrfs-XXXXXX")
+  trap 'rm -rf "'"$work"'"' EXIT
+  echo "== make bench, part four: the btrfs store ($("$BIN" --version 2>/dev/null | head -1 || true))"
+  build_renamefsync "$work/helper"
+  unshare --mount --propagation private bash -c "$(declare -f now elapsed median make_image \
+    bt_fail bt_timed bt_q bt_step bt_reset bt_drop bt_files bt_persist_tree bt_base_update bt_update \
+    bt_base_persist bt_persist bt_base_apply bt_apply bt_commit bt_setup bt_report bt_inner); \
+    BIN='$BIN'; bt_inner '$work' '$work/helper/renamefsync'"
+  rm -rf "$work"
+  trap - EXIT
+}
+
 for p in $PARTS; do
   case $p in
   1) part1 ;;
   2) part2 ;;
   3) part3 ;;
+  4) part4 ;;
   *) echo "bench: unknown part $p" >&2; exit 2 ;;
   esac
 done

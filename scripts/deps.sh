@@ -15,6 +15,8 @@ declare -A need=(
   [cpio]=cpio
   [depmod]=kmod
   [unshare]=util-linux
+  [unsquashfs]=squashfs-tools
+  [rsync]=rsync
 )
 missing=()
 for cmd in "${!need[@]}"; do
