@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -80,23 +81,18 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 			defer bar.finish()
 			progress = bar.update
 		}
-		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, progress)
+		var img staged
+		var ws *snapshot.Workspace
+		if isBtrfs(st) {
+			img, ws, err = unpackImage(cmd, st, args[0], src, size, progress)
+		} else {
+			img, err = stageImage(cmd.Context(), src, size, st.SlotDir, progress)
+		}
 		if err != nil {
 			return err
 		}
 		entry := img.tmp
-		if isBtrfs(st) {
-			// The validated copy is unpacked into a subvolume, which is
-			// what stages; the copy goes before that, so that a power cut
-			// after the stage leaves nothing over. Why copy first even from
-			// a file: what is unpacked is the bytes that were hashed and
-			// checked.
-			var ws *snapshot.Workspace
-			ws, err = makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
-			discard(img.tmp)
-			if err != nil {
-				return err
-			}
+		if ws != nil {
 			entry = ws.Path
 			defer func() {
 				if err != nil {
@@ -105,7 +101,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 			}()
 		}
 		if _, err = st.Stage(entry, c.tries); err != nil {
-			if !isBtrfs(st) {
+			if ws == nil {
 				discard(img.tmp)
 			}
 			return fmt.Errorf("%w\n%s", err, stagedNow(st))
@@ -204,4 +200,37 @@ func stagedNow(st *trampoline.Store) string {
 		return fmt.Sprintf("%s is staged now (%d tries); run 'overlayupd status' to check it", e.Name, e.Tries)
 	}
 	return "nothing was staged"
+}
+
+// unpackImage makes the btrfs store's new root from a squashfs image: a
+// sealed workspace holding the image's tree. A file is unpacked straight
+// from where it is (validated before, and the unpacked root checked after:
+// one write of the data, as unsquashfs does); stdin is first copied into
+// the store (hashed and validated on the way, as a squashfs store stages
+// it), unpacked, and the copy removed before the caller stages.
+func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Reader, size int64, progress func(int64)) (staged, *snapshot.Workspace, error) {
+	if arg == "-" {
+		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, progress)
+		if err != nil {
+			return staged{}, nil, err
+		}
+		ws, err := makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
+		discard(img.tmp)
+		return img, ws, err
+	}
+	// The loop device opens the image without following links: resolve
+	// the user's path first.
+	path, err := filepath.EvalSymlinks(arg)
+	if err != nil {
+		return staged{}, nil, err
+	}
+	ws, err := makeSubvolRoot(cmd, st, rootSource{image: path})
+	if err != nil {
+		return staged{}, nil, err
+	}
+	sum, err := squash.Sum(path)
+	if err != nil {
+		return staged{}, nil, errors.Join(err, ws.Abort())
+	}
+	return staged{sum: sum, size: size}, ws, nil
 }
