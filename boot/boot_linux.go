@@ -53,6 +53,7 @@ func bootStore(log *overlay.Log) (err error) {
 		return err
 	}
 	s.Logf = log.Warnf
+	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
 	defer func() {
@@ -163,4 +164,20 @@ func clearLayer(log *overlay.Log, s *trampoline.Store, w *writableStore, entry s
 		log.Infof("store: %s holds what persist folded from the persistent layer and is committed: the layer starts empty (the old one is kept as its -bak)", entry)
 	}
 	return clear
+}
+
+// skipHostile says which names of the slot directory look like entries but
+// are links, FIFOs, devices or sockets: the protocol ignores them (a store on
+// untrusted media must not make the boot follow a link out of it or hang on
+// a FIFO), and the console should say so.
+func skipHostile(log *overlay.Log, s *trampoline.Store) {
+	ents, err := s.Backend.List()
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Kind == "other" && trampoline.ParseName(e.Name, s.Format.Suffix()).Role != trampoline.RoleOther {
+			log.Warnf("store: skipping %s: not an image file or a subvolume", e.Name)
+		}
+	}
 }

@@ -37,7 +37,7 @@ func image(t *testing.T, version, out string, files map[string]string) string {
 
 // store makes an ext4 store whose roots/ holds the given images (name ->
 // image file) and files.
-func store(t *testing.T, roots map[string]string, files map[string]string) string {
+func store(t *testing.T, roots map[string]string, files map[string]string, extra ...testroot.Applier) string {
 	t.Helper()
 	all := map[string]string{"overlayupd-store": "overlayupd store v1\n", "roots/": ""}
 	for k, v := range files {
@@ -49,6 +49,7 @@ func store(t *testing.T, roots map[string]string, files map[string]string) strin
 		testroot.Must(t, err)
 		testroot.Must(t, os.WriteFile(filepath.Join(tree, "roots", name), b, 0o644))
 	}
+	testroot.Apply(t, tree, extra...)
 	return testroot.Ext4(t, tree, "96M")
 }
 
@@ -116,6 +117,18 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 		if got["IMAGE"] != "v1" || got["ROOTFS"] != "squashfs" || !strings.Contains(log, "root.trying-0.sqsh does not boot read-only either") {
 			t.Errorf("IMAGE=%q ROOTFS=%q, want v1 read-only after the trial failed:\n%s", got["IMAGE"], got["ROOTFS"], log)
 		}
+	})
+	t.Run("hostile entries: a FIFO root, a linked trial", func(t *testing.T) {
+		// A FIFO under the committed root's name must not hang the boot,
+		// and a trial that is a link (here to another image in the store)
+		// must not boot: neither is an entry. root.prev boots.
+		v2 := image(t, "v2", "", nil)
+		img := store(t, map[string]string{"root.prev.sqsh": v1}, map[string]string{"elsewhere/": ""},
+			testroot.Fifo("roots/root.sqsh", 0o644),
+			testroot.CopyFile(v2, "elsewhere/v2.sqsh", 0o644),
+			testroot.Symlink("/elsewhere/v2.sqsh", "roots/root.try-1.sqsh"))
+		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"},
+			has: []string{"skipping root.sqsh: not an image file", "skipping root.try-1.sqsh: not an image file"}}})
 	})
 	t.Run("committed root does not mount", func(t *testing.T) {
 		img := store(t, map[string]string{"root.sqsh": garbage, "root.prev.sqsh": v1}, nil)
