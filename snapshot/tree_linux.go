@@ -136,21 +136,10 @@ func (c *copier) copyFile(from, to string, size int64) (err error) {
 			err = cerr
 		}
 	}()
-	const block = 4096
-	var zero [block]byte
 	for {
 		n, rerr := io.ReadFull(in, c.buf)
-		for off := 0; off < n; off += block {
-			end := min(off+block, n)
-			if bytes.Equal(c.buf[off:end], zero[:end-off]) {
-				if _, err := out.Seek(int64(end-off), io.SeekCurrent); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := out.Write(c.buf[off:end]); err != nil {
-				return fmt.Errorf("write %s: %w", to, err)
-			}
+		if err := writeSparse(out, c.buf[:n]); err != nil {
+			return fmt.Errorf("write %s: %w", to, err)
 		}
 		c.bytes += int64(n)
 		if c.progress != nil {
@@ -165,6 +154,34 @@ func (c *copier) copyFile(from, to string, size int64) (err error) {
 	}
 	// A trailing hole: the seek moved past the end without writing.
 	return out.Truncate(size)
+}
+
+// writeSparse writes b at the file's offset, seeking over 4 KiB blocks of
+// zeros (they stay holes) and writing each run of other blocks in one call.
+func writeSparse(out *os.File, b []byte) error {
+	const block = 4096
+	var zero [block]byte
+	start := 0 // start of the pending run of data blocks
+	for off := 0; off < len(b); off += block {
+		end := min(off+block, len(b))
+		if !bytes.Equal(b[off:end], zero[:end-off]) {
+			continue
+		}
+		if off > start {
+			if _, err := out.Write(b[start:off]); err != nil {
+				return err
+			}
+		}
+		if _, err := out.Seek(int64(end-off), io.SeekCurrent); err != nil {
+			return err
+		}
+		start = end
+	}
+	if start < len(b) {
+		_, err := out.Write(b[start:])
+		return err
+	}
+	return nil
 }
 
 // setMeta gives target the owner, xattrs, mode and (but for directories,

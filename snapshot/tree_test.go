@@ -152,3 +152,31 @@ func TestCopyTree(t *testing.T) {
 		t.Error("CopyTree into a non-empty directory: nil error")
 	}
 }
+
+// TestWriteSparse: data runs land whole, zero blocks become holes, a
+// partial last block is kept.
+func TestWriteSparse(t *testing.T) {
+	b := make([]byte, 10*4096+100)
+	for _, blk := range []int{0, 1, 5, 9} {
+		for i := range 4096 {
+			b[blk*4096+i] = byte(blk + 1)
+		}
+	}
+	b[len(b)-1] = 7
+	p := filepath.Join(t.TempDir(), "f")
+	f, err := os.Create(p)
+	must(t, err)
+	must(t, writeSparse(f, b))
+	must(t, f.Truncate(int64(len(b))))
+	must(t, f.Close())
+	got, err := os.ReadFile(p)
+	must(t, err)
+	if string(got) != string(b) {
+		t.Fatal("content differs")
+	}
+	var st unix.Stat_t
+	must(t, unix.Stat(p, &st))
+	if st.Blocks*512 >= int64(len(b)) {
+		t.Errorf("%d bytes allocated for %d with 6 zero blocks: no holes", st.Blocks*512, len(b))
+	}
+}
