@@ -224,13 +224,24 @@ func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Re
 	if err != nil {
 		return staged{}, nil, err
 	}
+	// The image's sha256 (for the report) is computed on another core
+	// while the unpack runs: both read the same pages.
+	type result struct {
+		sum [32]byte
+		err error
+	}
+	hashed := make(chan result, 1)
+	go func() {
+		sum, err := squash.Sum(path)
+		hashed <- result{sum, err}
+	}()
 	ws, err := makeSubvolRoot(cmd, st, rootSource{image: path})
+	h := <-hashed
 	if err != nil {
 		return staged{}, nil, err
 	}
-	sum, err := squash.Sum(path)
-	if err != nil {
-		return staged{}, nil, errors.Join(err, ws.Abort())
+	if h.err != nil {
+		return staged{}, nil, errors.Join(h.err, ws.Abort())
 	}
-	return staged{sum: sum, size: size}, ws, nil
+	return staged{sum: h.sum, size: size}, ws, nil
 }
