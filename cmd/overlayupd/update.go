@@ -165,16 +165,18 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err != nil {
 		return "", 0, err
 	}
-	code, err := c.runIn(cmd, e, ws.Path, argv)
+	code := 0
+	if s := caught(sig); s != nil {
+		// Interrupted during the snapshot: CMD never starts.
+		code = 128 + int(s.(unix.Signal))
+	} else {
+		code, err = c.runIn(cmd, e, ws.Path, argv)
+	}
 	if rerr := restore(); rerr != nil && err == nil {
 		err = rerr
 	}
-	select {
-	case s := <-sig:
-		if code == 0 {
-			code = 128 + int(s.(unix.Signal))
-		}
-	default:
+	if s := caught(sig); s != nil && code == 0 {
+		code = 128 + int(s.(unix.Signal))
 	}
 	if err != nil {
 		return "", 0, err
@@ -388,4 +390,14 @@ func shadowedChanges(upper, oldRoot, newRoot string) []string {
 		return nil
 	})
 	return out
+}
+
+// caught returns a signal that arrived, or nil, without waiting.
+func caught(sig <-chan os.Signal) os.Signal {
+	select {
+	case s := <-sig:
+		return s
+	default:
+		return nil
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +22,7 @@ func shellStore(t *testing.T, e *env) string {
 	bin := testroot.BinaryPath(t)
 	e.executable = func() (string, error) { return bin, nil }
 	tree := testroot.NewTree(t, append(bootable().appliers(),
-		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls"),
+		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill"),
 		testroot.File("etc/version", "v1\n", 0o644))...)
 	top := testroot.MountBtrfs(t, 1<<30)
 	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
@@ -226,5 +227,37 @@ func TestUpdatePolicyLink(t *testing.T) {
 	}
 	if to, err := os.Readlink(slotPath(top, "root.try-1/usr/sbin/policy-rc.d")); err != nil || to != host {
 		t.Errorf("the snapshot's own policy-rc.d link: %q, %v; want it back as it was", to, err)
+	}
+}
+
+// TestUpdateInterrupted: Ctrl-C (SIGINT to overlayupd) while CMD runs:
+// CMD finishes its way, and nothing is staged, nothing left over.
+func TestUpdateInterrupted(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	// CMD says it runs through the host's /dev (bound in); then this test
+	// sends SIGINT to its own process, which runs update, as a terminal's
+	// Ctrl-C would (and CMD finishes its way).
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-%d", os.Getpid()))
+	defer os.Remove(mark)
+	go func() {
+		for range 200 {
+			if _, err := os.Stat(mark); err == nil {
+				_ = unix.Kill(os.Getpid(), unix.SIGINT)
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	_, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "echo v2 > /etc/version; echo > "+mark+"; sleep 2")
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 130 || !strings.Contains(err.Error(), "nothing staged") {
+		t.Fatalf("an interrupted update: %v; want exit 130 and nothing staged", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after the interrupted update: %q, want only root", got)
 	}
 }
