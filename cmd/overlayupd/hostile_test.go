@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+// TestHostileStore: a store on untrusted media, with links and FIFOs
+// planted where the commands read and write. Every command finishes (none
+// hangs on a FIFO or runs out of memory on /dev/zero), nothing outside the
+// store is written, and the links are never taken for entries.
+func TestHostileStore(t *testing.T) {
+	t.Parallel()
+	outside := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plant := map[string]func(p string) error{
+		trampoline.LockFile:         func(p string) error { return os.Symlink(outside, p) },
+		trampoline.FailedReasonFile: func(p string) error { return os.Symlink("/dev/zero", p) },
+		trampoline.BootReasonFile:   func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"root.prev.sqsh":            func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"root.failed.sqsh":          func(p string) error { return os.Symlink(outside, p) },
+		trampoline.ClearLayerFile:   func(p string) error { return unix.Mkfifo(p, 0o644) },
+	}
+	for _, args := range [][]string{
+		{"status", "--json"},
+		{"apply", "IMG"},
+		{"rollback"},
+		{"gc"},
+		{"commit", "--force", "--health-dir", "HD"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			e := testEnv(t)
+			top, _ := newStore(t, e)
+			for name, f := range plant {
+				_ = os.Remove(slotPath(top, name)) // store init leaves a .lock
+				if err := f(slotPath(top, name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := []string{}
+			for _, x := range args {
+				switch x {
+				case "IMG":
+					x = bootable().squashfs(t)
+				case "HD":
+					x = t.TempDir()
+				}
+				a = append(a, x)
+			}
+			done := make(chan string, 1)
+			go func() {
+				out, err := run(t, e, "overlayupd", append(a, "--store", top)...)
+				done <- out + errString(err)
+			}()
+			select {
+			case out := <-done:
+				t.Logf("%v: %s", args, out)
+			case <-time.After(60 * time.Second):
+				t.Fatalf("%v hangs on a hostile store", args)
+			}
+			if b, err := os.ReadFile(outside); err != nil || string(b) != "keep me\n" {
+				t.Errorf("%v wrote outside the store: %q, %v", args, b, err)
+			}
+			if fi, err := os.Lstat(slotPath(top, "root.sqsh")); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("%v: the committed root is gone: %v", args, err)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
