@@ -197,7 +197,13 @@ func setup(spec Spec) error {
 		if _, err := os.Stat(m.source); m.optional && m.fstype == "" && err != nil {
 			continue
 		}
-		if err := os.MkdirAll(m.target, 0o755); err != nil {
+		// Why Lstat: a mount point inside the tree that is a link (an
+		// absolute one leads to the running system) is never followed,
+		// neither to make it nor to mount on it: that mount is left out.
+		if fi, err := os.Lstat(m.target); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			continue
+		}
+		if err := mkdirIn(spec.Root, m.target); err != nil {
 			return fmt.Errorf("mount point %s: %w", m.target, err)
 		}
 		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
@@ -246,4 +252,20 @@ func copyResolvConf(root string) error {
 		return err
 	}
 	return unix.Mount(tmp, p, "", unix.MS_BIND, "")
+}
+
+// mkdirIn makes the directory target (a path inside root) and its parents,
+// through os.Root: nothing is created outside the tree, whatever links it
+// holds.
+func mkdirIn(root, target string) error {
+	rel, err := filepath.Rel(root, target)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%s is not inside %s", target, root)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.MkdirAll(rel, 0o755)
 }
