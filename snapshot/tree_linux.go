@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,8 +40,20 @@ func CopyTree(src, dst string, progress func(int64)) error {
 		return fmt.Errorf("copy from %s: %w", src, err)
 	}
 	c := &copier{src: src, dst: dst, dev: root.Dev, links: map[[2]uint64]string{}, progress: progress, buf: make([]byte, 1<<20)}
-	if err := filepath.WalkDir(src, c.visit); err != nil {
-		return err
+	c.startWorkers()
+	werr := filepath.WalkDir(src, c.visit)
+	if err := c.stopWorkers(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return werr
+	}
+	// The files' metadata after their data: writing a file drops its
+	// capabilities (and setuid bits), so owner, xattrs and mode go last.
+	for _, f := range c.files {
+		if err := setMeta(f.from, f.to, &f.st); err != nil {
+			return err
+		}
 	}
 	for i := len(c.dirs) - 1; i >= 0; i-- { // deepest last-visited first
 		if err := setTimes(c.dirs[i].path, &c.dirs[i].st); err != nil {
@@ -57,6 +71,88 @@ type copier struct {
 	bytes    int64
 	progress func(int64)
 	buf      []byte
+
+	// The data of regular files is copied by workers: the walk opens both
+	// ends (so that the work needs no path: the walk may run in a private
+	// mount namespace that only its own thread sees), the workers read and
+	// write, and the metadata is applied once all data is written.
+	jobs    chan copyJob
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	werr    error
+	failed  atomic.Bool
+	copied  atomic.Int64
+	progMu  sync.Mutex // progress is called from one worker at a time
+	files   []fileMeta
+}
+
+type copyJob struct {
+	in, out *os.File
+	size    int64
+}
+
+type fileMeta struct {
+	from, to string
+	st       unix.Stat_t
+}
+
+// copyWorkers is how many files' data are copied at once: reading an image
+// through a loop device and squashfs is one thread's work per file.
+const copyWorkers = 2
+
+func (c *copier) startWorkers() {
+	c.jobs = make(chan copyJob, 64)
+	for range copyWorkers {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			buf := make([]byte, 1<<20)
+			for j := range c.jobs {
+				err := c.fill(j, buf)
+				if err != nil {
+					c.errOnce.Do(func() { c.werr = err })
+					c.failed.Store(true)
+				}
+			}
+		}()
+	}
+}
+
+func (c *copier) stopWorkers() error {
+	close(c.jobs)
+	c.wg.Wait()
+	return c.werr
+}
+
+// fill copies one file's data, holes kept, and closes both ends.
+func (c *copier) fill(j copyJob, buf []byte) (err error) {
+	defer j.in.Close()
+	defer func() {
+		if cerr := j.out.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if c.failed.Load() {
+		return nil // an earlier file failed: the copy is abandoned
+	}
+	for {
+		n, rerr := io.ReadFull(j.in, buf)
+		if err := writeSparse(j.out, buf[:n]); err != nil {
+			return fmt.Errorf("write %s: %w", j.out.Name(), err)
+		}
+		if total := c.copied.Add(int64(n)); c.progress != nil {
+			c.progMu.Lock()
+			c.progress(total)
+			c.progMu.Unlock()
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", j.in.Name(), rerr)
+		}
+	}
+	return j.out.Truncate(j.size)
 }
 
 type dirTime struct {
@@ -100,9 +196,18 @@ func (c *copier) visit(p string, d fs.DirEntry, err error) error {
 			}
 			c.links[key] = target
 		}
-		if err := c.copyFile(p, target, st.Size); err != nil {
+		in, err := os.Open(p)
+		if err != nil {
 			return err
 		}
+		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			in.Close()
+			return err
+		}
+		c.jobs <- copyJob{in: in, out: out, size: st.Size}
+		c.files = append(c.files, fileMeta{p, target, st})
+		return nil
 	case unix.S_IFLNK:
 		to, err := os.Readlink(p)
 		if err != nil {
