@@ -22,8 +22,10 @@ func shellStore(t *testing.T, e *env) string {
 	bin := testroot.BinaryPath(t)
 	e.executable = func() (string, error) { return bin, nil }
 	tree := testroot.NewTree(t, append(bootable().appliers(),
-		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill"),
-		testroot.File("etc/version", "v1\n", 0o644))...)
+		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill", "bin/head"),
+		testroot.File("etc/version", "v1\n", 0o644),
+		testroot.File("etc/resolv.conf", "nameserver 192.0.2.1 # the root's own\n", 0o644),
+		testroot.Dir("var/cache/apt/archives", 0o755))...)
 	top := testroot.MountBtrfs(t, 1<<30)
 	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
 		t.Fatalf("store init: %v\n%s", err, out)
@@ -37,7 +39,15 @@ func TestUpdate(t *testing.T) {
 	}
 	e := testEnv(t)
 	top := shellStore(t, e)
+	// This namespace's apt cache and DNS configuration, as the update
+	// must see them: downloads land outside the snapshot.
+	testroot.Must(t, os.MkdirAll("/var/cache/apt/archives", 0o755))
+	testroot.Must(t, unix.Mount("apt", "/var/cache/apt/archives", "tmpfs", 0, "size=8m"))
+	defer unix.Unmount("/var/cache/apt/archives", unix.MNT_DETACH)
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	script := `echo v2 > /etc/version
+echo pkg > /var/cache/apt/archives/pkg.deb
+echo "resolv=$(head -1 /etc/resolv.conf)"
 test -e /proc/self/status && echo proc-ok
 test -x /usr/sbin/policy-rc.d && /usr/sbin/policy-rc.d; echo policy=$?
 echo update=$OVERLAYUPD_UPDATE
@@ -67,7 +77,18 @@ echo started`
 	if b, _ := os.ReadFile(slotPath(top, "root/etc/version")); string(b) != "v1\n" {
 		t.Errorf("the running root changed: /etc/version = %q", b)
 	}
-	for _, gone := range []string{"usr/sbin/policy-rc.d", "tmp/scratch"} {
+	if b, err := os.ReadFile("/var/cache/apt/archives/pkg.deb"); err != nil || string(b) != "pkg\n" {
+		t.Errorf("the download did not land in the apt cache outside: %q, %v", b, err)
+	}
+	if len(hostResolv) > 0 {
+		if first := strings.SplitN(string(hostResolv), "\n", 2)[0]; !strings.Contains(out, "resolv="+first) {
+			t.Errorf("the update did not see the host's resolv.conf (%q):\n%s", first, out)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(try, "etc/resolv.conf")); !strings.Contains(string(b), "the root's own") {
+		t.Errorf("the new root's resolv.conf = %q, want its own kept", b)
+	}
+	for _, gone := range []string{"usr/sbin/policy-rc.d", "tmp/scratch", "var/cache/apt/archives/pkg.deb"} {
 		if _, err := os.Lstat(filepath.Join(try, gone)); err == nil {
 			t.Errorf("%s landed in the new root", gone)
 		}
