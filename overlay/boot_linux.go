@@ -78,6 +78,15 @@ func Boot(log *Log, layout Layout) error {
 		return err
 	}
 	layout.FS = fs
+	if layout.Lower != nil && fs == "overlay" {
+		// Store modes: persist folds the upper into a root, so it must be
+		// self-contained whatever the kernel's defaults are. (Classic mode
+		// keeps the original script's mount.)
+		layout.UnionOpts = SelfContainedOpts(func(p string) bool {
+			_, err := os.Stat(filepath.Join(OverlayParams, p))
+			return err == nil
+		})
+	}
 	if err := ensureDir(OverlayDir); err != nil {
 		return err
 	}
@@ -203,6 +212,9 @@ func haveFS(name string) bool {
 	fss, err := mounts.Filesystems()
 	return err == nil && fss[name]
 }
+
+// OverlayParams is where the overlay module lists its parameters.
+var OverlayParams = "/sys/module/overlay/parameters"
 
 // ModulesDir is where LoadModule looks for modules to insmod.
 var ModulesDir = "/lib/modules"

@@ -166,6 +166,10 @@ type Layout struct {
 	// Keep is a directory of the kernel's root (the store's top) kept
 	// visible, read-only, at KeepAt (under /overlay) in the new root.
 	Keep, KeepAt string
+	// UnionOpts are more options of the overlay mount (store modes:
+	// redirect_dir=off,metacopy=off, so that the upper directory is
+	// self-contained and persist can fold it into a root).
+	UnionOpts string
 	// ClearLayer starts a persistent layer empty at this boot, moving the
 	// old one aside as persistent-move does (to DIR-bak): after a commit of
 	// what persist folded from it into the root, the layer's copies would
@@ -237,7 +241,7 @@ func BuildPlan(cfg Config, l Layout) []Op {
 	} else {
 		layer(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
 	}
-	for _, op := range unionMount(l.FS) {
+	for _, op := range unionMount(l.FS, l.UnionOpts) {
 		op.Phase = PhaseUnion
 		add(op)
 	}
@@ -267,14 +271,17 @@ func BuildPlan(cfg Config, l Layout) []Op {
 
 // unionMount mounts the union filesystem at CombinedDir with the options each
 // kind wants, as the original script did.
-func unionMount(fs string) []Op {
+func unionMount(fs, opts string) []Op {
 	switch fs {
 	case "overlay":
+		data := "lowerdir=" + RobaseDir + ",upperdir=" + RwdataDir + "/data,workdir=" + RwdataDir + "/work"
+		if opts != "" {
+			data += "," + opts
+		}
 		return []Op{
 			{Kind: OpMkdir, Target: RwdataDir + "/data"},
 			{Kind: OpMkdir, Target: RwdataDir + "/work"},
-			{Kind: OpMount, Source: "overlay", Target: CombinedDir, FSType: "overlay",
-				Data: "lowerdir=" + RobaseDir + ",upperdir=" + RwdataDir + "/data,workdir=" + RwdataDir + "/work"},
+			{Kind: OpMount, Source: "overlay", Target: CombinedDir, FSType: "overlay", Data: data},
 		}
 	case "overlayfs":
 		return []Op{{Kind: OpMount, Source: "overlayfs", Target: CombinedDir, FSType: "overlayfs",
@@ -331,4 +338,20 @@ func ChooseFS(want []string, have func(string) bool, load func(string) error) (s
 		errs = append(errs, fs+": loaded but not in /proc/filesystems")
 	}
 	return "", fmt.Errorf("%w: no union filesystem available (%s)", ErrUnion, strings.Join(errs, "; "))
+}
+
+// SelfContainedOpts are the overlay options that keep an upper directory
+// self-contained (no redirects to lower directories, no metadata-only
+// copies whose data stays below), for the ones the kernel knows: have
+// reports whether the overlay module has a parameter of that name (an
+// older kernel, without the feature, would refuse the option and with it
+// the mount).
+func SelfContainedOpts(have func(param string) bool) string {
+	var opts []string
+	for _, o := range []string{"redirect_dir", "metacopy"} {
+		if have(o) {
+			opts = append(opts, o+"=off")
+		}
+	}
+	return strings.Join(opts, ",")
 }

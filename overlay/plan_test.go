@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,7 +102,7 @@ func TestUnionMountOptions(t *testing.T) {
 		{"unionfs", "mount -t unionfs -o dirs=/overlay/rwdata=rw:/overlay/robase=ro unionfs /overlay/combined"},
 	}
 	for _, tt := range tests {
-		ops := unionMount(tt.fs)
+		ops := unionMount(tt.fs, "")
 		if got := ops[len(ops)-1].String(); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.fs, got, tt.want)
 		}
@@ -224,5 +225,25 @@ func TestBuildPlanClearLayer(t *testing.T) {
 		if got := strings.Contains(plan, "move-aside /rw /rw-bak"); got != tc.want {
 			t.Errorf("%s, ClearLayer %v: moves the layer aside %v, want %v\n%s", tc.rw, tc.clear, got, tc.want, plan)
 		}
+	}
+}
+
+func TestSelfContainedOpts(t *testing.T) {
+	for _, tc := range []struct {
+		have []string
+		want string
+	}{
+		{[]string{"redirect_dir", "metacopy", "index"}, "redirect_dir=off,metacopy=off"},
+		{[]string{"redirect_dir"}, "redirect_dir=off"}, // 4.10 to 4.18: no metacopy yet
+		{nil, ""}, // an older kernel: the plain mount
+	} {
+		got := SelfContainedOpts(func(p string) bool { return slices.Contains(tc.have, p) })
+		if got != tc.want {
+			t.Errorf("with %v: %q, want %q", tc.have, got, tc.want)
+		}
+	}
+	ops := unionMount("overlay", "redirect_dir=off,metacopy=off")
+	if d := ops[len(ops)-1].Data; !strings.HasSuffix(d, ",redirect_dir=off,metacopy=off") {
+		t.Errorf("union mount data %q lacks the options", d)
 	}
 }
