@@ -318,9 +318,14 @@ func TestBtrfsPersistNotCommitted(t *testing.T) {
 	}
 	b = sc.boot("v1", "")
 	sc.wantBooted(b, "root.trying-0", "trying")
-	b = sc.boot("v1", "view,layer,lowerview")
+	b = sc.boot("v1", "view,layer,lowerview,update-shadow")
 	sc.wantBooted(b, "root", "committed")
 	sc.wantFailed(b, "root.trying-0")
+	// The layer still holds /etc/tuned: an update that writes it is told
+	// that the layer hides its change.
+	must(t, b.console, `result: update-shadow: warning: the persistent layer .* hides 1 files this update changed`)
+	must(t, b.console, `result: update-shadow:   /etc/tuned`)
+	must(t, b.console, `result: update-shadow rc=0`)
 	if got := find1(t, b, reLayer); got != layer {
 		t.Errorf("boot 3: the persistent layer holds %q, want it untouched: %q", got, layer)
 	}

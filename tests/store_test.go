@@ -93,6 +93,9 @@ for a in $(arg act | tr , ' '); do
 		echo "result: view $(view /)" ;;
 	lowerview)
 		echo "result: lowerview $(view /overlay/robase)" ;;
+	update-shadow)
+		overlayupd update -- sh -c 'echo from-update > /etc/tuned' 2>&1 | sed 's/^/result: update-shadow: /'
+		echo "result: update-shadow rc=$?" ;;
 	persist)
 		overlayupd persist 2>&1 | sed 's/^/result: persist: /'
 		echo "result: persist rc=$?" ;;

@@ -348,17 +348,20 @@ func (c *updateCmd) checkShadows(cmd *cobra.Command, oldRoot, newRoot string) er
 	if err != nil || st.RWLayer != string(overlay.Persistent) || st.RWLayerDir == "" {
 		return nil
 	}
-	return shadowCheck(cmd.ErrOrStderr(), st.RWLayerDir, oldRoot, newRoot, c.force)
+	// Why the live upper and not st.RWLayerDir: that is the directory's path
+	// on its own filesystem (the store's, in store mode), not where this
+	// system sees it.
+	return shadowCheck(cmd.ErrOrStderr(), filepath.Join(overlay.RwdataDir, "data"), st.RWLayerDir, oldRoot, newRoot, c.force)
 }
 
-// shadowCheck is checkShadows for the persistent layer dir (its upper is
-// dir/data), the pure part that tests drive.
-func shadowCheck(w io.Writer, dir, oldRoot, newRoot string, force bool) error {
-	shadowed := shadowedChanges(filepath.Join(dir, "data"), oldRoot, newRoot)
+// shadowCheck is checkShadows for the overlay's upper directory (named by
+// label in the warning), the pure part that tests drive.
+func shadowCheck(w io.Writer, upper, label, oldRoot, newRoot string, force bool) error {
+	shadowed := shadowedChanges(upper, oldRoot, newRoot)
 	if len(shadowed) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", dir, len(shadowed))
+	fmt.Fprintf(w, "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", label, len(shadowed))
 	dpkg := false
 	for _, p := range shadowed {
 		fmt.Fprintf(w, "  /%s\n", p)

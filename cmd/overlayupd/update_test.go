@@ -17,15 +17,16 @@ import (
 
 // shellStore is a btrfs store whose root has a shell (busybox), for update;
 // the env runs the real binary as update's chroot helper.
-func shellStore(t *testing.T, e *env) string {
+func shellStore(t *testing.T, e *env, extra ...testroot.Applier) string {
 	t.Helper()
 	bin := testroot.BinaryPath(t)
 	e.executable = func() (string, error) { return bin, nil }
-	tree := testroot.NewTree(t, append(bootable().appliers(),
-		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill", "bin/head"),
+	appliers := append(bootable().appliers(),
+		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill", "bin/head", "bin/true"),
 		testroot.File("etc/version", "v1\n", 0o644),
 		testroot.File("etc/resolv.conf", "nameserver 192.0.2.1 # the root's own\n", 0o644),
-		testroot.Dir("var/cache/apt/archives", 0o755))...)
+		testroot.Dir("var/cache/apt/archives", 0o755))
+	tree := testroot.NewTree(t, append(appliers, extra...)...)
 	top := testroot.MountBtrfs(t, 1<<30)
 	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
 		t.Fatalf("store init: %v\n%s", err, out)
@@ -159,17 +160,17 @@ func TestShadowCheck(t *testing.T) {
 	layer := testroot.NewTree(t, testroot.File("data/etc/a.conf", "mine", 0o644), testroot.File("data/etc/same", "mine", 0o644),
 		testroot.File("data/etc/only-mine", "x", 0o644))
 	var w strings.Builder
-	if err := shadowCheck(&w, layer, old, upd, false); err != nil {
+	if err := shadowCheck(&w, filepath.Join(layer, "data"), layer, old, upd, false); err != nil {
 		t.Fatalf("no dpkg files shadowed: %v", err)
 	}
 	if out := w.String(); !strings.Contains(out, "/etc/a.conf") || strings.Contains(out, "/etc/same") || strings.Contains(out, "only-mine") {
 		t.Errorf("warning names the wrong files:\n%s", out)
 	}
 	testroot.Apply(t, layer, testroot.File("data/var/lib/dpkg/status", "mine", 0o644))
-	if err := shadowCheck(&w, layer, old, upd, false); err == nil || !strings.Contains(err.Error(), "dpkg") {
+	if err := shadowCheck(&w, filepath.Join(layer, "data"), layer, old, upd, false); err == nil || !strings.Contains(err.Error(), "dpkg") {
 		t.Errorf("dpkg's database shadowed: %v, want a refusal", err)
 	}
-	if err := shadowCheck(&w, layer, old, upd, true); err != nil {
+	if err := shadowCheck(&w, filepath.Join(layer, "data"), layer, old, upd, true); err != nil {
 		t.Errorf("with --force: %v", err)
 	}
 }
@@ -229,17 +230,9 @@ func TestUpdatePolicyLink(t *testing.T) {
 		return
 	}
 	e := testEnv(t)
-	bin := testroot.BinaryPath(t)
-	e.executable = func() (string, error) { return bin, nil }
 	host := filepath.Join(t.TempDir(), "host-policy")
 	testroot.Must(t, os.WriteFile(host, []byte("host's own\n"), 0o644))
-	tree := testroot.NewTree(t, append(bootable().appliers(),
-		testroot.Busybox("bin/sh", "bin/true"),
-		testroot.Symlink(host, "usr/sbin/policy-rc.d"))...)
-	top := testroot.MountBtrfs(t, 1<<30)
-	if out, err := run(t, e, "overlayupd", "store", "init", top, "--btrfs", "--from", tree); err != nil {
-		t.Fatalf("store init: %v\n%s", err, out)
-	}
+	top := shellStore(t, e, testroot.Symlink(host, "usr/sbin/policy-rc.d"))
 	if out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "true"); err != nil {
 		t.Fatalf("update: %v\n%s", err, out)
 	}
