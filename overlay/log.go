@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Log writes the PID-1 path's messages: every line to the console, and
@@ -23,9 +25,24 @@ func (l *Log) OpenKmsg(path string) {
 	if l.Kmsg != nil {
 		return
 	}
-	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
-		l.Kmsg = f
+	// Why a bare descriptor and not an *os.File: os.OpenFile registers the
+	// file with the runtime's network poller, which it first has to create
+	// (epoll, eventfd, a wake-up thread): work every boot would pay for a
+	// write-only log. The descriptor is close-on-exec, like the os package's.
+	if fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0); err == nil {
+		l.Kmsg = fdWriter(fd)
 	}
+}
+
+// fdWriter writes to a file descriptor with write(2).
+type fdWriter int
+
+func (w fdWriter) Write(p []byte) (int, error) {
+	n, err := unix.Write(int(w), p)
+	if err != nil {
+		return max(n, 0), err
+	}
+	return n, nil
 }
 
 // Infof logs one line to the console.

@@ -20,7 +20,13 @@ type env struct {
 	geteuid    func() int                              // root check
 	booted     func(*trampoline.Store) (string, error) // the entry the running system booted
 	executable func() (string, error)                  // this binary, copied by store init
-	reboot     func() error                            // apply --reboot
+	// trampolineDirs: where store init looks for init-overlay after the
+	// directory of this binary (tests: nowhere, so they do not see the host's).
+	trampolineDirs []string
+	// machines: the ELF machines this system runs (hostMachines), what an
+	// applied image's init is checked against.
+	machines []uint16
+	reboot   func() error // apply --reboot
 	// step, if set, runs before each rename of a store transition (see
 	// trampoline.Store.Step): the crash tests' hook, in test builds only.
 	step func(i int)
@@ -28,12 +34,14 @@ type env struct {
 
 func systemEnv() *env {
 	return &env{
-		args:       os.Args,
-		geteuid:    os.Geteuid,
-		booted:     boot.Booted,
-		executable: os.Executable,
-		reboot:     rebootSystem,
-		step:       crashPoint(),
+		args:           os.Args,
+		geteuid:        os.Geteuid,
+		booted:         boot.Booted,
+		executable:     os.Executable,
+		trampolineDirs: trampolineDirs,
+		machines:       hostMachines(),
+		reboot:         rebootSystem,
+		step:           crashPoint(),
 	}
 }
 

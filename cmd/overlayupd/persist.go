@@ -97,7 +97,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if staged, err = stageWorkspace(st, ws, c.tries, "merged"); err != nil {
+		if staged, err = stageWorkspace(st, ws, c.tries, "merged", e.machines); err != nil {
 			return err
 		}
 		ok = true
