@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -81,5 +82,30 @@ func link(t *testing.T, root, target, rel string) {
 	}
 	if err := os.Symlink(target, p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLogOpensKmsgAtFirstWarning: a boot without warnings never opens the
+// kernel log; the first warning opens it and writes there.
+func TestLogOpensKmsgAtFirstWarning(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "kmsg")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	l := &Log{Console: &console}
+	l.OpenKmsg(p)
+	l.Infof("info %d", 1)
+	if l.Kmsg != nil {
+		t.Fatal("an info line opened the kernel log")
+	}
+	l.Warnf("warn %d", 2)
+	l.Warnf("warn %d", 3)
+	b, _ := os.ReadFile(p)
+	if string(b) != "<4>overlayupd: warn 2\n<4>overlayupd: warn 3\n" {
+		t.Errorf("kmsg got %q", b)
+	}
+	if !strings.Contains(console.String(), "overlayupd: info 1") || !strings.Contains(console.String(), "warning: warn 3") {
+		t.Errorf("console got %q", console.String())
 	}
 }

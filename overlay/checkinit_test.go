@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"syscall"
 	"testing"
@@ -35,6 +36,27 @@ func TestCheckInit(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrBadInit) {
 			t.Errorf("%s: %v is not ErrBadInit", c.name, err)
+		}
+	}
+}
+
+func TestSprintf(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		a      []any
+	}{
+		{"plain", nil},
+		{"%s over the root, writable layer %s", []any{"overlay", "tmpfs (size 50%)"}},
+		{"store: %s", []any{"x"}},
+		{"%v and %d", []any{errors.New("e"), 3}},
+		{"%s and %d", []any{"a", 3}},
+		{"100%% sure %s", []any{"yes"}},
+		{"missing %s %s", []any{"one"}},
+		{"extra %s", []any{"one", "two"}},
+		{"trailing %", nil},
+	} {
+		if got, want := sprintf(c.format, c.a), fmt.Sprintf(c.format, c.a...); got != want {
+			t.Errorf("sprintf(%q, %v) = %q, want %q", c.format, c.a, got, want)
 		}
 	}
 }

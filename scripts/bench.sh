@@ -317,10 +317,10 @@ pid1_tree() {
 # shell script otherwise vary threefold from run to run).
 pid1_run() {
   local work=$1 v=$2 out t0 t1 root rw pid want=ext4
-  case $v in init-overlay | overlayupd | script | nocgo) want=overlay ;; esac
+  case $v in init-overlay | overlayupd | script | nocgo | *=*) want=overlay ;; esac
   out=$(timeout 30 chrt -f 10 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ TERM=linux \
     unshare --mount --pid --fork --kill-child --propagation private \
-    sh -c "$PID1_SETUP" sh "$work/$v.ext4" "$work/mnt" "$work/cmdline" "$work/launch" "$PID1_WARM" </dev/null 2>&1) || true
+    sh -c "$PID1_SETUP" sh "$work/${v%%=*}.ext4" "$work/mnt" "$work/cmdline" "$work/launch" "$PID1_WARM" </dev/null 2>&1) || true
   t0=$(sed -n 's/^T0=\([0-9]*\)$/\1/p' <<<"$out")
   read -r t1 pid root rw < <(sed -n 's/^T1=\([0-9]*\) PID=\([0-9]*\) ROOT=\([^ ]*\) RW=\([a-z]*\)$/\1 \2 \3 \4/p' <<<"$out") || true
   if [ -z "$t0" ] || [ -z "$t1" ] || [ "$pid" != 1 ] || [ "$root" != "$want" ] ||
@@ -366,11 +366,12 @@ part3() {
       CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -tags 'osusergo netgo' -o "$prog" ./cmd/overlayupd
       ;;
     direct) prog= ;;
+    *=*) prog=${v#*=} ;;
     *) echo "bench: part 3: unknown variant $v (init-overlay overlayupd script floor floorimports direct nocgo)" >&2; exit 2 ;;
     esac
     rm -f "$work/tree/sbin/init-overlay"
     if [ -n "$prog" ]; then cp "$prog" "$work/tree/sbin/init-overlay"; else ln -s init "$work/tree/sbin/init-overlay"; fi
-    mkfs.ext4 -q -F -d "$work/tree" "$work/$v.ext4" 64M >/dev/null
+    mkfs.ext4 -q -F -d "$work/tree" "$work/${v%%=*}.ext4" 64M >/dev/null
   done
   sync
   # Round 0 is not counted: it brings the images and the programs into the
@@ -379,7 +380,7 @@ part3() {
   for ((r = 0; r <= rounds; r++)); do
     for v in $variants; do
       t=$(pid1_run "$work" "$v") || exit 1
-      [ "$r" -eq 0 ] || echo "$t" >>"$work/$v.ns"
+      [ "$r" -eq 0 ] || echo "$t" >>"$work/${v%%=*}.ns"
     done
   done
   pid1_report "$work" "$rounds" "$variants"
@@ -406,10 +407,11 @@ pid1_report() {
     floorimports) what="the floor linking (and initialising) the boot path's packages" ;;
     direct) what="/sbin/init itself: the C init's own exec and start" ;;
     nocgo) what="overlayupd built with CGO_ENABLED=0" ;;
+    *=*) what="${v#*=}" ;;
     esac
-    med[$v]=$(median <"$work/$v.ns")
-    low[$v]=$(sort -g "$work/$v.ns" | head -1)
-    awk -v v="$v" -v lo="${low[$v]}" -v m="${med[$v]}" -v hi="$(sort -g "$work/$v.ns" | tail -1)" -v w="$what" \
+    med[$v]=$(median <"$work/${v%%=*}.ns")
+    low[$v]=$(sort -g "$work/${v%%=*}.ns" | head -1)
+    awk -v v="$v" -v lo="${low[$v]}" -v m="${med[$v]}" -v hi="$(sort -g "$work/${v%%=*}.ns" | tail -1)" -v w="$what" \
       'BEGIN {printf "  %-11s %6.2f ms %6.2f ms %6.2f ms   %s\n", v, lo / 1e6, m / 1e6, hi / 1e6, w}'
   done
   local pair
