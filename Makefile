@@ -33,7 +33,7 @@ PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(abspath $(BIN))
 
-.PHONY: all build build-test install deps lint test test-unit test-vm demo bench clean
+.PHONY: all build build-test install deps lint test test-unit test-vm crashtest demo bench clean
 
 all: build
 
@@ -93,6 +93,12 @@ lint:
 test: deps build build-test lint
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
+
+# Power cuts at scale: the random walk of tests/powercut_test.go with 500 cuts
+# (make test runs 50); POWERCUTS and POWERCUT_SEED override.
+crashtest: deps build-test
+	OVERLAYUPD_POWERCUTS=$(or $(POWERCUTS),500) OVERLAYUPD_POWERCUT_SEED=$(or $(POWERCUT_SEED),20261201) \
+		OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 12h -v -run 'TestPowerCutsRandom' ./tests/
 
 test-unit:
 	$(GO) test -count=1 -short ./...
