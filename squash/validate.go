@@ -35,6 +35,7 @@ type Info struct {
 	ModTime     time.Time
 	InitTarget  string // what /sbin/init resolves to inside the image, e.g. "/bin/busybox"
 	CheckedBy   string // "reader" (in-process go-diskfs) or "mount" (kernel loop mount)
+	Meta        Meta   // the root's version and trusted keys, read on the way
 }
 
 // validateByMount is ValidateByMount; a variable so tests can simulate a host
@@ -149,7 +150,8 @@ func readTree(f *os.File, size int64, info *Info) (err error) {
 	if _, err := io.Copy(io.Discard, io.LimitReader(r, maxInitRead)); err != nil {
 		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, info.InitTarget, err)
 	}
-	return nil
+	info.Meta, err = diskfsMeta(sfs)
+	return err
 }
 
 // initError classifies a failure to resolve /sbin/init.

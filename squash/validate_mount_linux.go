@@ -93,6 +93,9 @@ func checkMounted(dir string, info *Info) error {
 	if _, err := io.Copy(io.Discard, io.LimitReader(target, maxInitRead)); err != nil {
 		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, info.InitTarget, err)
 	}
+	if info.Meta, err = TreeMeta(dir); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
 	return nil
 }
 

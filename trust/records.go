@@ -42,7 +42,7 @@ type Record struct {
 // formatting.
 type Signed struct {
 	Record    string `json:"record"`
-	Signature string          `json:"signature"`
+	Signature string `json:"signature"`
 }
 
 // SignRecord signs r with the device key.
