@@ -39,10 +39,11 @@ type Options struct {
 	// Progress, if not nil, is called with the number of bytes copied so far.
 	Progress func(int64)
 	// Hash, if not nil, is written every byte that is staged, in order, in
-	// the same pass as the copy: a signature's hash (trust.Hasher). Stage
-	// then copies through memory, so the bytes hashed are the bytes written:
-	// with copy_file_range the kernel copies, and a hash beside it would be
-	// a second read of the source, which may have changed in between.
+	// the same pass as the copy: a signature's hash (trust.Hasher). It (and
+	// the sha256) then hashes the staged bytes themselves: the buffer that
+	// is written, or, when the kernel copies a file (copy_file_range), the
+	// destination's pages read back right behind the copy; never a second
+	// read of the source, which may have changed in between.
 	Hash io.Writer
 }
 
@@ -92,8 +93,8 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 		return tmpPath, sum, 0, fmt.Errorf("reserve %d bytes for %s: %w", size, tmpPath, noSpace(err))
 	}
 	copied := false
-	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) && opt.Hash == nil {
-		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
+	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
+		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}

@@ -33,6 +33,7 @@ func testEnv(t *testing.T) *env {
 		booted:     func(*trampoline.Store) (string, error) { return "", nil },
 		executable: func() (string, error) { return self, nil },
 		reboot:     func() error { t.Error("reboot without a fake"); return nil },
+		trustRoot:  t.TempDir(), // trusts no key, unless a test puts some there
 	}
 }
 
