@@ -32,6 +32,9 @@ type env struct {
 	clock     func() time.Time // record times; time.Now if nil
 	// progressEvery is how often --json prints a progress line; 1 s if 0.
 	progressEvery time.Duration
+	// copied, if set, runs after each step of an image copy with the bytes
+	// copied so far: tests change the source there, mid-copy.
+	copied func(n int64)
 }
 
 func (e *env) now() time.Time {

@@ -136,10 +136,23 @@ func isTerminal(w io.Writer) bool {
 // progress returns the copy's progress callback for cmd and what ends it:
 // a bar on a terminal, JSON lines on stderr with --json, else nothing.
 func (e *env) progress(cmd *cobra.Command, total int64, asJSON bool) (func(int64), func()) {
-	w := cmd.ErrOrStderr()
+	update, finish := e.progressOut(cmd.ErrOrStderr(), total, asJSON)
+	if e.copied == nil {
+		return update, finish
+	}
+	return func(n int64) {
+		if update != nil {
+			update(n)
+		}
+		e.copied(n)
+	}, finish
+}
+
+func (e *env) progressOut(w io.Writer, total int64, asJSON bool) (func(int64), func()) {
 	switch {
 	case asJSON:
-		p := &jsonProgress{w: w, total: total, every: e.progressEvery}
+		now := time.Now()
+		p := &jsonProgress{w: w, total: total, every: e.progressEvery, start: now, last: now}
 		return p.update, p.finish
 	case isTerminal(w):
 		bar := &progressBar{w: w, total: total}
@@ -236,9 +249,6 @@ type progressLine struct {
 
 func (p *jsonProgress) update(n int64) {
 	now := time.Now()
-	if p.start.IsZero() {
-		p.start, p.last = now, now
-	}
 	p.n = n
 	every := p.every
 	if every <= 0 {
