@@ -101,4 +101,3 @@ func readMetaDiskfs(f *os.File, size int64, path string) (m Meta, err error) {
 	}
 	return m, nil
 }
-

@@ -12,8 +12,8 @@ import (
 )
 
 type persistCmd struct {
-	store  storeFlag
-	tries  int
+	store    storeFlag
+	tries    int
 	reboot   bool
 	upper    string
 	insecure bool

@@ -13,8 +13,8 @@ import (
 // plus the booted image's sha256 when asked for (--sha256).
 type storeStatus struct {
 	trampoline.Status
-	Top          string `json:"top"`
-	Format       string `json:"format"`
+	Top          string       `json:"top"`
+	Format       string       `json:"format"`
 	BootedSHA256 string       `json:"booted_sha256,omitempty"`
 	Trust        *trustStatus `json:"trust,omitempty"`
 }
