@@ -65,11 +65,13 @@ func BenchmarkStage(b *testing.B) {
 	mb := benchMB(256)
 	src := benchSource(b, dir, mb)
 	for _, c := range []struct {
-		name string
-		hash func() io.Writer
+		name   string
+		hash   func() io.Writer
+		stream bool // copy through memory, as for stdin
 	}{
-		{"plain", func() io.Writer { return nil }},
-		{"signed", func() io.Writer { return trust.NewHasher() }},
+		{"plain", func() io.Writer { return nil }, false},
+		{"signed", func() io.Writer { return trust.NewHasher() }, false},
+		{"signed-stream", func() io.Writer { return trust.NewHasher() }, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(mb << 20)
@@ -78,7 +80,11 @@ func BenchmarkStage(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				tmp, _, _, err := StageWith(context.Background(), f, mb<<20, dir, Options{Hash: c.hash()})
+				var r io.Reader = f
+				if c.stream {
+					r = struct{ io.Reader }{f}
+				}
+				tmp, _, _, err := StageWith(context.Background(), r, mb<<20, dir, Options{Hash: c.hash()})
 				f.Close()
 				if err != nil {
 					b.Fatal(err)
