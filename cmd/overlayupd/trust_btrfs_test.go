@@ -102,3 +102,38 @@ func TestBtrfsTrust(t *testing.T) {
 		t.Errorf("status after a signed apply:\n%s", out)
 	}
 }
+
+// TestUpdateTrust: with keys trusted, update builds on a root whose record
+// holds and signs its result with the device key; from a root changed
+// behind the store's back it refuses, and the store stays as it was.
+func TestUpdateTrust(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	trustIn(t, e.trustRoot, newSigner(t))
+	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "echo v2 > /etc/version")
+	if err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	out, _ = run(t, e, "overlayupd", "status", "--store", top)
+	if !strings.Contains(out, "root.try-1             made on this device by update, signed by the device key") {
+		t.Errorf("status after update:\n%s", out)
+	}
+	if out, err := run(t, e, "overlayupd", "rollback", "--store", top); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	root := slotPath(top, "root")
+	testroot.Must(t, snapshot.SetReadOnly(root, false))
+	testroot.Must(t, os.WriteFile(filepath.Join(root, "etc/version"), []byte("tampered\n"), 0o644))
+	testroot.Must(t, snapshot.SetReadOnly(root, true))
+	before := btrfsSlots(t, top)
+	_, err = run(t, e, "overlayupd", "update", "--store", top, "--", "true")
+	if err == nil || !strings.Contains(err.Error(), "root does not hold its signed record") || !strings.Contains(err.Error(), "--insecure") {
+		t.Errorf("update from a changed root: %v, want a refusal", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, before) {
+		t.Errorf("a refused update changed the slots: %q, was %q", got, before)
+	}
+}
