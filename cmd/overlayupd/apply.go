@@ -176,12 +176,14 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 // saved on the store. entry is the .stage-* entry holding it.
 func (c *applyCmd) admit(e *env, st *trampoline.Store, entry string, img staged, check *sigCheck) (applyResult, error) {
 	version := trust.ImageVersion(img.info.Meta.OSRelease, img.info.Meta.VersionFile)
-	committedV, committed, err := committedVersion(st)
-	if err != nil {
-		return applyResult{}, err
-	}
-	if err := checkDowngrade(version, committedV, committed, c.allowDowngrade); err != nil {
-		return applyResult{}, err
+	if !c.allowDowngrade {
+		committedV, committed, err := committedVersion(st)
+		if err != nil {
+			return applyResult{}, fmt.Errorf("%w: cannot tell whether the image is older than the committed root; --allow-downgrade stages it without this check; nothing was changed", err)
+		}
+		if err := checkDowngrade(version, committedV, committed, false); err != nil {
+			return applyResult{}, err
+		}
 	}
 	rec := trust.Record{Made: "apply", SHA256: img.sha256(), Version: version}
 	check.record(&rec)
