@@ -103,7 +103,7 @@ func (t entryTrust) describe() string {
 	case t.Made == "update" || t.Made == "persist":
 		what = fmt.Sprintf("made on this device by %s, signed by the device key", t.Made)
 	default:
-		what = t.Made + ", no signature checked (no key was trusted)"
+		what = t.Made + ", unsigned (no key was trusted then, or not an image)"
 	}
 	if t.Version != "" {
 		what += ", version " + t.Version
