@@ -107,7 +107,13 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	case c.image == "":
 		return errorf(cmd, "give --image IMAGE (a squashfs root image), or --btrfs for a btrfs store")
 	}
-	if _, err := checkImage(c.image); err != nil {
+	info, err := checkImage(c.image)
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	// Checked here on the source, to refuse before anything is written,
+	// and again on the staged copy (admit), which is what boots.
+	if err := c.checkCarriesKeys(info.Meta); err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	check, err := c.planCheck(e)

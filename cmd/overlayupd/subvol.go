@@ -160,6 +160,9 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 		if info, err = checkImage(c.image); err != nil {
 			return errorf(cmd, "%w", err)
 		}
+		if err := c.checkCarriesKeys(info.Meta); err != nil {
+			return errorf(cmd, "%w", err)
+		}
 	}
 	if c.from != "" {
 		if fi, err := os.Stat(c.from); err != nil || !fi.IsDir() {

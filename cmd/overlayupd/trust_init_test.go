@@ -45,11 +45,31 @@ func TestStoreInitTrust(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one saying %q", err, c.want)
 			}
-			if trampoline.IsStore(top) {
-				t.Error("a refused init made a store")
+			if ents, _ := os.ReadDir(top); len(ents) != 0 {
+				t.Errorf("a refused init wrote into %s: %d entries", top, len(ents))
 			}
 		})
 	}
+	t.Run("the running system's keys apply without --trust", func(t *testing.T) {
+		t.Parallel()
+		e := testEnv(t)
+		trustIn(t, e.trustRoot, k1)
+		top := t.TempDir()
+		if _, err := run(t, e, "overlayupd", "store", "init", top, "--image", unsigned); err == nil || !strings.Contains(err.Error(), "not signed") {
+			t.Errorf("store init of an unsigned image on a system trusting %s: %v, want a refusal", k1.id, err)
+		}
+		if trampoline.IsStore(top) {
+			t.Error("a refused init made a store")
+		}
+		top = t.TempDir()
+		if out, err := run(t, e, "overlayupd", "store", "init", top, "--image", unsigned, "--insecure"); err != nil || !strings.Contains(out, "NOT checked") {
+			t.Fatalf("store init --insecure: %v\n%s", err, out)
+		}
+		out, _ := run(t, e, "overlayupd", "status", "--store", top)
+		if !strings.Contains(out, "INSECURE: store init --insecure") {
+			t.Errorf("status after store init --insecure:\n%s", out)
+		}
+	})
 	e := testEnv(t)
 	top := t.TempDir()
 	out, err := run(t, e, "overlayupd", "store", "init", top, "--image", carrying, "--trust", k1pub)
