@@ -31,9 +31,10 @@ type DeviceKey struct {
 	Pub  Key
 }
 
-// GenerateDeviceKey makes a new device key in dir (mode 0700): device.key
-// (0600) and device.pub. It refuses to replace one: records signed by the
-// old key would no longer verify.
+// GenerateDeviceKey makes a new device key in dir: device.key (mode 0600:
+// root only) and device.pub. The directory stays readable (0755), so that
+// status, run by anyone, can check the records with device.pub. It refuses
+// to replace a key: records signed by the old one would no longer verify.
 func GenerateDeviceKey(dir string) (DeviceKey, error) {
 	if _, err := os.Lstat(filepath.Join(dir, DeviceKeyFile)); err == nil {
 		return DeviceKey{}, fmt.Errorf("%s already exists: not replaced", filepath.Join(dir, DeviceKeyFile))
@@ -42,7 +43,7 @@ func GenerateDeviceKey(dir string) (DeviceKey, error) {
 	if err != nil {
 		return DeviceKey{}, fmt.Errorf("generate device key: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return DeviceKey{}, err
 	}
 	privText, err := priv.MarshalText()

@@ -112,7 +112,7 @@ func SaveRecords(dir string, recs []Signed, add Signed, keep func(identity strin
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, RecordsFile), append(b, '\n'), 0o644)
