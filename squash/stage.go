@@ -34,8 +34,26 @@ func checkSpace(dir string, size int64, free uint64) error {
 	return nil
 }
 
-// Stage copies r into a new temp file in dir (named trampoline.StagePrefix+random),
-// computing its sha256 while copying, and fsyncs it. It never renames the file
+// Options are Stage's optional parts.
+type Options struct {
+	// Progress, if not nil, is called with the number of bytes copied so far.
+	Progress func(int64)
+	// Hash, if not nil, is written every byte that is staged, in order, in
+	// the same pass as the copy: a signature's hash (trust.Hasher). It (and
+	// the sha256) then hashes the staged bytes themselves: the buffer that
+	// is written, or, when the kernel copies a file (copy_file_range), the
+	// destination's pages read back right behind the copy; never a second
+	// read of the source, which may have changed in between.
+	Hash io.Writer
+}
+
+// Stage is StageWith with a progress callback only.
+func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (tmpPath string, sum [32]byte, n int64, err error) {
+	return StageWith(ctx, r, size, dir, Options{Progress: progress})
+}
+
+// StageWith copies r into a new temp file in dir (named trampoline.StagePrefix+random),
+// computing its sha256 (and opt.Hash) while copying, and fsyncs it. It never renames the file
 // into a slot: the caller validates it and the trampoline renames it.
 //
 // size is the expected length, or -1 when unknown (stdin). When it is known,
@@ -46,8 +64,8 @@ func checkSpace(dir string, size int64, free uint64) error {
 //
 // On any error, including ENOSPC, a failing reader and ctx cancellation (checked
 // between chunks), the temp file is removed, so dir is left as it was.
-// progress, if not nil, is called with the number of bytes copied so far.
-func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (tmpPath string, sum [32]byte, n int64, err error) {
+func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Options) (tmpPath string, sum [32]byte, n int64, err error) {
+	progress := opt.Progress
 	if size >= 0 {
 		free, err := statfsFree(dir)
 		if err != nil {
@@ -76,12 +94,12 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 	}
 	copied := false
 	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
-		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
+		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	if !copied {
-		if sum, n, err = copyHashed(ctx, f, r, size, progress); err != nil {
+		if sum, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
@@ -101,25 +119,26 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 }
 
 // copyHashed copies r to f in copyBuf chunks with bounded dirty page cache (see
-// writeback). With size >= 0 it copies exactly size bytes.
+// writeback). With size >= 0 it copies exactly size bytes. extra, if not nil,
+// is a second hash of the same bytes.
 //
-// Hashing runs on its own goroutine, overlapped with the write of the same chunk:
-// sha256 (about 1 GB/s) would otherwise add its whole time to the copy. At most
-// hashBufs chunks are in flight, so memory stays at hashBufs MiB whatever the
-// image size.
-func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64)) (sum [32]byte, n int64, err error) {
+// Each hash runs on its own goroutine, overlapped with the write of the same
+// chunk: sha256 (about 1 GB/s) or BLAKE2b would otherwise add its whole time to
+// the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
+// MiB whatever the image size; a chunk is reused once every hash has it.
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (sum [32]byte, n int64, err error) {
 	h := sha256.New()
-	toHash, hashed := make(chan []byte, hashBufs), make(chan []byte, hashBufs)
-	go func() {
-		for b := range toHash {
-			h.Write(b)
-			hashed <- b
-		}
-		close(hashed)
-	}()
+	hs := []io.Writer{h}
+	if extra != nil {
+		hs = append(hs, extra)
+	}
+	lanes := make([]hashLane, len(hs))
+	for i, w := range hs {
+		lanes[i] = newHashLane(w)
+	}
 	defer func() {
-		close(toHash)
-		for range hashed { // wait for the hasher, so h is complete and no goroutine leaks
+		for _, l := range lanes {
+			l.wait() // so every hash is complete and no goroutine leaks
 		}
 		if err == nil {
 			copy(sum[:], h.Sum(nil))
@@ -135,7 +154,9 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		if used < hashBufs {
 			buf = make([]byte, 0, copyBuf)
 		} else {
-			buf = <-hashed // hashed, and written: the loop writes synchronously
+			for _, l := range lanes {
+				buf = <-l.done // the same chunk from each lane: they hash in order; written, too: the loop writes synchronously
+			}
 		}
 		want := int64(cap(buf))
 		if size >= 0 {
@@ -143,7 +164,9 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		}
 		nr, rerr := io.ReadFull(r, buf[:want])
 		if nr > 0 {
-			toHash <- buf[:nr]
+			for _, l := range lanes {
+				l.todo <- buf[:nr]
+			}
 			if _, werr := f.Write(buf[:nr]); werr != nil {
 				return sum, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
 			}
@@ -166,6 +189,29 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		}
 	}
 	return sum, n, nil
+}
+
+// hashLane is one hash's goroutine: chunks go in on todo, in order, and
+// come back on done once hashed.
+type hashLane struct{ todo, done chan []byte }
+
+func newHashLane(w io.Writer) hashLane {
+	l := hashLane{make(chan []byte, hashBufs), make(chan []byte, hashBufs)}
+	go func() {
+		for b := range l.todo {
+			_, _ = w.Write(b) // hashes do not fail
+			l.done <- b
+		}
+		close(l.done)
+	}()
+	return l
+}
+
+// wait ends the lane once it has hashed what it was given.
+func (l hashLane) wait() {
+	close(l.todo)
+	for range l.done {
+	}
 }
 
 // checkLength decides whether an input announced as size bytes really had

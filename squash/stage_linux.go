@@ -104,15 +104,31 @@ const cfrChunk = 8 << 20
 // so the hash costs no copy time. ok is false, with nothing copied, when the
 // kernel cannot copy between these files (other filesystem type, old
 // kernel): the caller then copies through memory.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (sum [32]byte, n int64, ok bool, err error) {
+//
+// Without extra, the sha256 is of the source's pages. With extra (a
+// signature's hash), both hashes are of the destination's pages, read back
+// from the page cache right behind the copy: a signature is checked on the
+// bytes that are staged, never on a second read of the source.
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (sum [32]byte, n int64, ok bool, err error) {
 	hashDone := make(chan error, 1)
 	h := sha256.New()
 	stopHash := make(chan struct{})
-	go func() {
-		_, err := io.Copy(h, io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size))
-		hashDone <- err
-	}()
+	var copied chan int64
+	if extra == nil {
+		go func() {
+			_, err := io.Copy(h, io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size))
+			hashDone <- err
+		}()
+	} else {
+		// One offset per chunk, and the channel holds them all: the copy
+		// never waits for the hashes.
+		copied = make(chan int64, size/cfrChunk+2)
+		go func() { hashDone <- hashStaged(dst, copied, stopHash, []io.Writer{h, extra}) }()
+	}
 	defer func() {
+		if copied != nil {
+			close(copied)
+		}
 		if err != nil || !ok {
 			close(stopHash)
 		}
@@ -143,6 +159,9 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			return sum, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
+		if copied != nil {
+			copied <- off
+		}
 		if progress != nil {
 			progress(off)
 		}
@@ -153,6 +172,52 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 		return sum, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
 	}
 	return sum, off, true, nil
+}
+
+// hashStaged reads dst back from the page cache as far as each offset
+// received on copied, in copyBuf chunks, and hashes every chunk with each
+// of ws on its own goroutine (hashLane). It ends when copied is closed, or
+// early when stop is.
+func hashStaged(dst *os.File, copied <-chan int64, stop <-chan struct{}, ws []io.Writer) (err error) {
+	lanes := make([]hashLane, len(ws))
+	for i, w := range ws {
+		lanes[i] = newHashLane(w)
+	}
+	defer func() {
+		for _, l := range lanes {
+			l.wait()
+		}
+	}()
+	var off int64
+	used := 0
+	for end := range copied {
+		for off < end {
+			select {
+			case <-stop:
+				return errors.New("copy stopped")
+			default:
+			}
+			var buf []byte
+			if used < hashBufs {
+				buf = make([]byte, copyBuf)
+			} else {
+				for _, l := range lanes {
+					buf = <-l.done
+				}
+			}
+			used++
+			buf = buf[:min(int64(cap(buf)), end-off)]
+			k, err := dst.ReadAt(buf, off)
+			if k < len(buf) {
+				return fmt.Errorf("read back %s at %d: %d of %d bytes: %w", dst.Name(), off, k, len(buf), err)
+			}
+			for _, l := range lanes {
+				l.todo <- buf
+			}
+			off += int64(k)
+		}
+	}
+	return nil
 }
 
 // cancelReaderAt stops the hasher early when the copy failed.

@@ -34,6 +34,7 @@ func testEnv(t *testing.T) *env {
 		executable: func() (string, error) { return self, nil },
 		machines:   hostMachines(),
 		reboot:     func() error { t.Error("reboot without a fake"); return nil },
+		trustRoot:  t.TempDir(), // trusts no key, unless a test puts some there
 	}
 }
 

@@ -9,12 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
-	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/squash/inspect"
 )
@@ -81,13 +79,20 @@ type staged struct {
 
 func (s staged) sha256() string { return hex.EncodeToString(s.sum[:]) }
 
-// stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage
-// and validates the copy: only the copy is what will boot, and a pipe that
-// ended early is only seen there. On any error no file is left behind.
-func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64)) (s staged, err error) {
-	s.tmp, s.sum, s.size, err = squash.Stage(ctx, r, size, dir, progress)
+// stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage,
+// checks the signature (check, if any) against the bytes it copied, and
+// validates the copy: only the copy is what will boot, and a pipe that
+// ended early is only seen there. The signature comes first: the copy is
+// validated (and its metadata read) only once it is known to be the signed
+// bytes. On any error no file is left behind.
+func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64), check *sigCheck) (s staged, err error) {
+	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, size, dir, squash.Options{Progress: progress, Hash: check.hash()})
 	if err != nil {
 		return staged{}, imageError(err)
+	}
+	if err := check.verify(); err != nil {
+		discard(s.tmp)
+		return staged{}, err
 	}
 	if s.info, err = inspect.Validate(s.tmp, machines); err != nil {
 		discard(s.tmp)
@@ -126,27 +131,3 @@ func isTerminal(w io.Writer) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
-
-// progressBar draws the copy's progress on one terminal line, at most every
-// 100 ms. total < 0 (stdin) shows the bytes copied only.
-type progressBar struct {
-	w     io.Writer
-	total int64
-	last  time.Time
-}
-
-func (p *progressBar) update(n int64) {
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || n == p.total {
-		p.last = now
-		if p.total <= 0 {
-			fmt.Fprintf(p.w, "\rcopying: %s", overlay.HumanBytes(uint64(n)))
-			return
-		}
-		const width = 30
-		done := int(n * width / p.total)
-		fmt.Fprintf(p.w, "\rcopying [%s%s] %3d%% %s", strings.Repeat("#", done), strings.Repeat(".", width-done),
-			n*100/p.total, overlay.HumanBytes(uint64(n)))
-	}
-}
-
-func (p *progressBar) finish() { fmt.Fprint(p.w, "\r\033[K") }

@@ -13,9 +13,10 @@ import (
 // plus the booted image's sha256 when asked for (--sha256).
 type storeStatus struct {
 	trampoline.Status
-	Top          string `json:"top"`
-	Format       string `json:"format"`
-	BootedSHA256 string `json:"booted_sha256,omitempty"`
+	Top          string       `json:"top"`
+	Format       string       `json:"format"`
+	BootedSHA256 string       `json:"booted_sha256,omitempty"`
+	Trust        *trustStatus `json:"trust,omitempty"`
 }
 
 func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, error) {
@@ -27,6 +28,7 @@ func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, erro
 		return nil, err
 	}
 	out := &storeStatus{Status: status, Top: st.Top, Format: st.Format.Name()}
+	out.Trust = loadTrustStatus(e, st, status.Entries)
 	if sum && booted != "" {
 		if out.BootedSHA256, err = st.Format.Digest(st.SlotDir, booted); err != nil {
 			return nil, err
@@ -63,6 +65,9 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 			fmt.Fprintf(w, "  reason: %s (%s)", e.Reason.Why, e.Reason.Time.Local().Format(time.DateTime))
 		}
 		fmt.Fprintln(w)
+	}
+	if s.Trust != nil {
+		printTrustStatus(w, s.Trust)
 	}
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
