@@ -17,6 +17,7 @@ declare -A need=(
   [unshare]=util-linux
   [unsquashfs]=squashfs-tools
   [rsync]=rsync
+  [veritysetup]=cryptsetup-bin
 )
 missing=()
 for cmd in "${!need[@]}"; do
