@@ -19,6 +19,10 @@ var ErrCorrupt = errors.New("dm-verity found a damaged block")
 // ErrNoVerity: the kernel has device-mapper but no verity target.
 var ErrNoVerity = errors.New("the kernel has no dm-verity target")
 
+// ErrSetup: the kernel refused to make the verity device (before any block
+// of the image was read through it).
+var ErrSetup = errors.New("cannot set up dm-verity")
+
 // HasVerity reports whether the kernel offers dm-verity now: device-mapper
 // is there and the verity target is loaded. An error says why not
 // (wrapping ErrNoDeviceMapper or ErrNoVerity).
@@ -57,7 +61,8 @@ const NamePrefix = "overlayupd-"
 // nothing is left: no mount, no device-mapper device, no loop device. An
 // image without a trailer is an error wrapping verity.ErrNoTrailer, found
 // before anything is set up; a damaged trailer wraps verity.ErrBadTrailer;
-// a mount that fails because a block is damaged wraps ErrCorrupt and EIO.
+// a device the kernel refuses wraps ErrSetup; a mount that fails because a
+// block is damaged wraps ErrCorrupt and EIO.
 func MountVerity(image, target, fstype string, flags uintptr, data string) (m Mounted, err error) {
 	backing, err := loop.OpenImage(image, true)
 	if err != nil {
@@ -97,7 +102,7 @@ func MountVerity(image, target, fstype string, flags uintptr, data string) (m Mo
 		}
 	}
 	if err != nil {
-		return m, fmt.Errorf("%s: %w", image, err)
+		return m, fmt.Errorf("%s: %w: %w", image, ErrSetup, err)
 	}
 	defer func() {
 		if err != nil {
