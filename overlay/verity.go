@@ -93,9 +93,9 @@ func decideVerity(mode VerityMode, kernelErr error, image string) (verify bool, 
 	case kernelErr == nil:
 		return true, "", nil
 	case mode == VerityRequire:
-		return false, "", fmt.Errorf("%w: %s: the kernel offers no dm-verity (%v): load dm-verity, or boot with %s=on", ErrUnverified, image, kernelErr, VerityKey)
+		return false, "", fmt.Errorf("%w: %s: %v: load the dm-verity module, or boot with %s=on", ErrUnverified, image, kernelErr, VerityKey)
 	}
-	return false, fmt.Sprintf("%s is mounted without dm-verity: the kernel offers none (%v)", image, kernelErr), nil
+	return false, fmt.Sprintf("%s is mounted without dm-verity: %v", image, kernelErr), nil
 }
 
 // decideNoTree is what a mount step of mode does with an image that carries

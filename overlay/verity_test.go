@@ -116,7 +116,7 @@ func TestMountVerityNoKernel(t *testing.T) {
 	}
 	op.Verity = VerityOn
 	err := op.run(logf)
-	if !errors.Is(err, os.ErrNotExist) || len(logged) != 1 || !strings.Contains(logged[0], "without dm-verity") {
+	if !errors.Is(err, os.ErrNotExist) || len(logged) != 1 || !strings.Contains(logged[0], "without dm-verity: the kernel has no dm-verity target") {
 		t.Errorf("on: %v, logged %q; want the plain mount's ENOENT after one line", err, logged)
 	}
 }

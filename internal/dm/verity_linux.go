@@ -32,7 +32,7 @@ func HasVerity() error {
 		return err
 	}
 	if _, ok := targets["verity"]; !ok {
-		return fmt.Errorf("%w (modprobe dm-verity)", ErrNoVerity)
+		return ErrNoVerity
 	}
 	return nil
 }
