@@ -182,3 +182,43 @@ func TestStageChild(t *testing.T) {
 	}
 	os.Remove(tmp)
 }
+
+// TestTreeCost compares Stage with the dm-verity tree against Stage without
+// it (today's apply before the tree), alternating in one run, for an image
+// of OVERLAYUPD_BENCH_MB MiB (default 256) from a file in
+// OVERLAYUPD_BENCH_DIR. It runs only when OVERLAYUPD_BENCH_TREE=N (rounds).
+func TestTreeCost(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH_TREE"))
+	if rounds <= 0 {
+		t.Skip("set OVERLAYUPD_BENCH_TREE=N to measure what the hash tree adds to apply")
+	}
+	dir := benchDir(t)
+	mb := benchMB(256)
+	src := benchSource(t, dir, mb)
+	stage := func(tree bool) time.Duration {
+		withTree = tree
+		defer func() { withTree = true }()
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		start := time.Now()
+		tmp, _, _, err := Stage(context.Background(), f, mb<<20, dir, nil)
+		d := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(tmp)
+		return d
+	}
+	var with, without []time.Duration
+	for range rounds {
+		without = append(without, stage(false))
+		with = append(with, stage(true))
+	}
+	w, wo := median(with), median(without)
+	mbps := func(d time.Duration) float64 { return float64(mb) / d.Seconds() }
+	fmt.Printf("stage %d MiB, median of %d: without tree %7.1f MiB/s (%v), with tree %7.1f MiB/s (%v), ratio %.2f\n",
+		mb, rounds, mbps(wo), wo.Round(time.Millisecond), mbps(w), w.Round(time.Millisecond), wo.Seconds()/w.Seconds())
+}

@@ -184,3 +184,49 @@ func TestVerityRequire(t *testing.T) {
 	wantRobase(t, b, false)
 	must(t, out, `overlayupd: warning: /roots/root\.sqsh is mounted without dm-verity: the kernel has no dm-verity target\n`)
 }
+
+// TestVerityBootCost measures what dm-verity adds to a store boot: the
+// guest-clock time from the initramfs's switch_root to the image's
+// /sbin/init, on one store disk booted with overlayupd.verity=off and =on
+// in turn. It runs only with OVERLAYUPD_BENCH=N (boots per variant, at
+// least 5), one boot at a time. Under TCG the guest's sha256 is the
+// kernel's generic C code (no SHA extensions), so the figure is an upper
+// bound for real hardware.
+func TestVerityBootCost(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
+	if n == 0 {
+		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
+	}
+	n = max(n, 5)
+	s := newSession(t)
+	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, verityImage(t, s.a, "v1"), false, nil)}
+	variants := []struct {
+		name string
+		mode string
+		dm   bool
+	}{{"verity=off", "off", false}, {"verity=on", "on", true}}
+	got := make([]series, len(variants))
+	for i := 0; i < n; i++ {
+		for j, v := range variants {
+			o := sc.opts("", "quiet", "overlayupd.verity="+v.mode)
+			out := s.run(sc.d, o)
+			b := parseStoreBoot(t, i*len(variants)+j+1, out)
+			sc.wantImage(b, "v1")
+			wantRobase(t, b, v.dm)
+			h, err := handover(out)
+			if err != nil {
+				t.Fatalf("%s boot %d: %v", v.name, i+1, err)
+			}
+			got[j] = append(got[j], h)
+		}
+	}
+	fmt.Printf("\nstore boot, switch_root -> the image's /sbin/init, guest clock, %d boots each (QEMU TCG, kernel %s)\n", n, s.a.kver)
+	fmt.Printf("%-12s %10s %10s %10s\n", "variant", "min", "median", "max")
+	for j, v := range variants {
+		lo, med, hi := got[j].stats()
+		fmt.Printf("%-12s %s %s %s\n", v.name, ms(lo), ms(med), ms(hi))
+	}
+	_, off, _ := got[0].stats()
+	_, on, _ := got[1].stats()
+	fmt.Printf("dm-verity adds %s to the median (%.2fx)\n\n", ms(on-off), float64(on)/float64(off))
+}
