@@ -28,22 +28,17 @@ func (Format) Name() string { return "squashfs" }
 func (Format) Suffix() string { return ImageSuffix }
 
 // Backend implements trampoline.Format: image files, deleted by unlink.
-// An entry's size is the image's, without its dm-verity tree.
 func (Format) Backend(slotDir string) trampoline.Backend {
-	b := trampoline.NewDirBackend(slotDir, ImageSuffix, nil)
-	b.Describe = describeImage
-	return b
+	return trampoline.NewDirBackend(slotDir, ImageSuffix, nil)
 }
 
-// describeImage reports the image's own size for an entry that carries a
-// dm-verity tree (one read of its last block).
-func describeImage(path string, e *trampoline.DirEntry) {
-	if e.Kind != "image" {
-		return
-	}
-	if n, err := ImageSize(path); err == nil {
-		e.Size = n
-	}
+var _ trampoline.EntrySizer = Format{}
+
+// EntrySize implements trampoline.EntrySizer: the image's own size, without
+// its dm-verity tree (one read of the entry's last block). Status calls
+// it; the boot path, which lists entries too, does not pay for it.
+func (Format) EntrySize(slotDir, entry string) (int64, error) {
+	return ImageSize(filepath.Join(slotDir, entry))
 }
 
 // Lower implements trampoline.Format: the image, loop-mounted read-only,

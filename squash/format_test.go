@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 // TestBooted: the entry behind a plain loop mount and behind a dm-verity
@@ -46,7 +47,11 @@ func TestBooted(t *testing.T) {
 // TestEntrySizeAndDigest: status lists a staged entry with the image's size
 // and digest, not the file's, which carries the tree too.
 func TestEntrySizeAndDigest(t *testing.T) {
-	dir := t.TempDir()
+	top := t.TempDir()
+	dir := filepath.Join(top, trampoline.SlotDir)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	data := randomBytes(3<<20 + 5)
 	tmp, sum, _, err := Stage(context.Background(), bytes.NewReader(data), int64(len(data)), dir, nil)
 	if err != nil {
@@ -55,12 +60,12 @@ func TestEntrySizeAndDigest(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(dir, "root.sqsh")); err != nil {
 		t.Fatal(err)
 	}
-	ents, err := Format{}.Backend(dir).List()
-	if err != nil || len(ents) != 1 {
-		t.Fatalf("List = %v, %v", ents, err)
+	status, err := trampoline.Open(top, Format{}).Status("")
+	if err != nil || len(status.Entries) != 1 {
+		t.Fatalf("Status = %+v, %v", status, err)
 	}
-	if ents[0].Size != int64(len(data)) {
-		t.Errorf("entry size %d, want the image's %d", ents[0].Size, len(data))
+	if n := status.Entries[0].Size; n != int64(len(data)) {
+		t.Errorf("status: entry size %d, want the image's %d", n, len(data))
 	}
 	d, err := Format{}.Digest(dir, "root.sqsh")
 	if want := hex.EncodeToString(sum[:]); err != nil || d != want {
