@@ -18,6 +18,7 @@ declare -A need=(
   [unsquashfs]=squashfs-tools
   [rsync]=rsync
   [minisign]=minisign
+  [veritysetup]=cryptsetup-bin
 )
 missing=()
 for cmd in "${!need[@]}"; do

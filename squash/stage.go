@@ -53,12 +53,16 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 }
 
 // StageWith copies r into a new temp file in dir (named trampoline.StagePrefix+random),
-// computing its sha256 (and opt.Hash) while copying, and fsyncs it. It never renames the file
-// into a slot: the caller validates it and the trampoline renames it.
+// computing its sha256, its dm-verity hash tree (and opt.Hash) while copying,
+// appends the tree and its trailer after the image bytes (package verity), and
+// fsyncs it. It never renames the file into a slot: the caller validates it and
+// the trampoline renames it.
+//
+// n and sum are the image's own bytes, without the tree.
 //
 // size is the expected length, or -1 when unknown (stdin). When it is known,
-// Stage first checks that it fits in dir's free space with spaceMargin and
-// refuses with ErrNoSpace before writing anything, and an input that is shorter
+// Stage first checks that it and its tree fit in dir's free space with
+// spaceMargin and refuses with ErrNoSpace before writing anything, and an input that is shorter
 // or longer is an error (ErrShortRead, ErrInputTooLong). When it is unknown, a short input cannot
 // be told from a complete one here: validate the staged file.
 //
@@ -71,7 +75,7 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 		if err != nil {
 			return "", sum, 0, fmt.Errorf("free space of %s: %w", dir, err)
 		}
-		if err := checkSpace(dir, size, free); err != nil {
+		if err := checkSpace(dir, size+treeOverhead(size), free); err != nil {
 			return "", sum, 0, err
 		}
 	}
@@ -89,19 +93,24 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 			tmpPath, n = "", 0
 		}
 	}()
-	if err = preallocate(f, size); err != nil {
+	if err = preallocate(f, size+treeOverhead(size)); err != nil {
 		return tmpPath, sum, 0, fmt.Errorf("reserve %d bytes for %s: %w", size, tmpPath, noSpace(err))
 	}
 	copied := false
+	var d digests
 	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
-		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
+		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	if !copied {
-		if sum, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash); err != nil {
+		if d, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
+	}
+	sum = d.sum
+	if err = appendTree(f, d, n); err != nil {
+		return tmpPath, sum, n, err
 	}
 	if err = f.Chmod(0o644); err != nil {
 		return tmpPath, sum, n, fmt.Errorf("chmod %s: %w", tmpPath, err)
@@ -123,11 +132,12 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 // is a second hash of the same bytes.
 //
 // Each hash runs on its own goroutine, overlapped with the write of the same
-// chunk: sha256 (about 1 GB/s) or BLAKE2b would otherwise add its whole time to
+// chunk: sha256 with the verity tree (on a goroutine of its own, see imageHash) or BLAKE2b would otherwise add its whole time to
 // the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
 // MiB whatever the image size; a chunk is reused once every hash has it.
-func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (sum [32]byte, n int64, err error) {
-	h := sha256.New()
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (d digests, n int64, err error) {
+	h := newImageHash(size)
+	defer h.stop()
 	hs := []io.Writer{h}
 	if extra != nil {
 		hs = append(hs, extra)
@@ -141,14 +151,14 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			l.wait() // so every hash is complete and no goroutine leaks
 		}
 		if err == nil {
-			copy(sum[:], h.Sum(nil))
+			d, err = h.finish()
 		}
 	}()
 	wb := newWriteback(f)
 	defer wb.stop()
 	for used := 0; size < 0 || n < size; used++ {
 		if err := ctx.Err(); err != nil {
-			return sum, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
+			return d, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
 		}
 		var buf []byte
 		if used < hashBufs {
@@ -168,7 +178,7 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 				l.todo <- buf[:nr]
 			}
 			if _, werr := f.Write(buf[:nr]); werr != nil {
-				return sum, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
+				return d, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
 			}
 			n += int64(nr)
 			wb.advance(n)
@@ -180,15 +190,15 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			break
 		}
 		if rerr != nil {
-			return sum, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
+			return d, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
 		}
 	}
 	if size >= 0 {
 		if err := checkLength(r, n, size); err != nil {
-			return sum, n, err
+			return d, n, err
 		}
 	}
-	return sum, n, nil
+	return d, n, nil
 }
 
 // hashLane is one hash's goroutine: chunks go in on todo, in order, and

@@ -2,7 +2,6 @@ package squash
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -105,18 +104,20 @@ const cfrChunk = 8 << 20
 // kernel cannot copy between these files (other filesystem type, old
 // kernel): the caller then copies through memory.
 //
-// Without extra, the sha256 is of the source's pages. With extra (a
-// signature's hash), both hashes are of the destination's pages, read back
+// Without extra, the sha256 and the tree are of the source's pages. With extra (a
+// signature's hash), every hash is of the destination's pages, read back
 // from the page cache right behind the copy: a signature is checked on the
 // bytes that are staged, never on a second read of the source.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (sum [32]byte, n int64, ok bool, err error) {
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (d digests, n int64, ok bool, err error) {
 	hashDone := make(chan error, 1)
-	h := sha256.New()
+	h := newImageHash(size)
+	defer h.stop()
 	stopHash := make(chan struct{})
 	var copied chan int64
 	if extra == nil {
 		go func() {
-			_, err := io.Copy(h, io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size))
+			in := struct{ io.Reader }{io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size)}
+			_, err := io.CopyBuffer(h, in, make([]byte, copyBuf))
 			hashDone <- err
 		}()
 	} else {
@@ -137,7 +138,7 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			err = fmt.Errorf("hash input: %w", herr)
 		}
 		if err == nil && ok {
-			copy(sum[:], h.Sum(nil))
+			d, err = h.finish()
 		}
 	}()
 	wb := newWriteback(dst)
@@ -145,18 +146,18 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	var off int64
 	for off < size {
 		if err := ctx.Err(); err != nil {
-			return sum, off, true, fmt.Errorf("copy cancelled after %d bytes: %w", off, err)
+			return d, off, true, fmt.Errorf("copy cancelled after %d bytes: %w", off, err)
 		}
 		k, cerr := unix.CopyFileRange(int(src.Fd()), &off, int(dst.Fd()), nil, int(min(cfrChunk, size-off)), 0)
 		if cerr != nil {
 			if off == 0 && (errors.Is(cerr, unix.EXDEV) || errors.Is(cerr, unix.EINVAL) ||
 				errors.Is(cerr, unix.ENOSYS) || errors.Is(cerr, unix.EOPNOTSUPP)) {
-				return sum, 0, false, nil
+				return d, 0, false, nil
 			}
-			return sum, off, true, fmt.Errorf("copy to %s: %w", dst.Name(), noSpace(cerr))
+			return d, off, true, fmt.Errorf("copy to %s: %w", dst.Name(), noSpace(cerr))
 		}
 		if k == 0 {
-			return sum, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
+			return d, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
 		if copied != nil {
@@ -169,9 +170,9 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	// The file must not have grown since its size was taken.
 	var one [1]byte
 	if k, _ := src.ReadAt(one[:], size); k > 0 {
-		return sum, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
+		return d, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
 	}
-	return sum, off, true, nil
+	return d, off, true, nil
 }
 
 // hashStaged reads dst back from the page cache as far as each offset

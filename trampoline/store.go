@@ -237,5 +237,13 @@ func (s *Store) Status(booted string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return NewStatus(s.SlotDir, st, ents, s.Reasons(), booted), nil
+	status := NewStatus(s.SlotDir, st, ents, s.Reasons(), booted)
+	if f, ok := s.Format.(EntrySizer); ok {
+		for i, e := range status.Entries {
+			if n, err := f.EntrySize(s.SlotDir, e.Name); e.Kind == "image" && err == nil {
+				status.Entries[i].Size = n
+			}
+		}
+	}
+	return status, nil
 }

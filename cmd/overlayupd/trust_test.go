@@ -105,7 +105,7 @@ func TestApplySignatureRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply - --sig: %v\n%s", err, out)
 	}
-	if got := fileSum(t, slotPath(top, "root.try-1.sqsh")); got != fileSum(t, good) {
+	if got := entrySum(t, slotPath(top, "root.try-1.sqsh")); got != fileSum(t, good) {
 		t.Errorf("staged %s, want the signed image's %s", got, fileSum(t, good))
 	}
 	// --allow-downgrade stages the older image on purpose.
@@ -176,7 +176,7 @@ func TestApplySourceChangedMidCopy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("apply: %v\n%s", err, out)
 			}
-			if got := fileSum(t, slotPath(top, "root.try-1.sqsh")); got != signedSum {
+			if got := entrySum(t, slotPath(top, "root.try-1.sqsh")); got != signedSum {
 				t.Errorf("staged %s, want the signed bytes %s", got, signedSum)
 			}
 		})
