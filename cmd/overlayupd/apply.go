@@ -52,12 +52,15 @@ func newApplyCmd(e *env) *cobra.Command {
 boot tries it, at most --tries times without a commit, and after that boots
 the committed root again. Run 'overlayupd commit' in the new system to keep it.
 
-The image is checked before anything changes (squashfs superblock, the whole
-tree readable, an executable /sbin/init built for this system's architecture,
-with its #! interpreter or dynamic loader inside the image, room in the store), copied with its
-sha256 computed on the way and fsynced, checked again as copied (a pipe that
-ended early is caught there), and only then renamed into the try slot. Any
-refusal leaves the store as it was.
+The file, its squashfs superblock and the room in the store are checked
+before a byte is copied. The copy is made with its sha256 and dm-verity hash
+tree computed on the way and fsynced; then the copy itself, which is what
+boots, is validated whole (every directory and inode readable, an
+executable /sbin/init built for this system's architecture, with its #!
+interpreter or dynamic loader inside the image; a pipe that ended early is
+caught there), and only then renamed into the try slot. On a btrfs store the
+file is validated before it is unpacked. Any refusal leaves the store as it
+was.
 
 Signatures: once the running system trusts a key (a minisign public key in
 /etc/overlayupd/trusted.d/*.pub), the image must carry a valid minisign
@@ -108,7 +111,9 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	src, size, srcInfo, err := openImage(args[0], cmd.InOrStdin(), machines)
+	// A squashfs store validates the copy it stages, whole; a btrfs store
+	// unpacks a file from where it is, so the source is validated first.
+	src, size, srcInfo, err := openImage(args[0], cmd.InOrStdin(), machines, isBtrfs(store))
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -220,7 +225,7 @@ func (c *applyCmd) print(cmd *cobra.Command, res applyResult) error {
 
 // openImage opens the image argument: "-" is stdin (size unknown, -1);
 // a file is checked with checkImage first, and its Info returned.
-func openImage(arg string, stdin io.Reader, machines []uint16) (rc io.ReadCloser, size int64, info squash.Info, err error) {
+func openImage(arg string, stdin io.Reader, machines []uint16, full bool) (rc io.ReadCloser, size int64, info squash.Info, err error) {
 	if arg == "-" {
 		// Why peek: a stream that is not squashfs (/dev/zero, an HTML error
 		// page) is refused at its first bytes, not after it filled the store.
@@ -234,7 +239,12 @@ func openImage(arg string, stdin io.Reader, machines []uint16) (rc io.ReadCloser
 		}
 		return io.NopCloser(br), -1, info, nil
 	}
-	if info, err = checkImage(arg, machines); err != nil {
+	if full {
+		info, err = checkImage(arg, machines)
+	} else {
+		err = quickCheckImage(arg)
+	}
+	if err != nil {
 		return nil, 0, info, err
 	}
 	f, err := os.Open(arg)
