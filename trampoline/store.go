@@ -24,6 +24,9 @@ type Store struct {
 	// (the boot path makes the store writable there, and only there). Its
 	// error stops the transition before any op: ErrStoreReadOnly.
 	BeforeChange func() error
+	// BootBudget is the committed root's boot budget for Boot (budget.go);
+	// 0 turns it off.
+	BootBudget int
 	// Step, if set, runs before each op of a transition with its index, and
 	// once more after the last with len(ops): the crash tests reboot the
 	// machine there, at a named point.
@@ -93,7 +96,7 @@ func (s *Store) Boot() (BootPlan, error) {
 	if err != nil {
 		return BootPlan{Why: err.Error()}, err
 	}
-	plan := Decide(st)
+	plan := DecideWithBudget(st, s.BootBudget)
 	if err := s.Run(plan.Transition); err != nil {
 		if now, lerr := s.State(); lerr == nil {
 			st = now
@@ -197,6 +200,22 @@ func (s *Store) Commit(booted string, force bool) (Transition, error) {
 
 // Rollback cancels the trial, or schedules root.prev for the next boot.
 func (s *Store) Rollback() (Transition, error) { return s.Do(Event{Kind: EvRollback}) }
+
+// EnsureBootCount gives a store without a boot counter (made before the
+// budget existed) its boots-0: an empty file, fsynced, renamed into place,
+// and the directory fsynced. BeforeChange runs first.
+func (s *Store) EnsureBootCount() error {
+	if s.BeforeChange != nil {
+		if err := s.BeforeChange(); err != nil {
+			return fmt.Errorf("%w: %w", ErrStoreReadOnly, err)
+		}
+	}
+	return atomicfile.WriteFile(filepath.Join(s.SlotDir, BootCountName(0)), nil, 0o644)
+}
+
+// MarkGood records that the committed root booted well: its boot budget
+// starts again (budget.go). A store without a count, or at 0, is unchanged.
+func (s *Store) MarkGood() (Transition, error) { return s.Do(Event{Kind: EvMarkGood}) }
 
 // Fail ends the trial now as failed, recording why.
 func (s *Store) Fail(why string) (Transition, error) { return s.Do(Event{Kind: EvFail, Why: why}) }

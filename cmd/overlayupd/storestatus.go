@@ -69,6 +69,9 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	if s.Trust != nil {
 		printTrustStatus(w, s.Trust)
 	}
+	if s.BootCount != nil && *s.BootCount > 0 {
+		fmt.Fprintf(w, "boot budget: %d boot(s) of the committed root since its last good mark (overlayupd mark-good resets it)\n", *s.BootCount)
+	}
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
 	}
