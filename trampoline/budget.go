@@ -22,9 +22,9 @@ import (
 //     boots-0;
 //   - a new committed root (commit, rollback, an interrupted commit finished
 //     at boot) renames it to boots-0;
-//   - at boot, with K >= Budget and a root.prev, the two roots are exchanged
-//     (one RENAME_EXCHANGE: no instant without a committed root) and the
-//     counter restarts at boots-1 for the root that now boots. The failing
+//   - at boot, with K >= Budget and a root.prev, the counter restarts at
+//     boots-1 for the root that will boot, then the two roots are exchanged
+//     (one RENAME_EXCHANGE: no instant without a committed root). The failing
 //     root is root.prev: 'overlayupd rollback' brings it back.
 //
 // A store without the file (made before the budget existed) gets boots-0 from
@@ -86,8 +86,12 @@ func (b *builder) spendBootBudget(root Entry, budget int) string {
 		}
 		return ""
 	}
-	b.exchange(root.Name, prev.Name)
+	// Order: the count first, then the exchange. A crash between them
+	// leaves the failing root committed with a fresh count: it falls back
+	// again after its budget. The other order would, after a crash between,
+	// exchange the two back at the next boot.
 	b.rename(name, BootCountName(1))
+	b.exchange(root.Name, prev.Name)
 	return fmt.Sprintf("committed root %s did not boot well %d times in a row (no good mark: mark-good, commit --if-trial, an orderly shutdown, or staying up for overlayupd.good_after); "+
 		"falling back to the previous root, now %s; the one that failed is %s ('overlayupd rollback' brings it back)", root.Name, k, root.Name, prev.Name)
 }

@@ -54,11 +54,11 @@ func TestBootBudget(t *testing.T) {
 }
 
 // TestBootBudgetFallbackIsOneExchange: the fallback never leaves an instant
-// without a committed root: the first op exchanges the two roots.
+// without a committed root (one exchange), and its count goes first.
 func TestBootBudgetFallbackIsOneExchange(t *testing.T) {
 	p := DecideWithBudget(NewState(".sqsh", "root.sqsh", "boots-3", "root.prev.sqsh"), 3)
-	if len(p.Ops) != 2 || p.Ops[0].Kind != OpExchange || p.Ops[1].From != "boots-3" || p.Ops[1].To != "boots-1" {
-		t.Fatalf("ops %v, want the exchange of the roots, then the counter", p.Ops)
+	if len(p.Ops) != 2 || p.Ops[0].From != "boots-3" || p.Ops[0].To != "boots-1" || p.Ops[1].Kind != OpExchange {
+		t.Fatalf("ops %v, want the counter, then the exchange of the roots", p.Ops)
 	}
 	if !strings.Contains(p.Why, "did not boot well 3 times") {
 		t.Errorf("why %q", p.Why)
