@@ -1,10 +1,10 @@
 package boot
 
 import (
-	"os"
 	"strconv"
 
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
+	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -39,7 +39,7 @@ func ParseBootBudget(cmdline string) (budget int, warning string) {
 // file, boots-0, written and renamed into place. Any doubt turns the budget
 // off for this boot: it must never stop a boot.
 func bootBudget(log *overlay.Log, s *trampoline.Store) int {
-	b, _ := os.ReadFile(overlay.CmdlinePath)
+	b, _ := mounts.ReadProc(overlay.CmdlinePath)
 	budget, warning := ParseBootBudget(string(b))
 	if warning != "" {
 		log.Warnf("%s", warning)

@@ -159,7 +159,7 @@ func describeLayer(cfg Config) string {
 // (only run when it exists), then the kernel command line. The disable file
 // and overlay=disable turn the overlay off. Warnings are logged.
 func LoadConfig(log *Log) (Config, error) {
-	cmdline, err := os.ReadFile(CmdlinePath)
+	cmdline, err := mounts.ReadProc(CmdlinePath)
 	if err != nil {
 		return Config{}, fmt.Errorf("read kernel command line: %w", err)
 	}
@@ -368,7 +368,7 @@ func Rescue(cmdline string) bool {
 }
 
 func readCmdline() string {
-	b, _ := os.ReadFile(CmdlinePath)
+	b, _ := mounts.ReadProc(CmdlinePath)
 	return string(b)
 }
 

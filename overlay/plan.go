@@ -61,6 +61,7 @@ type Op struct {
 	Flags  uintptr
 	Data   string
 	Loop   bool // OpMount: Source is a file, attached to a loop device first
+	Exists bool // OpMkdir: the directory is likely there already (look first)
 	// Verity (OpMount of an image file) mounts it through dm-verity, as the
 	// mode says (mountVerity); "" never does.
 	Verity VerityMode
@@ -272,11 +273,17 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		// fix. (Not in a persistent layer, where it would stay for good.)
 		add(Op{Kind: OpTouch, Target: CombinedDir + "/fastboot"})
 	}
+	made := map[string]bool{}
 	for _, m := range MountsToMove(l.Mounts) {
-		add(Op{Kind: OpMkdir, Target: CombinedDir + m}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
+		// Mount points a root has (/dev, /proc, ...): Exists says to look
+		// before making, one system call where mkdir first would be two.
+		add(Op{Kind: OpMkdir, Target: CombinedDir + m, Exists: true}, Op{Kind: OpMove, Source: m, Target: CombinedDir + m})
+		made[m] = true
 	}
 	for _, d := range StandardDirs {
-		add(Op{Kind: OpMkdir, Target: CombinedDir + d})
+		if !made[d] {
+			add(Op{Kind: OpMkdir, Target: CombinedDir + d, Exists: true})
+		}
 	}
 	if l.ReadOnly {
 		add(Op{Kind: OpRemount, Target: CombinedDir, Flags: unix.MS_BIND | unix.MS_RDONLY})

@@ -86,6 +86,9 @@ func mkdirAll(dir string) error {
 func (o Op) run(logf func(string, ...any)) error {
 	switch o.Kind {
 	case OpMkdir:
+		if o.Exists && isDir(o.Target) {
+			return nil
+		}
 		return mkdirAll(o.Target)
 	case OpCheckInit:
 		return checkRootInit(o.Target)

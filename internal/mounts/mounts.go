@@ -4,11 +4,14 @@ package mounts
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mount is one line of /proc/self/mountinfo.
@@ -32,12 +35,45 @@ var MountInfoPath = "/proc/self/mountinfo"
 
 // Read parses MountInfoPath.
 func Read() ([]Mount, error) {
-	f, err := os.Open(MountInfoPath)
+	b, err := ReadProc(MountInfoPath)
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}
-	defer f.Close()
-	return Parse(f)
+	return Parse(bytes.NewReader(b))
+}
+
+// ReadProc reads a small kernel-generated file (/proc/self/mountinfo,
+// /proc/cmdline) whole, with open, read and close on a bare descriptor.
+// Why not os.ReadFile: an *os.File is registered with the runtime's network
+// poller, whose first use creates it (epoll, eventfd, a wake-up thread),
+// and PID 1 reads these files on every boot, before anything else needs the
+// poller. The file is read to its end, at most 16 MiB.
+func ReadProc(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= 16<<20 {
+				return nil, &os.PathError{Op: "read", Path: path, Err: unix.EFBIG}
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 // Parse reads mountinfo lines. Malformed lines are an error: a mount table we
@@ -149,7 +185,7 @@ var FilesystemsPath = "/proc/filesystems"
 
 // Filesystems returns the filesystem types the kernel has now.
 func Filesystems() (map[string]bool, error) {
-	data, err := os.ReadFile(FilesystemsPath)
+	data, err := ReadProc(FilesystemsPath)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", FilesystemsPath, err)
 	}

@@ -1,6 +1,10 @@
 package mounts
 
 import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -96,5 +100,27 @@ func TestHasOption(t *testing.T) {
 		if got := HasOption(c.opts, c.o); got != c.want {
 			t.Errorf("HasOption(%q, %q) = %v, want %v", c.opts, c.o, got, c.want)
 		}
+	}
+}
+
+// TestReadProc reads what os.ReadFile reads, past its first 4 KiB too.
+func TestReadProc(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1000)
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/proc/self/cmdline", "/proc/filesystems", big} {
+		want, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadProc(p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ReadProc(%s) = %d bytes, %v; want the %d of os.ReadFile", p, len(got), err, len(want))
+		}
+	}
+	if _, err := ReadProc(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadProc of a missing file: %v, want ErrNotExist", err)
 	}
 }
