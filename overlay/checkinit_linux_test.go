@@ -109,3 +109,22 @@ func TestLogOpensKmsgAtFirstWarning(t *testing.T) {
 		t.Errorf("console got %q", console.String())
 	}
 }
+
+// TestMkdirExistsTakesALink: a mount point a root has as a symbolic link
+// (Debian's /var/lock -> /run/lock, absolute) is left alone, not followed.
+func TestMkdirExistsTakesALink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "lock")
+	if err := os.Symlink("/nonexistent-run/lock", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Op{Kind: OpMkdir, Target: link, Exists: true}).run(func(string, ...any) {}); err != nil {
+		t.Errorf("mkdir of an existing link: %v", err)
+	}
+	if err := (Op{Kind: OpMkdir, Target: link}).run(func(string, ...any) {}); err == nil {
+		t.Error("without Exists, a dangling link where a directory must be is an error")
+	}
+	if err := (Op{Kind: OpMkdir, Target: filepath.Join(dir, "new/sub"), Exists: true}).run(func(string, ...any) {}); err != nil || !isDir(filepath.Join(dir, "new/sub")) {
+		t.Errorf("mkdir of a new directory: %v", err)
+	}
+}

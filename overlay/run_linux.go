@@ -86,8 +86,13 @@ func mkdirAll(dir string) error {
 func (o Op) run(logf func(string, ...any)) error {
 	switch o.Kind {
 	case OpMkdir:
-		if o.Exists && isDir(o.Target) {
-			return nil
+		if o.Exists {
+			// Anything already there will do, a symbolic link included:
+			// Debian's /var/lock is one to /run/lock, absolute, which from
+			// here would resolve outside the new root.
+			if _, err := os.Lstat(o.Target); err == nil {
+				return nil
+			}
 		}
 		return mkdirAll(o.Target)
 	case OpCheckInit:
