@@ -53,6 +53,7 @@ func bootStore(log *overlay.Log) (err error) {
 		return err
 	}
 	s.Logf = log.Warnf
+	s.LastBoot = lastBoot
 	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
@@ -64,6 +65,8 @@ func bootStore(log *overlay.Log) (err error) {
 	plan, err := s.Boot()
 	if err != nil {
 		log.Warnf("store: %v", err)
+	} else {
+		armTrial(log, s, plan)
 	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {

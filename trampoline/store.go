@@ -24,6 +24,10 @@ type Store struct {
 	// (the boot path makes the store writable there, and only there). Its
 	// error stops the transition before any op: ErrStoreReadOnly.
 	BeforeChange func() error
+	// LastBoot, if set, tells Boot how the last boot ended (the watchdog's
+	// boot status). It is called only when a trial is in progress, so a
+	// plain boot of the committed root pays nothing for it.
+	LastBoot func() LastBoot
 	// Step, if set, runs before each op of a transition with its index, and
 	// once more after the last with len(ops): the crash tests reboot the
 	// machine there, at a named point.
@@ -93,7 +97,11 @@ func (s *Store) Boot() (BootPlan, error) {
 	if err != nil {
 		return BootPlan{Why: err.Error()}, err
 	}
-	plan := Decide(st)
+	var last LastBoot
+	if _, trial := st.Find(RoleTrying); trial && s.LastBoot != nil {
+		last = s.LastBoot()
+	}
+	plan := DecideAfter(st, last)
 	if err := s.Run(plan.Transition); err != nil {
 		if now, lerr := s.State(); lerr == nil {
 			st = now
@@ -162,13 +170,11 @@ func (s *Store) checkInUse(t Transition) error {
 }
 
 // Stage moves the fsynced, sealed entry at tmpPath (a .stage-* entry in the
-// slot directory, made by the caller) into root.try-N. Hold the store lock
-// from before the entry is made until this returns, or gc could remove it.
+// slot directory, made by the caller) into root.try-N, with no deadline of
+// its own (see StageTrial). Hold the store lock from before the entry is
+// made until this returns, or gc could remove it.
 func (s *Store) Stage(tmpPath string, tries int) (Transition, error) {
-	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.SlotDir) {
-		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.SlotDir)
-	}
-	return s.Do(Event{Kind: EvStage, Stage: filepath.Base(tmpPath), Tries: tries})
+	return s.StageTrial(tmpPath, Trial{Tries: tries})
 }
 
 // Init makes the fsynced entry at tmpPath (a .stage-* entry in the slot
