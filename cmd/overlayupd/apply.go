@@ -17,10 +17,11 @@ import (
 )
 
 type applyCmd struct {
-	store  storeFlag
-	tries  int
-	reboot bool
-	json   bool
+	store    storeFlag
+	deadline deadlineFlag
+	tries    int
+	reboot   bool
+	json     bool
 }
 
 // applyResult is what apply --json prints.
@@ -45,8 +46,11 @@ The image is checked before anything changes (squashfs superblock, the whole
 tree readable, an executable /sbin/init, room in the store), copied with its
 sha256 computed on the way and fsynced, checked again as copied (a pipe that
 ended early is caught there), and only then renamed into the try slot. Any
-refusal leaves the store as it was.`,
-		Example: "  overlayupd apply root-2.4.sqsh\n  curl -fsS https://example.com/root.sqsh | overlayupd apply - --reboot\n  overlayupd apply --tries 3 --json root.sqsh",
+refusal leaves the store as it was.
+
+In the trial boot a watchdog (where the board has one) resets the board if
+the trial hangs, or if it does not commit within --deadline of its boot.`,
+		Example: "  overlayupd apply root-2.4.sqsh\n  curl -fsS https://example.com/root.sqsh | overlayupd apply - --reboot\n  overlayupd apply --tries 3 --json root.sqsh\n  overlayupd apply --deadline 5m root.sqsh",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTries(cmd, c.tries); err != nil {
@@ -60,6 +64,7 @@ refusal leaves the store as it was.`,
 	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
 	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new image once it is staged")
 	cmd.Flags().BoolVar(&c.json, "json", false, "print the result as JSON")
+	c.deadline.register(cmd)
 	return cmd
 }
 
@@ -100,7 +105,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 				}
 			}()
 		}
-		if _, err = st.Stage(entry, c.tries); err != nil {
+		if _, err = st.StageTrial(entry, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}); err != nil {
 			if ws == nil {
 				discard(img.tmp)
 			}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -21,6 +22,7 @@ type env struct {
 	booted     func(*trampoline.Store) (string, error) // the entry the running system booted
 	executable func() (string, error)                  // this binary, copied by store init
 	reboot     func() error                            // apply --reboot
+	keeper     func() (int, *keeper.Config)            // the running trial watchdog keeper (pid 0: none)
 	// step, if set, runs before each rename of a store transition (see
 	// trampoline.Store.Step): the crash tests' hook, in test builds only.
 	step func(i int)
@@ -33,6 +35,7 @@ func systemEnv() *env {
 		booted:     boot.Booted,
 		executable: os.Executable,
 		reboot:     rebootSystem,
+		keeper:     keeper.Find,
 		step:       crashPoint(),
 	}
 }

@@ -12,10 +12,11 @@ import (
 )
 
 type persistCmd struct {
-	store  storeFlag
-	tries  int
-	reboot bool
-	upper  string
+	store    storeFlag
+	deadline deadlineFlag
+	tries    int
+	reboot   bool
+	upper    string
 }
 
 func newPersistCmd(e *env) *cobra.Command {
@@ -55,6 +56,7 @@ lost: it is in DIR-bak. Until then the root boots with the layer as it is.`,
 	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
 	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new root once it is staged")
 	cmd.Flags().StringVar(&c.upper, "upper", "", "the overlay's upper directory (default: this system's, "+overlay.RwdataDir+"/data)")
+	c.deadline.register(cmd)
 	return cmd
 }
 
@@ -97,7 +99,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if staged, err = stageWorkspace(st, ws, c.tries, "merged"); err != nil {
+		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged"); err != nil {
 			return err
 		}
 		ok = true

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -16,6 +17,9 @@ type storeStatus struct {
 	Top          string `json:"top"`
 	Format       string `json:"format"`
 	BootedSHA256 string `json:"booted_sha256,omitempty"`
+	// Watchdog is the trial watchdog of this boot: its keeper, or that a
+	// trial runs without one; absent in a committed boot without a keeper.
+	Watchdog *keeper.Report `json:"trial_watchdog,omitempty"`
 }
 
 func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, error) {
@@ -27,6 +31,11 @@ func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, erro
 		return nil, err
 	}
 	out := &storeStatus{Status: status, Top: st.Top, Format: st.Format.Name()}
+	if e.keeper != nil {
+		pid, cfg := e.keeper()
+		trial := trampoline.ParseName(booted, st.Format.Suffix()).Role == trampoline.RoleTrying
+		out.Watchdog = keeper.Describe(pid, cfg, keeper.Uptime(), trial)
+	}
 	if sum && booted != "" {
 		if out.BootedSHA256, err = st.Format.Digest(st.SlotDir, booted); err != nil {
 			return nil, err
@@ -66,6 +75,9 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	}
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
+	}
+	if s.Watchdog != nil {
+		fmt.Fprintf(w, "watchdog: %s\n", s.Watchdog.Summary)
 	}
 	fmt.Fprintln(w, s.NextBoot.Summary)
 }

@@ -26,6 +26,7 @@ const UpdateEnv = "OVERLAYUPD_UPDATE"
 
 type updateCmd struct {
 	store      storeFlag
+	deadline   deadlineFlag
 	tries      int
 	reboot     bool
 	keepFailed bool
@@ -90,6 +91,7 @@ layer into the root.`,
 	cmd.Flags().BoolVar(&c.shell, "shell", false, "run an interactive shell (/bin/sh) in the snapshot instead of a command")
 	cmd.Flags().BoolVar(&c.force, "force", false, "stage even when the persistent layer shadows dpkg's database")
 	cmd.Flags().BoolVar(&c.bootWrites, "allow-boot-writes", false, "let CMD write /boot and /boot/firmware (not transactional)")
+	c.deadline.register(cmd)
 	return cmd
 }
 
@@ -203,7 +205,7 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
 	}
-	staged, err := stageWorkspace(st, ws, c.tries, "updated")
+	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated")
 	if err != nil {
 		return "", 1, err
 	}
@@ -215,17 +217,17 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 // the root boots (what CMD or the merge left of /sbin/init: without it the
 // trial would sit at a shell, or nothing, until someone pulls the plug),
 // seals it and stages it with tries boots. It returns the staged name.
-func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, tries int, what string) (string, error) {
+func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string) (string, error) {
 	if _, err := squash.CheckRoot(ws.Path); err != nil {
 		return "", fmt.Errorf("the %s root would not boot: %w; nothing staged", what, err)
 	}
 	if err := ws.Seal(); err != nil {
 		return "", err
 	}
-	if _, err := st.Stage(ws.Path, tries); err != nil {
+	if _, err := st.StageTrial(ws.Path, trial); err != nil {
 		return "", fmt.Errorf("%w\n%s", err, stagedNow(st))
 	}
-	return trampoline.EntryName(trampoline.RoleStaged, tries, st.Format.Suffix()), nil
+	return trampoline.EntryName(trampoline.RoleStaged, trial.Tries, st.Format.Suffix()), nil
 }
 
 // updateSource is the subvolume update snapshots: the entry this system
