@@ -48,9 +48,9 @@ func ParseParams(cmdline string) (Params, []string) {
 		d, err := ParseDuration(v)
 		switch {
 		case err != nil:
-			warn = append(warn, fmt.Sprintf("%s=%s: %v; the watchdog timeout is chosen from the device", KeyTimeout, v, err))
+			warn = append(warn, fmt.Sprintf("%s=%s: %v; ignored, the timeout is chosen from the device", KeyTimeout, v, err))
 		case d == 0:
-			warn = append(warn, fmt.Sprintf("%s=%s: a timeout of 0 would reset at once; the watchdog timeout is chosen from the device", KeyTimeout, v))
+			warn = append(warn, fmt.Sprintf("%s=%s: a timeout of 0 would reset at once; ignored, the timeout is chosen from the device", KeyTimeout, v))
 		default:
 			p.Timeout = d
 		}
@@ -58,7 +58,7 @@ func ParseParams(cmdline string) (Params, []string) {
 	if v, ok := kcmdline.Lookup(ps, KeyDeadline); ok {
 		d, err := ParseDeadline(v)
 		if err != nil {
-			warn = append(warn, fmt.Sprintf("%s=%s: %v; the trial deadline is the default %s", KeyDeadline, v, err, DefaultDeadline))
+			warn = append(warn, fmt.Sprintf("%s=%s: %v; ignored", KeyDeadline, v, err))
 		} else {
 			p.Deadline, p.HasDeadline = d, true
 		}

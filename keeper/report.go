@@ -41,7 +41,7 @@ func Describe(pid int, c *Config, uptime time.Duration, trial bool) *Report {
 	case uptime < c.Deadline:
 		r.DeadlineS, r.LeftS = ceilSeconds(c.Deadline), ceilSeconds(c.Deadline-uptime)
 		r.Summary = fmt.Sprintf("%s: the trial must commit within %s of boot (%s left), or the board resets and boots the committed root",
-			what, FormatDuration(c.Deadline), FormatDuration(c.Deadline-uptime))
+			what, FormatDuration(c.Deadline), FormatDuration(time.Duration(r.LeftS)*time.Second))
 	default:
 		r.DeadlineS = ceilSeconds(c.Deadline)
 		r.Summary = fmt.Sprintf("%s: the trial's deadline (%s after boot) passed: the board resets within %s unless it commits now",

@@ -17,6 +17,7 @@ declare -A need=(
   [unshare]=util-linux
   [unsquashfs]=squashfs-tools
   [rsync]=rsync
+  [mmdebstrap]=mmdebstrap
 )
 missing=()
 for cmd in "${!need[@]}"; do
