@@ -36,7 +36,15 @@ func Arm(in TrialInput, info, warn Logf) int {
 		warn("watchdog: %s", w)
 	}
 	deadline, from := ResolveDeadline(in.Staged, in.HasStaged, p)
-	f, dev, err := Open()
+	if p.Off {
+		warn("watchdog: %s=off: %s for trial %s", KeyDevice, NoWatchdog, in.Trial)
+		return 0
+	}
+	paths := DevicePaths
+	if p.Device != "" {
+		paths = []string{p.Device}
+	}
+	f, dev, err := Open(paths...)
 	if err != nil {
 		if errors.Is(err, ErrNoDevice) {
 			warn("watchdog: %s for trial %s: %v; load the board's watchdog driver (or softdog) before init-overlay runs", NoWatchdog, in.Trial, err)

@@ -28,10 +28,13 @@ var ErrNoDevice = errors.New("no watchdog device")
 // descriptor goes to the keeper only (exec.Cmd's ExtraFiles), never to the
 // real init. Opening starts most watchdogs with their current timeout; the
 // caller programs its own at once.
-func Open() (*os.File, Device, error) {
+func Open(paths ...string) (*os.File, Device, error) {
 	var f *os.File
 	var dev Device
-	for _, p := range DevicePaths {
+	if len(paths) == 0 {
+		paths = DevicePaths
+	}
+	for _, p := range paths {
 		var err error
 		f, err = os.OpenFile(p, os.O_WRONLY|unix.O_CLOEXEC, 0)
 		if errors.Is(err, os.ErrNotExist) {
@@ -47,7 +50,7 @@ func Open() (*os.File, Device, error) {
 		break
 	}
 	if f == nil {
-		return nil, dev, fmt.Errorf("%w (%s)", ErrNoDevice, strings.Join(DevicePaths, ", "))
+		return nil, dev, fmt.Errorf("%w (%s)", ErrNoDevice, strings.Join(paths, ", "))
 	}
 	fd := int(f.Fd())
 	if info, err := unix.IoctlGetWatchdogInfo(fd); err == nil {

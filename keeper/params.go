@@ -14,6 +14,7 @@ import (
 const (
 	KeyTimeout  = "overlayupd.wdt_timeout"    // the watchdog timeout: 30, 30s, 2m
 	KeyDeadline = "overlayupd.trial_deadline" // how long a trial has to commit: 10m, 600, off
+	KeyDevice   = "overlayupd.wdt_device"     // the watchdog device, or off
 )
 
 // Defaults.
@@ -36,6 +37,11 @@ type Params struct {
 	Deadline time.Duration // valid only when HasDeadline; 0 means none (off)
 	// HasDeadline: overlayupd.trial_deadline= was given and valid.
 	HasDeadline bool
+	// Device is overlayupd.wdt_device=: a /dev path to use instead of
+	// DevicePaths; Off: no watchdog at all (another program owns it, or a
+	// test runs the PID-1 path in a namespace that sees the host's /dev).
+	Device string
+	Off    bool
 }
 
 // ParseParams reads the watchdog keys of a kernel command line. A bad
@@ -53,6 +59,16 @@ func ParseParams(cmdline string) (Params, []string) {
 			warn = append(warn, fmt.Sprintf("%s=%s: a timeout of 0 would reset at once; ignored, the timeout is chosen from the device", KeyTimeout, v))
 		default:
 			p.Timeout = d
+		}
+	}
+	if v, ok := kcmdline.Lookup(ps, KeyDevice); ok {
+		switch {
+		case v == "off" || v == "none":
+			p.Off = true
+		case strings.HasPrefix(v, "/dev/") && !strings.Contains(v, ".."):
+			p.Device = v
+		default:
+			warn = append(warn, fmt.Sprintf("%s=%s: give a /dev path or off; ignored", KeyDevice, v))
 		}
 	}
 	if v, ok := kcmdline.Lookup(ps, KeyDeadline); ok {

@@ -56,6 +56,10 @@ func TestParseParams(t *testing.T) {
 		{"overlayupd.wdt_timeout=0", Params{}, "would reset at once"},
 		{"overlayupd.wdt_timeout=x1", Params{}, "overlayupd.wdt_timeout=x1: not a duration"},
 		{"overlayupd.trial_deadline=1m overlayupd.trial_deadline=2m", Params{Deadline: 2 * time.Minute, HasDeadline: true}, ""},
+		{"overlayupd.wdt_device=off", Params{Off: true}, ""},
+		{"overlayupd.wdt_device=/dev/watchdog1", Params{Device: "/dev/watchdog1"}, ""},
+		{"overlayupd.wdt_device=/etc/passwd", Params{}, "give a /dev path or off"},
+		{"overlayupd.wdt_device=/dev/../etc/passwd", Params{}, "give a /dev path or off"},
 	}
 	for _, tt := range tests {
 		got, warn := ParseParams(tt.cmdline)
