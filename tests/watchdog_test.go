@@ -69,19 +69,28 @@ const (
 	wdTrialHead = ". /test/lib.sh\nshow\necho \"result: trial wdfds $(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c '/dev/watchdog')\"\n"
 	wdHang      = wdTrialHead + "echo \"result: trial hangs\"\nsleep 100000\n"
 	wdCrash     = wdTrialHead + "echo \"result: kernel crash\"\nsync\necho c > /proc/sysrq-trigger\nsleep 100000\n"
-	wdCommit    = wdTrialHead + `up() { cut -d. -f1 /proc/uptime; }
-while [ "$(up)" -lt 5 ]; do sleep 1; done
-overlayupd commit 2>&1 | sed 's/^/result: commit: /'
-sleep 3
-echo "result: keepers $(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -o 'overlayupd-keepe[r]' | wc -l)"
+	// wdCommit starts the automatic commit as busybox's rcS would (the
+	// init.d script that install --auto-commit put there, told to wait 5s).
+	wdCommit = wdTrialHead + `up() { cut -d. -f1 /proc/uptime; }
+/etc/init.d/S99overlayupd-commit start
 while [ "$(up)" -lt 45 ]; do sleep 1; done
+echo "result: keepers $(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -o 'overlayupd-keepe[r]' | wc -l)"
 echo "result: alive at $(up)s"
 `
 )
 
-func wdImage(t *testing.T, a *assets, version, run string) string {
-	return storeImage(t, a, version, func(r *rootTree) { r.step("run", run) })
+func wdImage(t *testing.T, a *assets, version, step string) string {
+	return storeImage(t, a, version, func(r *rootTree) {
+		r.step("run", step)
+		if step == wdCommit {
+			r.write("etc/default/overlayupd-commit", "OVERLAYUPD_COMMIT_AFTER=5s\n", 0o644)
+			if err := run("", a.bin, "install", "--auto-commit", "--root", r.dir); err != nil {
+				t.Fatalf("install --auto-commit: %v", err)
+			}
+		}
+	})
 }
+
 
 // esb are the boot options of QEMU's i6300ESB watchdog: driver loaded by
 // the initramfs, reset on expiry, the reset rebooting the VM in place so
@@ -156,8 +165,9 @@ func splitBoots(console string) []string {
 //	boot 3  trial vcrash: echo c with panic=0 (b): the dead kernel is reset
 //	        by the hardware; v1 boots, the failure recorded; apply vcommit
 //	boot 4  trial vcommit with deadline 20s and timeout 30s (c, and the bad
-//	        input "deadline shorter than the timeout"): commits at 5s, the
-//	        keeper disarms, still up past 40s, no reset
+//	        input "deadline shorter than the timeout"): its init.d script
+//	        (put there by install --auto-commit) commits 5s after it starts,
+//	        the keeper disarms, still up past 40s, no reset
 func TestWatchdog(t *testing.T) {
 	const deadline, timeout = 20 * time.Second, 10 * time.Second
 	sc := newStoreScenario(t, false, func(a *assets) map[string]string {
@@ -239,10 +249,11 @@ func TestWatchdog(t *testing.T) {
 	sc.boots++
 	v = sc.s.boot(sc.d, esb(sc.opts("", "overlayupd.wdt_timeout=30", "overlayupd.trial_deadline=20s")))
 	v.expect(`overlayupd: warning: watchdog: the trial deadline 20s is shorter than the watchdog timeout 30s: a trial that does not commit is reset up to 50s after boot`, bootTimeout)
-	v.expect(`result: commit: committed root\.sqsh`, bootTimeout)
+	v.expect(`overlayupd-commit: committing the trial \(if this is one\) after 5s`, bootTimeout)
+	v.expect(`overlayupd-commit: committed root\.sqsh \(was the trial root\.trying-0\.sqsh\)`, 30*time.Second)
 	v.expect(`overlayupd: watchdog: trial root\.trying-0\.sqsh is over \(committed or rolled back\): watchdog disarmed`, 10*time.Second)
-	v.expect(`result: keepers 0\n`, 30*time.Second)
-	v.expect(`result: alive at 4\ds`, 90*time.Second)
+	v.expect(`result: keepers 0\n`, 90*time.Second)
+	v.expect(`result: alive at 4\ds`, 10*time.Second)
 	out = v.wait(bootTimeout)
 	if n := len(splitBoots(out)); n != 1 {
 		t.Errorf("boot %d: %d kernel boots, want 1: the watchdog reset a committed trial", sc.boots, n)
