@@ -91,7 +91,6 @@ func wdImage(t *testing.T, a *assets, version, step string) string {
 	})
 }
 
-
 // esb are the boot options of QEMU's i6300ESB watchdog: driver loaded by
 // the initramfs, reset on expiry, the reset rebooting the VM in place so
 // that the next boot shows on the same console (and the device's "I reset
