@@ -29,7 +29,10 @@ func Main(argv, env []string) {
 	}()
 	overlay.Prepare(log)
 	if trampoline.IsStore(StoreTop) {
-		err := bootStore(log)
+		trial, err := bootStore(log)
+		if err == nil && trial {
+			overlay.ExecTrialInit(log, argv, env)
+		}
 		if err == nil {
 			overlay.ExecInit(log, argv, env)
 		}
@@ -47,10 +50,10 @@ const maxPlans = 4
 // bootStore boots a root of the store at StoreTop: it returns only when none
 // could be booted (the caller falls back to classic mode), with everything it
 // mounted undone and the store read-only again.
-func bootStore(log *overlay.Log) (err error) {
+func bootStore(log *overlay.Log) (trial bool, err error) {
 	s, err := OpenStore(StoreTop)
 	if err != nil {
-		return err
+		return false, err
 	}
 	s.Logf = log.Warnf
 	s.LastBoot = lastBoot
@@ -70,7 +73,7 @@ func bootStore(log *overlay.Log) (err error) {
 	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {
-			return fmt.Errorf("no root in the store boots (%s)", plan.Why)
+			return false, fmt.Errorf("no root in the store boots (%s)", plan.Why)
 		}
 		log.Infof("store: %s", plan.Why)
 		lower := s.Format.Lower(s.SlotDir, plan.Boot.Name)
@@ -80,9 +83,12 @@ func bootStore(log *overlay.Log) (err error) {
 		}
 		err := overlay.Boot(log, layout)
 		if err == nil {
-			return nil
+			return plan.Trial, nil
 		}
 		what := "does not mount"
+		if errors.Is(err, overlay.ErrBadInit) {
+			what = "cannot boot"
+		}
 		if !errors.Is(err, overlay.ErrLowerMount) {
 			// The root mounted but no overlay could be laid over it: boot
 			// it read-only rather than not at all. The store is detached
@@ -91,7 +97,7 @@ func bootStore(log *overlay.Log) (err error) {
 			w.restore(log)
 			lerr := overlay.BootLowerOnly(log, lower)
 			if lerr == nil {
-				return nil
+				return plan.Trial, nil
 			}
 			err, what = lerr, "does not boot read-only either"
 		}
@@ -100,7 +106,7 @@ func bootStore(log *overlay.Log) (err error) {
 			log.Warnf("store: %v", err)
 		}
 	}
-	return errors.New("no root in the store boots after every fallback")
+	return false, errors.New("no root in the store boots after every fallback")
 }
 
 // writableStore makes the store writable on its first change and puts it

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
 )
@@ -130,6 +131,23 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"},
 			has: []string{"skipping root.sqsh: not an image file", "skipping root.try-1.sqsh: not an image file"}}})
 	})
+	// A root whose init cannot run is found before the pivot, and the next
+	// root boots in the same boot (an exec of it would panic the kernel, and
+	// the reboot would try the same root again).
+	emptyInit := testroot.Squashfs(t, testroot.Tree(t, map[string]string{"sbin/init": "", "etc/version": "v0\n"}), "")
+	noShell := testroot.Squashfs(t, testroot.NewTree(t, testroot.Dir("sbin", 0o755),
+		testroot.File("sbin/init", "#!/bin/sh\necho never\n", 0o755)), "")
+	t.Run("committed root's init is zero bytes", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": emptyInit, "root.prev.sqsh": v1}, nil)
+		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"},
+			has: []string{"root.sqsh cannot boot", "/sbin/init is empty (0 bytes)"}}})
+	})
+	t.Run("trial's init is a script without its shell", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": noShell}, nil)
+		bootAll(t, img, []bootWant{{
+			want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "},
+			has:  []string{"/bin/sh: no such file or directory"}}})
+	})
 	t.Run("committed root does not mount", func(t *testing.T) {
 		img := store(t, map[string]string{"root.sqsh": garbage, "root.prev.sqsh": v1}, nil)
 		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"}, has: []string{"root.sqsh does not mount"}}})
@@ -210,5 +228,29 @@ func TestStoreNoUnionFSBootsImageReadOnly(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(log)
+	}
+}
+
+// When nothing at all boots (every root bad, no init and no shell on the
+// store), PID 1 says so on the console every 10 s instead of rebooting in a
+// loop that would hide it.
+func TestNothingBootsSaysSoRepeatedly(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	empty := testroot.Squashfs(t, testroot.Tree(t, map[string]string{"sbin/init": "", "etc/version": "v0\n"}), "")
+	tree := testroot.NewTree(t, testroot.Dir("roots", 0o755), testroot.Dir("sbin", 0o755), testroot.Dir("proc", 0o755),
+		testroot.Dir("run", 0o755), testroot.Dir("overlay", 0o755), testroot.Dir("dev", 0o755), testroot.Dir("sys", 0o755),
+		testroot.File("overlayupd-store", "overlayupd store v1\n", 0o644),
+		testroot.InitOverlay("sbin/init-overlay"), testroot.CopyFile(empty, "roots/root.sqsh", 0o644))
+	img := testroot.Ext4(t, tree, "64M")
+	log := testroot.BootFor(t, img, "root=/dev/vda ro init=/sbin/init-overlay", 25*time.Second)
+	t.Logf("console:\n%s", log)
+	if n := strings.Count(log, "nothing can boot:"); n < 2 {
+		t.Errorf("the message came %d times in 25 s, want it every 10 s:\n%s", n, log)
+	}
+	if strings.Contains(log, "rebooting") {
+		t.Errorf("PID 1 rebooted, hiding the message:\n%s", log)
+	}
+	if !strings.Contains(log, "root.sqsh cannot boot") || !strings.Contains(log, "empty (0 bytes)") {
+		t.Errorf("the console does not say why:\n%s", log)
 	}
 }

@@ -208,7 +208,16 @@ func MountVirtual() error {
 	return nil
 }
 
+// haveFS reports whether the kernel offers filesystem name. For overlay, a
+// stat of its module directory answers (a loaded or built-in overlay module
+// is there, with its parameters), which costs a tenth of reading and
+// parsing /proc/filesystems, at every boot; anything else is looked up there.
 func haveFS(name string) bool {
+	if name == "overlay" {
+		if _, err := os.Stat(filepath.Dir(OverlayParams)); err == nil {
+			return true
+		}
+	}
 	fss, err := mounts.Filesystems()
 	return err == nil && fss[name]
 }
@@ -294,19 +303,79 @@ func ensureDir(dir string) error {
 // ExecInit replaces this process with the real init, passing on the
 // arguments and environment the kernel gave us. It never returns: if init
 // cannot be run it tries an emergency shell, and then waits forever.
-func ExecInit(log *Log, argv, env []string) {
+func ExecInit(log *Log, argv, env []string) { execInit(log, argv, env, false) }
+
+// ExecTrialInit is ExecInit for a trial boot: when nothing can be run, the
+// next boot is another root (the trial's try is used up), so it reboots.
+func ExecTrialInit(log *Log, argv, env []string) { execInit(log, argv, env, true) }
+
+func execInit(log *Log, argv, env []string, trial bool) {
 	args := []string{RealInit}
 	if len(argv) > 1 {
 		args = append(args, argv[1:]...)
 	}
 	err := unix.Exec(RealInit, args, env)
 	log.Warnf("exec %s: %v; starting an emergency shell %s", RealInit, err, ShellPath)
-	err = unix.Exec(ShellPath, []string{ShellPath}, env)
-	// Nothing left to run. Rebooting beats waiting forever: in store mode
-	// the failed trial's try is already used up, so the next boot runs the
-	// committed root.
-	log.Warnf("exec %s: %v; nothing left to run, rebooting in %s", ShellPath, err, RebootDelay)
-	time.Sleep(RebootDelay)
+	shells := []string{ShellPath}
+	if Rescue(readCmdline()) {
+		shells = append(shells, RescueShells...)
+	}
+	for _, sh := range shells {
+		err = unix.Exec(sh, []string{sh}, env)
+		log.Warnf("exec %s: %v", sh, err)
+	}
+	if trial {
+		// The trial's try is used up: the next boot runs the committed root.
+		log.Warnf("nothing left to run in this trial; rebooting in %s into the committed root", RebootDelay)
+		time.Sleep(RebootDelay)
+		reboot(log)
+	}
+	Halt(log, fmt.Sprintf("%s and %s cannot be run (%v)", RealInit, ShellPath, err))
+}
+
+// RescueShells are the shells overlayupd.rescue=1 adds after ShellPath when
+// nothing boots: the store's own (a busybox put there for the purpose), and
+// the lower layer's, where a root mounted but its init does not run.
+var RescueShells = []string{StoreMount + "/bin/sh", RobaseDir + "/bin/sh", PivotDir + "/bin/sh"}
+
+// StoreMount is where the store stays reachable after the pivot (the same
+// path as trampoline.StoreMount; overlay does not import trampoline).
+const StoreMount = "/overlay/store"
+
+// Rescue reports whether the kernel command line asks for the rescue shells
+// (overlayupd.rescue=1) when nothing boots.
+func Rescue(cmdline string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(f, "overlayupd.rescue="); ok {
+			return v == "1" || v == "yes" || v == "true"
+		}
+	}
+	return false
+}
+
+func readCmdline() string {
+	b, _ := os.ReadFile(CmdlinePath)
+	return string(b)
+}
+
+// HaltEvery is how often Halt says it again.
+var HaltEvery = 10 * time.Second
+
+// Halt is PID 1's end when nothing at all can boot: it says so on the
+// console every HaltEvery, and never returns. Why not reboot: the boot path
+// has tried every root already, so the next boot would end here again, and
+// a reboot loop hides the one message that says what is wrong. (A trial
+// reboots instead: ExecTrialInit.)
+func Halt(log *Log, why string) {
+	msg := fmt.Sprintf("nothing can boot: %s. See the lines above; boot with overlayupd.rescue=1 for a shell, or put a good root in the store (overlayupd store init / apply from another machine). This message repeats every %s.", why, HaltEvery)
+	log.Warnf("%s", msg)
+	for {
+		time.Sleep(HaltEvery)
+		log.Infof("%s", msg)
+	}
+}
+
+func reboot(log *Log) {
 	unix.Sync()
 	for {
 		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {

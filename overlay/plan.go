@@ -27,6 +27,7 @@ const (
 	OpTouch                   // create an empty file Target
 	OpPrivate                 // make every mount under Target private
 	OpPivot                   // pivot_root into Target, old root at Source (relative)
+	OpCheckInit               // the root mounted at Target has an init the kernel can run (CheckInit)
 )
 
 // Phase is the part of the boot a step belongs to. A failed step's phase
@@ -113,6 +114,8 @@ func (o Op) String() string {
 		return "mount --make-rprivate " + o.Target
 	case OpPivot:
 		return fmt.Sprintf("pivot_root %s %s", o.Target, o.Source)
+	case OpCheckInit:
+		return "check-init " + o.Target + RealInit
 	}
 	return fmt.Sprintf("op(%d) %s", o.Kind, o.Target)
 }
@@ -219,7 +222,10 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir})
 	}
 	if l.Lower != nil {
-		add(MountOp(*l.Lower, RobaseDir, PhaseLower))
+		// A root whose init cannot run is a bad root, found before the pivot:
+		// the boot path falls back to the next one in this boot, where an
+		// exec of it would end in a kernel panic and the same root again.
+		add(MountOp(*l.Lower, RobaseDir, PhaseLower), Op{Kind: OpCheckInit, Phase: PhaseLower, Target: RobaseDir})
 	} else {
 		add(Op{Kind: OpMount, Phase: PhaseLower, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
 			Op{Kind: OpRemount, Phase: PhaseLower, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})

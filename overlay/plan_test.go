@@ -127,7 +127,7 @@ func TestBuildPlanStoreLower(t *testing.T) {
 		if strings.Contains(joined, "mount --bind / /overlay/robase") {
 			t.Error("store plan still binds / as the lower layer")
 		}
-		for _, want := range []string{"mount -t squashfs -o ro,loop /roots/root.sqsh /overlay/robase",
+		for _, want := range []string{"mount -t squashfs -o ro,loop /roots/root.sqsh /overlay/robase\ncheck-init /overlay/robase/sbin/init",
 			"mount --bind / /overlay/store", tc.storeRO, "mount --move /overlay/store /overlay/combined/overlay/store"} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("%s: plan lacks %q:\n%s", tc.rw, want, joined)
@@ -137,7 +137,7 @@ func TestBuildPlanStoreLower(t *testing.T) {
 		for _, op := range plan {
 			want := PhaseSetup
 			switch {
-			case op.Target == RobaseDir && op.Kind == OpMount:
+			case op.Target == RobaseDir && (op.Kind == OpMount || op.Kind == OpCheckInit):
 				want = PhaseLower
 			case op.Target == CombinedDir && op.Kind == OpMount, strings.HasPrefix(op.Target, RwdataDir+"/"):
 				want = PhaseUnion

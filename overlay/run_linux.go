@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/loop"
@@ -66,10 +69,26 @@ func (e *StepError) Is(target error) bool {
 	return false
 }
 
+// mkdirAll is os.MkdirAll that tries mkdir(2) first: the plan's directories
+// are nearly always new and their parents there, so one system call does,
+// where os.MkdirAll stats the path, then the parent, then creates it.
+func mkdirAll(dir string) error {
+	err := unix.Mkdir(dir, 0o755)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EEXIST) && isDir(dir):
+		return nil
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
 func (o Op) run() error {
 	switch o.Kind {
 	case OpMkdir:
-		return os.MkdirAll(o.Target, 0o755)
+		return mkdirAll(o.Target)
+	case OpCheckInit:
+		return checkRootInit(o.Target)
 	case OpMount:
 		if o.Loop {
 			_, err := loop.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data)
@@ -186,4 +205,64 @@ func pivot(newRoot, putOld string) error {
 		return fmt.Errorf("chroot: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// checkRootInit reads what RealInit resolves to inside root and checks it
+// with CheckInit, following a "#!" interpreter once (the kernel allows a
+// script interpreter to be a script, rarely used, so once is enough to catch
+// a missing /bin/sh).
+func checkRootInit(root string) error {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	p := RealInit
+	for range 2 {
+		f := readInit(rfd, p)
+		if errors.Is(f.Err, unix.ENOSYS) || errors.Is(f.Err, unix.EINVAL) {
+			// A kernel before 5.6 has no openat2: no check rather than a
+			// false alarm that would refuse every root.
+			return nil
+		}
+		interp, err := CheckInit(f)
+		if err != nil || interp == "" {
+			return err
+		}
+		p = interp
+	}
+	return nil
+}
+
+// readInit opens p inside the root rfd as the kernel would after a chroot
+// (openat2 RESOLVE_IN_ROOT: absolute symlinks stay inside), without blocking
+// on a FIFO, and reads its first bytes.
+func readInit(rfd int, p string) InitFile {
+	f := InitFile{Path: p}
+	fd, err := unix.Openat2(rfd, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		f.Err = err
+		return f
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Err = err
+		return f
+	}
+	f.Mode, f.Size = fsmode.FromStat(st.Mode), st.Size
+	if !f.Mode.IsRegular() || f.Size == 0 {
+		return f
+	}
+	buf := make([]byte, maxShebang)
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		f.Err = err
+		return f
+	}
+	f.Head = buf[:n]
+	return f
 }

@@ -11,12 +11,15 @@
 // Validation has two paths:
 //
 //   - gzip, xz and zstd images are read in-process with
-//     github.com/diskfs/go-diskfs: superblock, inode and directory tables, the
-//     whole directory tree, and the data of the file /sbin/init resolves to.
+//     github.com/diskfs/go-diskfs by the subpackage squash/inspect
+//     (inspect.Validate): superblock, inode and directory tables, the whole
+//     directory tree, and the data of the file /sbin/init resolves to. It is a
+//     package of its own so that the PID-1 binary, which imports this package
+//     for Format, links no decompressors.
 //   - lz4 and lzo images cannot be checked that way: go-diskfs v1.9.4 treats lz4
 //     blocks as lz4 frames (squashfs stores raw lz4 blocks), so it cannot even read
 //     the root inode, and its lzo reader fails with "output overrun" on ordinary
-//     data blocks. For those Validate falls back to ValidateByMount: a real
+//     data blocks. For those inspect.Validate falls back to ValidateByMount: a real
 //     read-only loop mount in a private mount namespace that lives on one locked
 //     OS thread and dies with it. Without root (or without loop/squashfs support)
 //     such images are refused with ErrUnsupportedCompression and a message that

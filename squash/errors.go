@@ -13,6 +13,8 @@ var (
 	ErrCorrupt                = errors.New("corrupt squashfs image")
 	ErrNoInit                 = errors.New("no /sbin/init in image")
 	ErrInitNotExecutable      = errors.New("/sbin/init is not executable")
+	ErrInitNotRunnable        = errors.New("/sbin/init cannot run")
+	ErrInitWrongArch          = errors.New("/sbin/init is for another architecture")
 	ErrDanglingSymlink        = errors.New("dangling symlink")
 	ErrSymlinkLoop            = errors.New("too many levels of symbolic links")
 	ErrNoSpace                = errors.New("not enough free space")

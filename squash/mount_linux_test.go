@@ -13,12 +13,13 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/loop"
 	"github.com/overlayupd/overlayupd/internal/mountns"
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"golang.org/x/sys/unix"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if !isRoot() {
+	if os.Geteuid() != 0 {
 		t.Skip("needs root: loop devices and mounts (runs in a private mount namespace)")
 	}
 }
@@ -50,11 +51,27 @@ func waitDetached(dev string) error {
 	return fmt.Errorf("%s still attached to %q", dev, bytes.TrimSpace(b))
 }
 
+// bootable is a minimal bootable root: /sbin/init -> ../bin/busybox.
+var bootable = map[string]string{"bin/busybox": "#!/bin/sh\necho busybox\n", "sbin/init": "->../bin/busybox"}
+
+// TestValidateByMountNotRoot: without root, lz4 and lzo images cannot be
+// checked and are refused with the fix, before anything is mounted.
+func TestValidateByMountNotRoot(t *testing.T) {
+	testroot.NeedTools(t, "mksquashfs")
+	img := testroot.Squashfs(t, testroot.NewTree(t, testroot.Files(bootable, 0o755)), "", testroot.Compression("lz4"))
+	defer func(f func() int) { geteuid = f }(geteuid)
+	geteuid = func() int { return 1000 }
+	_, err := ValidateByMount(img, nil)
+	if !errors.Is(err, ErrUnsupportedCompression) || !strings.Contains(err.Error(), "mksquashfs -comp zstd") {
+		t.Fatalf("ValidateByMount as non-root = %v, want ErrUnsupportedCompression with the fix", err)
+	}
+}
+
 func TestMount(t *testing.T) {
 	needRoot(t)
 	for _, comp := range []string{"gzip", "zstd", "lz4"} {
 		t.Run(comp, func(t *testing.T) {
-			img := buildImage(t, comp, goodTree())
+			img := testroot.Squashfs(t, testroot.NewTree(t, testroot.Files(bootable, 0o755)), "", testroot.Compression(comp), testroot.KeepOwners())
 			target := t.TempDir()
 			var dev string
 			err := mountns.InPrivate(func() error {
@@ -72,7 +89,7 @@ func TestMount(t *testing.T) {
 				switch {
 				case !mounted || onHost:
 					return fmt.Errorf("mounted in namespace %v, on host %v; want true, false", mounted, onHost)
-				case rerr != nil || string(got) != goodTree()["bin/busybox"]:
+				case rerr != nil || string(got) != bootable["bin/busybox"]:
 					return fmt.Errorf("read /sbin/init through the mount: %q, %v", got, rerr)
 				case !errors.Is(werr, unix.EROFS):
 					return fmt.Errorf("write into the mount = %v, want EROFS", werr)

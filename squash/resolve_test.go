@@ -6,21 +6,21 @@ import (
 	"testing"
 )
 
-// fakeImage is a lookupFunc over a map: path -> "dir", "file", "file-0644" or "->target".
-func fakeImage(entries map[string]string) lookupFunc {
-	return func(p string) (node, error) {
+// fakeImage is a LookupFunc over a map: path -> "dir", "file", "file-0644" or "->target".
+func fakeImage(entries map[string]string) LookupFunc {
+	return func(p string) (Node, error) {
 		v, ok := entries[p]
 		switch {
 		case !ok:
-			return node{}, fs.ErrNotExist
+			return Node{}, fs.ErrNotExist
 		case v == "dir":
-			return node{mode: fs.ModeDir | 0o755}, nil
+			return Node{Mode: fs.ModeDir | 0o755}, nil
 		case v == "file":
-			return node{mode: 0o755}, nil
+			return Node{Mode: 0o755}, nil
 		case len(v) >= 2 && v[:2] == "->":
-			return node{mode: fs.ModeSymlink | 0o777, target: v[2:]}, nil
+			return Node{Mode: fs.ModeSymlink | 0o777, Target: v[2:]}, nil
 		}
-		return node{}, errors.New("bad fake entry " + v)
+		return Node{}, errors.New("bad fake entry " + v)
 	}
 }
 
@@ -63,7 +63,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, _, err := resolve(fakeImage(tc.entries), "/sbin/init")
+			got, _, err := Resolve(fakeImage(tc.entries), "/sbin/init")
 			if tc.name == "file as dir" {
 				if err == nil {
 					t.Fatalf("resolve = %q, want a not-a-directory error", got)
@@ -92,12 +92,12 @@ func TestCheckInitMode(t *testing.T) {
 		{fs.ModeDir | 0o755, false}, {fs.ModeDevice | 0o755, false}, {fs.ModeNamedPipe | 0o777, false},
 	}
 	for _, tc := range cases {
-		err := checkInitMode("/sbin/init", tc.mode)
+		err := CheckInitMode("/sbin/init", tc.mode)
 		if got := err == nil; got != tc.ok {
-			t.Errorf("checkInitMode(%v) = %v, want ok=%v", tc.mode, err, tc.ok)
+			t.Errorf("CheckInitMode(%v) = %v, want ok=%v", tc.mode, err, tc.ok)
 		}
 		if err != nil && !errors.Is(err, ErrInitNotExecutable) {
-			t.Errorf("checkInitMode(%v) = %v, want ErrInitNotExecutable", tc.mode, err)
+			t.Errorf("CheckInitMode(%v) = %v, want ErrInitNotExecutable", tc.mode, err)
 		}
 	}
 }

@@ -32,6 +32,17 @@ var compNames = map[uint16]string{
 	compXz: "xz", compLz4: "lz4", compZstd: "zstd",
 }
 
+// KernelMountable reports whether Linux can mount an image of this
+// compression: lzma (id 2) squashfs was never merged into the kernel.
+func (s Superblock) KernelMountable() bool { return s.Compression != compLzma }
+
+// GoReadable reports whether the in-process reader (package squash/inspect,
+// go-diskfs) can read this compression; lz4 and lzo images are checked by a
+// kernel mount instead (ValidateByMount).
+func (s Superblock) GoReadable() bool {
+	return s.Compression != compLz4 && s.Compression != compLzo
+}
+
 // Superblock is the parsed squashfs 4.0 superblock.
 type Superblock struct {
 	Inodes       uint32
@@ -145,8 +156,8 @@ func (s Superblock) check() error {
 	return nil
 }
 
-// marshal encodes s as a superblock; tests use it to build corrupt images.
-func (s Superblock) marshal() []byte {
+// Marshal encodes s as a superblock; tests use it to build corrupt images.
+func (s Superblock) Marshal() []byte {
 	b := make([]byte, SuperblockSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], magicLE)

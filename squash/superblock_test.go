@@ -46,7 +46,7 @@ func TestParseSuperblock(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := validSuperblock()
 			tc.edit(&s)
-			got, err := ParseSuperblock(s.marshal())
+			got, err := ParseSuperblock(s.Marshal())
 			if tc.want == nil {
 				if err != nil || got != s {
 					t.Fatalf("ParseSuperblock = %+v, %v; want %+v", got, err, s)
@@ -89,7 +89,7 @@ func TestCheckMagic(t *testing.T) {
 // FuzzParseSuperblock: never panics; an accepted superblock is self-consistent
 // and round-trips to the same bytes.
 func FuzzParseSuperblock(f *testing.F) {
-	f.Add(validSuperblock().marshal())
+	f.Add(validSuperblock().Marshal())
 	f.Add([]byte{})
 	f.Add([]byte("hsqs"))
 	if data, err := os.ReadFile("testdata/seed.sqsh"); err == nil {
@@ -112,7 +112,7 @@ func FuzzParseSuperblock(f *testing.F) {
 		if !(SuperblockSize <= s.InodeTable && s.InodeTable < s.DirTable && s.DirTable < s.BytesUsed && s.IDTable < s.BytesUsed) {
 			t.Fatalf("accepted table layout %+v", s)
 		}
-		if !bytes.Equal(s.marshal(), b[:SuperblockSize]) {
+		if !bytes.Equal(s.Marshal(), b[:SuperblockSize]) {
 			t.Fatalf("round trip differs")
 		}
 	})

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/internal/fsmode"
+
 	"github.com/overlayupd/overlayupd/internal/loop"
 	"github.com/overlayupd/overlayupd/internal/mountns"
 )
@@ -23,15 +25,15 @@ var geteuid = os.Geteuid
 // loop mount in a private mount namespace, walk the whole tree (lstat of every
 // entry), resolve /sbin/init inside the image (openat2 RESOLVE_IN_ROOT, so
 // absolute symlinks stay inside), check it is an executable regular file and read
-// its data. Needs root. Validate calls it for lz4 and lzo images; callers may use
+// its data. Needs root. inspect.Validate calls it for lz4 and lzo images; callers may use
 // it for any image as a deeper check.
-func ValidateByMount(path string) (Info, error) {
-	f, sb, info, err := openAndParse(path)
+func ValidateByMount(path string, machines []uint16) (Info, error) {
+	f, sb, info, err := OpenImage(path)
 	if err != nil {
 		return Info{}, err
 	}
 	f.Close()
-	if sb.Compression == compLzma {
+	if !sb.KernelMountable() {
 		return Info{}, fmt.Errorf("%s: %w: the kernel cannot mount lzma squashfs", path, ErrUnsupportedCompression)
 	}
 	if geteuid() != 0 {
@@ -49,7 +51,7 @@ func ValidateByMount(path string) (Info, error) {
 			return classifyMountErr(info.Compression, err)
 		}
 		defer unix.Unmount(dir, unix.MNT_DETACH)
-		return checkMounted(dir, &info)
+		return checkMounted(dir, &info, machines)
 	})
 	if err != nil {
 		return Info{}, fmt.Errorf("%s: %w", path, err)
@@ -66,8 +68,9 @@ func classifyMountErr(comp string, err error) error {
 	return fmt.Errorf("%w: cannot check a %s image without a working loop mount: %w", ErrUnsupportedCompression, comp, err)
 }
 
-// checkMounted checks the tree and /sbin/init of an image mounted at dir.
-func checkMounted(dir string, info *Info) error {
+// checkMounted checks the tree and /sbin/init of an image mounted at dir,
+// and that init can run on one of machines (CheckRunnable; nil: any).
+func checkMounted(dir string, info *Info, machines []uint16) error {
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil {
 			_, err = d.Info()
@@ -90,10 +93,34 @@ func checkMounted(dir string, info *Info) error {
 		return err
 	}
 	defer target.Close()
-	if _, err := io.Copy(io.Discard, io.LimitReader(target, maxInitRead)); err != nil {
+	if _, err := io.Copy(io.Discard, io.LimitReader(target, MaxInitRead)); err != nil {
 		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, info.InitTarget, err)
 	}
-	return nil
+	return CheckRunnable(func(p string) ([]byte, error) { return headIn(root, p) }, info.InitTarget, machines)
+}
+
+// headIn reads the first HeadSize bytes of p inside root, resolved as if
+// root were "/".
+func headIn(root int, p string) ([]byte, error) {
+	fd, err := unix.Openat2(root, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+		Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file: %w", p, fs.ErrNotExist)
+	}
+	b := make([]byte, HeadSize)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // openInit resolves /sbin/init under root as if root were "/", checks it and
@@ -113,7 +140,7 @@ func openInit(root int, dir string, info *Info) (*os.File, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", RealInit, err)
 	}
-	if err := checkInitMode(info.InitTarget, statMode(st.Mode)); err != nil {
+	if err := CheckInitMode(info.InitTarget, fsmode.FromStat(st.Mode)); err != nil {
 		return nil, err
 	}
 	// The mount is read-only and private to this thread, so resolving the same
@@ -142,31 +169,13 @@ func initOpenError(root int, rel string, err error) error {
 	return fmt.Errorf("%w: %s does not exist", ErrNoInit, RealInit)
 }
 
-// statMode converts a stat(2) mode to an fs.FileMode.
-func statMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFBLK, unix.S_IFCHR:
-		mode |= fs.ModeDevice
-	case unix.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		mode |= fs.ModeSocket
-	}
-	return mode
-}
-
 // CheckRoot checks a root tree at dir as an image's tree is checked: every
 // entry readable, and /sbin/init, resolved inside dir, an executable file
 // whose data reads. For roots that are not images (a subvolume made by the
 // btrfs store's commands).
-func CheckRoot(dir string) (Info, error) {
+func CheckRoot(dir string, machines []uint16) (Info, error) {
 	info := Info{CheckedBy: "tree"}
-	if err := checkMounted(dir, &info); err != nil {
+	if err := checkMounted(dir, &info, machines); err != nil {
 		return Info{}, fmt.Errorf("%s: %w", dir, err)
 	}
 	return info, nil

@@ -25,6 +25,7 @@ type assets struct {
 	kernel  string // vmlinuz
 	modRoot string // directory holding lib/modules/<kver>, depmod'ed
 	bin     string // the overlayupd binary under test
+	init    string // the PID-1 binary under test, init-overlay, beside it
 	// preload are modules the initramfs loads before initModules: what a
 	// kernel has as modules that the cloud one builds in (the generic
 	// kernel's ext4, and crc32c, which libcrc32c wants but modules.dep
@@ -103,6 +104,9 @@ func fetchAssets() (a *assets, hint string, err error) {
 	}
 	if a.bin, err = testroot.BuildBinary(); err != nil {
 		return nil, "make -C " + repoRoot() + " build, or set OVERLAYUPD_BIN", err
+	}
+	if a.init, err = testroot.InitBinary(); err != nil {
+		return nil, "make -C " + repoRoot() + " build-test", err
 	}
 	return a, "", nil
 }

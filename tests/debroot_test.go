@@ -42,10 +42,12 @@ func (s debianSpec) key() string {
 
 var debianMu sync.Mutex
 
-// debianRoot returns the cached squashfs image of spec, building it first
-// when it is missing: mmdebstrap in a private mount namespace (its chroot
-// mounts never reach the host's), the tree customized, mksquashfs -comp xz.
-// A missing tool skips the test, or fails it under CI=true.
+// debianRoot returns the cached squashfs image of spec, building what is
+// missing: the base (mmdebstrap's tarball of the suite, variant and
+// packages, cached apart because it is the slow part: downloads), then the
+// image (the base unpacked, customized, mksquashfs -comp xz). mmdebstrap
+// runs in a private mount namespace: its chroot mounts never reach the
+// host's. A missing tool skips the test, or fails it under CI=true.
 func debianRoot(t *testing.T, spec debianSpec) string {
 	t.Helper()
 	if spec.Suite == "" {
@@ -71,7 +73,11 @@ func debianRoot(t *testing.T, spec debianSpec) string {
 		if _, err := os.Stat(out); err == nil {
 			return nil // another process built it meanwhile
 		}
-		return buildDebianRoot(t, spec, dir, out)
+		base, err := debianBase(spec, dir)
+		if err != nil {
+			return err
+		}
+		return buildDebianImage(t, spec, base, dir, out)
 	})
 	if err != nil {
 		t.Fatalf("Debian root %s: %v", spec.Name, err)
@@ -79,28 +85,52 @@ func debianRoot(t *testing.T, spec debianSpec) string {
 	return out
 }
 
-func buildDebianRoot(t *testing.T, spec debianSpec, dir, out string) error {
+// baseKey names the base tarball: suite, variant and packages.
+func (s debianSpec) baseKey() string {
+	h := sha256.Sum256([]byte(strings.Join(append([]string{s.Suite, s.Variant}, s.Include...), "\x00")))
+	return s.Suite + "-" + s.Variant + "-" + hex.EncodeToString(h[:6])
+}
+
+// debianBase returns the cached mmdebstrap tarball of spec, making it first.
+func debianBase(spec debianSpec, dir string) (string, error) {
+	out := filepath.Join(dir, spec.baseKey()+".tar")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
-	tmp, err := os.MkdirTemp(dir, ".build-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	root := filepath.Join(tmp, "root")
+	tmp := filepath.Join(dir, ".base-"+spec.baseKey()+".tar")
+	defer os.Remove(tmp)
 	args := []string{"--mount", "--propagation", "private", "mmdebstrap", "--mode=root", "--quiet",
 		"--variant=" + spec.Variant,
 		// Leave out what a test root never reads.
 		"--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
 		"--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-include=/usr/share/locale/locale.alias",
 		"--dpkgopt=path-exclude=/usr/share/info/*",
+		"--format=tar",
 		"--include=" + strings.Join(spec.Include, ","),
-		spec.Suite, root}
+		spec.Suite, tmp}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mmdebstrap: %w\n%s", err, b)
+		return "", fmt.Errorf("mmdebstrap: %w\n%s", err, b)
+	}
+	return out, os.Rename(tmp, out)
+}
+
+func buildDebianImage(t *testing.T, spec debianSpec, base, dir, out string) error {
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	root := filepath.Join(tmp, "root")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return err
+	}
+	if b, err := exec.Command("tar", "-xpf", base, "-C", root, "--numeric-owner").CombinedOutput(); err != nil {
+		return fmt.Errorf("unpack %s: %w\n%s", base, err, b)
 	}
 	if spec.Customize != nil {
 		spec.Customize(t, root)

@@ -70,6 +70,8 @@ for a in $(arg act | tr , ' '); do
 		sync; echo "result: power cut"; echo b > /proc/sysrq-trigger; sleep 5; echo "result: survived the power cut" ;;
 	hang)
 		echo "result: hanging"; sleep 1000 ;;
+	cutmark)
+		echo "result: cut-here" ;;
 	update-ver)
 		overlayupd update -- sh -c "echo $2 > /etc/version" 2>&1 | sed 's/^/result: update: /'
 		echo "result: update rc=$?" ;;

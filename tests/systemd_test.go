@@ -80,14 +80,14 @@ func systemdRoot(t *testing.T, a *assets) string {
 	return debianRoot(t, debianSpec{
 		Name:    "bookworm-systemd",
 		Include: []string{"systemd-sysv"},
-		Rev:     "1-" + hex.EncodeToString(unit[:6]),
+		Rev:     "2-" + hex.EncodeToString(unit[:6]),
 		MaxSize: 150 << 20,
 		Customize: func(t testing.TB, dir string) {
 			testroot.Apply(t, dir,
 				testroot.File("etc/version", "vsd\n", 0o644),
-				// The CLI is the store's trampoline binary: the cached image
-				// does not change with every build of overlayupd.
-				testroot.Symlink("/overlay/store/sbin/init-overlay", "usr/sbin/overlayupd"),
+				// The CLI under test is put on the store by the test (the
+				// cached image does not change with every build of it).
+				testroot.Symlink("/overlay/store/bin/overlayupd", "usr/sbin/overlayupd"),
 				testroot.File("etc/machine-id", "0123456789abcdef0123456789abcdef\n", 0o444),
 				testroot.Symlink("/dev/null", "etc/systemd/system/systemd-firstboot.service"),
 				testroot.File("etc/systemd/system.conf.d/watchdog.conf", "[Manager]\nRuntimeWatchdogSec=20s\n", 0o644),
@@ -134,6 +134,7 @@ func TestWatchdogSystemd(t *testing.T) {
 		if err := run("", s.a.bin, "apply", "--store", top, vsd); err != nil {
 			t.Fatalf("apply: %v", err)
 		}
+		testroot.Apply(t, top, testroot.CopyFile(s.a.bin, "bin/overlayupd", 0o755))
 		return &storeScenario{t: t, s: s, d: &disk{t: t, path: testroot.Ext4(t, top, "512M", "-L", "store"), fstype: "ext4"}}
 	}
 	opts := func(sc *storeScenario, args ...string) bootOpts {

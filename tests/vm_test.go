@@ -114,7 +114,11 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 	if o.init == "" {
 		o.init = "/sbin/init"
 	}
-	cmdline := []string{"console=ttyS0", "panic=-1", "printk.devkmsg=on", "init=" + o.init}
+	// no_timer_check: under software emulation on a loaded host the kernel's
+	// early check of the IO-APIC timer can miss its ticks and panic ("IO-APIC
+	// + timer doesn't work!") before anything of ours runs; virtual machines
+	// commonly turn the check off.
+	cmdline := []string{"console=ttyS0", "panic=-1", "printk.devkmsg=on", "no_timer_check", "init=" + o.init}
 	if d.fstype != "ext4" {
 		cmdline = append(cmdline, "rootfstype="+d.fstype)
 	}

@@ -19,6 +19,7 @@ import (
 type applyCmd struct {
 	store    storeFlag
 	deadline deadlineFlag
+	arch     string
 	tries    int
 	reboot   bool
 	json     bool
@@ -43,7 +44,8 @@ boot tries it, at most --tries times without a commit, and after that boots
 the committed root again. Run 'overlayupd commit' in the new system to keep it.
 
 The image is checked before anything changes (squashfs superblock, the whole
-tree readable, an executable /sbin/init, room in the store), copied with its
+tree readable, an executable /sbin/init built for this system's architecture,
+with its #! interpreter or dynamic loader inside the image, room in the store), copied with its
 sha256 computed on the way and fsynced, checked again as copied (a pipe that
 ended early is caught there), and only then renamed into the try slot. Any
 refusal leaves the store as it was.
@@ -65,6 +67,7 @@ the trial hangs, or if it does not commit within --deadline of its boot.`,
 	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new image once it is staged")
 	cmd.Flags().BoolVar(&c.json, "json", false, "print the result as JSON")
 	c.deadline.register(cmd)
+	cmd.Flags().StringVar(&c.arch, "arch", "", "the architecture the image must run on (amd64, arm64, armhf, ...; default: this system's, from the running kernel)")
 	return cmd
 }
 
@@ -73,7 +76,11 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
-	src, size, err := openImage(args[0], cmd.InOrStdin())
+	machines, err := e.targetMachines(c.arch)
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	src, size, err := openImage(args[0], cmd.InOrStdin(), machines)
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -89,9 +96,9 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 		var img staged
 		var ws *snapshot.Workspace
 		if isBtrfs(st) {
-			img, ws, err = unpackImage(cmd, st, args[0], src, size, progress)
+			img, ws, err = unpackImage(cmd, st, args[0], src, size, machines, progress)
 		} else {
-			img, err = stageImage(cmd.Context(), src, size, st.SlotDir, progress)
+			img, err = stageImage(cmd.Context(), src, size, st.SlotDir, machines, progress)
 		}
 		if err != nil {
 			return err
@@ -149,7 +156,7 @@ func (c *applyCmd) print(cmd *cobra.Command, res applyResult) error {
 
 // openImage opens the image argument: "-" is stdin (size unknown, -1);
 // a file is checked with checkImage first.
-func openImage(arg string, stdin io.Reader) (io.ReadCloser, int64, error) {
+func openImage(arg string, stdin io.Reader, machines []uint16) (io.ReadCloser, int64, error) {
 	if arg == "-" {
 		// Why peek: a stream that is not squashfs (/dev/zero, an HTML error
 		// page) is refused at its first bytes, not after it filled the store.
@@ -163,7 +170,7 @@ func openImage(arg string, stdin io.Reader) (io.ReadCloser, int64, error) {
 		}
 		return io.NopCloser(br), -1, nil
 	}
-	if _, err := checkImage(arg); err != nil {
+	if _, err := checkImage(arg, machines); err != nil {
 		return nil, 0, err
 	}
 	f, err := os.Open(arg)
@@ -213,13 +220,13 @@ func stagedNow(st *trampoline.Store) string {
 // one write of the data, as unsquashfs does); stdin is first copied into
 // the store (hashed and validated on the way, as a squashfs store stages
 // it), unpacked, and the copy removed before the caller stages.
-func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Reader, size int64, progress func(int64)) (staged, *snapshot.Workspace, error) {
+func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Reader, size int64, machines []uint16, progress func(int64)) (staged, *snapshot.Workspace, error) {
 	if arg == "-" {
-		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, progress)
+		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, machines, progress)
 		if err != nil {
 			return staged{}, nil, err
 		}
-		ws, err := makeSubvolRoot(cmd, st, rootSource{image: img.tmp})
+		ws, err := makeSubvolRoot(cmd, st, rootSource{image: img.tmp, machines: machines})
 		discard(img.tmp)
 		return img, ws, err
 	}
@@ -240,7 +247,7 @@ func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Re
 		sum, err := squash.Sum(path)
 		hashed <- result{sum, err}
 	}()
-	ws, err := makeSubvolRoot(cmd, st, rootSource{image: path})
+	ws, err := makeSubvolRoot(cmd, st, rootSource{image: path, machines: machines})
 	h := <-hashed
 	if err != nil {
 		return staged{}, nil, err

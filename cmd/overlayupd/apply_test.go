@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -172,6 +173,10 @@ func TestApplyBadInput(t *testing.T) {
 	notExec.modes["sbin/init"] = 0o644
 	dangling := bootable()
 	dangling.files["sbin/init"] = "->/bin/missing"
+	otherArch := bootable()
+	otherArch.files["bin/sh"] = foreignELF()
+	noShell := bootable()
+	delete(noShell.files, "bin/sh")
 
 	cases := []struct {
 		name  string
@@ -187,6 +192,8 @@ func TestApplyBadInput(t *testing.T) {
 		{"no /sbin/init", noInit.squashfs(t), nil, "no /sbin/init"},
 		{"/sbin/init not executable", notExec.squashfs(t), nil, "not executable"},
 		{"/sbin/init dangling symlink", dangling.squashfs(t), nil, "dangling"},
+		{"/sbin/init for another architecture", otherArch.squashfs(t), nil, "another architecture"},
+		{"/sbin/init a script without its shell", noShell.squashfs(t), nil, "needs /bin/sh, which is not in the image"},
 		{"larger than the free space", hugeImage(t, good, top), nil, "not enough free space"},
 		{"a directory", t.TempDir(), nil, "is a directory"},
 		{"missing path", filepath.Join(t.TempDir(), "nope.sqsh"), nil, "does not exist"},
@@ -351,7 +358,7 @@ func hugeImage(t *testing.T, good, top string) string {
 	if err := os.Truncate(p, int64(st.Bavail*uint64(st.Bsize))*2+1<<30); err != nil {
 		t.Skipf("cannot make a sparse image past the free space: %v", err)
 	}
-	if _, err := checkImage(p); err != nil {
+	if _, err := checkImage(p, hostMachines()); err != nil {
 		t.Fatalf("the padded image must pass validation, or the test proves nothing: %v", err)
 	}
 	return p
@@ -391,4 +398,130 @@ func (z *countingZeros) Read(p []byte) (int, error) {
 	clear(p)
 	z.n += int64(len(p))
 	return len(p), nil
+}
+
+// TestFindTrampoline: which file store init installs as the store's
+// /sbin/init-overlay.
+func TestFindTrampoline(t *testing.T) {
+	t.Parallel()
+	dir, other := t.TempDir(), t.TempDir()
+	self := filepath.Join(dir, "overlayupd")
+	write := func(p, body string, mode os.FileMode) string {
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write(self, "\x7fELF self", 0o755)
+	elf := write(filepath.Join(other, "init-overlay"), "\x7fELF init", 0o755)
+	script := write(filepath.Join(t.TempDir(), "init-overlay"), "#!/bin/sh\n", 0o755)
+	noexec := write(filepath.Join(t.TempDir(), "init-overlay"), "\x7fELF", 0o644)
+	for _, c := range []struct {
+		name     string
+		explicit string
+		beside   string // what init-overlay beside self is: "", "elf", "link-self"
+		dirs     []string
+		want     string
+		found    bool
+		wantErr  string
+	}{
+		{name: "beside this binary", beside: "elf", dirs: []string{other}, want: filepath.Join(dir, "init-overlay"), found: true},
+		{name: "in a search dir", dirs: []string{other}, want: elf, found: true},
+		{name: "an old install's link to this binary is skipped", beside: "link-self", dirs: []string{other}, want: elf, found: true},
+		{name: "none: this binary", dirs: []string{t.TempDir()}},
+		{name: "explicit", explicit: elf, want: elf, found: true},
+		{name: "explicit script refused", explicit: script, wantErr: "not an ELF"},
+		{name: "explicit not executable refused", explicit: noexec, wantErr: "not executable"},
+		{name: "explicit missing refused", explicit: filepath.Join(other, "nope"), wantErr: "no such file"},
+		{name: "explicit directory refused", explicit: other, wantErr: "not a regular file"},
+	} {
+		os.Remove(filepath.Join(dir, "init-overlay"))
+		switch c.beside {
+		case "elf":
+			write(filepath.Join(dir, "init-overlay"), "\x7fELF beside", 0o755)
+		case "link-self":
+			if err := os.Symlink("overlayupd", filepath.Join(dir, "init-overlay")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, found, err := findTrampoline(c.explicit, self, c.dirs, os.Stat, isELFFile)
+		switch {
+		case c.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: err = %v, want one saying %q", c.name, err, c.wantErr)
+			}
+		case err != nil || got != c.want || found != c.found:
+			t.Errorf("%s: = %q, %v, %v; want %q, %v", c.name, got, found, err, c.want, c.found)
+		}
+	}
+}
+
+// TestStoreInitInstallsInitOverlay: store init copies the init-overlay
+// beside this binary as the store's trampoline, and says so; without one it
+// installs itself, with a warning that says how to fix it.
+func TestStoreInitInstallsInitOverlay(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	self, _ := e.executable()
+	io := filepath.Join(filepath.Dir(self), "init-overlay")
+	if err := os.WriteFile(io, []byte("\x7fELF the PID-1 binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	top := t.TempDir()
+	out, err := run(t, e, "overlayupd", "store", "init", top, "--image", bootable().squashfs(t))
+	if err != nil {
+		t.Fatalf("store init: %v\n%s", err, out)
+	}
+	if got, want := fileSum(t, filepath.Join(top, "sbin/init-overlay")), fileSum(t, io); got != want {
+		t.Errorf("the store's trampoline is not %s", io)
+	}
+	if !strings.Contains(out, "(from "+io+")") {
+		t.Errorf("store init did not say where the trampoline came from:\n%s", out)
+	}
+
+	e2 := testEnv(t)
+	self2, _ := e2.executable()
+	top2 := t.TempDir()
+	out, err = run(t, e2, "overlayupd", "store", "init", top2, "--image", bootable().squashfs(t))
+	if err != nil {
+		t.Fatalf("store init: %v\n%s", err, out)
+	}
+	if got, want := fileSum(t, filepath.Join(top2, "sbin/init-overlay")), fileSum(t, self2); got != want {
+		t.Errorf("without init-overlay, the store's trampoline is not this binary")
+	}
+	if !strings.Contains(out, "warning: no init-overlay binary") || !strings.Contains(out, "--trampoline") {
+		t.Errorf("no warning with the fix:\n%s", out)
+	}
+}
+
+// foreignELF is the ELF stub with a machine this one is not.
+func foreignELF() string {
+	b := []byte(testroot.ELFStub())
+	m := uint16(squash.EMAArch64)
+	if b[18] == byte(squash.EMAArch64) {
+		m = squash.EMX8664
+	}
+	b[18], b[19] = byte(m), byte(m>>8)
+	return string(b)
+}
+
+// TestApplyArch: --arch names the board an image is for; without it the
+// image must run on this system.
+func TestApplyArch(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	foreign := bootable()
+	foreign.files["bin/sh"] = foreignELF()
+	img := foreign.squashfs(t)
+	arch := "arm64"
+	if foreignELF()[18] == byte(squash.EMX8664) {
+		arch = "amd64"
+	}
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, "--arch", "sparc", img); err == nil || !strings.Contains(err.Error(), "unknown architecture") {
+		t.Errorf("--arch sparc: %v\n%s", err, out)
+	}
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, "--arch", arch, img); err != nil {
+		t.Errorf("--arch %s: %v\n%s", arch, err, out)
+	}
 }

@@ -21,8 +21,14 @@ type env struct {
 	geteuid    func() int                              // root check
 	booted     func(*trampoline.Store) (string, error) // the entry the running system booted
 	executable func() (string, error)                  // this binary, copied by store init
-	reboot     func() error                            // apply --reboot
-	keeper     func() (int, *keeper.Config)            // the running trial watchdog keeper (pid 0: none)
+	// trampolineDirs: where store init looks for init-overlay after the
+	// directory of this binary (tests: nowhere, so they do not see the host's).
+	trampolineDirs []string
+	// machines: the ELF machines this system runs (hostMachines), what an
+	// applied image's init is checked against.
+	machines []uint16
+	reboot   func() error                 // apply --reboot
+	keeper   func() (int, *keeper.Config) // the running trial watchdog keeper (pid 0: none)
 	// step, if set, runs before each rename of a store transition (see
 	// trampoline.Store.Step): the crash tests' hook, in test builds only.
 	step func(i int)
@@ -30,13 +36,15 @@ type env struct {
 
 func systemEnv() *env {
 	return &env{
-		args:       os.Args,
-		geteuid:    os.Geteuid,
-		booted:     boot.Booted,
-		executable: os.Executable,
-		reboot:     rebootSystem,
-		keeper:     keeper.Find,
-		step:       crashPoint(),
+		args:           os.Args,
+		geteuid:        os.Geteuid,
+		booted:         boot.Booted,
+		executable:     os.Executable,
+		trampolineDirs: trampolineDirs,
+		machines:       hostMachines(),
+		reboot:         rebootSystem,
+		keeper:         keeper.Find,
+		step:           crashPoint(),
 	}
 }
 

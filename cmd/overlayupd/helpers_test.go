@@ -32,6 +32,7 @@ func testEnv(t *testing.T) *env {
 		geteuid:    func() int { return 0 },
 		booted:     func(*trampoline.Store) (string, error) { return "", nil },
 		executable: func() (string, error) { return self, nil },
+		machines:   hostMachines(),
 		reboot:     func() error { t.Error("reboot without a fake"); return nil },
 	}
 }
@@ -82,8 +83,8 @@ func bootable() tree {
 	_, _ = rand.Read(noise)
 	noise[0] = 'x' // the tree shorthand reads a body starting with "->" as a symlink
 	return tree{
-		files: map[string]string{"sbin/init": "#!/bin/sh\nexec /bin/sh\n", "data/noise": string(noise)},
-		modes: map[string]os.FileMode{"sbin/init": 0o755},
+		files: map[string]string{"sbin/init": "#!/bin/sh\nexec /bin/sh\n", "bin/sh": testroot.ELFStub(), "data/noise": string(noise)},
+		modes: map[string]os.FileMode{"sbin/init": 0o755, "bin/sh": 0o755},
 	}
 }
 

@@ -16,12 +16,13 @@ import (
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/squash"
+	"github.com/overlayupd/overlayupd/squash/inspect"
 )
 
 // checkImage refuses, before anything is locked or written, an image path
 // that cannot be a bootable root: missing, a directory, or failing
-// squash.Validate. The error says what is wrong and what to do.
-func checkImage(path string) (squash.Info, error) {
+// inspect.Validate. The error says what is wrong and what to do.
+func checkImage(path string, machines []uint16) (squash.Info, error) {
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -35,7 +36,7 @@ func checkImage(path string) (squash.Info, error) {
 		// forever, and a device is no image file.
 		return squash.Info{}, fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fileKind(st.Mode()))
 	}
-	info, err := squash.Validate(path)
+	info, err := inspect.Validate(path, machines)
 	if err != nil {
 		return info, imageError(err)
 	}
@@ -56,6 +57,8 @@ func imageError(err error) error {
 		{squash.ErrCorrupt, "the image is damaged: fetch or build it again"},
 		{squash.ErrNoInit, "a root image must contain /sbin/init, or it cannot boot: is this a root filesystem?"},
 		{squash.ErrInitNotExecutable, "make /sbin/init executable (chmod 755) before building the image"},
+		{squash.ErrInitWrongArch, "build the image for this board's architecture (or, preparing a store for another board, name its architecture with --arch)"},
+		{squash.ErrInitNotRunnable, "an init needs its interpreter (#! line) or dynamic loader (PT_INTERP) inside the image: build the image complete"},
 		{squash.ErrDanglingSymlink, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrSymlinkLoop, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrNotFile, "give an image file"},
@@ -81,12 +84,12 @@ func (s staged) sha256() string { return hex.EncodeToString(s.sum[:]) }
 // stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage
 // and validates the copy: only the copy is what will boot, and a pipe that
 // ended early is only seen there. On any error no file is left behind.
-func stageImage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (s staged, err error) {
+func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64)) (s staged, err error) {
 	s.tmp, s.sum, s.size, err = squash.Stage(ctx, r, size, dir, progress)
 	if err != nil {
 		return staged{}, imageError(err)
 	}
-	if s.info, err = squash.Validate(s.tmp); err != nil {
+	if s.info, err = inspect.Validate(s.tmp, machines); err != nil {
 		discard(s.tmp)
 		what := "the copied image"
 		if size < 0 {

@@ -99,7 +99,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged"); err != nil {
+		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged", e.machines); err != nil {
 			return err
 		}
 		ok = true

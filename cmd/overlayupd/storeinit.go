@@ -24,6 +24,13 @@ type storeInitCmd struct {
 	image string
 	btrfs bool
 	from  string
+	// trampoline is --trampoline: the init-overlay binary to install.
+	trampoline string
+	// installed is the file that was installed as the trampoline.
+	installed string
+	// arch is --arch; machines what the first root's init must run on.
+	arch     string
+	machines []uint16
 }
 
 func newStoreCmd(e *env) *cobra.Command {
@@ -43,7 +50,8 @@ func newStoreInitCmd(e *env) *cobra.Command {
 		Use:   "init DIR (--image IMAGE | --btrfs [--image IMAGE | --from DIR2])",
 		Short: "Make DIR a bootable store holding its first committed root",
 		Long: `Make DIR (e.g. the mounted store partition of an SD card, on a build host) a
-bootable store: this binary as DIR/` + InitName + `, the mount points /dev,
+bootable store: the PID-1 binary init-overlay as DIR/` + InitName + ` (the one beside
+this binary, or in /sbin or /usr/sbin, or --trampoline FILE), the mount points /dev,
 /proc, /sys and /overlay, and the first committed root in DIR/` + trampoline.SlotDir + `/.
 
 A squashfs store (the default) holds root images: IMAGE, validated as apply
@@ -67,6 +75,8 @@ A directory that already is a store is refused: use 'overlayupd apply --store'.`
 	cmd.Flags().StringVar(&c.image, "image", "", "squashfs image of the first committed root (required for a squashfs store)")
 	cmd.Flags().BoolVar(&c.btrfs, "btrfs", false, "make a btrfs store: roots are read-only subvolumes")
 	cmd.Flags().StringVar(&c.from, "from", "", "with --btrfs: copy this directory tree as the first root")
+	cmd.Flags().StringVar(&c.arch, "arch", "", "the board's architecture, which the first root's init must run on (amd64, arm64, armhf, ...; default: the trampoline's)")
+	cmd.Flags().StringVar(&c.trampoline, "trampoline", "", "the init-overlay binary to install as DIR/"+InitName+" (default: the one beside this binary); on a build host for another architecture, name the device's")
 	return cmd
 }
 
@@ -78,6 +88,9 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	if err := checkInitTarget(top); err != nil {
 		return errorf(cmd, "%w", err)
 	}
+	if c.machines, err = c.boardMachines(e); err != nil {
+		return errorf(cmd, "%w", err)
+	}
 	if c.btrfs {
 		return c.runBtrfs(cmd, e, top)
 	}
@@ -87,11 +100,11 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	case c.image == "":
 		return errorf(cmd, "give --image IMAGE (a squashfs root image), or --btrfs for a btrfs store")
 	}
-	if _, err := checkImage(c.image); err != nil {
+	if _, err := checkImage(c.image, c.machines); err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	var img staged
-	err = e.initStore(top, squash.Format{}, func(st *trampoline.Store) error {
+	err = e.initStore(cmd, c, top, squash.Format{}, func(st *trampoline.Store) error {
 		var err error
 		img, err = c.stageRoot(cmd, st)
 		return err
@@ -100,11 +113,37 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 		return errorf(cmd, "%w", err)
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s), trampoline /%s\n",
-		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), InitName)
+	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s), trampoline /%s (from %s)\n",
+		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), InitName, c.installed)
 	fmt.Fprintf(out, "boot it with the kernel command line: root=%s ro init=/sbin/init-overlay\n", rootDevice(top))
 	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
 	return nil
+}
+
+// boardMachines is what the store's board runs, which its first root's
+// init is checked against: --arch, else the machine of the trampoline that
+// will be installed (the board runs it, so it runs the board's
+// architecture, also when a build host of another one prepares the card),
+// else this system's.
+func (c *storeInitCmd) boardMachines(e *env) ([]uint16, error) {
+	if c.arch != "" {
+		return e.targetMachines(c.arch)
+	}
+	self, err := e.executable()
+	if err != nil {
+		return e.machines, nil
+	}
+	src, found, err := findTrampoline(c.trampoline, self, e.trampolineDirs, os.Stat, isELFFile)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		src = self
+	}
+	if ms := elfMachines(src); ms != nil {
+		return ms, nil
+	}
+	return e.machines, nil
 }
 
 // checkInitTarget refuses a DIR that is missing, not a directory, or already
@@ -152,7 +191,7 @@ func fileKind(m os.FileMode) string {
 // the first committed root (the protocol's init event). Order matters for
 // crashes: everything else is in place and fsynced before the marker is
 // written, so the marker's presence means a complete store.
-func (e *env) initStore(top string, f trampoline.Format, makeRoot func(*trampoline.Store) error) error {
+func (e *env) initStore(cmd *cobra.Command, c *storeInitCmd, top string, f trampoline.Format, makeRoot func(*trampoline.Store) error) error {
 	st := trampoline.Open(top, f)
 	if err := os.MkdirAll(st.SlotDir, 0o755); err != nil {
 		return err
@@ -162,7 +201,7 @@ func (e *env) initStore(top string, f trampoline.Format, makeRoot func(*trampoli
 		return err
 	}
 	defer lock.Close()
-	if err := e.installSelf(filepath.Join(top, InitName)); err != nil {
+	if c.installed, err = e.installTrampoline(filepath.Join(top, InitName), c.trampoline, cmd.ErrOrStderr()); err != nil {
 		return err
 	}
 	for _, d := range []string{"dev", "proc", "sys", strings.TrimPrefix(overlay.OverlayDir, "/")} {
@@ -200,7 +239,7 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (stag
 		defer bar.finish()
 		progress = bar.update
 	}
-	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, progress)
+	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, c.machines, progress)
 	if err != nil {
 		return staged{}, err
 	}
@@ -212,24 +251,6 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (stag
 		return staged{}, err
 	}
 	return img, nil
-}
-
-// installSelf copies this binary to dst, mode 0755, atomically: temp file,
-// fsync, rename, fsync of the directory.
-func (e *env) installSelf(dst string) error {
-	self, err := e.executable()
-	if err != nil {
-		return fmt.Errorf("find this binary: %w", err)
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFrom(dst, src, 0o755)
 }
 
 // rootDevice names the device to pass as root=: the source of the mount that

@@ -24,6 +24,7 @@ func isBtrfs(st *trampoline.Store) bool { return st.Format.Name() == (snapshot.F
 // directory tree, or (neither) the running system's root.
 type rootSource struct {
 	image, from string
+	machines    []uint16 // what the root's init must run on (nil: no check)
 }
 
 // makeSubvolRoot makes a sealed (read-only, durable) workspace in st's slot
@@ -57,7 +58,7 @@ func makeSubvolRoot(cmd *cobra.Command, st *trampoline.Store, src rootSource) (w
 		}
 	}
 	if err == nil {
-		_, err = squash.CheckRoot(ws.Path)
+		_, err = squash.CheckRoot(ws.Path, src.machines)
 	}
 	if err == nil {
 		err = ws.Seal()
@@ -127,7 +128,7 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 		return errorf(cmd, "%w", err)
 	}
 	if c.image != "" {
-		if _, err := checkImage(c.image); err != nil {
+		if _, err := checkImage(c.image, c.machines); err != nil {
 			return errorf(cmd, "%w", err)
 		}
 	}
@@ -137,8 +138,8 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 		}
 	}
 	var id uint64
-	err := e.initStore(top, snapshot.Format{}, func(st *trampoline.Store) error {
-		ws, err := makeSubvolRoot(cmd, st, rootSource{image: c.image, from: c.from})
+	err := e.initStore(cmd, c, top, snapshot.Format{}, func(st *trampoline.Store) error {
+		ws, err := makeSubvolRoot(cmd, st, rootSource{image: c.image, from: c.from, machines: c.machines})
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 		return errorf(cmd, "%w", err)
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "store ready in %s: committed root %s/root (read-only subvolume %d), trampoline /%s\n", top, trampoline.SlotDir, id, InitName)
+	fmt.Fprintf(out, "store ready in %s: committed root %s/root (read-only subvolume %d), trampoline /%s (from %s)\n", top, trampoline.SlotDir, id, InitName, c.installed)
 	fmt.Fprintf(out, "boot it with the kernel command line: root=%s rootfstype=btrfs rootflags=subvolid=5 ro init=/sbin/init-overlay\n", rootDevice(top))
 	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
 	return nil

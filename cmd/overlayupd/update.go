@@ -205,7 +205,7 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
 	}
-	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated")
+	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated", e.machines)
 	if err != nil {
 		return "", 1, err
 	}
@@ -217,8 +217,8 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 // the root boots (what CMD or the merge left of /sbin/init: without it the
 // trial would sit at a shell, or nothing, until someone pulls the plug),
 // seals it and stages it with tries boots. It returns the staged name.
-func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string) (string, error) {
-	if _, err := squash.CheckRoot(ws.Path); err != nil {
+func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string, machines []uint16) (string, error) {
+	if _, err := squash.CheckRoot(ws.Path, machines); err != nil {
 		return "", fmt.Errorf("the %s root would not boot: %w; nothing staged", what, err)
 	}
 	if err := ws.Seal(); err != nil {

@@ -21,7 +21,7 @@ func shellStore(t *testing.T, e *env, extra ...testroot.Applier) string {
 	t.Helper()
 	bin := testroot.BinaryPath(t)
 	e.executable = func() (string, error) { return bin, nil }
-	appliers := append(bootable().appliers(),
+	appliers := append(bootable().appliers(), testroot.Remove("bin/sh"), // the stub gives way to busybox
 		testroot.Busybox("bin/sh", "bin/echo", "bin/cat", "bin/sleep", "bin/false", "bin/test", "bin/ls", "bin/kill", "bin/head", "bin/true"),
 		testroot.File("etc/version", "v1\n", 0o644),
 		testroot.File("etc/resolv.conf", "nameserver 192.0.2.1 # the root's own\n", 0o644),

@@ -35,6 +35,21 @@ func BuildBinary() (string, error) {
 	return binPath, binErr
 }
 
+// InitBinary returns the PID-1 binary under test, init-overlay
+// (cmd/init-overlay): make builds it beside the overlayupd binary, in the
+// same directory, where store init looks for it too.
+func InitBinary() (string, error) {
+	bin, err := BuildBinary()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(bin), "init-overlay")
+	if err := checkExecutable(p); err != nil {
+		return "", fmt.Errorf("%w (make build-test builds it beside %s)", err, bin)
+	}
+	return p, nil
+}
+
 // BinaryPath is BuildBinary for a test: it fails t if there is no binary.
 func BinaryPath(t testing.TB) string {
 	t.Helper()

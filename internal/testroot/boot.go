@@ -22,6 +22,27 @@ import (
 // console output and the KEY=value lines in it.
 func Boot(t testing.TB, img, cmdline string, env ...string) (map[string]string, string) {
 	t.Helper()
+	log, err := bootFor(t, img, cmdline, 120*time.Second, env...)
+	if err != nil || !strings.Contains(log, "INIT-END") {
+		t.Fatalf("boot did not reach the end of /sbin/init (err %v):\n%s", err, log)
+	}
+	report := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Z][A-Z0-9-]*)=(.*)$`).FindAllStringSubmatch(log, -1) {
+		report[m[1]] = m[2]
+	}
+	return report, log
+}
+
+// BootFor is Boot for a boot that is not expected to reach an init's end:
+// it kills the namespace after d and returns the console output so far.
+func BootFor(t testing.TB, img, cmdline string, d time.Duration, env ...string) string {
+	t.Helper()
+	log, _ := bootFor(t, img, cmdline, d, env...)
+	return log
+}
+
+func bootFor(t testing.TB, img, cmdline string, d time.Duration, env ...string) (string, error) {
+	t.Helper()
 	mnt := t.TempDir()
 	cmdlineFile := filepath.Join(t.TempDir(), "cmdline")
 	if !strings.Contains(cmdline, "overlayupd.wdt_device=") {
@@ -40,21 +61,13 @@ mount -t tmpfs run "$MNT/run"
 mkdir "$MNT/run/lock"
 mount -t tmpfs lock "$MNT/run/lock"
 exec chroot "$MNT" /sbin/init-overlay extra-arg`
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", script)
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = append([]string{"IMG=" + img, "MNT=" + mnt, "CMDLINE=" + cmdlineFile,
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/"}, env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	log := out.String()
-	if err != nil || !strings.Contains(log, "INIT-END") {
-		t.Fatalf("boot did not reach the end of /sbin/init (err %v):\n%s", err, log)
-	}
-	report := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^([A-Z][A-Z0-9-]*)=(.*)$`).FindAllStringSubmatch(log, -1) {
-		report[m[1]] = m[2]
-	}
-	return report, log
+	return out.String(), err
 }

@@ -1,12 +1,14 @@
 package testroot
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -56,9 +58,14 @@ func Busybox(applets ...string) Applier {
 }
 
 // Binary copies the overlayupd binary under test (BuildBinary) to p, 0755.
-func Binary(p string) Applier {
+func Binary(p string) Applier { return built(BuildBinary, p) }
+
+// InitOverlay copies the PID-1 binary under test (InitBinary) to p, 0755.
+func InitOverlay(p string) Applier { return built(InitBinary, p) }
+
+func built(get func() (string, error), p string) Applier {
 	return ApplyFunc(func(root *os.Root) error {
-		bin, err := BuildBinary()
+		bin, err := get()
 		if err != nil {
 			return err
 		}
@@ -70,8 +77,9 @@ func Binary(p string) Applier {
 var treeApplets = []string{"sh", "awk", "cat", "echo", "dd", "grep", "head", "sed", "ls", "sync", "sleep", "basename", "tr", "rm", "cp"}
 
 // Tree makes a root tree for Boot: the usual mount points, busybox with the
-// applets tests use, the overlayupd binary as /usr/sbin/overlayupd and
-// /sbin/init-overlay, and files in the map shorthand of Entry (names under
+// applets tests use, the overlayupd binary as /usr/sbin/overlayupd, the
+// PID-1 binary as /usr/sbin/init-overlay with /sbin/init-overlay linked to
+// it (where make install puts them on a merged-/usr system), and files in the map shorthand of Entry (names under
 // sbin/ and usr/sbin/ are executable, other files 0644).
 func Tree(t testing.TB, files map[string]string) string {
 	t.Helper()
@@ -80,7 +88,7 @@ func Tree(t testing.TB, files map[string]string) string {
 		a = append(a, Dir(d, 0o755))
 	}
 	a = append(a, Busybox(treeApplets...), Binary("usr/sbin/overlayupd"),
-		Symlink("../usr/sbin/overlayupd", "sbin/init-overlay"))
+		InitOverlay("usr/sbin/init-overlay"), Symlink("../usr/sbin/init-overlay", "sbin/init-overlay"))
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
@@ -95,3 +103,20 @@ func Tree(t testing.TB, files map[string]string) string {
 	}
 	return NewTree(t, a...)
 }
+
+// ELFStub is the start of a static ELF executable for this machine: what
+// apply's runnability check (squash.CheckRunnable) reads of an init or its
+// interpreter, for test images that are validated but never booted.
+func ELFStub() string {
+	b := make([]byte, 64)
+	copy(b, "\x7fELF\x02\x01\x01")
+	if runtime.GOARCH == "arm" || runtime.GOARCH == "386" {
+		b[4] = 1 // ELFCLASS32
+	}
+	binary.LittleEndian.PutUint16(b[16:], 2) // ET_EXEC
+	binary.LittleEndian.PutUint16(b[18:], elfMachine[runtime.GOARCH])
+	binary.LittleEndian.PutUint16(b[52:], 64) // e_ehsize
+	return string(b)
+}
+
+var elfMachine = map[string]uint16{"amd64": 62, "arm64": 183, "arm": 40, "386": 3, "riscv64": 243, "ppc64le": 21, "s390x": 22}

@@ -1,4 +1,4 @@
-package squash
+package inspect
 
 import (
 	"os"
@@ -15,7 +15,7 @@ type tree map[string]string
 
 // goodTree is a minimal bootable root: /sbin/init -> ../bin/busybox.
 func goodTree() tree {
-	return tree{"bin/busybox": "#!/bin/sh\necho busybox\n", "sbin/init": "->../bin/busybox", "etc/hostname": "test\n"}
+	return tree{"bin/busybox": testroot.ELFStub() + "busybox", "bin/sh": "->busybox", "sbin/init": "->../bin/busybox", "etc/hostname": "test\n"}
 }
 
 func (tr tree) with(kv ...string) tree {
