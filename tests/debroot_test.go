@@ -136,7 +136,7 @@ func buildDebianImage(t *testing.T, spec debianSpec, base, dir, out string) erro
 		spec.Customize(t, root)
 	}
 	img := filepath.Join(tmp, "root.sqsh")
-	if b, err := exec.Command("mksquashfs", root, img, "-noappend", "-quiet", "-no-progress", "-comp", "xz").CombinedOutput(); err != nil {
+	if b, err := exec.Command("mksquashfs", root, img, "-noappend", "-quiet", "-no-progress", "-comp", "xz", "-processors", "1").CombinedOutput(); err != nil {
 		return fmt.Errorf("mksquashfs: %w\n%s", err, b)
 	}
 	fi, err := os.Stat(img)
