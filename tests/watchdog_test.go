@@ -129,11 +129,13 @@ func serconPort() string {
 // reReset is the firmware's banner after a reset (see inPlace).
 const reReset = `SeaBIOS \(version`
 
-// wantResetAfter checks that the reset came timeout after the last
-// keepalive, which was at most a pet interval before the moment `from`.
+// wantResetAfter checks that the reset came a timeout after the last
+// keepalive, which was at most a pet interval (a quarter of the timeout)
+// before the line the test measured from. The lower bound is looser than
+// that: on a loaded host the line reaches the test late.
 func wantResetAfter(t *testing.T, what string, took, timeout time.Duration) {
 	t.Helper()
-	lo, hi := timeout-timeout/4-time.Second, timeout+3*time.Second
+	lo, hi := timeout/2, timeout+3*time.Second
 	t.Logf("%s: the watchdog reset the VM %v after it (timeout %v)", what, took.Round(100*time.Millisecond), timeout)
 	if took < lo || took > hi {
 		t.Errorf("%s: the reset came %v after it, want %v..%v", what, took.Round(100*time.Millisecond), lo, hi)
@@ -211,10 +213,11 @@ func TestWatchdog(t *testing.T) {
 	must(t, boots[0], `result: trial hangs`)
 	must(t, boots[0], `"trial_watchdog": \{\s*"armed": true,[^}]*"deadline_s": 20,`)
 	// The reset comes within the deadline plus the timeout after the
-	// kernel started (t0, when its banner reached the host, is a little
-	// after the start).
+	// kernel started (t0 is when its banner reached the host; 5s of slack
+	// for a loaded host's console: with the driver's default timeout, 30s,
+	// it would come 20s later still).
 	t.Logf("case a: reset %v after the trial's kernel banner (deadline %v + timeout %v)", took.Round(100*time.Millisecond), deadline, timeout)
-	if took < deadline || took > deadline+timeout+2*time.Second {
+	if took < deadline || took > deadline+timeout+5*time.Second {
 		t.Errorf("the reset came %v after the trial's kernel started, want %v..%v", took.Round(100*time.Millisecond), deadline, deadline+timeout)
 	}
 	b = parseStoreBoot(t, sc.boots, boots[1])
