@@ -3,6 +3,7 @@ module github.com/overlayupd/overlayupd
 go 1.26.0
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/containerd/btrfs/v2 v2.0.0
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/spf13/cobra v1.10.2
@@ -21,4 +22,5 @@ require (
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/ulikunitz/xz v0.5.15 // indirect
+	golang.org/x/crypto v0.13.0 // indirect
 )

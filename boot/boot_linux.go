@@ -60,6 +60,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
+	s.BootBudget = bootBudget(log, s)
 	defer func() {
 		if err != nil {
 			w.restore(log)

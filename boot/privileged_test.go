@@ -254,3 +254,49 @@ func TestNothingBootsSaysSoRepeatedly(t *testing.T) {
 		t.Errorf("the console does not say why:\n%s", log)
 	}
 }
+
+// TestBootBudget: a committed root that keeps failing (its init exits at
+// once) falls back to root.prev after overlayupd.boot_budget boots, in one
+// exchange; the root that now boots is marked good by mark-good.
+func TestBootBudget(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1 := image(t, "v1", "", nil)
+	bad := testroot.Squashfs(t, testroot.Tree(t, map[string]string{
+		"sbin/init":   "#!/bin/sh\necho IMAGE=v2\necho \"ENTRIES=$(ls /overlay/store/roots | tr '\\n' ' ')\"\nexit 1\n",
+		"etc/version": "v2\n"}), "")
+	img := store(t, map[string]string{"root.sqsh": bad, "root.prev.sqsh": v1}, nil)
+	const cmdline = "root=/dev/vda ro init=/sbin/init-overlay overlayupd.boot_budget=2"
+	report := func(log string) map[string]string {
+		out := map[string]string{}
+		for _, line := range strings.Split(log, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && k != "" && strings.ToUpper(k) == k && !strings.Contains(k, " ") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for i, want := range []struct{ image, entries string }{
+		{"v2", "boots-1 root.prev.sqsh root.sqsh "},
+		{"v2", "boots-2 root.prev.sqsh root.sqsh "},
+		{"v1", "boot.reason boots-1 root.prev.sqsh root.sqsh "},
+	} {
+		log := testroot.BootFor(t, img, cmdline, 60*time.Second)
+		got := report(log)
+		if got["IMAGE"] != want.image || got["ENTRIES"] != want.entries {
+			t.Fatalf("boot %d: IMAGE=%q ENTRIES=%q, want %q %q:\n%s", i+1, got["IMAGE"], got["ENTRIES"], want.image, want.entries, log)
+		}
+		if i == 2 && !strings.Contains(log, "did not boot well 2 times in a row") {
+			t.Errorf("boot 3: the console does not say why:\n%s", log)
+		}
+	}
+	// The previous root, now committed, is healthy: mark-good resets it.
+	got, log := testroot.Boot(t, img, cmdline, "ACTION=overlayupd mark-good && ls /overlay/store/roots | tr '\\n' ' ' | sed 's/^/AFTER=/'; echo")
+	if got["IMAGE"] != "v1" || got["AFTER"] != "boot.reason boots-0 root.prev.sqsh root.sqsh " {
+		t.Errorf("boot 4: IMAGE=%q AFTER=%q, want v1 marked good:\n%s", got["IMAGE"], got["AFTER"], log)
+	}
+	// Without the budget, nothing is counted and the bad root would boot forever.
+	got, _ = testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.boot_budget=0")
+	if got["IMAGE"] != "v1" || !strings.Contains(got["ENTRIES"], "boots-0") {
+		t.Errorf("boot 5 (budget off): IMAGE=%q ENTRIES=%q", got["IMAGE"], got["ENTRIES"])
+	}
+}

@@ -56,3 +56,25 @@ func TestOpenStoreFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestParseBootBudget(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    int
+		warn    bool
+	}{
+		{"root=/dev/vda ro", DefaultBootBudget, false},
+		{"overlayupd.boot_budget=3", 3, false},
+		{"overlayupd.boot_budget=0", 0, false},
+		{"overlayupd.boot_budget=abc", DefaultBootBudget, true},
+		{"overlayupd.boot_budget=-1", DefaultBootBudget, true},
+		{"overlayupd.boot_budget=99999999999999999999", DefaultBootBudget, true},
+		{"overlayupd.boot_budget=", DefaultBootBudget, true},
+		{"overlayupd.boot_budget=2 overlayupd.boot_budget=5", 5, false},
+	} {
+		got, warn := ParseBootBudget(c.cmdline)
+		if got != c.want || (warn != "") != c.warn {
+			t.Errorf("ParseBootBudget(%q) = %d, %q; want %d, warning %v", c.cmdline, got, warn, c.want, c.warn)
+		}
+	}
+}

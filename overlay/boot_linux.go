@@ -78,6 +78,10 @@ func Boot(log *Log, layout Layout) error {
 		return err
 	}
 	layout.FS = fs
+	if layout.Lower != nil {
+		lower := WithVerity(*layout.Lower, cfg.Verity)
+		layout.Lower = &lower
+	}
 	if layout.Lower != nil && fs == "overlay" {
 		// Store modes: persist folds the upper into a root, so it must be
 		// self-contained whatever the kernel's defaults are. (Classic mode
@@ -113,6 +117,12 @@ func BootLowerOnly(log *Log, lower mounts.Spec) error {
 	ms, err := mounts.Read()
 	if err != nil {
 		return err
+	}
+	// The configuration was read by Boot, which failed; only the verity
+	// mode matters here, and it comes from the kernel command line.
+	if cmdline, err := os.ReadFile(CmdlinePath); err == nil {
+		mode, _ := VerityFromCmdline(string(cmdline))
+		lower = WithVerity(lower, mode)
 	}
 	mount := []Op{{Kind: OpPrivate, Target: "/"}, MountOp(lower, OverlayDir, PhaseLower)}
 	if err := Run(mount, log.Warnf); err != nil {
@@ -162,6 +172,10 @@ func LoadConfig(log *Log) (Config, error) {
 		}
 	}
 	cfg, warnings := Resolve(gm, cmdVars, isDir)
+	var vwarn string
+	if cfg.Verity, vwarn = VerityFromCmdline(string(cmdline)); vwarn != "" {
+		warnings = append(warnings, vwarn)
+	}
 	for _, w := range warnings {
 		log.Warnf("%s", w)
 	}

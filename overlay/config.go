@@ -50,6 +50,9 @@ type Config struct {
 	RWLayerDir string
 	// Size is the tmpfs size option of a tmpfs writable layer ("50%", "64m").
 	Size string
+	// Verity says whether a root image is mounted through dm-verity (the
+	// store modes; from overlayupd.verity= on the kernel command line).
+	Verity VerityMode
 }
 
 // Variable names understood in the get-mode script's environment.

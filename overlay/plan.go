@@ -61,12 +61,16 @@ type Op struct {
 	Flags  uintptr
 	Data   string
 	Loop   bool // OpMount: Source is a file, attached to a loop device first
+	// Verity (OpMount of an image file) mounts it through dm-verity, as the
+	// mode says (mountVerity); "" never does.
+	Verity VerityMode
 }
 
 // MountOp is the step that mounts spec at target: a mounts.Spec made a plan step.
 func MountOp(spec mounts.Spec, target string, phase Phase) Op {
 	flags, data := spec.Args()
-	return Op{Kind: OpMount, Phase: phase, Source: spec.Source, Target: target, FSType: spec.Type, Flags: flags, Data: data, Loop: spec.Loop()}
+	return Op{Kind: OpMount, Phase: phase, Source: spec.Source, Target: target, FSType: spec.Type, Flags: flags, Data: data,
+		Loop: spec.Loop(), Verity: opVerity(spec)}
 }
 
 func (o Op) String() string {
@@ -84,6 +88,12 @@ func (o Op) String() string {
 		names := flagNames(o.Flags)
 		if o.Loop {
 			names = append(names, "loop")
+		}
+		switch o.Verity {
+		case VerityOn:
+			names = append(names, "verity")
+		case VerityRequire:
+			names = append(names, "verity=require")
 		}
 		if opts := joinOpts(names, o.Data); opts != "" {
 			s += " -o " + opts

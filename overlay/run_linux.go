@@ -37,7 +37,7 @@ func Run(ops []Op, logf func(string, ...any)) (err error) {
 		}
 	}()
 	for _, o := range ops {
-		if err := o.run(); err != nil {
+		if err := o.run(logf); err != nil {
 			return &StepError{Op: o, Err: err}
 		}
 		done = append(done, o)
@@ -83,13 +83,16 @@ func mkdirAll(dir string) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
-func (o Op) run() error {
+func (o Op) run(logf func(string, ...any)) error {
 	switch o.Kind {
 	case OpMkdir:
 		return mkdirAll(o.Target)
 	case OpCheckInit:
 		return checkRootInit(o.Target)
 	case OpMount:
+		if o.Verity != "" {
+			return mountVerity(o, logf)
+		}
 		if o.Loop {
 			_, err := loop.Mount(o.Source, o.Target, o.FSType, o.Flags, o.Data)
 			return err
@@ -132,7 +135,7 @@ func (o Op) run() error {
 
 func undo(o Op) error {
 	switch o.Kind {
-	case OpMount: // a loop device is autoclear: it goes with the unmount
+	case OpMount: // a loop device is autoclear, a dm-verity device removed on last close: they go with the unmount
 		return unix.Unmount(o.Target, unix.MNT_DETACH)
 	case OpMove:
 		return unix.Mount(o.Target, o.Source, "", unix.MS_MOVE, "")

@@ -17,6 +17,8 @@ declare -A need=(
   [unshare]=util-linux
   [unsquashfs]=squashfs-tools
   [rsync]=rsync
+  [minisign]=minisign
+  [veritysetup]=cryptsetup-bin
   [mmdebstrap]=mmdebstrap
 )
 missing=()

@@ -112,6 +112,9 @@ type Info struct {
 	// UUID is unique for ever; an ID is reused once its subvolume is
 	// deleted and the filesystem remounted.
 	UUID string
+	// CTransID is the transaction of the last change to the subvolume's
+	// files: a read-only subvolume that nobody made writable keeps it.
+	CTransID uint64
 }
 
 // GetInfo returns the info of the subvolume whose root is path, without a
@@ -132,7 +135,7 @@ func GetInfo(path string) (Info, error) {
 		return Info{}, fmt.Errorf("BTRFS_IOC_GET_SUBVOL_INFO %s: %w", path, err)
 	}
 	return Info{ID: a.treeid, ParentID: a.parentID, Generation: a.generation,
-		Name: unix.ByteSliceToString(a.name[:]), ReadOnly: a.flags&rootRdonly != 0, UUID: fmt.Sprintf("%x", a.uuid)}, nil
+		Name: unix.ByteSliceToString(a.name[:]), ReadOnly: a.flags&rootRdonly != 0, UUID: fmt.Sprintf("%x", a.uuid), CTransID: a.ctransid}, nil
 }
 
 // SetReadOnly sets or clears the read-only flag of the subvolume at path.

@@ -32,22 +32,38 @@ func (Format) Backend(slotDir string) trampoline.Backend {
 	return trampoline.NewDirBackend(slotDir, ImageSuffix, nil)
 }
 
-// Lower implements trampoline.Format: the image, loop-mounted read-only.
+var _ trampoline.EntrySizer = Format{}
+
+// EntrySize implements trampoline.EntrySizer: the image's own size, without
+// its dm-verity tree (one read of the entry's last block). Status calls
+// it; the boot path, which lists entries too, does not pay for it.
+func (Format) EntrySize(slotDir, entry string) (int64, error) {
+	return ImageSize(filepath.Join(slotDir, entry))
+}
+
+// Lower implements trampoline.Format: the image, loop-mounted read-only,
+// through dm-verity when it carries a tree and the configuration and the
+// kernel allow it (the "verity" option: see the overlay executor).
 func (Format) Lower(slotDir, entry string) mounts.Spec {
-	return mounts.Spec{Type: "squashfs", Source: filepath.Join(slotDir, entry), Options: []string{"ro", "loop"}}
+	return mounts.Spec{Type: "squashfs", Source: filepath.Join(slotDir, entry), Options: []string{"ro", "loop", "verity"}}
 }
 
 // SysBlock is where loop devices publish their backing files; tests move it.
 var SysBlock = "/sys/block"
 
 // Booted implements trampoline.Format: the file behind the loop device
-// mounted at robase. The kernel tracks renames, so after a commit it is the
-// entry's new name.
+// mounted at robase, directly or under a dm-verity device. The kernel
+// tracks renames, so after a commit it is the entry's new name.
 func (Format) Booted(_ string, robase mounts.Mount) (string, error) {
-	if !strings.HasPrefix(robase.Source, "/dev/loop") {
+	dev := filepath.Base(robase.Source)
+	if strings.HasPrefix(robase.Source, "/dev/dm-") {
+		dev = loopUnder(dev)
+	} else if !strings.HasPrefix(robase.Source, "/dev/loop") {
 		return "", nil
 	}
-	dev := filepath.Base(robase.Source)
+	if dev == "" {
+		return "", nil
+	}
 	b, err := os.ReadFile(filepath.Join(SysBlock, dev, "loop", "backing_file"))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
@@ -58,9 +74,26 @@ func (Format) Booted(_ string, robase mounts.Mount) (string, error) {
 	return filepath.Base(strings.TrimSpace(string(b))), nil
 }
 
-// Digest implements trampoline.Format: the image file's sha256, in hex.
+// loopUnder names the loop device under the device-mapper device dev
+// (dm-N), from its slaves in sysfs: "" when there is none.
+func loopUnder(dev string) string {
+	ents, err := os.ReadDir(filepath.Join(SysBlock, dev, "slaves"))
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "loop") {
+			return e.Name()
+		}
+	}
+	return ""
+}
+
+// Digest implements trampoline.Format: the image's sha256, in hex: of the
+// bytes that were applied, without the dm-verity tree, so that it matches
+// sha256sum of the file the user applied.
 func (Format) Digest(slotDir, entry string) (string, error) {
-	s, err := Sum(filepath.Join(slotDir, entry))
+	s, err := ImageSum(filepath.Join(slotDir, entry))
 	if err != nil {
 		return "", err
 	}

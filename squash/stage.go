@@ -34,26 +34,48 @@ func checkSpace(dir string, size int64, free uint64) error {
 	return nil
 }
 
-// Stage copies r into a new temp file in dir (named trampoline.StagePrefix+random),
-// computing its sha256 while copying, and fsyncs it. It never renames the file
-// into a slot: the caller validates it and the trampoline renames it.
+// Options are Stage's optional parts.
+type Options struct {
+	// Progress, if not nil, is called with the number of bytes copied so far.
+	Progress func(int64)
+	// Hash, if not nil, is written every byte that is staged, in order, in
+	// the same pass as the copy: a signature's hash (trust.Hasher). It (and
+	// the sha256) then hashes the staged bytes themselves: the buffer that
+	// is written, or, when the kernel copies a file (copy_file_range), the
+	// destination's pages read back right behind the copy; never a second
+	// read of the source, which may have changed in between.
+	Hash io.Writer
+}
+
+// Stage is StageWith with a progress callback only.
+func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (tmpPath string, sum [32]byte, n int64, err error) {
+	return StageWith(ctx, r, size, dir, Options{Progress: progress})
+}
+
+// StageWith copies r into a new temp file in dir (named trampoline.StagePrefix+random),
+// computing its sha256, its dm-verity hash tree (and opt.Hash) while copying,
+// appends the tree and its trailer after the image bytes (package verity), and
+// fsyncs it. It never renames the file into a slot: the caller validates it and
+// the trampoline renames it.
+//
+// n and sum are the image's own bytes, without the tree.
 //
 // size is the expected length, or -1 when unknown (stdin). When it is known,
-// Stage first checks that it fits in dir's free space with spaceMargin and
-// refuses with ErrNoSpace before writing anything, and an input that is shorter
+// Stage first checks that it and its tree fit in dir's free space with
+// spaceMargin and refuses with ErrNoSpace before writing anything, and an input that is shorter
 // or longer is an error (ErrShortRead, ErrInputTooLong). When it is unknown, a short input cannot
 // be told from a complete one here: validate the staged file.
 //
 // On any error, including ENOSPC, a failing reader and ctx cancellation (checked
 // between chunks), the temp file is removed, so dir is left as it was.
-// progress, if not nil, is called with the number of bytes copied so far.
-func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress func(int64)) (tmpPath string, sum [32]byte, n int64, err error) {
+func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Options) (tmpPath string, sum [32]byte, n int64, err error) {
+	progress := opt.Progress
 	if size >= 0 {
 		free, err := statfsFree(dir)
 		if err != nil {
 			return "", sum, 0, fmt.Errorf("free space of %s: %w", dir, err)
 		}
-		if err := checkSpace(dir, size, free); err != nil {
+		if err := checkSpace(dir, size+treeOverhead(size), free); err != nil {
 			return "", sum, 0, err
 		}
 	}
@@ -71,19 +93,24 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 			tmpPath, n = "", 0
 		}
 	}()
-	if err = preallocate(f, size); err != nil {
+	if err = preallocate(f, size+treeOverhead(size)); err != nil {
 		return tmpPath, sum, 0, fmt.Errorf("reserve %d bytes for %s: %w", size, tmpPath, noSpace(err))
 	}
 	copied := false
+	var d digests
 	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
-		if sum, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
+		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	if !copied {
-		if sum, n, err = copyHashed(ctx, f, r, size, progress); err != nil {
+		if d, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash); err != nil {
 			return tmpPath, sum, n, err
 		}
+	}
+	sum = d.sum
+	if err = appendTree(f, d, n); err != nil {
+		return tmpPath, sum, n, err
 	}
 	if err = f.Chmod(0o644); err != nil {
 		return tmpPath, sum, n, fmt.Errorf("chmod %s: %w", tmpPath, err)
@@ -101,41 +128,45 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 }
 
 // copyHashed copies r to f in copyBuf chunks with bounded dirty page cache (see
-// writeback). With size >= 0 it copies exactly size bytes.
+// writeback). With size >= 0 it copies exactly size bytes. extra, if not nil,
+// is a second hash of the same bytes.
 //
-// Hashing runs on its own goroutine, overlapped with the write of the same chunk:
-// sha256 (about 1 GB/s) would otherwise add its whole time to the copy. At most
-// hashBufs chunks are in flight, so memory stays at hashBufs MiB whatever the
-// image size.
-func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64)) (sum [32]byte, n int64, err error) {
-	h := sha256.New()
-	toHash, hashed := make(chan []byte, hashBufs), make(chan []byte, hashBufs)
-	go func() {
-		for b := range toHash {
-			h.Write(b)
-			hashed <- b
-		}
-		close(hashed)
-	}()
+// Each hash runs on its own goroutine, overlapped with the write of the same
+// chunk: sha256 with the verity tree (on a goroutine of its own, see imageHash) or BLAKE2b would otherwise add its whole time to
+// the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
+// MiB whatever the image size; a chunk is reused once every hash has it.
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (d digests, n int64, err error) {
+	h := newImageHash(size)
+	defer h.stop()
+	hs := []io.Writer{h}
+	if extra != nil {
+		hs = append(hs, extra)
+	}
+	lanes := make([]hashLane, len(hs))
+	for i, w := range hs {
+		lanes[i] = newHashLane(w)
+	}
 	defer func() {
-		close(toHash)
-		for range hashed { // wait for the hasher, so h is complete and no goroutine leaks
+		for _, l := range lanes {
+			l.wait() // so every hash is complete and no goroutine leaks
 		}
 		if err == nil {
-			copy(sum[:], h.Sum(nil))
+			d, err = h.finish()
 		}
 	}()
 	wb := newWriteback(f)
 	defer wb.stop()
 	for used := 0; size < 0 || n < size; used++ {
 		if err := ctx.Err(); err != nil {
-			return sum, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
+			return d, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
 		}
 		var buf []byte
 		if used < hashBufs {
 			buf = make([]byte, 0, copyBuf)
 		} else {
-			buf = <-hashed // hashed, and written: the loop writes synchronously
+			for _, l := range lanes {
+				buf = <-l.done // the same chunk from each lane: they hash in order; written, too: the loop writes synchronously
+			}
 		}
 		want := int64(cap(buf))
 		if size >= 0 {
@@ -143,9 +174,11 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		}
 		nr, rerr := io.ReadFull(r, buf[:want])
 		if nr > 0 {
-			toHash <- buf[:nr]
+			for _, l := range lanes {
+				l.todo <- buf[:nr]
+			}
 			if _, werr := f.Write(buf[:nr]); werr != nil {
-				return sum, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
+				return d, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
 			}
 			n += int64(nr)
 			wb.advance(n)
@@ -157,15 +190,38 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			break
 		}
 		if rerr != nil {
-			return sum, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
+			return d, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
 		}
 	}
 	if size >= 0 {
 		if err := checkLength(r, n, size); err != nil {
-			return sum, n, err
+			return d, n, err
 		}
 	}
-	return sum, n, nil
+	return d, n, nil
+}
+
+// hashLane is one hash's goroutine: chunks go in on todo, in order, and
+// come back on done once hashed.
+type hashLane struct{ todo, done chan []byte }
+
+func newHashLane(w io.Writer) hashLane {
+	l := hashLane{make(chan []byte, hashBufs), make(chan []byte, hashBufs)}
+	go func() {
+		for b := range l.todo {
+			_, _ = w.Write(b) // hashes do not fail
+			l.done <- b
+		}
+		close(l.done)
+	}()
+	return l
+}
+
+// wait ends the lane once it has hashed what it was given.
+func (l hashLane) wait() {
+	close(l.todo)
+	for range l.done {
+	}
 }
 
 // checkLength decides whether an input announced as size bytes really had

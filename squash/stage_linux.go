@@ -2,7 +2,6 @@ package squash
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -104,15 +103,33 @@ const cfrChunk = 8 << 20
 // so the hash costs no copy time. ok is false, with nothing copied, when the
 // kernel cannot copy between these files (other filesystem type, old
 // kernel): the caller then copies through memory.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (sum [32]byte, n int64, ok bool, err error) {
+//
+// Without extra, the sha256 and the tree are of the source's pages. With extra (a
+// signature's hash), every hash is of the destination's pages, read back
+// from the page cache right behind the copy: a signature is checked on the
+// bytes that are staged, never on a second read of the source.
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (d digests, n int64, ok bool, err error) {
 	hashDone := make(chan error, 1)
-	h := sha256.New()
+	h := newImageHash(size)
+	defer h.stop()
 	stopHash := make(chan struct{})
-	go func() {
-		_, err := io.Copy(h, io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size))
-		hashDone <- err
-	}()
+	var copied chan int64
+	if extra == nil {
+		go func() {
+			in := struct{ io.Reader }{io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size)}
+			_, err := io.CopyBuffer(h, in, make([]byte, copyBuf))
+			hashDone <- err
+		}()
+	} else {
+		// One offset per chunk, and the channel holds them all: the copy
+		// never waits for the hashes.
+		copied = make(chan int64, size/cfrChunk+2)
+		go func() { hashDone <- hashStaged(dst, copied, stopHash, []io.Writer{h, extra}) }()
+	}
 	defer func() {
+		if copied != nil {
+			close(copied)
+		}
 		if err != nil || !ok {
 			close(stopHash)
 		}
@@ -121,7 +138,7 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			err = fmt.Errorf("hash input: %w", herr)
 		}
 		if err == nil && ok {
-			copy(sum[:], h.Sum(nil))
+			d, err = h.finish()
 		}
 	}()
 	wb := newWriteback(dst)
@@ -129,20 +146,23 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	var off int64
 	for off < size {
 		if err := ctx.Err(); err != nil {
-			return sum, off, true, fmt.Errorf("copy cancelled after %d bytes: %w", off, err)
+			return d, off, true, fmt.Errorf("copy cancelled after %d bytes: %w", off, err)
 		}
 		k, cerr := unix.CopyFileRange(int(src.Fd()), &off, int(dst.Fd()), nil, int(min(cfrChunk, size-off)), 0)
 		if cerr != nil {
 			if off == 0 && (errors.Is(cerr, unix.EXDEV) || errors.Is(cerr, unix.EINVAL) ||
 				errors.Is(cerr, unix.ENOSYS) || errors.Is(cerr, unix.EOPNOTSUPP)) {
-				return sum, 0, false, nil
+				return d, 0, false, nil
 			}
-			return sum, off, true, fmt.Errorf("copy to %s: %w", dst.Name(), noSpace(cerr))
+			return d, off, true, fmt.Errorf("copy to %s: %w", dst.Name(), noSpace(cerr))
 		}
 		if k == 0 {
-			return sum, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
+			return d, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
+		if copied != nil {
+			copied <- off
+		}
 		if progress != nil {
 			progress(off)
 		}
@@ -150,9 +170,55 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	// The file must not have grown since its size was taken.
 	var one [1]byte
 	if k, _ := src.ReadAt(one[:], size); k > 0 {
-		return sum, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
+		return d, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
 	}
-	return sum, off, true, nil
+	return d, off, true, nil
+}
+
+// hashStaged reads dst back from the page cache as far as each offset
+// received on copied, in copyBuf chunks, and hashes every chunk with each
+// of ws on its own goroutine (hashLane). It ends when copied is closed, or
+// early when stop is.
+func hashStaged(dst *os.File, copied <-chan int64, stop <-chan struct{}, ws []io.Writer) (err error) {
+	lanes := make([]hashLane, len(ws))
+	for i, w := range ws {
+		lanes[i] = newHashLane(w)
+	}
+	defer func() {
+		for _, l := range lanes {
+			l.wait()
+		}
+	}()
+	var off int64
+	used := 0
+	for end := range copied {
+		for off < end {
+			select {
+			case <-stop:
+				return errors.New("copy stopped")
+			default:
+			}
+			var buf []byte
+			if used < hashBufs {
+				buf = make([]byte, copyBuf)
+			} else {
+				for _, l := range lanes {
+					buf = <-l.done
+				}
+			}
+			used++
+			buf = buf[:min(int64(cap(buf)), end-off)]
+			k, err := dst.ReadAt(buf, off)
+			if k < len(buf) {
+				return fmt.Errorf("read back %s at %d: %d of %d bytes: %w", dst.Name(), off, k, len(buf), err)
+			}
+			for _, l := range lanes {
+				l.todo <- buf
+			}
+			off += int64(k)
+		}
+	}
+	return nil
 }
 
 // cancelReaderAt stops the hasher early when the copy failed.

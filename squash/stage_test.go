@@ -70,18 +70,15 @@ func TestStage(t *testing.T) {
 			if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), trampoline.StagePrefix) {
 				t.Errorf("tmpPath = %s, want %s/%s*", tmp, dir, trampoline.StagePrefix)
 			}
-			got, err := os.ReadFile(tmp)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("staged file differs (err %v, %d bytes)", err, len(got))
-			}
+			wantStaged(t, tmp, data)
 			if fi, _ := os.Stat(tmp); fi.Mode().Perm() != 0o644 {
 				t.Errorf("mode = %v, want 0644", fi.Mode())
 			}
 			if len(calls) != 6 || calls[len(calls)-1] != n || !sort.SliceIsSorted(calls, func(i, j int) bool { return calls[i] < calls[j] }) {
 				t.Errorf("progress calls = %v, want 6 increasing ending at %d", calls, n)
 			}
-			if s2, err := Sum(tmp); err != nil || s2 != sum {
-				t.Errorf("Sum = %x, %v; want %x", s2, err, sum)
+			if s2, err := ImageSum(tmp); err != nil || s2 != sum {
+				t.Errorf("ImageSum = %x, %v; want %x", s2, err, sum)
 			}
 		})
 	}
@@ -218,9 +215,7 @@ func TestStageFromFile(t *testing.T) {
 			if want := sha256.Sum256(data); sum != want || n != int64(len(data)) || last != n {
 				t.Errorf("sum %x n %d last progress %d; want %x %d %d", sum, n, last, want, len(data), len(data))
 			}
-			if got, err := os.ReadFile(tmp); err != nil || !bytes.Equal(got, data) {
-				t.Errorf("staged file differs (err %v, %d bytes)", err, len(got))
-			}
+			wantStaged(t, tmp, data)
 		})
 	}
 }

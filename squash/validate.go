@@ -31,6 +31,7 @@ type Info struct {
 	ModTime     time.Time
 	InitTarget  string // what /sbin/init resolves to inside the image, e.g. "/bin/busybox"
 	CheckedBy   string // "reader" (in-process go-diskfs) or "mount" (kernel loop mount)
+	Meta        Meta   // the root's version and trusted keys, read on the way
 }
 
 // OpenImage opens path, checks it is a regular file holding a sane squashfs
@@ -50,7 +51,7 @@ func OpenImage(path string) (f *os.File, sb Superblock, info Info, err error) {
 		return nil, sb, info, fmt.Errorf("cannot stat image: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, sb, info, fmt.Errorf("%s: %w: it is a %s", path, ErrNotFile, describeMode(st.Mode()))
+		return nil, sb, info, fmt.Errorf("%s: %w: it is a %s", path, ErrNotFile, DescribeMode(st.Mode()))
 	}
 	if st.Size() == 0 {
 		return nil, sb, info, fmt.Errorf("%s: %w: the file is empty", path, ErrNotSquashfs)
@@ -70,7 +71,8 @@ func OpenImage(path string) (f *os.File, sb Superblock, info Info, err error) {
 	return f, sb, info, nil
 }
 
-func describeMode(m fs.FileMode) string {
+// DescribeMode names a file type that is not a regular file, for messages.
+func DescribeMode(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
@@ -95,7 +97,7 @@ func InitError(err error) error {
 // CheckInitMode is the decision "can the kernel exec this as init".
 func CheckInitMode(target string, m fs.FileMode) error {
 	if !m.IsRegular() {
-		return fmt.Errorf("%w: %s is a %s, not a regular file", ErrInitNotExecutable, target, describeMode(m))
+		return fmt.Errorf("%w: %s is a %s, not a regular file", ErrInitNotExecutable, target, DescribeMode(m))
 	}
 	if m.Perm()&0o111 == 0 {
 		return fmt.Errorf("%w: %s has mode %04o, no execute bit", ErrInitNotExecutable, target, m.Perm())

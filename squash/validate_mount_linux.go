@@ -96,7 +96,13 @@ func checkMounted(dir string, info *Info, machines []uint16) error {
 	if _, err := io.Copy(io.Discard, io.LimitReader(target, MaxInitRead)); err != nil {
 		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, info.InitTarget, err)
 	}
-	return CheckRunnable(func(p string) ([]byte, error) { return headIn(root, p) }, info.InitTarget, machines)
+	if err := CheckRunnable(func(p string) ([]byte, error) { return headIn(root, p) }, info.InitTarget, machines); err != nil {
+		return err
+	}
+	if info.Meta, err = TreeMeta(dir); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return nil
 }
 
 // headIn reads the first HeadSize bytes of p inside root, resolved as if

@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/verity"
 )
 
 // crashRun is the crashrun step: it prints what the run step prints (show),
@@ -95,7 +97,8 @@ func (sc *storeScenario) crash(want, act string) *storeBoot {
 }
 
 // wantEntryImage checks that the store entry name (in /roots) holds exactly
-// the image file img, read from the powered-off disk with debugfs.
+// the image file img, then its dm-verity tree, read from the powered-off
+// disk with debugfs.
 func wantEntryImage(t *testing.T, d *disk, name, img, label string) {
 	t.Helper()
 	want, err := os.ReadFile(img)
@@ -109,8 +112,13 @@ func wantEntryImage(t *testing.T, d *disk, name, img, label string) {
 		t.Errorf("/roots/%s: not on the disk (%v)", name, err)
 		return
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("/roots/%s holds %d bytes that are not %s (%d bytes)", name, len(got), label, len(want))
+	tr, err := verity.ReadTrailer(bytes.NewReader(got), int64(len(got)))
+	if err != nil {
+		t.Errorf("/roots/%s: %v", name, err)
+		return
+	}
+	if tree, _ := verity.Compute(bytes.NewReader(want), nil); !bytes.Equal(got[:tr.ImageSize], want) || tr.Root != tree.Root {
+		t.Errorf("/roots/%s holds an image of %d bytes that is not %s (%d bytes)", name, tr.ImageSize, label, len(want))
 	}
 }
 

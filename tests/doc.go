@@ -2,8 +2,9 @@
 //
 // The harness (all in _test.go files) fetches and caches Debian's cloud
 // kernel, busybox-static and QEMU; builds a busybox initramfs that loads the
-// block, loop, squashfs, overlay and btrfs modules from modules.dep, mounts
-// /dev/vda read-only and switch_roots into it handing over the kernel's init=;
+// block, loop, squashfs, overlay, btrfs, dm-mod and dm-verity modules from
+// modules.dep, mounts /dev/vda read-only and switch_roots into it handing over
+// the kernel's init=;
 // builds ext4 disk images from a directory tree with mkfs.ext4 -d (never
 // mounting anything on the host); and boots them under QEMU in software (TCG)
 // mode, streaming the serial console to tests that wait for expected lines.

@@ -15,7 +15,7 @@ import (
 
 // initModules are what the initramfs loads, in this order, each after its
 // dependencies from modules.dep.
-var initModules = []string{"virtio_pci", "virtio_blk", "loop", "squashfs", "overlay", "btrfs"}
+var initModules = []string{"virtio_pci", "virtio_blk", "loop", "squashfs", "overlay", "btrfs", "dm_mod", "dm_verity"}
 
 // initScript is the initramfs /init: like Debian's, it loads the modules,
 // mounts the disk read-only, moves /dev, /proc and /sys into it and

@@ -13,6 +13,7 @@ type builder struct {
 	removes []string
 	notes   []Note
 	err     error
+	budget  int // the committed root's boot budget (Decide only; 0: off)
 }
 
 func newBuilder(st State) *builder { return &builder{st: st} }
@@ -92,6 +93,10 @@ func (b *builder) finishCommit() bool {
 		b.rename(root, prev)
 	}
 	b.rename(next.Name, root)
+	// The new committed root starts its own boot budget. A crash before
+	// this rename leaves it the old root's count: a healthy system's is 0
+	// (it was marked good), and at worst the new root has fewer boots.
+	b.resetBootCount()
 	return true
 }
 

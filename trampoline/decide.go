@@ -35,7 +35,12 @@ func (p BootPlan) String() string {
 //  4. root.trying-K, K>0: consume a try (rename to root.trying-(K-1)), boot it.
 //  5. root.try-N: start the trial (rename to root.trying-(N-1)), boot it.
 //  6. else boot root; if root is missing, root.prev; else nothing (Boot.Name "").
-func Decide(st State) BootPlan { return DecideAfter(st, LastBoot{}) }
+func Decide(st State) BootPlan { return DecideBoot(st, 0, LastBoot{}) }
+
+// DecideWithBudget is Decide with the committed root's boot budget (see
+// budget.go): with budget > 0, a plain boot of the committed root counts
+// itself, and one over the budget falls back to root.prev.
+func DecideWithBudget(st State, budget int) BootPlan { return DecideBoot(st, budget, LastBoot{}) }
 
 // LastBoot is what the trampoline knows of how the previous boot ended,
 // beyond the names in the slot directory.
@@ -48,8 +53,12 @@ type LastBoot struct {
 
 // DecideAfter is Decide with what is known of the last boot: a trial ended
 // by a watchdog reset is recorded as such.
-func DecideAfter(st State, last LastBoot) BootPlan {
+func DecideAfter(st State, last LastBoot) BootPlan { return DecideBoot(st, 0, last) }
+
+// DecideBoot is the whole boot decision: the boot budget and the last boot.
+func DecideBoot(st State, budget int, last LastBoot) BootPlan {
 	b := newBuilder(st)
+	b.budget = budget
 	prefix := "" // why this is not a plain boot, for the console
 	if b.finishCommit() {
 		prefix = "finished an interrupted commit"
@@ -108,6 +117,11 @@ func (b *builder) trialPlan(e Entry, why string) BootPlan {
 func (b *builder) committedPlan(prefix string, record bool) BootPlan {
 	for _, r := range []Role{RoleCommitted, RolePrevious} {
 		if e, ok := b.st.Find(r); ok {
+			if r == RoleCommitted {
+				if fb := b.spendBootBudget(e, b.budget); fb != "" {
+					prefix, record = join(prefix, fb), true
+				}
+			}
 			why := "committed root"
 			if r == RolePrevious {
 				why = "committed root missing: previous root"

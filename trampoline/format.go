@@ -25,3 +25,10 @@ type Format interface {
 	// when the format has none cheaper than reading the whole tree.
 	Digest(slotDir, entry string) (string, error)
 }
+
+// EntrySizer is a Format whose entry files hold more than the image (the
+// squashfs format appends a dm-verity tree): Status reports EntrySize, the
+// image's own size, instead of the file's.
+type EntrySizer interface {
+	EntrySize(slotDir, entry string) (int64, error)
+}

@@ -17,9 +17,10 @@ const (
 	EvGC                        // remove root.failed and leftovers
 	EvInit                      // store init: the first committed root
 	EvKeep                      // keep a new root that failed before staging (update --keep-failed) as root.failed
+	EvMarkGood                  // the committed root booted well: its boot budget starts again (budget.go)
 )
 
-var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc", "init", "keep"}
+var eventNames = [...]string{"stage", "commit", "rollback", "fail", "gc", "init", "keep", "mark-good"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -69,6 +70,8 @@ func Next(st State, ev Event) (Transition, error) {
 		err = b.init(ev)
 	case EvKeep:
 		err = b.keep(ev)
+	case EvMarkGood:
+		b.resetBootCount()
 	default:
 		err = fmt.Errorf("unknown event %s", ev.Kind)
 	}
@@ -202,8 +205,10 @@ func (b *builder) rollback(ev Event) error {
 		}
 	case b.st.Has(root) && b.st.Has(prev):
 		b.exchange(root, prev)
+		b.resetBootCount() // a new committed root: its own budget
 	case b.st.Has(prev):
 		b.rename(prev, root)
+		b.resetBootCount()
 	default:
 		return fmt.Errorf("%w: no trial and no previous root to roll back to", ErrNothingToDo)
 	}

@@ -13,6 +13,9 @@ type Status struct {
 	Entries  []EntryStatus `json:"entries"`
 	NextBoot NextBoot      `json:"next_boot"`
 	LastBoot *Reason       `json:"last_boot_reason,omitempty"` // why the last boot was not the plain one
+	// BootCount is the committed root's boots since its last good mark
+	// (budget.go); absent when the store has no counter.
+	BootCount *int `json:"boots_since_good_mark,omitempty"`
 }
 
 // EntryStatus is one protocol entry (or leftover) of the store.
@@ -53,6 +56,9 @@ func NewStatus(dir string, st State, ents []DirEntry, reasons map[string]Reason,
 	}
 	if r, ok := reasons[BootReasonFile]; ok {
 		s.LastBoot = &r
+	}
+	if _, k, ok := st.BootCount(); ok {
+		s.BootCount = &k
 	}
 	s.NextBoot = describe(Decide(st))
 	if e := ParseName(booted, st.Suffix); e.Role == RoleTrying && st.Has(booted) {

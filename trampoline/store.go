@@ -24,6 +24,9 @@ type Store struct {
 	// (the boot path makes the store writable there, and only there). Its
 	// error stops the transition before any op: ErrStoreReadOnly.
 	BeforeChange func() error
+	// BootBudget is the committed root's boot budget for Boot (budget.go);
+	// 0 turns it off.
+	BootBudget int
 	// LastBoot, if set, tells Boot how the last boot ended (the watchdog's
 	// boot status). It is called only when a trial is in progress, so a
 	// plain boot of the committed root pays nothing for it.
@@ -101,7 +104,7 @@ func (s *Store) Boot() (BootPlan, error) {
 	if _, trial := st.Find(RoleTrying); trial && s.LastBoot != nil {
 		last = s.LastBoot()
 	}
-	plan := DecideAfter(st, last)
+	plan := DecideBoot(st, s.BootBudget, last)
 	if err := s.Run(plan.Transition); err != nil {
 		if now, lerr := s.State(); lerr == nil {
 			st = now
@@ -204,6 +207,22 @@ func (s *Store) Commit(booted string, force bool) (Transition, error) {
 // Rollback cancels the trial, or schedules root.prev for the next boot.
 func (s *Store) Rollback() (Transition, error) { return s.Do(Event{Kind: EvRollback}) }
 
+// EnsureBootCount gives a store without a boot counter (made before the
+// budget existed) its boots-0: an empty file, fsynced, renamed into place,
+// and the directory fsynced. BeforeChange runs first.
+func (s *Store) EnsureBootCount() error {
+	if s.BeforeChange != nil {
+		if err := s.BeforeChange(); err != nil {
+			return fmt.Errorf("%w: %w", ErrStoreReadOnly, err)
+		}
+	}
+	return atomicfile.WriteFile(filepath.Join(s.SlotDir, BootCountName(0)), nil, 0o644)
+}
+
+// MarkGood records that the committed root booted well: its boot budget
+// starts again (budget.go). A store without a count, or at 0, is unchanged.
+func (s *Store) MarkGood() (Transition, error) { return s.Do(Event{Kind: EvMarkGood}) }
+
 // Fail ends the trial now as failed, recording why.
 func (s *Store) Fail(why string) (Transition, error) { return s.Do(Event{Kind: EvFail, Why: why}) }
 
@@ -243,5 +262,13 @@ func (s *Store) Status(booted string) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	return NewStatus(s.SlotDir, st, ents, s.Reasons(), booted), nil
+	status := NewStatus(s.SlotDir, st, ents, s.Reasons(), booted)
+	if f, ok := s.Format.(EntrySizer); ok {
+		for i, e := range status.Entries {
+			if n, err := f.EntrySize(s.SlotDir, e.Name); e.Kind == "image" && err == nil {
+				status.Entries[i].Size = n
+			}
+		}
+	}
+	return status, nil
 }

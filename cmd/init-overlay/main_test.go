@@ -29,6 +29,8 @@ var allowed = map[string]string{
 	"github.com/overlayupd/overlayupd/internal/fsmode":     "stat modes of files opened inside a root",
 	"github.com/overlayupd/overlayupd/internal/loop":       "loop devices for images",
 	"github.com/overlayupd/overlayupd/internal/mountns":    "private mount namespaces",
+	"github.com/overlayupd/overlayupd/verity":              "the dm-verity trailer and table of an image",
+	"github.com/overlayupd/overlayupd/internal/dm":         "device-mapper ioctls: the dm-verity mount",
 	"golang.org/x/sys/unix":                                "system calls",
 	"golang.org/x/sys/cpu":                                 "x/sys/unix's dependency",
 }

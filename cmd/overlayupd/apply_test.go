@@ -44,7 +44,7 @@ func TestStoreInitLayout(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", c.path, got, c.mode)
 		}
 	}
-	if got, want := fileSum(t, slotPath(top, "root.sqsh")), fileSum(t, img); got != want {
+	if got, want := entrySum(t, slotPath(top, "root.sqsh")), fileSum(t, img); got != want {
 		t.Errorf("root.sqsh sha256 %s, want the image's %s", got, want)
 	}
 	if got, want := slots(t, top), []string{"root.sqsh"}; !slices.Equal(got, want) {
@@ -111,7 +111,7 @@ func TestApply(t *testing.T) {
 			if got, want := slots(t, top), []string{"root.sqsh", c.wantEntry}; !slices.Equal(got, want) {
 				t.Errorf("slots %v, want %v", got, want)
 			}
-			if got := fileSum(t, slotPath(top, c.wantEntry)); got != sum {
+			if got := entrySum(t, slotPath(top, c.wantEntry)); got != sum {
 				t.Errorf("%s sha256 %s, want %s", c.wantEntry, got, sum)
 			}
 			for _, want := range []string{"staged " + c.wantEntry, sum, c.wantOut, "overlayupd commit", "root.sqsh"} {

@@ -41,8 +41,9 @@ point: a power cut at any instant boots either the new root, committed, or
 the old one with the trial reported as not committed.
 
 --if-trial makes it safe to run on every boot (overlayupd-commit.service, the
-/etc/init.d script): when this boot is not a trial it does nothing and exits
-0. --after waits that long first (the system must stay up that long), then
+/etc/init.d script): when this boot is not a trial it commits nothing and
+exits 0; in a boot of the committed root it marks the boot good instead
+(mark-good: the boot budget's count starts again). --after waits that long first (the system must stay up that long), then
 checks again that the trial is still running, then commits. A trial has a
 deadline to commit (apply --deadline, overlayupd.trial_deadline=, default
 10 minutes) after which its watchdog resets the board: keep --after and the
@@ -79,7 +80,7 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		return errorf(cmd, "%w", err)
 	}
 	if c.ifTrial {
-		if trial, msg := c.isTrial(e, store); !trial {
+		if trial, msg := c.isTrial(e, store); !trial && !c.committedBoot(e, store) {
 			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			return nil
 		}
@@ -91,11 +92,16 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		case <-cmd.Context().Done():
 			return errorf(cmd, "interrupted while waiting: nothing committed")
 		}
-		if c.ifTrial {
-			if trial, msg := c.isTrial(e, store); !trial {
-				fmt.Fprintln(cmd.OutOrStdout(), msg)
-				return nil
+	}
+	if c.ifTrial {
+		if trial, msg := c.isTrial(e, store); !trial {
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
+			if c.committedBoot(e, store) {
+				// A committed boot that got this far booted well: its
+				// boot budget starts again (mark-good).
+				return c.markGood(cmd, e, store)
 			}
+			return nil
 		}
 	}
 	booted, err := e.booted(store)
@@ -178,8 +184,7 @@ func renamedTo(t trampoline.Transition, name string) string {
 }
 
 // isTrial reports whether this system runs a trial of store, and if not,
-// the line --if-trial prints. A committed boot is where the boot budget
-// will count a good boot (mark-good), once it exists.
+// the line --if-trial prints.
 func (c *commitCmd) isTrial(e *env, store *trampoline.Store) (bool, string) {
 	booted, err := e.booted(store)
 	if err != nil {
@@ -192,4 +197,25 @@ func (c *commitCmd) isTrial(e *env, store *trampoline.Store) (bool, string) {
 		return false, fmt.Sprintf("booted %s (%s), not a trial: nothing to commit", booted, e.Role)
 	}
 	return true, ""
+}
+
+// committedBoot reports whether this system runs the committed root of store.
+func (c *commitCmd) committedBoot(e *env, store *trampoline.Store) bool {
+	booted, err := e.booted(store)
+	return err == nil && booted != "" && trampoline.ParseName(booted, store.Format.Suffix()).Role == trampoline.RoleCommitted
+}
+
+// markGood is mark-good for commit --if-trial in a committed boot.
+func (c *commitCmd) markGood(cmd *cobra.Command, e *env, store *trampoline.Store) error {
+	var msg string
+	err := e.withStore(store, func(st *trampoline.Store) error {
+		var err error
+		msg, err = (&markGoodCmd{}).run(e, st)
+		return err
+	})
+	if err != nil {
+		return errorf(cmd, "mark-good: %w", err)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), msg)
+	return nil
 }

@@ -51,7 +51,7 @@ func TestCommit(t *testing.T) {
 		t.Errorf("output %q, want %q and a word on rollback", out, want)
 	}
 	for name, want := range map[string]string{"root.sqsh": newSum, "root.prev.sqsh": oldSum} {
-		if got := fileSum(t, slotPath(top, name)); got != want {
+		if got := entrySum(t, slotPath(top, name)); got != want {
 			t.Errorf("%s holds %s, want %s", name, got, want)
 		}
 	}
@@ -97,7 +97,7 @@ func TestCommitRefusedOutsideTrial(t *testing.T) {
 			if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--force", "--health-dir", hd); err != nil {
 				t.Fatalf("commit --force: %v\n%s", err, out)
 			}
-			if got := fileSum(t, slotPath(top, "root.sqsh")); got != fileSum(t, img) {
+			if got := entrySum(t, slotPath(top, "root.sqsh")); got != fileSum(t, img) {
 				t.Error("commit --force did not commit the new image")
 			}
 		})
@@ -143,7 +143,7 @@ func TestCommitHealthChecks(t *testing.T) {
 				if err != nil {
 					t.Fatalf("commit: %v", err)
 				}
-				if got := fileSum(t, slotPath(top, "root.sqsh")); got != newSum {
+				if got := entrySum(t, slotPath(top, "root.sqsh")); got != newSum {
 					t.Error("not committed")
 				}
 				return
@@ -156,7 +156,7 @@ func TestCommitHealthChecks(t *testing.T) {
 					t.Errorf("err = %v\nwant it to say %q", err, w)
 				}
 			}
-			if treeDigest(t, top) != before || fileSum(t, slotPath(top, "root.sqsh")) != oldSum {
+			if treeDigest(t, top) != before || entrySum(t, slotPath(top, "root.sqsh")) != oldSum {
 				t.Error("a refused commit changed the store")
 			}
 		})
@@ -176,10 +176,10 @@ func TestRollback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rollback: %v\n%s", err, out)
 		}
-		if got := fileSum(t, slotPath(top, "root.sqsh")); got != oldSum {
+		if got := entrySum(t, slotPath(top, "root.sqsh")); got != oldSum {
 			t.Error("root.sqsh is not the old image after rollback")
 		}
-		if got := fileSum(t, slotPath(top, "root.prev.sqsh")); got != newSum {
+		if got := entrySum(t, slotPath(top, "root.prev.sqsh")); got != newSum {
 			t.Error("root.prev.sqsh is not the new image after rollback")
 		}
 		if !strings.Contains(out, "next boot: boots root.sqsh") || !strings.Contains(out, "swapped") {
@@ -197,7 +197,7 @@ func TestRollback(t *testing.T) {
 		if got, want := slots(t, top), []string{"failed.reason", "root.failed.sqsh", "root.sqsh"}; !slices.Equal(got, want) {
 			t.Errorf("slots %v, want %v", got, want)
 		}
-		if fileSum(t, slotPath(top, "root.failed.sqsh")) != newSum {
+		if entrySum(t, slotPath(top, "root.failed.sqsh")) != newSum {
 			t.Error("root.failed.sqsh is not the trial image")
 		}
 	})

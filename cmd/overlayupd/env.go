@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -32,6 +33,23 @@ type env struct {
 	// step, if set, runs before each rename of a store transition (see
 	// trampoline.Store.Step): the crash tests' hook, in test builds only.
 	step func(i int)
+	// trustRoot is the running root, whose /etc/overlayupd/trusted.d says
+	// which keys sign the next root: "/" (in store mode, the overlay over
+	// the booted root).
+	trustRoot string
+	clock     func() time.Time // record times; time.Now if nil
+	// progressEvery is how often --json prints a progress line; 1 s if 0.
+	progressEvery time.Duration
+	// copied, if set, runs after each step of an image copy with the bytes
+	// copied so far: tests change the source there, mid-copy.
+	copied func(n int64)
+}
+
+func (e *env) now() time.Time {
+	if e.clock != nil {
+		return e.clock()
+	}
+	return time.Now()
 }
 
 func systemEnv() *env {
@@ -45,6 +63,7 @@ func systemEnv() *env {
 		reboot:         rebootSystem,
 		keeper:         keeper.Find,
 		step:           crashPoint(),
+		trustRoot:      "/",
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
+	"github.com/overlayupd/overlayupd/verity"
 )
 
 // testEnv is the system as the command tests see it: root, booted from no
@@ -34,6 +35,7 @@ func testEnv(t *testing.T) *env {
 		executable: func() (string, error) { return self, nil },
 		machines:   hostMachines(),
 		reboot:     func() error { t.Error("reboot without a fake"); return nil },
+		trustRoot:  t.TempDir(), // trusts no key, unless a test puts some there
 	}
 }
 
@@ -155,6 +157,27 @@ func fileSum(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// entrySum is the sha256 of the image in a squashfs store entry: its bytes
+// before the dm-verity tree, which it must carry, computed over exactly
+// those bytes.
+func entrySum(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := verity.ReadTrailer(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("store entry %s: %v", p, err)
+	}
+	img := b[:tr.ImageSize]
+	if tree, err := verity.Compute(bytes.NewReader(img), nil); err != nil || tree.Root != tr.Root {
+		t.Fatalf("store entry %s: its trailer's root hash %s is not the tree of its image (%v)", p, tr.RootHex(), err)
+	}
+	s := sha256.Sum256(img)
 	return hex.EncodeToString(s[:])
 }
 

@@ -9,12 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
-	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/squash/inspect"
 )
@@ -23,24 +21,54 @@ import (
 // that cannot be a bootable root: missing, a directory, or failing
 // inspect.Validate. The error says what is wrong and what to do.
 func checkImage(path string, machines []uint16) (squash.Info, error) {
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return squash.Info{}, fmt.Errorf("%s does not exist: check the path (or give '-' to read the image from stdin)", path)
-	case err != nil:
-		return squash.Info{}, fmt.Errorf("cannot read %s: %w", path, err)
-	case st.IsDir():
-		return squash.Info{}, fmt.Errorf("%s is a directory, not an image: make a squashfs image of it with 'mksquashfs %s root.sqsh' and give that", path, path)
-	case !st.Mode().IsRegular():
-		// Why refuse before opening: a FIFO without a writer blocks open(2)
-		// forever, and a device is no image file.
-		return squash.Info{}, fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fileKind(st.Mode()))
+	if err := checkImageFile(path); err != nil {
+		return squash.Info{}, err
 	}
 	info, err := inspect.Validate(path, machines)
 	if err != nil {
 		return info, imageError(err)
 	}
 	return info, nil
+}
+
+// quickCheckImage is checkImage without the walk of the image's tree: the
+// file, its superblock, bytes_used within it, a compression the kernel
+// mounts. What is copied into a squashfs store is validated whole after the
+// copy (stageImage), and only the copy boots: validating the source as well
+// read the image's tables twice. Enough is checked here that the common
+// mistakes (a wrong file, a truncated download) are refused before a byte
+// is copied.
+func quickCheckImage(path string) error {
+	if err := checkImageFile(path); err != nil {
+		return err
+	}
+	f, sb, _, err := squash.OpenImage(path)
+	if err != nil {
+		return imageError(err)
+	}
+	f.Close()
+	if !sb.KernelMountable() {
+		return imageError(fmt.Errorf("%s: %w: the kernel cannot mount %s squashfs; rebuild it with mksquashfs -comp xz, zstd or gzip", path, squash.ErrUnsupportedCompression, sb.CompressionName()))
+	}
+	return nil
+}
+
+// checkImageFile refuses a path that is not a regular file, with the fix.
+func checkImageFile(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist: check the path (or give '-' to read the image from stdin)", path)
+	case err != nil:
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	case st.IsDir():
+		return fmt.Errorf("%s is a directory, not an image: make a squashfs image of it with 'mksquashfs %s root.sqsh' and give that", path, path)
+	case !st.Mode().IsRegular():
+		// Why refuse before opening: a FIFO without a writer blocks open(2)
+		// forever, and a device is no image file.
+		return fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fileKind(st.Mode()))
+	}
+	return nil
 }
 
 // imageError adds to a squash error what the user can do about it.
@@ -81,17 +109,27 @@ type staged struct {
 
 func (s staged) sha256() string { return hex.EncodeToString(s.sum[:]) }
 
-// stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage
-// and validates the copy: only the copy is what will boot, and a pipe that
-// ended early is only seen there. On any error no file is left behind.
-func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64)) (s staged, err error) {
-	s.tmp, s.sum, s.size, err = squash.Stage(ctx, r, size, dir, progress)
+// stageImage copies r (size bytes, -1 if unknown) into dir with squash.Stage,
+// checks the signature (check, if any) against the bytes it copied, and
+// validates the copy: only the copy is what will boot, and a pipe that
+// ended early is only seen there. The signature comes first: the copy is
+// validated (and its metadata read) only once it is known to be the signed
+// bytes. On any error no file is left behind.
+func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64), check *sigCheck) (s staged, err error) {
+	what := "the copied image"
+	if f, ok := r.(*os.File); ok && size >= 0 {
+		what = f.Name() + " (as copied)"
+	}
+	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, size, dir, squash.Options{Progress: progress, Hash: check.hash()})
 	if err != nil {
 		return staged{}, imageError(err)
 	}
+	if err := check.verify(); err != nil {
+		discard(s.tmp)
+		return staged{}, err
+	}
 	if s.info, err = inspect.Validate(s.tmp, machines); err != nil {
 		discard(s.tmp)
-		what := "the copied image"
 		if size < 0 {
 			what = fmt.Sprintf("the image read from stdin (%d bytes)", s.size)
 		}
@@ -126,27 +164,3 @@ func isTerminal(w io.Writer) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
-
-// progressBar draws the copy's progress on one terminal line, at most every
-// 100 ms. total < 0 (stdin) shows the bytes copied only.
-type progressBar struct {
-	w     io.Writer
-	total int64
-	last  time.Time
-}
-
-func (p *progressBar) update(n int64) {
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || n == p.total {
-		p.last = now
-		if p.total <= 0 {
-			fmt.Fprintf(p.w, "\rcopying: %s", overlay.HumanBytes(uint64(n)))
-			return
-		}
-		const width = 30
-		done := int(n * width / p.total)
-		fmt.Fprintf(p.w, "\rcopying [%s%s] %3d%% %s", strings.Repeat("#", done), strings.Repeat(".", width-done),
-			n*100/p.total, overlay.HumanBytes(uint64(n)))
-	}
-}
-
-func (p *progressBar) finish() { fmt.Fprint(p.w, "\r\033[K") }

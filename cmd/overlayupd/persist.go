@@ -17,6 +17,7 @@ type persistCmd struct {
 	tries    int
 	reboot   bool
 	upper    string
+	insecure bool
 }
 
 func newPersistCmd(e *env) *cobra.Command {
@@ -41,7 +42,11 @@ what writes there, or persist refuses.
 A persistent layer is set aside only after the commit of that root, at its
 next boot: it is moved to DIR-bak (as persistent-move does) and the root
 boots with an empty layer. Nothing written there after persist read it is
-lost: it is in DIR-bak. Until then the root boots with the layer as it is.`,
+lost: it is in DIR-bak. Until then the root boots with the layer as it is.
+
+As with update, the new root is signed with the store's device key, and
+when the system trusts keys the root it starts from must hold its own
+signed record, or persist refuses unless --insecure.`,
 		Example: "  overlayupd persist\n  overlayupd persist --reboot",
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +60,7 @@ lost: it is in DIR-bak. Until then the root boots with the layer as it is.`,
 	c.store.register(cmd)
 	cmd.Flags().IntVar(&c.tries, "tries", 1, fmt.Sprintf("boots allowed without a commit before going back (1 to %d)", trampoline.MaxTries))
 	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new root once it is staged")
+	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "when keys are trusted, persist over a root whose signature record does not hold (recorded, shown by status)")
 	cmd.Flags().StringVar(&c.upper, "upper", "", "the overlay's upper directory (default: this system's, "+overlay.RwdataDir+"/data)")
 	c.deadline.register(cmd)
 	return cmd
@@ -86,6 +92,14 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if err != nil {
 			return err
 		}
+		keys, err := e.trustedKeys()
+		if err != nil {
+			return err
+		}
+		insecure, err := checkSource(st, src, keys, c.insecure)
+		if err != nil {
+			return err
+		}
 		ws, err := snapshot.SnapshotWorkspace(st.SlotDir, src)
 		if err != nil {
 			return err
@@ -99,7 +113,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged", e.machines); err != nil {
+		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged", e.machines, e.deviceRecord(st, "persist", src, keys, insecure)); err != nil {
 			return err
 		}
 		ok = true

@@ -38,7 +38,10 @@ writes fail everywhere.
 When the system booted from a store (or --store names one), it also shows the
 store: the booted image with its size and date (and sha256 with --sha256: it
 reads the whole image), every root in the store with the reason the
-trampoline recorded for it, and in plain words what the next boot does.`,
+trampoline recorded for it, and in plain words what the next boot does;
+then the keys this system trusts for the next image and, for each root, its
+signed record: the key that signed it, made on this device (update,
+persist), staged with --insecure, or changed since it was signed.`,
 		Example: "  overlayupd status\n  overlayupd status --json | jq .rw_used_percent",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return s.run(cmd, e) },

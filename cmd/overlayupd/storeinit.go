@@ -15,15 +15,19 @@ import (
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
+	"github.com/overlayupd/overlayupd/trust"
 )
 
 // InitName is where the store holds the trampoline the kernel runs.
 var InitName = strings.TrimPrefix(trampoline.TrampolinePath, "/")
 
 type storeInitCmd struct {
-	image string
-	btrfs bool
-	from  string
+	image    string
+	btrfs    bool
+	from     string
+	trust    []string
+	sig      string
+	insecure bool
 	// trampoline is --trampoline: the init-overlay binary to install.
 	trampoline string
 	// installed is the file that was installed as the trampoline.
@@ -64,10 +68,23 @@ of the tree DIR2 (--from, one filesystem, like cp -ax), or without either a
 snapshot of the running system's root, when that root is on this btrfs.
 Boot it with rootfstype=btrfs rootflags=subvolid=5 on the kernel command line.
 
+Trust: --trust KEY.pub (a minisign public key; repeat it for more) makes
+the first image's signature required: IMAGE.minisig beside it, or --sig
+FILE, by one of these keys. The image must itself carry the keys its
+successors will be signed with, in /etc/overlayupd/trusted.d/*.pub: from
+its first boot on, 'overlayupd apply' checks new images against those. The
+--trust keys are not kept on the store. Without --trust, the keys the
+running system trusts apply; with none, nothing is checked.
+
+Every store gets a device key, DIR/` + KeysDir + `/` + trust.DeviceKeyFile + ` (mode 0600, outside
+every root): it signs the store's records of where each root came from,
+and the roots this device makes itself (update, persist). It is trusted
+for this store's own records only.
+
 The marker file DIR/` + trampoline.MarkerFile + ` is written last, so a store
 whose initialisation was cut off is never taken for one: run init again.
 A directory that already is a store is refused: use 'overlayupd apply --store'.`,
-		Example: "  overlayupd store init /media/$USER/store --image root.sqsh\n  overlayupd store init /mnt/store --btrfs --image root.sqsh\n  overlayupd store init /mnt/store --btrfs --from /media/$USER/rootfs",
+		Example: "  overlayupd store init /media/$USER/store --image root.sqsh\n  overlayupd store init /media/$USER/store --image root.sqsh --trust release.pub\n  overlayupd store init /mnt/store --btrfs --image root.sqsh\n  overlayupd store init /mnt/store --btrfs --from /media/$USER/rootfs",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: e.needRoot,
 		RunE:    func(cmd *cobra.Command, args []string) error { return c.run(cmd, e, args) },
@@ -77,6 +94,9 @@ A directory that already is a store is refused: use 'overlayupd apply --store'.`
 	cmd.Flags().StringVar(&c.from, "from", "", "with --btrfs: copy this directory tree as the first root")
 	cmd.Flags().StringVar(&c.arch, "arch", "", "the board's architecture, which the first root's init must run on (amd64, arm64, armhf, ...; default: the trampoline's)")
 	cmd.Flags().StringVar(&c.trampoline, "trampoline", "", "the init-overlay binary to install as DIR/"+InitName+" (default: the one beside this binary); on a build host for another architecture, name the device's")
+	cmd.Flags().StringArrayVar(&c.trust, "trust", nil, "minisign public key the first image must be signed with (repeatable)")
+	cmd.Flags().StringVar(&c.sig, "sig", "", "the first image's minisign signature (default: IMAGE.minisig)")
+	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "do not check the first image's signature (recorded, shown by status)")
 	return cmd
 }
 
@@ -100,21 +120,31 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	case c.image == "":
 		return errorf(cmd, "give --image IMAGE (a squashfs root image), or --btrfs for a btrfs store")
 	}
-	if _, err := checkImage(c.image, c.machines); err != nil {
+	info, err := checkImage(c.image, c.machines)
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	// Checked here on the source, to refuse before anything is written,
+	// and again on the staged copy (admit), which is what boots.
+	if err := c.checkCarriesKeys(info.Meta); err != nil {
+		return errorf(cmd, "%w", err)
+	}
+	check, err := c.planCheck(e)
+	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	var img staged
 	err = e.initStore(cmd, c, top, squash.Format{}, func(st *trampoline.Store) error {
 		var err error
-		img, err = c.stageRoot(cmd, st)
+		img, err = c.stageRoot(cmd, e, st, check)
 		return err
 	})
 	if err != nil {
 		return errorf(cmd, "%w", err)
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s), trampoline /%s (from %s)\n",
-		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), InitName, c.installed)
+	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s; %s), trampoline /%s (from %s)\n",
+		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), check.describe(), InitName, c.installed)
 	fmt.Fprintf(out, "boot it with the kernel command line: root=%s ro init=/sbin/init-overlay\n", rootDevice(top))
 	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
 	return nil
@@ -204,6 +234,15 @@ func (e *env) initStore(cmd *cobra.Command, c *storeInitCmd, top string, f tramp
 	if c.installed, err = e.installTrampoline(filepath.Join(top, InitName), c.trampoline, cmd.ErrOrStderr()); err != nil {
 		return err
 	}
+	// A leftover key of an init that was cut off is kept: it signed nothing
+	// that matters, and replacing it gains nothing.
+	if _, err := trust.LoadDeviceKey(filepath.Join(top, KeysDir)); errors.Is(err, trust.ErrNoDeviceKey) {
+		if _, err := trust.GenerateDeviceKey(filepath.Join(top, KeysDir)); err != nil {
+			return fmt.Errorf("device key: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
 	for _, d := range []string{"dev", "proc", "sys", strings.TrimPrefix(overlay.OverlayDir, "/")} {
 		if err := os.MkdirAll(filepath.Join(top, d), 0o755); err != nil {
 			return err
@@ -220,10 +259,54 @@ func (e *env) initStore(cmd *cobra.Command, c *storeInitCmd, top string, f tramp
 	return atomicfile.WriteFile(filepath.Join(top, trampoline.MarkerFile), trampoline.MarkerText(f.Name()), 0o644)
 }
 
+// planCheck decides how the first image's signature is checked: against
+// the --trust keys, else the running system's; --trust needs an image.
+func (c *storeInitCmd) planCheck(e *env) (*sigCheck, error) {
+	var keys trust.Keys
+	for _, p := range c.trust {
+		k, err := trust.ReadKeyFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trust: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 && c.image == "" {
+		return nil, errors.New("--trust checks the first image's signature: give --image IMAGE (signed with that key)")
+	}
+	if len(keys) == 0 && c.image != "" {
+		var err error
+		if keys, err = e.trustedKeys(); err != nil {
+			return nil, err
+		}
+	}
+	if c.image == "" {
+		return &sigCheck{}, nil
+	}
+	return planSigCheck(keys, c.image, c.sig, c.insecure)
+}
+
+// checkCarriesKeys refuses, under --trust, a first image that trusts no
+// key itself (or a key file in it that is not one): once it boots, apply
+// would check nothing, or refuse everything.
+func (c *storeInitCmd) checkCarriesKeys(m squash.Meta) error {
+	if len(c.trust) == 0 {
+		return nil
+	}
+	if len(m.TrustedKeys) == 0 {
+		return fmt.Errorf("the image trusts no key (no /%s/*.pub in it): once it boots, nothing would be checked; put the public keys its successors are signed with into the image", trust.TrustedDir)
+	}
+	for name, b := range m.TrustedKeys {
+		if _, err := trust.ParseKey(b, "/"+trust.TrustedDir+"/"+name+" in the image"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // stageRoot copies the image into the slot directory and makes it the
 // committed root (the protocol's init event), refusing to replace one (a
 // store cut off after this step).
-func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (staged, error) {
+func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Store, check *sigCheck) (staged, error) {
 	f, err := os.Open(c.image)
 	if err != nil {
 		return staged{}, err
@@ -233,14 +316,14 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (stag
 	if err != nil {
 		return staged{}, err
 	}
-	var progress func(int64)
-	if errw := cmd.ErrOrStderr(); isTerminal(errw) {
-		bar := &progressBar{w: errw, total: fi.Size()}
-		defer bar.finish()
-		progress = bar.update
-	}
-	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, c.machines, progress)
+	progress, done := e.progress(cmd, fi.Size(), false)
+	defer done()
+	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, c.machines, progress, check)
 	if err != nil {
+		return staged{}, err
+	}
+	if err := c.admit(e, st, img.tmp, img, check); err != nil {
+		discard(img.tmp)
 		return staged{}, err
 	}
 	if _, err := st.Init(img.tmp); err != nil {
@@ -251,6 +334,17 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, st *trampoline.Store) (stag
 		return staged{}, err
 	}
 	return img, nil
+}
+
+// admit checks that the first root carries keys (under --trust) and
+// records it, signed with the new device key.
+func (c *storeInitCmd) admit(e *env, st *trampoline.Store, entry string, img staged, check *sigCheck) error {
+	if err := c.checkCarriesKeys(img.info.Meta); err != nil {
+		return err
+	}
+	rec := trust.Record{Made: "store init", SHA256: img.sha256(), Version: trust.ImageVersion(img.info.Meta.OSRelease, img.info.Meta.VersionFile)}
+	check.record(&rec)
+	return e.recordRoot(st, entry, rec, true)
 }
 
 // rootDevice names the device to pass as root=: the source of the mount that

@@ -14,9 +14,10 @@ import (
 // plus the booted image's sha256 when asked for (--sha256).
 type storeStatus struct {
 	trampoline.Status
-	Top          string `json:"top"`
-	Format       string `json:"format"`
-	BootedSHA256 string `json:"booted_sha256,omitempty"`
+	Top          string       `json:"top"`
+	Format       string       `json:"format"`
+	BootedSHA256 string       `json:"booted_sha256,omitempty"`
+	Trust        *trustStatus `json:"trust,omitempty"`
 	// Watchdog is the trial watchdog of this boot: its keeper, or that a
 	// trial runs without one; absent in a committed boot without a keeper.
 	Watchdog *keeper.Report `json:"trial_watchdog,omitempty"`
@@ -31,6 +32,7 @@ func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, erro
 		return nil, err
 	}
 	out := &storeStatus{Status: status, Top: st.Top, Format: st.Format.Name()}
+	out.Trust = loadTrustStatus(e, st, status.Entries)
 	if e.keeper != nil {
 		pid, cfg := e.keeper()
 		trial := trampoline.ParseName(booted, st.Format.Suffix()).Role == trampoline.RoleTrying
@@ -72,6 +74,12 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 			fmt.Fprintf(w, "  reason: %s (%s)", e.Reason.Why, e.Reason.Time.Local().Format(time.DateTime))
 		}
 		fmt.Fprintln(w)
+	}
+	if s.Trust != nil {
+		printTrustStatus(w, s.Trust)
+	}
+	if s.BootCount != nil && *s.BootCount > 0 {
+		fmt.Fprintf(w, "boot budget: %d boot(s) of the committed root since its last good mark (overlayupd mark-good resets it)\n", *s.BootCount)
 	}
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))

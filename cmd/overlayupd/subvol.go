@@ -96,6 +96,34 @@ func copyProgress(w io.Writer) (func(int64), func()) {
 	return bar.update, bar.finish
 }
 
+// makeFirstRoot makes the btrfs store's first root: the image unpacked
+// (through a checked copy when its signature is checked), or --from's tree,
+// or a snapshot of the running root.
+func (c *storeInitCmd) makeFirstRoot(cmd *cobra.Command, st *trampoline.Store, info squash.Info, check *sigCheck) (*snapshot.Workspace, staged, error) {
+	if c.image == "" {
+		ws, err := makeSubvolRoot(cmd, st, rootSource{from: c.from, machines: c.machines})
+		if err != nil {
+			return nil, staged{}, err
+		}
+		m, err := squash.TreeMeta(ws.Path)
+		if err != nil {
+			return nil, staged{}, errors.Join(err, ws.Abort())
+		}
+		return ws, staged{info: squash.Info{Meta: m}}, nil
+	}
+	f, err := os.Open(c.image)
+	if err != nil {
+		return nil, staged{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, staged{}, err
+	}
+	img, ws, err := unpackImage(cmd, st, c.image, f, fi.Size(), info, check, c.machines, nil)
+	return ws, img, err
+}
+
 // checkBtrfsTop refuses a DIR that is not the top level of a btrfs, or
 // whose default subvolume is not the top level: the kernel would mount that
 // subvolume instead of the store, and never find the trampoline.
@@ -127,8 +155,13 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 	if err := checkBtrfsTop(top); err != nil {
 		return errorf(cmd, "%w", err)
 	}
+	var info squash.Info
 	if c.image != "" {
-		if _, err := checkImage(c.image, c.machines); err != nil {
+		var err error
+		if info, err = checkImage(c.image, c.machines); err != nil {
+			return errorf(cmd, "%w", err)
+		}
+		if err := c.checkCarriesKeys(info.Meta); err != nil {
 			return errorf(cmd, "%w", err)
 		}
 	}
@@ -137,11 +170,18 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 			return errorf(cmd, "--from %s: not a directory", c.from)
 		}
 	}
+	check, err := c.planCheck(e)
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
 	var id uint64
-	err := e.initStore(cmd, c, top, snapshot.Format{}, func(st *trampoline.Store) error {
-		ws, err := makeSubvolRoot(cmd, st, rootSource{image: c.image, from: c.from, machines: c.machines})
+	err = e.initStore(cmd, c, top, snapshot.Format{}, func(st *trampoline.Store) error {
+		ws, img, err := c.makeFirstRoot(cmd, st, info, check)
 		if err != nil {
 			return err
+		}
+		if err := c.admit(e, st, ws.Path, img, check); err != nil {
+			return errors.Join(err, ws.Abort())
 		}
 		if _, err := st.Init(ws.Path); err != nil {
 			return errors.Join(err, ws.Abort())

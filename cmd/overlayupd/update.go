@@ -19,6 +19,7 @@ import (
 	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
+	"github.com/overlayupd/overlayupd/trust"
 )
 
 // UpdateEnv marks a command run by update; a nested update is refused.
@@ -33,6 +34,7 @@ type updateCmd struct {
 	shell      bool
 	force      bool
 	bootWrites bool
+	insecure   bool
 }
 
 func newUpdateCmd(e *env) *cobra.Command {
@@ -65,7 +67,13 @@ a change is not transactional, it hits every root at once.
 With a persistent writable layer, files in it shadow the root: update names
 the files it changed that the layer hides, and refuses when that is dpkg's
 database (/var/lib/dpkg) unless --force. 'overlayupd persist' first folds the
-layer into the root.`,
+layer into the root.
+
+The new root is signed with the store's device key (a record of its
+subvolume, see the README's security model). When the system trusts keys,
+the root it starts from must hold its own signed record (applied with a
+valid signature, or made on this device and unchanged since), or update
+refuses unless --insecure.`,
 		Example: "  overlayupd update -- apt-get -y full-upgrade\n  overlayupd update --reboot -- sh -c 'apt-get update && apt-get -y install htop'\n  overlayupd update --shell",
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTries(cmd, c.tries); err != nil {
@@ -91,6 +99,7 @@ layer into the root.`,
 	cmd.Flags().BoolVar(&c.shell, "shell", false, "run an interactive shell (/bin/sh) in the snapshot instead of a command")
 	cmd.Flags().BoolVar(&c.force, "force", false, "stage even when the persistent layer shadows dpkg's database")
 	cmd.Flags().BoolVar(&c.bootWrites, "allow-boot-writes", false, "let CMD write /boot and /boot/firmware (not transactional)")
+	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "when keys are trusted, update a root whose signature record does not hold (recorded, shown by status)")
 	c.deadline.register(cmd)
 	return cmd
 }
@@ -150,6 +159,14 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err != nil {
 		return "", 0, err
 	}
+	keys, err := e.trustedKeys()
+	if err != nil {
+		return "", 0, err
+	}
+	insecure, err := checkSource(st, src, keys, c.insecure)
+	if err != nil {
+		return "", 0, err
+	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "snapshot of %s ...\n", filepath.Base(src))
 	ws, err := snapshot.SnapshotWorkspace(st.SlotDir, src)
 	if err != nil {
@@ -205,7 +222,7 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
 	}
-	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated", e.machines)
+	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated", e.machines, e.deviceRecord(st, "update", src, keys, insecure))
 	if err != nil {
 		return "", 1, err
 	}
@@ -216,18 +233,38 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 // stageWorkspace stages a filled workspace as the trial: it checks that
 // the root boots (what CMD or the merge left of /sbin/init: without it the
 // trial would sit at a shell, or nothing, until someone pulls the plug),
-// seals it and stages it with tries boots. It returns the staged name.
-func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string, machines []uint16) (string, error) {
-	if _, err := squash.CheckRoot(ws.Path, machines); err != nil {
+// seals it, records it (record, after the seal: the record names the
+// sealed subvolume's state) and stages it as trial (tries, deadline). It returns the
+// staged name. machines is what its init must run on (squash.CheckRunnable).
+func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string, machines []uint16, record func(path string, info squash.Info) error) (string, error) {
+	info, err := squash.CheckRoot(ws.Path, machines)
+	if err != nil {
 		return "", fmt.Errorf("the %s root would not boot: %w; nothing staged", what, err)
 	}
 	if err := ws.Seal(); err != nil {
 		return "", err
 	}
+	if err := record(ws.Path, info); err != nil {
+		return "", fmt.Errorf("sign the %s root: %w; nothing staged", what, err)
+	}
 	if _, err := st.StageTrial(ws.Path, trial); err != nil {
 		return "", fmt.Errorf("%w\n%s", err, stagedNow(st))
 	}
 	return trampoline.EntryName(trampoline.RoleStaged, trial.Tries, st.Format.Suffix()), nil
+}
+
+// deviceRecord signs the record of a root made on this device (update,
+// persist) from src with the device key; made when keys are trusted, and
+// whenever the store has a device key.
+func (e *env) deviceRecord(st *trampoline.Store, made, src string, keys trust.Keys, insecure bool) func(string, squash.Info) error {
+	return func(path string, info squash.Info) error {
+		rec := trust.Record{Made: made, From: filepath.Base(src), Version: trust.ImageVersion(info.Meta.OSRelease, info.Meta.VersionFile)}
+		if id, _, err := entryIdentity(st, src); err == nil {
+			rec.From = filepath.Base(src) + " (" + id + ")"
+		}
+		rec.Insecure = insecure
+		return e.recordRoot(st, path, rec, len(keys) > 0)
+	}
 }
 
 // updateSource is the subvolume update snapshots: the entry this system

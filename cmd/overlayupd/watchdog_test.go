@@ -153,3 +153,31 @@ func TestStatusWatchdog(t *testing.T) {
 		t.Errorf("committed boot without a keeper: %+v\n%s", r, text)
 	}
 }
+
+// TestCommitIfTrialMarksGood: in a boot of the committed root, commit
+// --if-trial marks the boot good (the boot budget's count starts again),
+// as mark-good does; in a boot of the previous root it leaves the count.
+func TestCommitIfTrialMarksGood(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	count := func(k int) string { return slotPath(top, trampoline.BootCountName(k)) }
+	if err := os.WriteFile(count(2), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeBooted(e, "root.prev.sqsh")
+	if out, err := run(t, e, "overlayupd", "commit", "--if-trial", "--store", top); err != nil || !strings.Contains(out, "nothing to commit") {
+		t.Fatalf("commit --if-trial in a boot of root.prev: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(count(2)); err != nil {
+		t.Errorf("a boot of another root changed the count: %v", err)
+	}
+	fakeBooted(e, "root.sqsh")
+	out, err := run(t, e, "overlayupd", "commit", "--if-trial", "--store", top)
+	if err != nil || !strings.Contains(out, "nothing to commit") || !strings.Contains(out, "marked good") {
+		t.Fatalf("commit --if-trial in a committed boot: %v\n%s; want nothing committed, marked good", err, out)
+	}
+	if _, err := os.Stat(count(0)); err != nil {
+		t.Errorf("the count did not start again: %v", err)
+	}
+}

@@ -25,22 +25,11 @@ const loopAttempts = 32
 // data. The loop device is autoclear, so it goes away by itself when target
 // is unmounted. It returns the loop device it used.
 func Mount(image, target, fstype string, flags uintptr, data string) (dev string, err error) {
-	// Why O_NONBLOCK, O_NOFOLLOW and the check before anything else: an
-	// entry planted as a FIFO must not hang the boot in open(2), one planted
-	// as a link must not lead out of the store, and only a regular file can
-	// back a loop device.
-	mode := os.O_RDONLY
-	if flags&unix.MS_RDONLY == 0 {
-		mode = os.O_RDWR
-	}
-	backing, err := os.OpenFile(image, mode|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	backing, err := OpenImage(image, flags&unix.MS_RDONLY != 0)
 	if err != nil {
-		return "", fmt.Errorf("mount image: %w", err)
+		return "", err
 	}
 	defer backing.Close()
-	if fi, err := backing.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("mount image %s: %w", image, ErrNotFile)
-	}
 	lf, err := attach(image, backing, flags&unix.MS_RDONLY != 0)
 	if err != nil {
 		return "", fmt.Errorf("attach %s to a loop device: %w", image, err)
@@ -55,6 +44,38 @@ func Mount(image, target, fstype string, flags uintptr, data string) (dev string
 		return "", fmt.Errorf("mount %s (%s) on %s: %s: %w", image, lf.Name(), target, mountHint(err, fstype), err)
 	}
 	return lf.Name(), lf.Close()
+}
+
+// OpenImage opens the file image to back a loop device, read-only if ro.
+func OpenImage(image string, ro bool) (*os.File, error) {
+	// Why O_NONBLOCK, O_NOFOLLOW and the check before anything else: an
+	// entry planted as a FIFO must not hang the boot in open(2), one planted
+	// as a link must not lead out of the store, and only a regular file can
+	// back a loop device.
+	mode := os.O_RDONLY
+	if !ro {
+		mode = os.O_RDWR
+	}
+	backing, err := os.OpenFile(image, mode|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mount image: %w", err)
+	}
+	if fi, err := backing.Stat(); err != nil || !fi.Mode().IsRegular() {
+		backing.Close()
+		return nil, fmt.Errorf("mount image %s: %w", image, ErrNotFile)
+	}
+	return backing, nil
+}
+
+// Attach binds backing (opened with OpenImage) to a free loop device,
+// autoclear, read-only if ro, and returns the open loop device: the device
+// goes away when its last user closes it.
+func Attach(image string, backing *os.File, ro bool) (*os.File, error) {
+	lf, err := attach(image, backing, ro)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s to a loop device: %w", image, err)
+	}
+	return lf, nil
 }
 
 // ErrNotFile is returned by Mount for an image that is not a regular file.

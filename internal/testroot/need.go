@@ -14,7 +14,7 @@ var toolPackages = map[string]string{
 	"mkfs.ext4": "e2fsprogs", "debugfs": "e2fsprogs", "mkfs.btrfs": "btrfs-progs",
 	"mksquashfs": "squashfs-tools", "unshare": "util-linux", "/bin/busybox": "busybox-static",
 	"qemu-system-x86_64": "qemu-system-x86", "cpio": "cpio", "depmod": "kmod",
-	"make": "make", "gcc": "gcc",
+	"make": "make", "gcc": "gcc", "veritysetup": "cryptsetup-bin",
 }
 
 // LookTool finds a tool in PATH, then in the sbin and bin directories a

@@ -92,7 +92,11 @@ func readTree(f *os.File, size int64, info *squash.Info, machines []uint16) (err
 	if _, err := io.Copy(io.Discard, io.LimitReader(r, squash.MaxInitRead)); err != nil {
 		return fmt.Errorf("%w: read %s: %w", squash.ErrCorrupt, info.InitTarget, err)
 	}
-	return squash.CheckRunnable(func(p string) ([]byte, error) { return head(sfs, p) }, info.InitTarget, machines)
+	if err := squash.CheckRunnable(func(p string) ([]byte, error) { return head(sfs, p) }, info.InitTarget, machines); err != nil {
+		return err
+	}
+	info.Meta, err = diskfsMeta(sfs)
+	return err
 }
 
 // head reads the first squash.HeadSize bytes of p inside the image,

@@ -31,6 +31,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("boot", func(t *testing.T) { testBootCrashes(t, newBackend) })
 	t.Run("fallback", func(t *testing.T) { testFallback(t, newBackend(t)) })
 	t.Run("init", func(t *testing.T) { testInit(t, newBackend) })
+	t.Run("budget", func(t *testing.T) { testBudgetCrashes(t, newBackend) })
 }
 
 // RunPrimitives checks only the rename primitives, on an empty backend.
@@ -386,5 +387,37 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testBudgetCrashes: the boot budget's fallback, crashed after every step,
+// on a real backend: one committed root at every point, one counter, and
+// the failing root never comes back as committed with a spent budget.
+func testBudgetCrashes(t *testing.T, newBackend func(t *testing.T) Backend) {
+	sfx := newBackend(t).Suffix()
+	root, prev := trampoline.EntryName(trampoline.RoleCommitted, 0, sfx), trampoline.EntryName(trampoline.RolePrevious, 0, sfx)
+	before := Labels{root: "bad", prev: "good", trampoline.BootCountName(3): "count"}
+	plan := trampoline.DecideWithBudget(before.State(sfx), 3)
+	if plan.Boot.Name != root || len(plan.Ops) != 2 {
+		t.Fatalf("budget spent: plan %s, want the exchange and the count", plan)
+	}
+	for i := 0; i <= len(plan.Ops); i++ {
+		b := newBackend(t)
+		populate(t, b, before)
+		must(t, trampoline.Execute(b, plan.Ops[:i]))
+		got := labels(t, b)
+		st, _, err := trampoline.LoadState(b)
+		must(t, err)
+		_, k, ok := st.BootCount()
+		if got[root] == "" || !ok {
+			t.Fatalf("crash after step %d of [%s]: store %v has no committed root or no count", i, plan.Transition, got)
+		}
+		if i > 0 && got[root] == "bad" && k >= 3 {
+			t.Fatalf("crash after step %d: the failing root is committed with a spent budget (%d): %v", i, k, got)
+		}
+		next := trampoline.DecideWithBudget(st, 3)
+		if want := map[bool]string{true: "good", false: "bad"}[i == len(plan.Ops)]; got[root] != want || next.Boot.Name != root {
+			t.Errorf("crash after step %d: committed %q, next boot %s; want %q", i, got[root], next, want)
+		}
 	}
 }

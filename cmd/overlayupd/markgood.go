@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/overlayupd/overlayupd/trampoline"
+)
+
+type markGoodCmd struct{ store storeFlag }
+
+func newMarkGoodCmd(e *env) *cobra.Command {
+	c := &markGoodCmd{}
+	cmd := &cobra.Command{
+		Use:   "mark-good",
+		Short: "Record that this boot of the committed root went well (its boot budget)",
+		Long: `Every boot of the committed root counts itself before it mounts anything
+(the file roots/boots-K on the store); after overlayupd.boot_budget boots in a
+row without a good mark (default 3), the trampoline falls back to the
+previous root. mark-good resets the count: run it once the system is up and
+healthy, e.g. from overlayupd-commit.service or the init.d script that
+'overlayupd install --auto-commit' installs. 'commit --if-trial' does the same
+in a committed boot, and so does the trampoline's keeper once the system has
+stayed up for overlayupd.good_after.
+
+It is safe to run on every boot: with nothing to reset it changes nothing.
+During a trial it does nothing either (a trial's own boots are its tries: run
+'overlayupd commit' to keep it).`,
+		Example: "  overlayupd mark-good",
+		Args:    cobra.NoArgs,
+		PreRunE: e.needRoot,
+		RunE:    e.storeCommand(&c.store, func(st *trampoline.Store) (string, error) { return c.run(e, st) }),
+	}
+	c.store.register(cmd)
+	return cmd
+}
+
+func (c *markGoodCmd) run(e *env, st *trampoline.Store) (string, error) {
+	state, err := st.State()
+	if err != nil {
+		return "", err
+	}
+	if booted, err := e.booted(st); err == nil && booted != "" {
+		if r := trampoline.ParseName(booted, st.Format.Suffix()).Role; r == trampoline.RoleTrying {
+			return "this boot is a trial (" + booted + "): nothing to mark; 'overlayupd commit' keeps it", nil
+		}
+	}
+	name, k, ok := state.BootCount()
+	switch {
+	case !ok:
+		return "no boot count in this store (no boot budget yet): nothing to mark", nil
+	case k == 0:
+		return "already marked good (" + name + ")", nil
+	}
+	if _, err := st.MarkGood(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("marked good: %d boot(s) without a good mark before this one are forgiven (%s is now %s)", k, name, trampoline.BootCountName(0)), nil
+}

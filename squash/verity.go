@@ -1,0 +1,176 @@
+package squash
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/overlayupd/overlayupd/verity"
+)
+
+// withTree says whether Stage appends the dm-verity tree; the bench turns it
+// off to measure what the tree costs against the copy alone, in one run.
+var withTree = true
+
+// digests are what Stage computes over the image bytes while it copies them.
+type digests struct {
+	sum  [32]byte    // sha256, what users compare with sha256sum
+	tree verity.Tree // the dm-verity hash tree (when withTree)
+}
+
+// imageHash hashes the image as it is copied, once per byte read: its
+// sha256 on the caller's goroutine and, at the same time on its own
+// goroutine, its dm-verity tree. Write returns when both have the chunk, so
+// the caller may reuse it. Why from the copied stream rather than a second
+// read of the staged file: the copy's writeback drops the file's pages
+// from the cache, so a second read would come from the disk, and the tree
+// would cost as much as the copy. Bytes that reach the disk other than
+// they were hashed are not hidden by this: dm-verity refuses them at boot.
+type imageHash struct {
+	sha  hash.Hash
+	tree *verity.Builder
+	in   chan []byte
+	done chan struct{}
+}
+
+// newImageHash starts the tree's goroutine; sizeHint (or -1) sizes its
+// digests. Call finish or stop.
+func newImageHash(sizeHint int64) *imageHash {
+	h := &imageHash{sha: sha256.New()}
+	if !withTree {
+		return h
+	}
+	h.tree = verity.NewBuilder(nil, sizeHint)
+	h.in, h.done = make(chan []byte), make(chan struct{})
+	go func() {
+		for p := range h.in {
+			h.tree.Write(p)
+			h.done <- struct{}{}
+		}
+		close(h.done)
+	}()
+	return h
+}
+
+// Write implements io.Writer; it never fails.
+func (h *imageHash) Write(p []byte) (int, error) {
+	if h.in == nil {
+		return h.sha.Write(p)
+	}
+	h.in <- p
+	h.sha.Write(p)
+	<-h.done
+	return len(p), nil
+}
+
+// stop ends the tree's goroutine; it is safe to call more than once.
+func (h *imageHash) stop() {
+	if h.in != nil {
+		close(h.in)
+		for range h.done {
+		}
+		h.in = nil
+	}
+}
+
+// finish returns the digests of everything written.
+func (h *imageHash) finish() (d digests, err error) {
+	copy(d.sum[:], h.sha.Sum(nil))
+	if h.tree == nil {
+		return d, nil
+	}
+	h.stop()
+	if d.tree, err = h.tree.Tree(); err != nil {
+		return d, fmt.Errorf("%w: %w", ErrShortRead, err)
+	}
+	return d, nil
+}
+
+// appendTree writes the tree and its trailer after the n image bytes of f
+// (see package verity for the layout).
+func appendTree(f *os.File, d digests, n int64) error {
+	if !withTree {
+		return nil
+	}
+	if _, err := verity.Append(f, d.tree, n); err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), noSpace(err))
+	}
+	return nil
+}
+
+// treeOverhead is what the tree adds to an image of size bytes.
+func treeOverhead(size int64) int64 {
+	if !withTree || size <= 0 {
+		return 0
+	}
+	return verity.Overhead(size)
+}
+
+// syscallNonblockNofollow opens a store entry without following a link or
+// blocking on a FIFO planted under its name.
+const syscallNonblockNofollow = syscall.O_NONBLOCK | syscall.O_NOFOLLOW
+
+// ImageSize is the size of the image in the file at path: the bytes before
+// its dm-verity tree when it has one (a store entry), else the file's size.
+func ImageSize(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscallNonblockNofollow, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return imageSizeOf(f)
+}
+
+func imageSizeOf(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s: %w", f.Name(), ErrNotFile)
+	}
+	tr, err := verity.ReadTrailer(f, fi.Size())
+	if err != nil {
+		return fi.Size(), nil
+	}
+	return tr.ImageSize, nil
+}
+
+// ImageSum is the sha256 of the image in the file at path: of its bytes
+// before the dm-verity tree, so that a store entry has the digest of the
+// file that was applied.
+func ImageSum(path string) (sum [32]byte, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscallNonblockNofollow, 0)
+	if err != nil {
+		return sum, fmt.Errorf("checksum: %w", err)
+	}
+	defer f.Close()
+	n, err := imageSizeOf(f)
+	if err != nil {
+		return sum, fmt.Errorf("checksum: %w", err)
+	}
+	adviseSequential(f)
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.LimitReader(f, n), make([]byte, copyBuf)); err != nil {
+		return sum, fmt.Errorf("checksum %s: %w", path, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+// Verity reads the dm-verity trailer of the store entry at path.
+func Verity(path string) (verity.Trailer, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscallNonblockNofollow, 0)
+	if err != nil {
+		return verity.Trailer{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return verity.Trailer{}, err
+	}
+	return verity.ReadTrailer(f, fi.Size())
+}

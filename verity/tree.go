@@ -1,0 +1,183 @@
+package verity
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// The parameters of the tree: dm-verity format version 1 with sha256 and
+// 4096-byte blocks on both sides.
+const (
+	BlockSize      = 4096
+	DigestSize     = sha256.Size
+	HashType       = 1 // dm-verity format version: salt prepended
+	Algorithm      = "sha256"
+	hashesPerBlock = BlockSize / DigestSize // 128
+	hashPerBits    = 7                      // log2(hashesPerBlock)
+	// maxLevels is the kernel's DM_VERITY_MAX_LEVELS.
+	maxLevels = 63
+)
+
+// DefaultSalt is the salt of every tree this project makes: fixed, so that
+// the root hash depends on the image bytes alone.
+var DefaultSalt = func() []byte {
+	s := sha256.Sum256([]byte("overlayupd dm-verity salt, version 1"))
+	return s[:]
+}()
+
+// ErrEmpty is returned for an image of no bytes: dm-verity maps no data.
+var ErrEmpty = errors.New("no data to protect")
+
+// Tree is a computed hash tree.
+type Tree struct {
+	DataBlocks uint64           // 4096-byte blocks of data, the last zero-padded
+	Salt       []byte           // prepended to every hashed block
+	Root       [DigestSize]byte // the root hash
+	// Hash is the hash area as it is stored after the data: every level,
+	// top level first, each padded to whole blocks. Empty for one block.
+	Hash []byte
+}
+
+// DataBlocks is how many data blocks hold size bytes (the last one padded).
+func DataBlocks(size int64) uint64 { return uint64((size + BlockSize - 1) / BlockSize) }
+
+// LevelBlocks returns the number of hash blocks of each level, level 0 (the
+// digests of the data blocks) first, for dataBlocks data blocks. It counts
+// levels as the kernel does: none for one data block.
+func LevelBlocks(dataBlocks uint64) []uint64 {
+	var levels []uint64
+	for l := 0; l < maxLevels && hashPerBits*l < 64 && (dataBlocks-1)>>(hashPerBits*l) != 0; l++ {
+		levels = append(levels, ceilShift(dataBlocks, hashPerBits*(l+1)))
+	}
+	return levels
+}
+
+// ceilShift is x / 2^s rounded up, without overflow.
+func ceilShift(x uint64, s int) uint64 {
+	if s >= 64 {
+		return min(x, 1)
+	}
+	n := x >> s
+	if x&(1<<s-1) != 0 {
+		n++
+	}
+	return n
+}
+
+// HashBlocks is the size of the hash area in blocks for dataBlocks.
+func HashBlocks(dataBlocks uint64) uint64 {
+	var n uint64
+	for _, b := range LevelBlocks(dataBlocks) {
+		n += b
+	}
+	return n
+}
+
+// Builder computes a tree from the data written to it, in any chunks. It
+// keeps the level-0 digests in memory: 32 bytes per 4 KiB block, 8 MiB for
+// a 1 GiB image; the upper levels are 1/128 of that each.
+type Builder struct {
+	salt   []byte
+	h      hash.Hash
+	block  []byte // a partial block waiting for more data
+	level0 []byte // digests of the full data blocks so far
+	blocks uint64
+}
+
+// NewBuilder starts a tree with salt (DefaultSalt when nil). sizeHint, when
+// positive, is the expected data size, so the digests are allocated once.
+func NewBuilder(salt []byte, sizeHint int64) *Builder {
+	if salt == nil {
+		salt = DefaultSalt
+	}
+	b := &Builder{salt: append([]byte(nil), salt...), h: sha256.New(), block: make([]byte, 0, BlockSize)}
+	if sizeHint > 0 {
+		b.level0 = make([]byte, 0, DataBlocks(sizeHint)*DigestSize)
+	}
+	return b
+}
+
+// Write hashes p; it never fails.
+func (b *Builder) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(b.block) > 0 {
+		k := min(BlockSize-len(b.block), len(p))
+		b.block = append(b.block, p[:k]...)
+		p = p[k:]
+		if len(b.block) < BlockSize {
+			return n, nil
+		}
+		b.hashData(b.block)
+		b.block = b.block[:0]
+	}
+	for len(p) >= BlockSize {
+		b.hashData(p[:BlockSize])
+		p = p[BlockSize:]
+	}
+	b.block = append(b.block, p...)
+	return n, nil
+}
+
+func (b *Builder) hashData(block []byte) {
+	b.level0 = b.digest(b.level0, block)
+	b.blocks++
+}
+
+// digest appends sha256(salt || block) to dst.
+func (b *Builder) digest(dst, block []byte) []byte {
+	b.h.Reset()
+	b.h.Write(b.salt)
+	b.h.Write(block)
+	return b.h.Sum(dst)
+}
+
+// Tree finishes the tree: the last partial block is hashed zero-padded, and
+// the upper levels are computed. The Builder must not be written after.
+func (b *Builder) Tree() (Tree, error) {
+	if len(b.block) > 0 {
+		full := append(b.block, make([]byte, BlockSize-len(b.block))...)
+		b.hashData(full)
+		b.block = b.block[:0]
+	}
+	if b.blocks == 0 {
+		return Tree{}, ErrEmpty
+	}
+	t := Tree{DataBlocks: b.blocks, Salt: b.salt}
+	if b.blocks == 1 {
+		copy(t.Root[:], b.level0)
+		return t, nil
+	}
+	sizes := LevelBlocks(b.blocks)
+	levels := make([][]byte, len(sizes))
+	cur := b.level0
+	for i, n := range sizes {
+		cur = append(cur, make([]byte, int(n)*BlockSize-len(cur))...) // zero-pad the level
+		levels[i] = cur
+		var next []byte
+		for off := 0; off < len(cur); off += BlockSize {
+			next = b.digest(next, cur[off:off+BlockSize])
+		}
+		cur = next
+	}
+	if len(cur) != DigestSize {
+		return Tree{}, fmt.Errorf("internal error: the top level of %d blocks gave %d bytes of digests", b.blocks, len(cur))
+	}
+	copy(t.Root[:], cur)
+	t.Hash = make([]byte, 0, HashBlocks(b.blocks)*BlockSize)
+	for i := len(levels) - 1; i >= 0; i-- {
+		t.Hash = append(t.Hash, levels[i]...)
+	}
+	return t, nil
+}
+
+// Compute reads r to its end and returns its tree, with salt (nil: DefaultSalt).
+func Compute(r io.Reader, salt []byte) (Tree, error) {
+	b := NewBuilder(salt, 0)
+	if _, err := io.CopyBuffer(b, struct{ io.Reader }{r}, make([]byte, 1<<20)); err != nil {
+		return Tree{}, fmt.Errorf("hash tree: read: %w", err)
+	}
+	return b.Tree()
+}
