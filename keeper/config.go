@@ -2,10 +2,9 @@ package keeper
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,20 +24,6 @@ type Config struct {
 	SlotFD     int           // the store's slot directory
 	Trial      string        // the trial entry to watch
 	Deadline   time.Duration // uptime (CLOCK_BOOTTIME) by which the trial must commit; 0 none
-}
-
-func (c *Config) flags(w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(ProcName, flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.IntVar(&c.WatchdogFD, "wdt-fd", 0, "inherited file descriptor of the watchdog device")
-	fs.StringVar(&c.Device, "device", "", "path of the watchdog device")
-	fs.StringVar(&c.Identity, "identity", "", "the watchdog's identity")
-	fs.DurationVar(&c.Timeout, "timeout", 0, "the watchdog's timeout")
-	fs.BoolVar(&c.Nowayout, "nowayout", false, "the watchdog cannot be stopped")
-	fs.IntVar(&c.SlotFD, "slot-fd", 0, "inherited file descriptor of the store's slot directory")
-	fs.StringVar(&c.Trial, "trial", "", "the trial entry to watch")
-	fs.DurationVar(&c.Deadline, "deadline", 0, "uptime by which the trial must commit (0: none)")
-	return fs
 }
 
 // Args is the keeper's argv, argv[0] included.
@@ -62,14 +47,47 @@ func (c Config) Args() []string {
 	return a
 }
 
-// ParseArgs reads a keeper's argv (argv[0] included) and checks it.
+// ParseArgs reads a keeper's argv (argv[0] included) and checks it. It
+// takes exactly what Args writes (--key=value, --nowayout); a hand-written
+// parser, not the flag package: init-overlay links this, and every boot
+// would pay flag's initialisation.
 func ParseArgs(argv []string) (Config, error) {
 	var c Config
 	if len(argv) == 0 || argv[0] != ProcName {
 		return c, fmt.Errorf("not a keeper's argv")
 	}
-	if err := c.flags(io.Discard).Parse(argv[1:]); err != nil {
-		return c, err
+	for _, a := range argv[1:] {
+		k, v, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") {
+			return c, fmt.Errorf("unexpected argument %q", a)
+		}
+		var err error
+		switch k {
+		case "wdt-fd":
+			c.WatchdogFD, err = strconv.Atoi(v)
+		case "device":
+			c.Device = v
+		case "identity":
+			c.Identity = v
+		case "timeout":
+			c.Timeout, err = time.ParseDuration(v)
+		case "nowayout":
+			if hasValue {
+				err = errors.New("takes no value")
+			}
+			c.Nowayout = true
+		case "slot-fd":
+			c.SlotFD, err = strconv.Atoi(v)
+		case "trial":
+			c.Trial = v
+		case "deadline":
+			c.Deadline, err = time.ParseDuration(v)
+		default:
+			err = errors.New("unknown")
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", a, err)
+		}
 	}
 	if c.WatchdogFD < 0 || c.SlotFD < 0 || c.Timeout < 0 || c.Deadline < 0 {
 		return c, errors.New("negative file descriptor or duration")

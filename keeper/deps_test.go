@@ -25,7 +25,7 @@ func TestDeps(t *testing.T) {
 			t.Errorf("keeper links %s: only the standard library, x/sys and internal/kcmdline are allowed", p)
 		}
 		switch p {
-		case "regexp", "net", "runtime/cgo", "text/template", "encoding/json":
+		case "regexp", "net", "runtime/cgo", "text/template", "encoding/json", "flag":
 			t.Errorf("keeper links %s, which the lean PID-1 binary must not", p)
 		}
 	}

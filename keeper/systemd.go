@@ -88,14 +88,27 @@ func parseSystemdWatchdog(v string) (d time.Duration, def, ok bool) {
 	return d, false, err == nil
 }
 
-var timespanUnits = map[string]time.Duration{
-	"us": time.Microsecond, "usec": time.Microsecond, "µs": time.Microsecond,
-	"ms": time.Millisecond, "msec": time.Millisecond,
-	"": time.Second, "s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
-	"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
-	"h": time.Hour, "hr": time.Hour, "hour": time.Hour, "hours": time.Hour,
-	"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
-	"w": 7 * 24 * time.Hour, "week": 7 * 24 * time.Hour, "weeks": 7 * 24 * time.Hour,
+// timespanUnit is the length of a systemd time unit. A switch, not a map:
+// a package-level map is built at every start of init-overlay, which links
+// this package.
+func timespanUnit(u string) (time.Duration, bool) {
+	switch u {
+	case "us", "usec", "µs":
+		return time.Microsecond, true
+	case "ms", "msec":
+		return time.Millisecond, true
+	case "", "s", "sec", "second", "seconds":
+		return time.Second, true
+	case "m", "min", "minute", "minutes":
+		return time.Minute, true
+	case "h", "hr", "hour", "hours":
+		return time.Hour, true
+	case "d", "day", "days":
+		return 24 * time.Hour, true
+	case "w", "week", "weeks":
+		return 7 * 24 * time.Hour, true
+	}
+	return 0, false
 }
 
 // ParseTimespan reads a systemd time span: "30", "30s", "5min", "1min 30s".
@@ -122,7 +135,7 @@ func ParseTimespan(s string) (time.Duration, error) {
 		for j < len(rest) && !(rest[j] >= '0' && rest[j] <= '9') && rest[j] != ' ' {
 			j++
 		}
-		unit, ok := timespanUnits[rest[:j]]
+		unit, ok := timespanUnit(rest[:j])
 		if !ok {
 			return 0, fmt.Errorf("time span %q: unknown unit %q", s, rest[:j])
 		}
