@@ -33,7 +33,7 @@ PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(abspath $(BIN))
 
-.PHONY: all build build-test install deps lint test test-unit test-vm crashtest demo bench clean
+.PHONY: all build build-test install deps lint test test-full test-unit test-vm crashtest demo bench clean
 
 all: build
 
@@ -78,6 +78,9 @@ install: build
 	[ "$$(readlink -f $(DESTDIR)/sbin)" = "$$(readlink -f $(DESTDIR)$(PREFIX)/sbin)" ] || \
 		ln -sf /sbin/init-overlay $(DESTDIR)$(PREFIX)/sbin/init-overlay
 	ln -sf $(PREFIX)/sbin/overlayupd $(DESTDIR)/sbin/overlayctl
+	@# The automatic commit of trials (enable it with 'overlayupd install --auto-commit').
+	install -D -m 0644 dist/overlayupd-commit.service $(DESTDIR)$(PREFIX)/lib/systemd/system/overlayupd-commit.service
+	install -D -m 0755 dist/overlayupd-commit.init $(DESTDIR)/etc/init.d/overlayupd-commit
 
 deps:
 	./scripts/deps.sh
@@ -92,6 +95,12 @@ lint:
 # Every test: lint, unit, privileged (own mount namespaces), and VM boots under QEMU.
 test: deps build build-test lint
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m ./...
+	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
+
+# make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the systemd root
+# of the watchdog's case e, built once with mmdebstrap and cached.
+test-full: deps build build-test lint
+	OVERLAYUPD_FULL=1 OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 90m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
 
 # Power cuts at scale: the random walk of tests/powercut_test.go with 500 cuts

@@ -56,6 +56,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		return false, err
 	}
 	s.Logf = log.Warnf
+	s.LastBoot = lastBoot
 	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
@@ -68,6 +69,8 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	plan, err := s.Boot()
 	if err != nil {
 		log.Warnf("store: %v", err)
+	} else {
+		armTrial(log, s, plan)
 	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {

@@ -19,6 +19,7 @@ declare -A need=(
   [rsync]=rsync
   [minisign]=minisign
   [veritysetup]=cryptsetup-bin
+  [mmdebstrap]=mmdebstrap
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -26,6 +26,11 @@ type assets struct {
 	modRoot string // directory holding lib/modules/<kver>, depmod'ed
 	bin     string // the overlayupd binary under test
 	init    string // the PID-1 binary under test, init-overlay, beside it
+	// preload are modules the initramfs loads before initModules: what a
+	// kernel has as modules that the cloud one builds in (the generic
+	// kernel's ext4, and crc32c, which libcrc32c wants but modules.dep
+	// only names as a soft dependency).
+	preload []string
 }
 
 var (
@@ -178,15 +183,33 @@ func isStaticELF(p string) bool {
 	return true
 }
 
-var kpkgRE = regexp.MustCompile(`Depends: (linux-image-(\S+-cloud-amd64))\b`)
+// kernelFlavor is a Debian kernel the VM tests boot: its metapackage and
+// the pattern of the versioned package the metapackage depends on.
+type kernelFlavor struct {
+	meta string
+	re   *regexp.Regexp
+}
+
+var (
+	// cloudKernel is what every VM test boots: small, quick to boot.
+	cloudKernel = kernelFlavor{"linux-image-cloud-amd64", regexp.MustCompile(`Depends: (linux-image-(\S+-cloud-amd64))\b`)}
+	// genericKernel has the drivers the cloud kernel lacks, i6300esb (the
+	// watchdog QEMU emulates) among them.
+	genericKernel = kernelFlavor{"linux-image-amd64", regexp.MustCompile(`Depends: (linux-image-(\d\S*-amd64))\b`)}
+	// genericPreload are the generic kernel's modules the cloud one has built in.
+	genericPreload = []string{"crc32c_generic", "ext4"}
+)
 
 // cachedKernel uses the newest complete kernel under dir, or fetches Debian's
 // current cloud kernel into it: apt-get download, dpkg -x, depmod -b.
-func cachedKernel(a *assets, dir string) error {
+func cachedKernel(a *assets, dir string) error { return cachedKernelOf(a, dir, cloudKernel) }
+
+// cachedKernelOf is cachedKernel for a kernel flavor.
+func cachedKernelOf(a *assets, dir string, fl kernelFlavor) error {
 	done, _ := filepath.Glob(filepath.Join(dir, "*", "done"))
 	sort.Strings(done)
 	if len(done) == 0 {
-		if err := fetchKernel(dir); err != nil {
+		if err := fetchKernel(dir, fl); err != nil {
 			return err
 		}
 		done, _ = filepath.Glob(filepath.Join(dir, "*", "done"))
@@ -201,18 +224,18 @@ func cachedKernel(a *assets, dir string) error {
 	return nil
 }
 
-func fetchKernel(dir string) error {
-	deps, _ := output("apt-cache", "depends", "linux-image-cloud-amd64")
-	m := kpkgRE.FindStringSubmatch(deps)
+func fetchKernel(dir string, fl kernelFlavor) error {
+	deps, _ := output("apt-cache", "depends", fl.meta)
+	m := fl.re.FindStringSubmatch(deps)
 	if m == nil && os.Geteuid() == 0 {
 		if err := run("", "apt-get", "update", "-qq"); err != nil {
 			return err
 		}
-		deps, _ = output("apt-cache", "depends", "linux-image-cloud-amd64")
-		m = kpkgRE.FindStringSubmatch(deps)
+		deps, _ = output("apt-cache", "depends", fl.meta)
+		m = fl.re.FindStringSubmatch(deps)
 	}
 	if m == nil {
-		return errors.New("apt-cache does not know linux-image-cloud-amd64")
+		return fmt.Errorf("apt-cache does not know %s", fl.meta)
 	}
 	pkg, kver := m[1], m[2]
 	if err := os.MkdirAll(dir, 0o755); err != nil {

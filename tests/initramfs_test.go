@@ -57,8 +57,9 @@ exec switch_root /newroot "$init"
 `
 
 type initramfsKey struct {
-	kver string
-	skip string
+	kver  string
+	skip  string
+	extra string
 }
 
 var (
@@ -68,11 +69,12 @@ var (
 
 // initramfs builds (once per process and variant) the cpio archive. skip
 // names a module left out entirely, e.g. "overlay" for the broken-setup
-// scenario. The archives live in a process-wide temp dir removed by TestMain.
-func initramfs(a *assets, skip string) (string, error) {
+// scenario; extra are more modules to load (a watchdog driver). The
+// archives live in a process-wide temp dir removed by TestMain.
+func initramfs(a *assets, skip string, extra ...string) (string, error) {
 	initramfsMu.Lock()
 	defer initramfsMu.Unlock()
-	key := initramfsKey{a.kver, skip}
+	key := initramfsKey{a.kver, skip, strings.Join(extra, ",")}
 	if p, ok := initramfsCache[key]; ok {
 		return p, nil
 	}
@@ -80,7 +82,7 @@ func initramfs(a *assets, skip string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mods, err := resolveModules(a, skip)
+	mods, err := resolveModules(a, skip, extra...)
 	if err != nil {
 		return "", err
 	}
@@ -112,7 +114,7 @@ func initramfs(a *assets, skip string) (string, error) {
 
 // resolveModules returns the module paths (relative to lib/modules/<kver>)
 // to insmod, dependencies first, from modules.dep.
-func resolveModules(a *assets, skip string) ([]string, error) {
+func resolveModules(a *assets, skip string, extra ...string) ([]string, error) {
 	f, err := os.Open(filepath.Join(a.modRoot, "lib", "modules", a.kver, "modules.dep"))
 	if err != nil {
 		return nil, err
@@ -146,7 +148,7 @@ func resolveModules(a *assets, skip string) ([]string, error) {
 		}
 		order = append(order, p)
 	}
-	for _, name := range initModules {
+	for _, name := range append(append(append([]string(nil), a.preload...), initModules...), extra...) {
 		if name == skip {
 			continue
 		}

@@ -103,6 +103,13 @@ for a in $(arg act | tr , ' '); do
 		echo "result: persist rc=$?" ;;
 	layer)
 		echo "result: layer $(cd /overlay/rwdata/data && find etc 2>/dev/null | sort | tr '\n' ' ')" ;;
+	applyd)
+		overlayupd apply "/overlay/store/updates/$2.sqsh" --deadline "$3" 2>&1 | sed 's/^/result: apply: /'
+		echo "result: apply rc=$?" ;;
+	wdcheck)
+		# Who holds a watchdog device open, and is a keeper running?
+		echo "result: wdfds $(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c '/dev/watchdog')"
+		echo "result: keepers $(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -o 'overlayupd-keepe[r]' | wc -l)" ;;
 	esac
 done
 `

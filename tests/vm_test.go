@@ -82,6 +82,11 @@ type bootOpts struct {
 	args      []string // more kernel command line words
 	skipModul string   // a module the initramfs leaves out
 	qemuArgs  []string // more QEMU options
+	modules   []string // more modules the initramfs loads (a watchdog driver)
+	// reboot lets a guest reset reboot the VM in place (a watchdog reset
+	// is then followed by the next boot on the same console); by default
+	// QEMU exits on a reset (-no-reboot).
+	reboot bool
 }
 
 // vm is a running QEMU with its serial console.
@@ -102,7 +107,7 @@ type vm struct {
 func (s *session) boot(d *disk, o bootOpts) *vm {
 	t := s.t
 	t.Helper()
-	initrd, err := initramfs(s.a, o.skipModul)
+	initrd, err := initramfs(s.a, o.skipModul, o.modules...)
 	if err != nil {
 		t.Fatalf("initramfs: %v", err)
 	}
@@ -129,8 +134,12 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "# %s\n# cmdline: %s\n", d, strings.Join(cmdline, " "))
+	noReboot := "-no-reboot"
+	if o.reboot {
+		noReboot = "-nodefaults" // said twice, harmless
+	}
 	v.cmd = exec.Command(s.a.qemu, "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+		"-nodefaults", "-display", "none", noReboot, "-serial", "stdio", "-monitor", "none",
 		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "),
 		"-drive", "file="+d.path+",format=raw,if=virtio,cache=unsafe")
 	v.cmd.Args = append(v.cmd.Args, o.qemuArgs...)

@@ -35,12 +35,28 @@ func (p BootPlan) String() string {
 //  4. root.trying-K, K>0: consume a try (rename to root.trying-(K-1)), boot it.
 //  5. root.try-N: start the trial (rename to root.trying-(N-1)), boot it.
 //  6. else boot root; if root is missing, root.prev; else nothing (Boot.Name "").
-func Decide(st State) BootPlan { return DecideWithBudget(st, 0) }
+func Decide(st State) BootPlan { return DecideBoot(st, 0, LastBoot{}) }
 
 // DecideWithBudget is Decide with the committed root's boot budget (see
 // budget.go): with budget > 0, a plain boot of the committed root counts
 // itself, and one over the budget falls back to root.prev.
-func DecideWithBudget(st State, budget int) BootPlan {
+func DecideWithBudget(st State, budget int) BootPlan { return DecideBoot(st, budget, LastBoot{}) }
+
+// LastBoot is what the trampoline knows of how the previous boot ended,
+// beyond the names in the slot directory.
+type LastBoot struct {
+	// WatchdogReset: the watchdog driver reports that it reset the board
+	// (bootstatus WDIOF_CARDRESET). In a trial that means the trial hung,
+	// or did not commit within its deadline, and the keeper let it reset.
+	WatchdogReset bool
+}
+
+// DecideAfter is Decide with what is known of the last boot: a trial ended
+// by a watchdog reset is recorded as such.
+func DecideAfter(st State, last LastBoot) BootPlan { return DecideBoot(st, 0, last) }
+
+// DecideBoot is the whole boot decision: the boot budget and the last boot.
+func DecideBoot(st State, budget int, last LastBoot) BootPlan {
 	b := newBuilder(st)
 	b.budget = budget
 	prefix := "" // why this is not a plain boot, for the console
@@ -51,12 +67,18 @@ func DecideWithBudget(st State, budget int) BootPlan {
 		_, staged := b.st.Find(RoleStaged)
 		var why string
 		switch {
+		case t.Tries == 0 && last.WatchdogReset:
+			why = fmt.Sprintf("trial %s: %s, no tries left", t.Name, WatchdogResetWhy)
 		case t.Tries == 0:
 			why = fmt.Sprintf("trial %s booted and never committed (crash, power loss, watchdog reset or reboot without commit), no tries left", t.Name)
 		case staged:
 			why = fmt.Sprintf("trial %s superseded by a newer staged image", t.Name)
 		default:
-			return b.trialPlan(t, join(prefix, fmt.Sprintf("trial not committed yet: another try, %d left after this one", t.Tries-1)))
+			again := fmt.Sprintf("trial not committed yet: another try, %d left after this one", t.Tries-1)
+			if last.WatchdogReset {
+				again = WatchdogResetWhy + "; " + again
+			}
+			return b.trialPlan(t, join(prefix, again))
 		}
 		b.fail(t, why)
 		prefix = join(prefix, why)
@@ -157,6 +179,9 @@ func Fallback(st State, failed, why string) BootPlan {
 	}
 	return b.plan(Entry{}, fmt.Sprintf("%s did not boot (%s); no other root to try", failed, why))
 }
+
+// WatchdogResetWhy is how a trial ended by the watchdog is recorded.
+const WatchdogResetWhy = "watchdog reset or hang: the trial did not commit within its deadline"
 
 // join joins the parts of a boot's reason that are not empty with "; ".
 func join(a, b string) string {

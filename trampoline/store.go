@@ -27,6 +27,10 @@ type Store struct {
 	// BootBudget is the committed root's boot budget for Boot (budget.go);
 	// 0 turns it off.
 	BootBudget int
+	// LastBoot, if set, tells Boot how the last boot ended (the watchdog's
+	// boot status). It is called only when a trial is in progress, so a
+	// plain boot of the committed root pays nothing for it.
+	LastBoot func() LastBoot
 	// Step, if set, runs before each op of a transition with its index, and
 	// once more after the last with len(ops): the crash tests reboot the
 	// machine there, at a named point.
@@ -96,7 +100,11 @@ func (s *Store) Boot() (BootPlan, error) {
 	if err != nil {
 		return BootPlan{Why: err.Error()}, err
 	}
-	plan := DecideWithBudget(st, s.BootBudget)
+	var last LastBoot
+	if _, trial := st.Find(RoleTrying); trial && s.LastBoot != nil {
+		last = s.LastBoot()
+	}
+	plan := DecideBoot(st, s.BootBudget, last)
 	if err := s.Run(plan.Transition); err != nil {
 		if now, lerr := s.State(); lerr == nil {
 			st = now
@@ -165,13 +173,11 @@ func (s *Store) checkInUse(t Transition) error {
 }
 
 // Stage moves the fsynced, sealed entry at tmpPath (a .stage-* entry in the
-// slot directory, made by the caller) into root.try-N. Hold the store lock
-// from before the entry is made until this returns, or gc could remove it.
+// slot directory, made by the caller) into root.try-N, with no deadline of
+// its own (see StageTrial). Hold the store lock from before the entry is
+// made until this returns, or gc could remove it.
 func (s *Store) Stage(tmpPath string, tries int) (Transition, error) {
-	if filepath.Clean(filepath.Dir(tmpPath)) != filepath.Clean(s.SlotDir) {
-		return Transition{}, fmt.Errorf("%w: %s is not in store %s", ErrBadStage, tmpPath, s.SlotDir)
-	}
-	return s.Do(Event{Kind: EvStage, Stage: filepath.Base(tmpPath), Tries: tries})
+	return s.StageTrial(tmpPath, Trial{Tries: tries})
 }
 
 // Init makes the fsynced entry at tmpPath (a .stage-* entry in the slot

@@ -22,8 +22,10 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/keeper"
 )
 
 var version = "dev"
@@ -32,6 +34,11 @@ var version = "dev"
 const Message = "init-overlay is overlayupd's PID-1 path (init=/sbin/init-overlay on the kernel command line) and runs only as PID 1: it would mount an overlay over this running system. The commands are 'overlayupd …' or 'overlayctl …', e.g. 'overlayupd status'."
 
 func main() {
+	// The trial watchdog's keeper: PID 1 starts it as a fork and exec of
+	// this binary under that name (package keeper).
+	if filepath.Base(os.Args[0]) == keeper.ProcName {
+		os.Exit(keeper.Main(os.Args))
+	}
 	if os.Getpid() == 1 {
 		boot.Main(os.Args, os.Environ()) // never returns
 	}

@@ -25,6 +25,7 @@ var allowed = map[string]string{
 	"github.com/overlayupd/overlayupd/internal/remount":    "make the store writable for a transition",
 	"github.com/overlayupd/overlayupd/internal/atomicfile": "durable state changes",
 	"github.com/overlayupd/overlayupd/internal/kcmdline":   "kernel command line",
+	"github.com/overlayupd/overlayupd/keeper":              "the trial watchdog and its keeper process",
 	"github.com/overlayupd/overlayupd/internal/fsmode":     "stat modes of files opened inside a root",
 	"github.com/overlayupd/overlayupd/internal/loop":       "loop devices for images",
 	"github.com/overlayupd/overlayupd/internal/mountns":    "private mount namespaces",

@@ -19,6 +19,7 @@ import (
 
 type applyCmd struct {
 	store          storeFlag
+	deadline       deadlineFlag
 	tries          int
 	reboot         bool
 	json           bool
@@ -76,8 +77,11 @@ unless --allow-downgrade. 'overlayupd rollback' is not a downgrade.
 
 Output: a progress bar with speed and time left on a terminal; with --json
 the result on stdout and progress as JSON lines on stderr
-({"progress":{"bytes":N,"total":N,"bytes_per_second":N,"eta_seconds":N}}).`,
-		Example: "  overlayupd apply root-2.4.sqsh                 # root-2.4.sqsh.minisig beside it\n  curl -fsSO https://example.com/root.sqsh.minisig\n  curl -fsS https://example.com/root.sqsh | overlayupd apply --sig root.sqsh.minisig - --reboot\n  overlayupd apply --tries 3 --json root.sqsh",
+({"progress":{"bytes":N,"total":N,"bytes_per_second":N,"eta_seconds":N}}).
+
+In the trial boot a watchdog (where the board has one) resets the board if
+the trial hangs, or if it does not commit within --deadline of its boot.`,
+		Example: "  overlayupd apply root-2.4.sqsh                 # root-2.4.sqsh.minisig beside it\n  curl -fsSO https://example.com/root.sqsh.minisig\n  curl -fsS https://example.com/root.sqsh | overlayupd apply --sig root.sqsh.minisig - --reboot\n  overlayupd apply --tries 3 --json root.sqsh\n  overlayupd apply --deadline 5m root.sqsh",
 		Args:    cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTries(cmd, c.tries); err != nil {
@@ -94,6 +98,7 @@ the result on stdout and progress as JSON lines on stderr
 	cmd.Flags().StringVar(&c.sig, "sig", "", "the image's minisign signature (default: IMAGE.minisig; required for stdin when keys are trusted)")
 	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "stage the image without checking its signature (recorded in the store, shown by status)")
 	cmd.Flags().BoolVar(&c.allowDowngrade, "allow-downgrade", false, "stage an image older than the committed root")
+	c.deadline.register(cmd)
 	cmd.Flags().StringVar(&c.arch, "arch", "", "the architecture the image must run on (amd64, arm64, armhf, ...; default: this system's, from the running kernel)")
 	return cmd
 }
@@ -154,7 +159,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 			}
 			return err
 		}
-		if _, err = st.Stage(entry, c.tries); err != nil {
+		if _, err = st.StageTrial(entry, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}); err != nil {
 			if ws == nil {
 				discard(img.tmp)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -17,6 +18,8 @@ type commitCmd struct {
 	force         bool
 	healthDir     string
 	healthTimeout time.Duration
+	ifTrial       bool
+	after         time.Duration
 }
 
 func newCommitCmd(e *env) *cobra.Command {
@@ -35,8 +38,17 @@ one that fails or times out refuses the commit. Checks get OVERLAYUPD_BOOTED
 
 The commit is a series of renames in the store whose first one is the commit
 point: a power cut at any instant boots either the new root, committed, or
-the old one with the trial reported as not committed.`,
-		Example: "  overlayupd commit\n  overlayupd commit --health-timeout 2m",
+the old one with the trial reported as not committed.
+
+--if-trial makes it safe to run on every boot (overlayupd-commit.service, the
+/etc/init.d script): when this boot is not a trial it commits nothing and
+exits 0; in a boot of the committed root it marks the boot good instead
+(mark-good: the boot budget's count starts again). --after waits that long first (the system must stay up that long), then
+checks again that the trial is still running, then commits. A trial has a
+deadline to commit (apply --deadline, overlayupd.trial_deadline=, default
+10 minutes) after which its watchdog resets the board: keep --after and the
+health checks well inside it.`,
+		Example: "  overlayupd commit\n  overlayupd commit --health-timeout 2m\n  overlayupd commit --if-trial --after 60s",
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return c.run(cmd, e) },
@@ -45,13 +57,52 @@ the old one with the trial reported as not committed.`,
 	cmd.Flags().BoolVar(&c.force, "force", false, "commit even when not booted into the trial")
 	cmd.Flags().StringVar(&c.healthDir, "health-dir", DefaultHealthDir, "directory of health checks to pass before committing")
 	cmd.Flags().DurationVar(&c.healthTimeout, "health-timeout", 60*time.Second, "time each health check may take")
+	cmd.Flags().BoolVar(&c.ifTrial, "if-trial", false, "do nothing (exit 0) when this boot is not a trial: for a unit that runs on every boot")
+	cmd.Flags().DurationVar(&c.after, "after", 0, "wait this long first (e.g. 60s): the trial must stay up that long")
 	return cmd
 }
 
 func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
+	if c.ifTrial && c.force {
+		return errorf(cmd, "--if-trial and --force contradict each other: --force commits what is not booted")
+	}
+	if c.after < 0 {
+		return errorf(cmd, "--after %s: give a duration of 0 or more", c.after)
+	}
+	if c.ifTrial && c.store.top == "" {
+		if _, err := boot.DefaultStore(); err != nil {
+			fmt.Fprintln(cmd.OutOrStdout(), "not booted from a store: no trial, nothing to commit")
+			return nil
+		}
+	}
 	store, err := c.store.open()
 	if err != nil {
 		return errorf(cmd, "%w", err)
+	}
+	if c.ifTrial {
+		if trial, msg := c.isTrial(e, store); !trial && !c.committedBoot(e, store) {
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
+			return nil
+		}
+	}
+	if c.after > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "waiting %s before the commit\n", c.after)
+		select {
+		case <-time.After(c.after):
+		case <-cmd.Context().Done():
+			return errorf(cmd, "interrupted while waiting: nothing committed")
+		}
+	}
+	if c.ifTrial {
+		if trial, msg := c.isTrial(e, store); !trial {
+			fmt.Fprintln(cmd.OutOrStdout(), msg)
+			if c.committedBoot(e, store) {
+				// A committed boot that got this far booted well: its
+				// boot budget starts again (mark-good).
+				return c.markGood(cmd, e, store)
+			}
+			return nil
+		}
 	}
 	booted, err := e.booted(store)
 	if err != nil && !c.force {
@@ -130,4 +181,41 @@ func renamedTo(t trampoline.Transition, name string) string {
 		}
 	}
 	return ""
+}
+
+// isTrial reports whether this system runs a trial of store, and if not,
+// the line --if-trial prints.
+func (c *commitCmd) isTrial(e *env, store *trampoline.Store) (bool, string) {
+	booted, err := e.booted(store)
+	if err != nil {
+		return false, fmt.Sprintf("which image is booted: %v; not committing", err)
+	}
+	if booted == "" {
+		return false, "not booted from an image of this store: no trial, nothing to commit"
+	}
+	if e := trampoline.ParseName(booted, store.Format.Suffix()); e.Role != trampoline.RoleTrying {
+		return false, fmt.Sprintf("booted %s (%s), not a trial: nothing to commit", booted, e.Role)
+	}
+	return true, ""
+}
+
+// committedBoot reports whether this system runs the committed root of store.
+func (c *commitCmd) committedBoot(e *env, store *trampoline.Store) bool {
+	booted, err := e.booted(store)
+	return err == nil && booted != "" && trampoline.ParseName(booted, store.Format.Suffix()).Role == trampoline.RoleCommitted
+}
+
+// markGood is mark-good for commit --if-trial in a committed boot.
+func (c *commitCmd) markGood(cmd *cobra.Command, e *env, store *trampoline.Store) error {
+	var msg string
+	err := e.withStore(store, func(st *trampoline.Store) error {
+		var err error
+		msg, err = (&markGoodCmd{}).run(e, st)
+		return err
+	})
+	if err != nil {
+		return errorf(cmd, "mark-good: %w", err)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), msg)
+	return nil
 }

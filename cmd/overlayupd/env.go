@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -27,7 +28,8 @@ type env struct {
 	// machines: the ELF machines this system runs (hostMachines), what an
 	// applied image's init is checked against.
 	machines []uint16
-	reboot   func() error // apply --reboot
+	reboot   func() error                 // apply --reboot
+	keeper   func() (int, *keeper.Config) // the running trial watchdog keeper (pid 0: none)
 	// step, if set, runs before each rename of a store transition (see
 	// trampoline.Store.Step): the crash tests' hook, in test builds only.
 	step func(i int)
@@ -59,6 +61,7 @@ func systemEnv() *env {
 		trampolineDirs: trampolineDirs,
 		machines:       hostMachines(),
 		reboot:         rebootSystem,
+		keeper:         keeper.Find,
 		step:           crashPoint(),
 		trustRoot:      "/",
 	}

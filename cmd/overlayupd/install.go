@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -21,6 +22,8 @@ type installCmd struct {
 	grub       string
 	dryRun     bool
 	btrfsStore bool
+	autoCommit bool
+	root       string
 }
 
 func newInstallCmd(e *env, install bool) *cobra.Command {
@@ -50,11 +53,23 @@ Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
 the file as it was before overlayupd's first change in FILE.overlayupd.bak,
 and does nothing when the file already says what it should. install turns
 'rw' into 'ro' and replaces any other init=; uninstall removes only
-init=/sbin/init-overlay (the backup holds the original).`,
-		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd uninstall",
+init=/sbin/init-overlay (the backup holds the original).
+
+--auto-commit also installs the automatic commit of trials: on a root with
+systemd, overlayupd-commit.service (enabled; it commits once
+boot-complete.target is reached, i.e. after the health-check units that are
+RequiredBy=boot-complete.target passed); else /etc/init.d/overlayupd-commit,
+started as S99 (it commits a trial that stayed up 60s). Both do nothing in a
+boot that is not a trial. On a store, /etc belongs to the image: install them
+into the image's tree before you build it, with --root DIR (the boot
+configuration is then left alone), or in an 'overlayupd update' snapshot.`,
+		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd install --auto-commit --root ./rootfs\n  overlayupd uninstall",
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if c.dryRun || c.bootDir != "" {
+			if c.root != "" && !c.autoCommit {
+				return errorf(cmd, "--root is where --auto-commit installs its files: give --auto-commit too")
+			}
+			if c.dryRun || c.bootDir != "" || c.root != "" {
 				return nil
 			}
 			return e.needRoot(cmd, args)
@@ -65,10 +80,50 @@ init=/sbin/init-overlay (the backup holds the original).`,
 	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (ignored with --boot-dir)")
 	cmd.Flags().BoolVarP(&c.dryRun, "dry-run", "n", false, "print the changes as a diff and write nothing")
 	cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "the root is a btrfs store: add rootflags=subvolid=5 next to rootfstype=btrfs (default: when this system booted from one)")
+	cmd.Flags().BoolVar(&c.autoCommit, "auto-commit", false, "also (un)install the automatic commit of trials: overlayupd-commit.service, or /etc/init.d/overlayupd-commit")
+	cmd.Flags().StringVar(&c.root, "root", "", "with --auto-commit: the root tree to install it into (an image's tree); the boot configuration is left alone")
 	return cmd
 }
 
-func (c *installCmd) run(cmd *cobra.Command, _ []string) error {
+func (c *installCmd) run(cmd *cobra.Command, args []string) error {
+	if c.autoCommit {
+		if err := c.runAutoCommit(cmd); err != nil || c.root != "" {
+			return err
+		}
+	}
+	return c.runBootConfig(cmd, args)
+}
+
+func (c *installCmd) runAutoCommit(cmd *cobra.Command) error {
+	root := c.root
+	if root == "" {
+		root = "/"
+	}
+	if c.dryRun {
+		for _, f := range autoCommitPlan(root) {
+			verb := "would write"
+			if !c.install {
+				verb = "would remove"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, filepath.Join(root, f.path))
+		}
+		return nil
+	}
+	done, err := installAutoCommit(root, !c.install)
+	for _, p := range done {
+		verb := "installed"
+		if !c.install {
+			verb = "removed"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, p)
+	}
+	if err != nil {
+		return errorf(cmd, "automatic commit: %w", err)
+	}
+	return nil
+}
+
+func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	bootDir, grub := bootcfg.DefaultBootDir, c.grub
 	if c.bootDir != "" {
 		// A build host's own GRUB file is not the SD card's business.

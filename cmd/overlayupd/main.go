@@ -24,12 +24,16 @@ import (
 
 	"github.com/overlayupd/overlayupd/boot"
 	"github.com/overlayupd/overlayupd/internal/chroot"
+	"github.com/overlayupd/overlayupd/keeper"
 )
 
 var version = "dev"
 
 func main() {
 	name := filepath.Base(os.Args[0])
+	if name == keeper.ProcName {
+		os.Exit(keeper.Main(os.Args)) // the trial watchdog's keeper, started by PID 1
+	}
 	pid := os.Getpid()
 	// Why before the command tree: this is every boot's path, and building
 	// the tree costs time a PID 1 should not spend.

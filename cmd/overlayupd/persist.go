@@ -13,6 +13,7 @@ import (
 
 type persistCmd struct {
 	store    storeFlag
+	deadline deadlineFlag
 	tries    int
 	reboot   bool
 	upper    string
@@ -61,6 +62,7 @@ signed record, or persist refuses unless --insecure.`,
 	cmd.Flags().BoolVar(&c.reboot, "reboot", false, "reboot into the new root once it is staged")
 	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "when keys are trusted, persist over a root whose signature record does not hold (recorded, shown by status)")
 	cmd.Flags().StringVar(&c.upper, "upper", "", "the overlay's upper directory (default: this system's, "+overlay.RwdataDir+"/data)")
+	c.deadline.register(cmd)
 	return cmd
 }
 
@@ -111,7 +113,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
 			return fmt.Errorf("%w; nothing staged", err)
 		}
-		if staged, err = stageWorkspace(st, ws, c.tries, "merged", e.machines, e.deviceRecord(st, "persist", src, keys, insecure)); err != nil {
+		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged", e.machines, e.deviceRecord(st, "persist", src, keys, insecure)); err != nil {
 			return err
 		}
 		ok = true

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -17,6 +18,9 @@ type storeStatus struct {
 	Format       string       `json:"format"`
 	BootedSHA256 string       `json:"booted_sha256,omitempty"`
 	Trust        *trustStatus `json:"trust,omitempty"`
+	// Watchdog is the trial watchdog of this boot: its keeper, or that a
+	// trial runs without one; absent in a committed boot without a keeper.
+	Watchdog *keeper.Report `json:"trial_watchdog,omitempty"`
 }
 
 func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, error) {
@@ -29,6 +33,11 @@ func loadStoreStatus(e *env, st *trampoline.Store, sum bool) (*storeStatus, erro
 	}
 	out := &storeStatus{Status: status, Top: st.Top, Format: st.Format.Name()}
 	out.Trust = loadTrustStatus(e, st, status.Entries)
+	if e.keeper != nil {
+		pid, cfg := e.keeper()
+		trial := trampoline.ParseName(booted, st.Format.Suffix()).Role == trampoline.RoleTrying
+		out.Watchdog = keeper.Describe(pid, cfg, keeper.Uptime(), trial)
+	}
 	if sum && booted != "" {
 		if out.BootedSHA256, err = st.Format.Digest(st.SlotDir, booted); err != nil {
 			return nil, err
@@ -74,6 +83,9 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	}
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
+	}
+	if s.Watchdog != nil {
+		fmt.Fprintf(w, "watchdog: %s\n", s.Watchdog.Summary)
 	}
 	fmt.Fprintln(w, s.NextBoot.Summary)
 }

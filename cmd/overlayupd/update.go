@@ -27,6 +27,7 @@ const UpdateEnv = "OVERLAYUPD_UPDATE"
 
 type updateCmd struct {
 	store      storeFlag
+	deadline   deadlineFlag
 	tries      int
 	reboot     bool
 	keepFailed bool
@@ -99,6 +100,7 @@ refuses unless --insecure.`,
 	cmd.Flags().BoolVar(&c.force, "force", false, "stage even when the persistent layer shadows dpkg's database")
 	cmd.Flags().BoolVar(&c.bootWrites, "allow-boot-writes", false, "let CMD write /boot and /boot/firmware (not transactional)")
 	cmd.Flags().BoolVar(&c.insecure, "insecure", false, "when keys are trusted, update a root whose signature record does not hold (recorded, shown by status)")
+	c.deadline.register(cmd)
 	return cmd
 }
 
@@ -220,7 +222,7 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 	if err := c.checkShadows(cmd, src, ws.Path); err != nil {
 		return "", 1, err
 	}
-	staged, err := stageWorkspace(st, ws, c.tries, "updated", e.machines, e.deviceRecord(st, "update", src, keys, insecure))
+	staged, err := stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "updated", e.machines, e.deviceRecord(st, "update", src, keys, insecure))
 	if err != nil {
 		return "", 1, err
 	}
@@ -232,9 +234,9 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 // the root boots (what CMD or the merge left of /sbin/init: without it the
 // trial would sit at a shell, or nothing, until someone pulls the plug),
 // seals it, records it (record, after the seal: the record names the
-// sealed subvolume's state) and stages it with tries boots. It returns the
+// sealed subvolume's state) and stages it as trial (tries, deadline). It returns the
 // staged name. machines is what its init must run on (squash.CheckRunnable).
-func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, tries int, what string, machines []uint16, record func(path string, info squash.Info) error) (string, error) {
+func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, trial trampoline.Trial, what string, machines []uint16, record func(path string, info squash.Info) error) (string, error) {
 	info, err := squash.CheckRoot(ws.Path, machines)
 	if err != nil {
 		return "", fmt.Errorf("the %s root would not boot: %w; nothing staged", what, err)
@@ -245,10 +247,10 @@ func stageWorkspace(st *trampoline.Store, ws *snapshot.Workspace, tries int, wha
 	if err := record(ws.Path, info); err != nil {
 		return "", fmt.Errorf("sign the %s root: %w; nothing staged", what, err)
 	}
-	if _, err := st.Stage(ws.Path, tries); err != nil {
+	if _, err := st.StageTrial(ws.Path, trial); err != nil {
 		return "", fmt.Errorf("%w\n%s", err, stagedNow(st))
 	}
-	return trampoline.EntryName(trampoline.RoleStaged, tries, st.Format.Suffix()), nil
+	return trampoline.EntryName(trampoline.RoleStaged, trial.Tries, st.Format.Suffix()), nil
 }
 
 // deviceRecord signs the record of a root made on this device (update,

@@ -45,6 +45,12 @@ func bootFor(t testing.TB, img, cmdline string, d time.Duration, env ...string) 
 	t.Helper()
 	mnt := t.TempDir()
 	cmdlineFile := filepath.Join(t.TempDir(), "cmdline")
+	if !strings.Contains(cmdline, "overlayupd.wdt_device=") {
+		// The namespace's devtmpfs is the host's: a trial boot here must
+		// never arm the host's watchdog (its keeper dies with the
+		// namespace, and the host would reset).
+		cmdline += " overlayupd.wdt_device=off"
+	}
 	Must(t, os.WriteFile(cmdlineFile, []byte(cmdline+"\n"), 0o644))
 	script := `set -e
 mount -o loop "$IMG" "$MNT"

@@ -67,4 +67,3 @@ func TestReadMetaRefusesHugeFile(t *testing.T) {
 		t.Errorf("ReadMeta of an image with a %d-byte version file: %v, want a refusal", squash.MaxMetaFile+1, err)
 	}
 }
-

@@ -1,0 +1,156 @@
+package keeper
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Paths the watchdog edge reads; tests point them elsewhere.
+var (
+	// DevicePaths are tried in order: /dev/watchdog0 first, whose sysfs
+	// directory its device number names, then the legacy /dev/watchdog.
+	DevicePaths      = []string{"/dev/watchdog0", "/dev/watchdog"}
+	SysClassWatchdog = "/sys/class/watchdog"
+	SysDevChar       = "/sys/dev/char"
+)
+
+// ErrNoDevice is returned by Open when no watchdog device exists.
+var ErrNoDevice = errors.New("no watchdog device")
+
+// Open opens the watchdog device and reads what it is. Why O_CLOEXEC: the
+// descriptor goes to the keeper only (exec.Cmd's ExtraFiles), never to the
+// real init. Opening starts most watchdogs with their current timeout; the
+// caller programs its own at once.
+func Open(paths ...string) (*os.File, Device, error) {
+	var f *os.File
+	var dev Device
+	if len(paths) == 0 {
+		paths = DevicePaths
+	}
+	for _, p := range paths {
+		var err error
+		f, err = os.OpenFile(p, os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if errors.Is(err, unix.EBUSY) {
+			return nil, dev, fmt.Errorf("%s is in use by another process (a watchdog daemon?): %w", p, err)
+		}
+		if err != nil {
+			return nil, dev, err
+		}
+		dev.Path = p
+		break
+	}
+	if f == nil {
+		return nil, dev, fmt.Errorf("%w (%s)", ErrNoDevice, strings.Join(paths, ", "))
+	}
+	fd := int(f.Fd())
+	if info, err := unix.IoctlGetWatchdogInfo(fd); err == nil {
+		dev.Identity = unix.ByteSliceToString(info.Identity[:])
+		dev.Options = info.Options
+	}
+	if t, err := unix.IoctlGetInt(fd, unix.WDIOC_GETTIMEOUT); err == nil && t > 0 {
+		dev.Timeout = time.Duration(t) * time.Second
+	}
+	dir := sysfsDir(f)
+	dev.Min = readSeconds(filepath.Join(dir, "min_timeout"))
+	dev.Max = readSeconds(filepath.Join(dir, "max_timeout"))
+	dev.Nowayout = readInt(filepath.Join(dir, "nowayout")) == 1
+	return f, dev, nil
+}
+
+// sysfsDir finds the watchdog's sysfs directory from the device number of
+// f (a /dev/watchdogN node); the legacy /dev/watchdog is a misc device whose
+// directory has no watchdog attributes: watchdog0 is the one it drives.
+func sysfsDir(f *os.File) string {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err == nil {
+		d := filepath.Join(SysDevChar, fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+		if _, err := os.Stat(filepath.Join(d, "timeout")); err == nil {
+			return d
+		}
+	}
+	return filepath.Join(SysClassWatchdog, "watchdog0")
+}
+
+func readInt(p string) int {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func readSeconds(p string) time.Duration {
+	if n := readInt(p); n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return 0
+}
+
+// SetTimeout programs the timeout and returns the one the driver took.
+func SetTimeout(f *os.File, t time.Duration) (time.Duration, error) {
+	fd := int(f.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.WDIOC_SETTIMEOUT, ceilSeconds(t)); err != nil {
+		return 0, fmt.Errorf("set the watchdog timeout to %s: %w", FormatDuration(t), err)
+	}
+	got, err := unix.IoctlGetInt(fd, unix.WDIOC_GETTIMEOUT)
+	if err != nil || got <= 0 {
+		return t, nil
+	}
+	return time.Duration(got) * time.Second, nil
+}
+
+// Keepalive feeds the watchdog.
+func Keepalive(f *os.File) error {
+	if err := unix.IoctlWatchdogKeepalive(int(f.Fd())); err != nil {
+		return fmt.Errorf("watchdog keepalive: %w", err)
+	}
+	return nil
+}
+
+// MagicClose stops the watchdog: writing 'V' right before the close tells
+// the driver that the close is meant (without it, a keeper that dies would
+// stop the watchdog it was supposed to keep). With nowayout nothing stops it.
+func MagicClose(f *os.File) error {
+	_, werr := f.Write([]byte("V"))
+	cerr := f.Close()
+	if werr != nil {
+		return fmt.Errorf("watchdog magic close: %w", werr)
+	}
+	return cerr
+}
+
+// CardReset reports whether a watchdog driver says that it reset the board
+// (bootstatus has WDIOF_CARDRESET). Drivers that do not know say 0.
+func CardReset() bool {
+	files, _ := filepath.Glob(filepath.Join(SysClassWatchdog, "*", "bootstatus"))
+	for _, p := range files {
+		if n := readInt(p); n > 0 && n&unix.WDIOF_CARDRESET != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Uptime is CLOCK_BOOTTIME: the time since the kernel started, suspend
+// included, the clock deadlines are counted on.
+func Uptime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
