@@ -14,6 +14,9 @@ package tests
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,6 +75,9 @@ for a in $(arg act | tr , ' '); do
 		echo "result: hanging"; sleep 1000 ;;
 	cutmark)
 		echo "result: cut-here" ;;
+	commit-force)
+		overlayupd commit --force 2>&1 | sed 's/^/result: commit: /'
+		echo "result: commit rc=$?" ;;
 	update-ver)
 		overlayupd update -- sh -c "echo $2 > /etc/version" 2>&1 | sed 's/^/result: update: /'
 		echo "result: update rc=$?" ;;
@@ -492,4 +498,53 @@ func TestStorePanickingTrial(t *testing.T) {
 	sc.wantBooted(b, "root.sqsh", "committed")
 	sc.wantFailed(b, "root.trying-0.sqsh")
 	sc.wantData(b, kept)
+}
+
+// segfaultInit is a static C /sbin/init that dies of SIGSEGV at once: PID 1
+// dies, and the kernel panics.
+const segfaultInit = `#include <unistd.h>
+int main(void)
+{
+	static const char m[] = "result: image vsegv: init segfaults\n";
+	if (write(1, m, sizeof m - 1) < 0) {}
+	*(volatile int *)0 = 0;
+	return 0;
+}
+`
+
+// TestStoreBootBudget (issue 9, item 1): a committed root whose /sbin/init
+// segfaults at every boot (the kernel panics, and reboots) falls back to
+// root.prev after overlayupd.boot_budget boots, and status says why.
+func TestStoreBootBudget(t *testing.T) {
+	testroot.NeedTools(t, "gcc")
+	src := filepath.Join(t.TempDir(), "segv.c")
+	if err := os.WriteFile(src, []byte(segfaultInit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	segv := filepath.Join(t.TempDir(), "segv")
+	if out, err := exec.Command("gcc", "-static", "-O1", "-o", segv, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	sc := newStoreScenario(t, false, func(a *assets) map[string]string {
+		return map[string]string{"vsegv": storeImage(t, a, "vsegv", func(r *rootTree) { r.copy(segv, "sbin/init", 0o755) })}
+	})
+	sc.args = []string{"overlayupd.boot_budget=2"}
+	// v1 commits the bad image without trying it (commit --force): it is
+	// the committed root now, v1 the previous one.
+	sc.boot("v1", "apply:vsegv,commit-force")
+	for i := 1; i <= 2; i++ {
+		sc.boots++
+		v := sc.s.boot(sc.d, sc.opts(""))
+		v.expect(`result: image vsegv: init segfaults`, bootTimeout)
+		v.expect(`Kernel panic - not syncing: Attempted to kill init`, lineTimeout)
+		v.wait(60 * time.Second)
+	}
+	b := sc.boot("v1", "")
+	sc.wantBooted(b, "root.sqsh", "committed")
+	if b.status.Store.LastBootReason == nil || !strings.Contains(b.status.Store.LastBootReason.Why, "did not boot well 2 times in a row") {
+		t.Errorf("last boot reason %+v, want the budget's", b.status.Store.LastBootReason)
+	}
+	if !strings.Contains(b.entries, "root.prev.sqsh") || !strings.Contains(b.entries, "boots-1") {
+		t.Errorf("entries %q, want the failing root kept as root.prev and a fresh count", b.entries)
+	}
 }
