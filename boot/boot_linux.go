@@ -84,6 +84,11 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		}
 		err := overlay.Boot(log, layout)
 		if err == nil {
+			// The committed root booted (not root.prev in its stead): under a
+			// budget, leave the keeper that marks the boot good.
+			if count, _, ok := plan.After.BootCount(); ok && s.BootBudget > 0 && plan.Boot.Role == trampoline.RoleCommitted {
+				startGoodMark(log, count)
+			}
 			return plan.Trial, nil
 		}
 		what := "does not mount"

@@ -1,16 +1,57 @@
 package boot
 
 import (
+	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
 	"github.com/overlayupd/overlayupd/internal/mounts"
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 // BudgetKey sets the committed root's boot budget on the kernel command line.
 const BudgetKey = "overlayupd.boot_budget"
+
+// GoodAfterKey sets how long a committed boot must stay up to be marked good
+// by the keeper (an orderly shutdown before that marks it too).
+const GoodAfterKey = "overlayupd.good_after"
+
+// DefaultGoodAfter is GoodAfterKey's default.
+const DefaultGoodAfter = 5 * time.Minute
+
+// ParseGoodAfter decides GoodAfterKey: a duration from 0 (mark the boot
+// good as soon as init runs) to a day, as the keeper parses durations
+// (600, 90s, 5m). Anything else keeps the default, with a warning.
+func ParseGoodAfter(cmdline string) (time.Duration, string) {
+	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), GoodAfterKey)
+	if !ok {
+		return DefaultGoodAfter, ""
+	}
+	d, err := keeper.ParseDuration(v)
+	if err != nil || d < 0 || d > 24*time.Hour {
+		return DefaultGoodAfter, GoodAfterKey + "=" + strconv.Quote(v) + ": not a duration from 0 to 24h (600, 90s, 5m); using " + keeper.FormatDuration(DefaultGoodAfter)
+	}
+	return d, ""
+}
+
+// startGoodMark leaves the keeper that marks this committed boot good:
+// called once the committed root is laid and pivoted into, so a root that
+// did not even mount (and gave way to root.prev for this boot) never earns
+// the mark. The store is at trampoline.StoreMount by then.
+func startGoodMark(log *overlay.Log, count string) {
+	b, _ := mounts.ReadProc(overlay.CmdlinePath)
+	after, warning := ParseGoodAfter(string(b))
+	if warning != "" {
+		log.Warnf("%s", warning)
+	}
+	slot := filepath.Join(trampoline.StoreMount, trampoline.SlotDir)
+	if _, err := keeper.StartGoodMark(slot, count, after); err != nil {
+		log.Warnf("boot budget: no keeper to mark this boot good (%v): run 'overlayupd mark-good' once the system is up", err)
+	}
+}
 
 // DefaultBootBudget is the budget without BudgetKey. It stays 0 (off) until
 // the trampoline's keeper marks good boots by itself (overlayupd.good_after):

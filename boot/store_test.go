@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -76,5 +78,29 @@ func TestParseBootBudget(t *testing.T) {
 		if got != c.want || (warn != "") != c.warn {
 			t.Errorf("ParseBootBudget(%q) = %d, %q; want %d, warning %v", c.cmdline, got, warn, c.want, c.warn)
 		}
+	}
+}
+
+func TestParseGoodAfter(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    time.Duration
+		warn    bool
+	}{
+		{"ro", DefaultGoodAfter, false},
+		{"overlayupd.good_after=90s", 90 * time.Second, false},
+		{"overlayupd.good_after=600", 10 * time.Minute, false},
+		{"overlayupd.good_after=0", 0, false},
+		{"overlayupd.good_after=abc", DefaultGoodAfter, true},
+		{"overlayupd.good_after=48h", DefaultGoodAfter, true},
+		{"overlayupd.good_after=-5m", DefaultGoodAfter, true},
+	} {
+		got, warn := ParseGoodAfter(c.cmdline)
+		if got != c.want || (warn != "") != c.warn {
+			t.Errorf("ParseGoodAfter(%q) = %v, %q; want %v, warning %v", c.cmdline, got, warn, c.want, c.warn)
+		}
+	}
+	if keeper.GoodCount != trampoline.BootCountName(0) {
+		t.Errorf("the keeper marks %q, the protocol reads %q", keeper.GoodCount, trampoline.BootCountName(0))
 	}
 }

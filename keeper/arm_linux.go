@@ -109,13 +109,19 @@ func spawn(wdt *os.File, dev Device, timeout time.Duration, in TrialInput, deadl
 	defer slot.Close()
 	cfg := Config{WatchdogFD: 3, Device: dev.Path, Identity: dev.Identity, Timeout: timeout, Nowayout: dev.Nowayout,
 		SlotFD: 4, Trial: in.Trial, Deadline: deadline}
+	return start(cfg, wdt, slot) // fds 3 and 4
+}
+
+// start forks and execs the keeper with cfg and files as its descriptors 3
+// and up.
+func start(cfg Config, files ...*os.File) (int, error) {
 	cmd := &exec.Cmd{
 		Path:       SelfExe,
 		Args:       cfg.Args(),
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Stdout:     os.Stderr,
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{wdt, slot}, // fds 3 and 4
+		ExtraFiles: files,
 		// Its own session: no console job-control signal reaches it.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}

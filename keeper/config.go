@@ -24,6 +24,11 @@ type Config struct {
 	SlotFD     int           // the store's slot directory
 	Trial      string        // the trial entry to watch
 	Deadline   time.Duration // uptime (CLOCK_BOOTTIME) by which the trial must commit; 0 none
+	// The boot budget's good mark (a committed boot): at uptime GoodAfter,
+	// or at an orderly shutdown (SIGTERM) before it, rename the boot count
+	// BootCount in the slot directory to boots-0 (trampoline/budget.go).
+	BootCount string
+	GoodAfter time.Duration
 }
 
 // Args is the keeper's argv, argv[0] included.
@@ -41,8 +46,14 @@ func (c Config) Args() []string {
 	}
 	if c.SlotFD > 0 {
 		add("slot-fd", strconv.Itoa(c.SlotFD))
-		add("trial", c.Trial)
-		add("deadline", c.Deadline.String())
+		if c.Trial != "" {
+			add("trial", c.Trial)
+			add("deadline", c.Deadline.String())
+		}
+		if c.BootCount != "" {
+			add("boot-count", c.BootCount)
+			add("good-after", c.GoodAfter.String())
+		}
 	}
 	return a
 }
@@ -82,6 +93,10 @@ func ParseArgs(argv []string) (Config, error) {
 			c.Trial = v
 		case "deadline":
 			c.Deadline, err = time.ParseDuration(v)
+		case "boot-count":
+			c.BootCount = v
+		case "good-after":
+			c.GoodAfter, err = time.ParseDuration(v)
 		default:
 			err = errors.New("unknown")
 		}
@@ -95,11 +110,14 @@ func ParseArgs(argv []string) (Config, error) {
 	if c.WatchdogFD > 0 && c.Timeout == 0 {
 		return c, errors.New("a watchdog without a timeout")
 	}
-	if (c.SlotFD > 0) != (c.Trial != "") {
-		return c, errors.New("a trial needs both --slot-fd and --trial")
+	if (c.SlotFD > 0) != (c.Trial != "" || c.BootCount != "") {
+		return c, errors.New("a trial or a boot count needs --slot-fd, and --slot-fd one of them")
+	}
+	if c.BootCount != "" && (c.Trial != "" || c.WatchdogFD > 0 || strings.ContainsAny(c.BootCount, "/\x00") || c.GoodAfter < 0) {
+		return c, errors.New("a good mark is a keeper's only duty, for a plain file name")
 	}
 	if c.WatchdogFD == 0 && c.SlotFD == 0 {
-		return c, errors.New("no duty: neither a watchdog nor a trial")
+		return c, errors.New("no duty: neither a watchdog, nor a trial, nor a good mark")
 	}
 	return c, nil
 }

@@ -17,6 +17,8 @@ func TestDeps(t *testing.T) {
 	allowed := map[string]bool{
 		"github.com/overlayupd/overlayupd/keeper":            true,
 		"github.com/overlayupd/overlayupd/internal/kcmdline": true,
+		"github.com/overlayupd/overlayupd/internal/remount":  true,
+		"github.com/overlayupd/overlayupd/internal/mounts":   true,
 		"golang.org/x/sys/unix":                              true,
 	}
 	for _, p := range strings.Fields(string(out)) {

@@ -30,10 +30,13 @@
 //     board resets within the timeout, unless the trial commits first;
 //   - the kernel hangs: nothing runs, nothing feeds; the board resets.
 //
-// A committed or classic boot never opens the device and never starts a
-// keeper. The one duty of a keeper today is the trial; the boot budget
-// (marking a committed boot good after overlayupd.good_after=) is meant to
-// be a second duty of the same process (Config grows a field, Run a case).
+// A committed or classic boot never opens the device. The keeper's second
+// duty is the boot budget's good mark (trampoline/budget.go): under
+// overlayupd.boot_budget, a committed boot that the trampoline laid and
+// pivoted into leaves a keeper (no device: Config.BootCount and GoodAfter)
+// that renames the boot count to boots-0 once the system has run for
+// overlayupd.good_after, or at an orderly shutdown (SIGTERM) before that,
+// under the store lock with the store writable for the moment (good_linux.go).
 //
 // # Decisions are data
 //

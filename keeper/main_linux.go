@@ -32,6 +32,9 @@ func Main(argv []string) int {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
 	}
 	k := &keeper{cfg: cfg, log: newLog(), now: Uptime, pet: Keepalive}
+	if cfg.BootCount != "" {
+		return k.markGoodLoop()
+	}
 	if cfg.WatchdogFD > 0 {
 		k.wdt = os.NewFile(uintptr(cfg.WatchdogFD), cfg.Device)
 	}

@@ -1,0 +1,86 @@
+package keeper
+
+import (
+	"os"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/remount"
+)
+
+// GoodCount is the boot count after a good mark: trampoline.BootCountName(0)
+// (keeper does not link the protocol; boot's test checks they agree).
+const GoodCount = "boots-0"
+
+// markGoodLoop is the keeper of a committed boot under a boot budget: it
+// marks the boot good once it has run for GoodAfter (counted from its own
+// start, just before the real init: a container's or a test namespace's
+// uptime is the host's), or earlier at an orderly
+// shutdown (init sends every process SIGTERM then), and exits. A panic, a
+// power cut or a reboot -f before then leaves the count as the trampoline
+// left it: the boot did not earn the mark.
+func (k *keeper) markGoodLoop() int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	why := "up for " + FormatDuration(k.cfg.GoodAfter)
+	select {
+	case <-time.After(k.cfg.GoodAfter):
+	case s := <-sig:
+		why = "an orderly shutdown (" + s.String() + ")"
+	}
+	if err := k.markGood(); err != nil {
+		k.log.warn("boot budget: could not mark this boot good after %s: %v", why, err)
+		return 1
+	}
+	k.log.info("boot budget: this boot is marked good (%s)", why)
+	return 0
+}
+
+// markGood renames the boot count to GoodCount, under the store lock (flock
+// of the slot directory, as the commands take it), with the store's mount
+// writable for the moment of the rename, then fsyncs the directory. A count
+// already renamed (mark-good, a commit) is no error.
+func (k *keeper) markGood() error {
+	fd := k.cfg.SlotFD
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		return err
+	}
+	defer unix.Flock(fd, unix.LOCK_UN)
+	dir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return err
+	}
+	restore, err := remount.Writable(dir)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	err = unix.Renameat2(fd, k.cfg.BootCount, fd, GoodCount, unix.RENAME_NOREPLACE)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Why: the mark is a state change like any other; it must survive the
+	// power cut that may follow.
+	return unix.Fsync(fd)
+}
+
+// StartGoodMark starts the keeper of a committed boot under a boot budget:
+// it marks the boot good (count, in the slot directory slotDir, renamed to
+// GoodCount) after goodAfter or at an orderly shutdown. Like Arm, a fork
+// and exec of this binary that the real init inherits and reaps; the slot
+// directory is its descriptor 3.
+func StartGoodMark(slotDir, count string, goodAfter time.Duration) (int, error) {
+	slot, err := os.OpenFile(slotDir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer slot.Close()
+	cfg := Config{SlotFD: 3, BootCount: count, GoodAfter: goodAfter}
+	return start(cfg, slot)
+}
