@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -60,7 +61,13 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
-	s.BootBudget = bootBudget(log, s)
+	// The kernel command line, read once for the store's boot-time keys.
+	b, err := mounts.ReadProc(overlay.CmdlinePath)
+	if err != nil {
+		log.Warnf("store: read the kernel command line: %v", err)
+	}
+	cmdline := string(b)
+	s.BootBudget = bootBudget(log, s, cmdline)
 	defer func() {
 		if err != nil {
 			w.restore(log)
@@ -70,7 +77,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	if err != nil {
 		log.Warnf("store: %v", err)
 	} else {
-		armTrial(log, s, plan)
+		armTrial(log, s, plan, cmdline)
 	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {
@@ -87,7 +94,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 			// The committed root booted (not root.prev in its stead): under a
 			// budget, leave the keeper that marks the boot good.
 			if count, _, ok := plan.After.BootCount(); ok && s.BootBudget > 0 && plan.Boot.Role == trampoline.RoleCommitted {
-				startGoodMark(log, count)
+				startGoodMark(log, count, cmdline)
 			}
 			return plan.Trial, nil
 		}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
-	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -41,9 +40,8 @@ func ParseGoodAfter(cmdline string) (time.Duration, string) {
 // called once the committed root is laid and pivoted into, so a root that
 // did not even mount (and gave way to root.prev for this boot) never earns
 // the mark. The store is at trampoline.StoreMount by then.
-func startGoodMark(log *overlay.Log, count string) {
-	b, _ := mounts.ReadProc(overlay.CmdlinePath)
-	after, warning := ParseGoodAfter(string(b))
+func startGoodMark(log *overlay.Log, count, cmdline string) {
+	after, warning := ParseGoodAfter(cmdline)
 	if warning != "" {
 		log.Warnf("%s", warning)
 	}
@@ -79,9 +77,8 @@ func ParseBootBudget(cmdline string) (budget int, warning string) {
 // the store has its counter (a store made before the budget existed): one
 // file, boots-0, written and renamed into place. Any doubt turns the budget
 // off for this boot: it must never stop a boot.
-func bootBudget(log *overlay.Log, s *trampoline.Store) int {
-	b, _ := mounts.ReadProc(overlay.CmdlinePath)
-	budget, warning := ParseBootBudget(string(b))
+func bootBudget(log *overlay.Log, s *trampoline.Store, cmdline string) int {
+	budget, warning := ParseBootBudget(cmdline)
 	if warning != "" {
 		log.Warnf("%s", warning)
 	}

@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/overlayupd/overlayupd/keeper"
@@ -17,13 +16,9 @@ import (
 // renames it to root.failed and the keeper, seeing it gone, disarms.
 
 // armTrial starts the keeper for plan when it boots a trial.
-func armTrial(log *overlay.Log, s *trampoline.Store, plan trampoline.BootPlan) {
+func armTrial(log *overlay.Log, s *trampoline.Store, plan trampoline.BootPlan, cmdline string) {
 	if !plan.Trial || plan.Boot.Name == "" {
 		return
-	}
-	cmdline, err := os.ReadFile(overlay.CmdlinePath)
-	if err != nil {
-		log.Warnf("watchdog: read the kernel command line: %v", err)
 	}
 	staged, has, err := s.TrialDeadline()
 	if err != nil {

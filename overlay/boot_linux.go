@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/kcmdline"
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
 )
@@ -359,12 +360,8 @@ const StoreMount = "/overlay/store"
 // Rescue reports whether the kernel command line asks for the rescue shells
 // (overlayupd.rescue=1) when nothing boots.
 func Rescue(cmdline string) bool {
-	for _, f := range strings.Fields(cmdline) {
-		if v, ok := strings.CutPrefix(f, "overlayupd.rescue="); ok {
-			return v == "1" || v == "yes" || v == "true"
-		}
-	}
-	return false
+	v, _ := kcmdline.Lookup(kcmdline.Split(cmdline), "overlayupd.rescue")
+	return v == "1" || v == "yes" || v == "true"
 }
 
 func readCmdline() string {

@@ -60,3 +60,19 @@ func TestSprintf(t *testing.T) {
 		}
 	}
 }
+
+func TestRescue(t *testing.T) {
+	for cmdline, want := range map[string]bool{
+		"ro":                     false,
+		"overlayupd.rescue=1":    true,
+		"overlayupd.rescue=yes":  true,
+		"overlayupd.rescue=0":    false,
+		"overlayupd.rescue=junk": false,
+		"overlayupd.rescue=1 overlayupd.rescue=0": false, // the last one wins, as for every key
+		`x="overlayupd.rescue=1"`:                 false, // a quoted value of another key
+	} {
+		if got := Rescue(cmdline); got != want {
+			t.Errorf("Rescue(%q) = %v, want %v", cmdline, got, want)
+		}
+	}
+}

@@ -108,15 +108,13 @@ func checkMounted(dir string, info *Info, machines []uint16) error {
 // headIn reads the first HeadSize bytes of p inside root, resolved as if
 // root were "/".
 func headIn(root int, p string) ([]byte, error) {
-	fd, err := unix.Openat2(root, strings.TrimPrefix(p, "/"), &unix.OpenHow{
-		Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	f, err := openInRoot(root, strings.TrimPrefix(p, "/"), unix.O_RDONLY)
+	if errors.Is(err, unix.ELOOP) {
+		err = fmt.Errorf("%s: %w: %w", p, fs.ErrNotExist, err) // a link loop leads to nothing
+	}
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-			return nil, fmt.Errorf("%s: %w", p, fs.ErrNotExist)
-		}
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file: %w", p, fs.ErrNotExist)
