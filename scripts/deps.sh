@@ -20,6 +20,8 @@ declare -A need=(
   [minisign]=minisign
   [veritysetup]=cryptsetup-bin
   [mmdebstrap]=mmdebstrap
+  [sfdisk]=fdisk
+  [dpkg-deb]=dpkg
 )
 missing=()
 for cmd in "${!need[@]}"; do

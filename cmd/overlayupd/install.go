@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/internal/blockdev"
 	"github.com/overlayupd/overlayupd/internal/bootcfg"
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/snapshot"
@@ -24,6 +26,8 @@ type installCmd struct {
 	btrfsStore bool
 	autoCommit bool
 	root       string
+	store      string // --store-device
+	restore    bool   // uninstall --restore
 }
 
 func newInstallCmd(e *env, install bool) *cobra.Command {
@@ -49,6 +53,14 @@ On a btrfs store (--btrfs-store, or when this system booted from one), a
 line with rootfstype=btrfs and no rootflags= also gets rootflags=subvolid=5:
 the store boots from its top level whatever the default subvolume is.
 
+--store-device DEV boots from a store on another partition (e.g. a third
+partition of a Raspberry Pi's card): root= becomes root=PARTUUID=... of DEV,
+read from the disk's own partition table (so a card in a build host's reader
+gives the PARTUUID it has in the board), rootfstype= the filesystem on DEV
+(btrfs also gets rootflags=subvolid=5), and rootwait is added. DEV may also
+be given as PARTUUID=... . To go back, 'overlayupd uninstall --restore' puts
+back each file's backup (the file as it was before overlayupd changed it).
+
 Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
 the file as it was before overlayupd's first change in FILE.overlayupd.bak,
 and does nothing when the file already says what it should. install turns
@@ -63,7 +75,7 @@ started as S99 (it commits a trial that stayed up 60s). Both do nothing in a
 boot that is not a trial. On a store, /etc belongs to the image: install them
 into the image's tree before you build it, with --root DIR (the boot
 configuration is then left alone), or in an 'overlayupd update' snapshot.`,
-		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd install --auto-commit --root ./rootfs\n  overlayupd uninstall",
+		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd install --boot-dir /media/$USER/bootfs --store-device /dev/sdb3\n  overlayupd uninstall --restore\n  overlayupd install --auto-commit --root ./rootfs\n  overlayupd uninstall",
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if c.root != "" && !c.autoCommit {
@@ -82,6 +94,11 @@ configuration is then left alone), or in an 'overlayupd update' snapshot.`,
 	cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "the root is a btrfs store: add rootflags=subvolid=5 next to rootfstype=btrfs (default: when this system booted from one)")
 	cmd.Flags().BoolVar(&c.autoCommit, "auto-commit", false, "also (un)install the automatic commit of trials: overlayupd-commit.service, or /etc/init.d/overlayupd-commit")
 	cmd.Flags().StringVar(&c.root, "root", "", "with --auto-commit: the root tree to install it into (an image's tree); the boot configuration is left alone")
+	if install {
+		cmd.Flags().StringVar(&c.store, "store-device", "", "boot from the store on this partition: root=PARTUUID=<its PARTUUID> rootfstype=<its filesystem> rootwait (DEV, or PARTUUID=...)")
+	} else {
+		cmd.Flags().BoolVar(&c.restore, "restore", false, "put back each file's backup (FILE.overlayupd.bak: the file before overlayupd's first change), undoing --store-device too")
+	}
 	return cmd
 }
 
@@ -135,20 +152,42 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	}
 	btrfsStore := c.btrfsStore || bootedBtrfsStore()
 	out := cmd.OutOrStdout()
+	var root, fstype string
+	if c.store != "" {
+		if root, fstype, err = storeRoot(c.store); err != nil {
+			return errorf(cmd, "--store-device %s: %w", c.store, err)
+		}
+		btrfsStore = btrfsStore || fstype == "btrfs"
+		fmt.Fprintf(out, "store partition: root=%s", root)
+		if fstype != "" {
+			fmt.Fprintf(out, " rootfstype=%s", fstype)
+		}
+		fmt.Fprintln(out)
+	}
 	var failed []error
 	for _, t := range targets {
 		t.BtrfsStore = btrfsStore
-		res, err := editWritable(t, c.install, c.dryRun)
+		t.Root, t.RootFSType = root, fstype
+		var res bootcfg.Result
+		if c.restore {
+			res, err = restoreWritable(t, c.dryRun)
+		} else {
+			res, err = editWritable(t, c.install, c.dryRun)
+		}
 		if err != nil {
 			failed = append(failed, err)
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", cmd.CommandPath(), err)
 			continue
 		}
 		switch {
+		case c.restore && res.Backup == "":
+			fmt.Fprintf(out, "%s: no backup to restore (overlayupd never changed it)\n", t.Path)
 		case !res.Changed:
 			fmt.Fprintf(out, "%s: already up to date\n", t.Path)
 		case c.dryRun:
 			fmt.Fprint(out, res.Diff)
+		case c.restore:
+			fmt.Fprintf(out, "%s: restored from %s\n", t.Path, res.Backup)
 		default:
 			fmt.Fprintf(out, "%s: updated (original kept in %s)\n", t.Path, res.Backup)
 		}
@@ -175,6 +214,39 @@ func editWritable(t bootcfg.Target, install, dryRun bool) (bootcfg.Result, error
 	err = remount.With(t.Path, func() error {
 		var err error
 		res, err = bootcfg.Edit(t, install, dryRun)
+		return err
+	})
+	return res, err
+}
+
+// storeRoot turns --store-device into root= and rootfstype= values.
+func storeRoot(dev string) (root, fstype string, err error) {
+	if strings.HasPrefix(dev, "PARTUUID=") {
+		if len(dev) == len("PARTUUID=") || strings.ContainsAny(dev, " \t\"") {
+			return "", "", fmt.Errorf("give the PARTUUID as PARTUUID=6c586e13-03")
+		}
+		return dev, "", nil
+	}
+	info, err := blockdev.Resolve(dev)
+	if err != nil {
+		return "", "", fmt.Errorf("%w\nname the store's partition (e.g. /dev/mmcblk0p3, or /dev/sdb3 for a card in a reader), or give PARTUUID=... (blkid shows it)", err)
+	}
+	if info.FSType != "ext4" && info.FSType != "btrfs" {
+		return "", "", fmt.Errorf("%s holds no ext4 or btrfs filesystem (found %q): make the store first (mkfs.ext4 -L store %s; overlayupd store init)", dev, info.FSType, dev)
+	}
+	return info.Root(), info.FSType, nil
+}
+
+// restoreWritable puts back t's backup, remounting a read-only boot
+// partition for it like editWritable.
+func restoreWritable(t bootcfg.Target, dryRun bool) (bootcfg.Result, error) {
+	res, err := bootcfg.Restore(t, dryRun)
+	if !errors.Is(err, unix.EROFS) {
+		return res, err
+	}
+	err = remount.With(t.Path, func() error {
+		var err error
+		res, err = bootcfg.Restore(t, dryRun)
 		return err
 	})
 	return res, err

@@ -116,6 +116,49 @@ func TestInstallBtrfsStore(t *testing.T) {
 	}
 }
 
+// TestInstallStoreDevice walks the Raspberry Pi story on a copy of Raspberry
+// Pi OS Bookworm's boot partition: install points root= at the store's
+// partition, uninstall --restore brings the card back as it was.
+func TestInstallStoreDevice(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	dir := t.TempDir()
+	orig := "console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 fsck.repair=yes rootwait quiet\n"
+	stub := "# The file you are looking for has moved to /boot/firmware/cmdline.txt\n"
+	testroot.Apply(t, dir,
+		testroot.File("cmdline.txt", stub, 0o644),
+		testroot.File("firmware/cmdline.txt", orig, 0o644))
+	p := filepath.Join(dir, "firmware", "cmdline.txt")
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--store-device", "PARTUUID=6c586e13-03"); err != nil {
+		t.Fatalf("install --store-device: %v\n%s", err, out)
+	}
+	want := "console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-03 rootfstype=ext4 fsck.repair=yes rootwait quiet ro init=/sbin/init-overlay\n"
+	if got, _ := os.ReadFile(p); string(got) != want {
+		t.Errorf("firmware/cmdline.txt = %q\nwant %q", got, want)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "cmdline.txt")); string(got) != stub {
+		t.Errorf("the Bookworm stub /boot/cmdline.txt was changed: %q", got)
+	}
+	out, err := run(t, e, "overlayupd", "uninstall", "--boot-dir", dir, "--restore")
+	if err != nil {
+		t.Fatalf("uninstall --restore: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(p); string(got) != orig {
+		t.Errorf("after uninstall --restore: %q, want the original %q", got, orig)
+	}
+	if !strings.Contains(out, "restored from") {
+		t.Errorf("uninstall --restore says %q, want it to name the backup", out)
+	}
+	for _, bad := range []string{"PARTUUID=", "PARTUUID=a b", "/nonexistent/dev", "/dev/null"} {
+		if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--store-device", bad); err == nil {
+			t.Errorf("install --store-device %q succeeded:\n%s", bad, out)
+		}
+	}
+	if got, _ := os.ReadFile(p); string(got) != orig {
+		t.Errorf("a refused --store-device changed the file: %q", got)
+	}
+}
+
 func TestWhoAmI(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

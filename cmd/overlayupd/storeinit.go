@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/blockdev"
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/overlay"
@@ -145,8 +147,7 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "store ready in %s: committed root %s/root%s (sha256 %s, %s; %s), trampoline /%s (from %s)\n",
 		top, trampoline.SlotDir, squash.ImageSuffix, img.sha256(), overlay.HumanBytes(uint64(img.size)), check.describe(), InitName, c.installed)
-	fmt.Fprintf(out, "boot it with the kernel command line: root=%s ro init=/sbin/init-overlay\n", rootDevice(top))
-	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
+	printBootHint(out, top, "")
 	return nil
 }
 
@@ -347,24 +348,42 @@ func (c *storeInitCmd) admit(e *env, st *trampoline.Store, entry string, img sta
 	return e.recordRoot(st, entry, rec, true)
 }
 
-// rootDevice names the device to pass as root=: the source of the mount that
-// is top, as a PARTUUID when /dev/disk/by-partuuid knows it (device names on
-// a build host are not those of the device), else a placeholder.
-func rootDevice(top string) string {
+// printBootHint says how to boot the store at top: the kernel command line,
+// and the install command that writes it.
+func printBootHint(out io.Writer, top, extra string) {
+	root, dev := rootDevice(top)
+	if extra != "" {
+		extra = " " + extra
+	}
+	fmt.Fprintf(out, "boot it with the kernel command line: root=%s%s rootwait ro init=/sbin/init-overlay\n", root, extra)
+	if dev == "" {
+		dev = "DEV"
+	}
+	fmt.Fprintf(out, "'overlayupd install --boot-dir BOOT --store-device %s' writes that into the boot configuration on the boot partition BOOT (Raspberry Pi: BOOT/firmware/cmdline.txt, else BOOT/cmdline.txt); 'overlayupd uninstall --boot-dir BOOT --restore' undoes it\n", dev)
+}
+
+// rootDevice names the device to pass as root=: the PARTUUID of the
+// partition mounted at top, from its disk's partition table (udev's
+// /dev/disk/by-partuuid when that fails), else the device itself. dev is
+// the partition's node, "" when top is not a partition's mount point.
+func rootDevice(top string) (root, dev string) {
 	const unknown = "<the store partition, e.g. PARTUUID=...>"
 	ms, err := mounts.Read()
 	if err != nil {
-		return unknown
+		return unknown, ""
 	}
 	m, ok := remount.Of(ms, top)
 	if !ok || filepath.Clean(m.MountPoint) != filepath.Clean(top) || !strings.HasPrefix(m.Source, "/dev/") {
-		return unknown
+		return unknown, ""
+	}
+	if info, err := blockdev.Resolve(m.Source); err == nil {
+		return info.Root(), m.Source
 	}
 	links, _ := filepath.Glob("/dev/disk/by-partuuid/*")
 	for _, l := range links {
 		if t, err := filepath.EvalSymlinks(l); err == nil && t == m.Source {
-			return "PARTUUID=" + filepath.Base(l)
+			return "PARTUUID=" + filepath.Base(l), m.Source
 		}
 	}
-	return m.Source
+	return m.Source, m.Source
 }

@@ -194,7 +194,6 @@ func (c *storeInitCmd) runBtrfs(cmd *cobra.Command, e *env, top string) error {
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "store ready in %s: committed root %s/root (read-only subvolume %d), trampoline /%s (from %s)\n", top, trampoline.SlotDir, id, InitName, c.installed)
-	fmt.Fprintf(out, "boot it with the kernel command line: root=%s rootfstype=btrfs rootflags=subvolid=5 ro init=/sbin/init-overlay\n", rootDevice(top))
-	fmt.Fprintln(out, "'overlayupd install --boot-dir BOOT' writes 'ro init=/sbin/init-overlay' into the boot configuration on the boot partition BOOT; root= must name the store partition")
+	printBootHint(out, top, "rootfstype=btrfs rootflags=subvolid=5")
 	return nil
 }

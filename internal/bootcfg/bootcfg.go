@@ -51,6 +51,22 @@ type Target struct {
 	// store's trampoline. Not on a classic btrfs root, whose default
 	// subvolume may be the root itself (set-default).
 	BtrfsStore bool
+	// Root and RootFSType, when set, become the command line's root= and
+	// rootfstype=: the store's own partition (install --store-device).
+	Root       string
+	RootFSType string
+}
+
+// Options are the choices of an install beyond `ro init=/sbin/init-overlay`.
+type Options struct {
+	BtrfsStore bool   // see Target.BtrfsStore
+	Root       string // root= value, e.g. PARTUUID=6c586e13-03; "" keeps the line's
+	RootFSType string // rootfstype= value; "" keeps the line's
+}
+
+// Options returns t's install options.
+func (t Target) Options() Options {
+	return Options{BtrfsStore: t.BtrfsStore, Root: t.Root, RootFSType: t.RootFSType}
 }
 
 // Install returns content with `ro init=/sbin/init-overlay` on the kernel
@@ -63,7 +79,13 @@ func Install(k Kind, content []byte) ([]byte, error) {
 // InstallBtrfsStore is Install for the kernel command line of a btrfs
 // store (see Target.BtrfsStore).
 func InstallBtrfsStore(k Kind, content []byte) ([]byte, error) {
-	return apply(k, content, true, installBtrfsStore)
+	return InstallWith(k, content, Options{BtrfsStore: true})
+}
+
+// InstallWith is Install with options: a btrfs store's rootflags, and the
+// store partition as root= (with its rootfstype= and rootwait).
+func InstallWith(k Kind, content []byte, o Options) ([]byte, error) {
+	return apply(k, content, true, installer(o))
 }
 
 // Uninstall returns content with `init=/sbin/init-overlay` removed from the

@@ -48,14 +48,12 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("read %s: %w", path, err)
 	}
-	edit := Uninstall
-	switch {
-	case install && t.BtrfsStore:
-		edit = InstallBtrfsStore
-	case install:
-		edit = Install
+	var updated []byte
+	if install {
+		updated, err = InstallWith(t.Kind, old, t.Options())
+	} else {
+		updated, err = Uninstall(t.Kind, old)
 	}
-	updated, err := edit(t.Kind, old)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", t.Path, err)
 	}
@@ -94,4 +92,51 @@ func backup(path string, old []byte, perm fs.FileMode) (string, error) {
 		return "", fmt.Errorf("write backup: %w", err)
 	}
 	return bak, nil
+}
+
+// Restore puts back t's backup (PATH.overlayupd.bak, the file as it was
+// before overlayupd first changed it): the way back from an install that
+// also changed root= (a store on another partition). The backup itself is
+// kept. With no backup nothing changes and Result.Backup is "". The write is
+// atomic; with dryRun nothing is written and Result.Diff shows the change.
+func Restore(t Target, dryRun bool) (Result, error) {
+	res := Result{Target: t}
+	path, err := filepath.EvalSymlinks(t.Path)
+	if err != nil {
+		return res, fmt.Errorf("resolve %s: %w", t.Path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return res, fmt.Errorf("stat %s: %w", path, err)
+	}
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		return res, fmt.Errorf("read %s: %w", path, err)
+	}
+	bak := path + BackupSuffix
+	if fi, err := os.Lstat(bak); errors.Is(err, fs.ErrNotExist) {
+		return res, nil
+	} else if err != nil {
+		return res, fmt.Errorf("check backup %s: %w", bak, err)
+	} else if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return res, fmt.Errorf("%w: backup %s is not a regular file of sane size; restore it by hand", ErrRefused, bak)
+	}
+	old, err := os.ReadFile(bak)
+	if err != nil {
+		return res, fmt.Errorf("read backup %s: %w", bak, err)
+	}
+	res.Backup = bak
+	if bytes.Equal(old, cur) {
+		return res, nil
+	}
+	res.Changed = true
+	res.Diff = Diff(t.Path, cur, old)
+	res.NeedsGrubUpdate = t.Kind == Grub
+	if dryRun {
+		return res, nil
+	}
+	if err := atomicfile.WriteFile(path, old, st.Mode().Perm()); err != nil {
+		return res, fmt.Errorf("write %s: %w", path, err)
+	}
+	return res, nil
 }

@@ -80,26 +80,42 @@ func kernelEnd(fs []field) int {
 }
 
 // installParams applies the install rules of the package doc to one command line.
-func installParams(s string) (string, error) { return install(s, false) }
+func installParams(s string) (string, error) { return install(s, Options{}) }
 
-// installBtrfsStore is installParams for a btrfs store's command line.
-func installBtrfsStore(s string) (string, error) { return install(s, true) }
+// installer returns the edit of one command line that Install with o makes.
+func installer(o Options) editFunc {
+	return func(s string) (string, error) { return install(s, o) }
+}
 
-func install(s string, btrfsStore bool) (string, error) {
+func install(s string, o Options) (string, error) {
 	fs, tail, err := splitFields(s)
 	if err != nil {
 		return "", err
 	}
 	end := kernelEnd(fs)
-	out := make([]field, 0, len(fs)+2)
+	out := make([]field, 0, len(fs)+4)
 	seenInit, hasRO, btrfs, hasFlags := false, false, false, false
+	seenRoot, seenType, hasWait := false, false, false
 	for _, f := range fs[:end] {
 		p := param(f.tok)
+		switch {
+		case p.Key == "root" && o.Root != "" && seenRoot:
+			continue // the kernel honours the last root=: keep one, ours
+		case p.Key == "root" && o.Root != "":
+			seenRoot, f.tok = true, "root="+o.Root
+		case p.Key == "rootfstype" && o.RootFSType != "" && seenType:
+			continue
+		case p.Key == "rootfstype" && o.RootFSType != "":
+			seenType, f.tok = true, "rootfstype="+o.RootFSType
+		}
+		p = param(f.tok)
 		switch {
 		case p.Key == "rootfstype" && p.Value == "btrfs":
 			btrfs = true
 		case p.Key == "rootflags":
 			hasFlags = true
+		case isFlag(p, "rootwait"):
+			hasWait = true
 		}
 		switch {
 		case isInit(p) && seenInit:
@@ -115,10 +131,22 @@ func install(s string, btrfsStore bool) (string, error) {
 	}
 	rest := append([]field(nil), fs[end:]...)
 	var add []string
+	if o.Root != "" && !seenRoot {
+		add = append(add, "root="+o.Root)
+	}
+	if o.RootFSType != "" && !seenType {
+		add = append(add, "rootfstype="+o.RootFSType)
+		btrfs = o.RootFSType == "btrfs"
+	}
+	if o.Root != "" && !hasWait {
+		// A store on an SD card or USB disk may show up after the kernel
+		// first looks for it.
+		add = append(add, "rootwait")
+	}
 	if !hasRO {
 		add = append(add, "ro")
 	}
-	if btrfsStore && btrfs && !hasFlags {
+	if o.BtrfsStore && btrfs && !hasFlags {
 		// A btrfs store boots from its top level: a default subvolume set
 		// by someone else must not hide the trampoline.
 		add = append(add, "rootflags=subvolid=5")

@@ -35,8 +35,39 @@ func TestInstallBtrfsStore(t *testing.T) {
 		{"root=/dev/sda2 rootfstype=ext4", "root=/dev/sda2 rootfstype=ext4 ro init=/sbin/init-overlay"},
 		{"root=/dev/sda2 ro rootflags=subvolid=5 rootfstype=btrfs init=/sbin/init-overlay", "root=/dev/sda2 ro rootflags=subvolid=5 rootfstype=btrfs init=/sbin/init-overlay"},
 	} {
-		if got, err := installBtrfsStore(tt.in); err != nil || got != tt.want {
-			t.Errorf("installBtrfsStore(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		if got, err := install(tt.in, Options{BtrfsStore: true}); err != nil || got != tt.want {
+			t.Errorf("install(%q, btrfs store) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestInstallStoreDevice: install --store-device points root= at the store's
+// partition, with its filesystem type, and waits for it.
+func TestInstallStoreDevice(t *testing.T) {
+	pi := "console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 fsck.repair=yes rootwait"
+	for _, tt := range []struct {
+		name string
+		in   string
+		o    Options
+		want string
+	}{
+		{"pi card, ext4 store on p3", pi, Options{Root: "PARTUUID=6c586e13-03", RootFSType: "ext4"},
+			"console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-03 rootfstype=ext4 fsck.repair=yes rootwait ro init=/sbin/init-overlay"},
+		{"pi card, btrfs store on p3", pi, Options{Root: "PARTUUID=6c586e13-03", RootFSType: "btrfs", BtrfsStore: true},
+			"console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-03 rootfstype=btrfs fsck.repair=yes rootwait ro rootflags=subvolid=5 init=/sbin/init-overlay"},
+		{"no root= yet, no rootwait", "console=ttyS0", Options{Root: "PARTUUID=ab-01", RootFSType: "ext4"},
+			"console=ttyS0 root=PARTUUID=ab-01 rootfstype=ext4 rootwait ro init=/sbin/init-overlay"},
+		{"two root=: one is left, ours", "root=/dev/sda1 quiet root=/dev/sda2", Options{Root: "PARTUUID=ab-03"},
+			"root=PARTUUID=ab-03 quiet rootwait ro init=/sbin/init-overlay"},
+		{"the store's type replaces btrfs", "root=/dev/sda2 rootfstype=btrfs", Options{Root: "PARTUUID=ab-03", RootFSType: "ext4", BtrfsStore: true},
+			"root=PARTUUID=ab-03 rootfstype=ext4 rootwait ro init=/sbin/init-overlay"},
+		{"after -- is init's", "root=/dev/sda1 -- root=x", Options{Root: "PARTUUID=ab-03"},
+			"root=PARTUUID=ab-03 rootwait ro init=/sbin/init-overlay -- root=x"},
+		{"idempotent", "root=PARTUUID=ab-03 rootfstype=ext4 rootwait ro init=/sbin/init-overlay", Options{Root: "PARTUUID=ab-03", RootFSType: "ext4"},
+			"root=PARTUUID=ab-03 rootfstype=ext4 rootwait ro init=/sbin/init-overlay"},
+	} {
+		if got, err := install(tt.in, tt.o); err != nil || got != tt.want {
+			t.Errorf("%s:\n got %q, %v\nwant %q", tt.name, got, err, tt.want)
 		}
 	}
 }
