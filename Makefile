@@ -51,23 +51,36 @@ define build-one
 	$(call check-static,$(1),10485760)
 endef
 
-# build-init OUT: the PID-1 binary, always pure Go (it boots btrfs stores too:
-# mounting a subvolume needs no cgo), under 3 MiB.
+# build-init OUT EXTRA-TAGS: the PID-1 binary, always pure Go (it boots btrfs
+# stores too: mounting a subvolume needs no cgo), under 3 MiB.
 define build-init
 	@mkdir -p $(dir $(1))
-	CGO_ENABLED=0 $(GO) build -trimpath -tags 'osusergo netgo' -ldflags '$(INIT_LDFLAGS)' -o $(1) $(INITPKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -tags 'osusergo netgo $(2)' -ldflags '$(INIT_LDFLAGS)' -o $(1) $(INITPKG)
 	$(call check-static,$(1),$(INIT_MAX))
 endef
+
+# NODIRSYNC marks a binary built with the overlayupd_nodirsync tag, whose
+# directory fsyncs do nothing (internal/atomicfile/nodirsync.go): only the
+# flush-point replay test builds one, to show that its check catches it.
+NODIRSYNC := OVERLAYUPD_NODIRSYNC
 
 build:
 	$(call build-one,$(BIN),)
 	@! grep -q OVERLAYUPD_CRASH_AFTER_OP $(BIN) || { echo "error: $(BIN) contains the crash hook"; exit 1; }
-	$(call build-init,$(INITBIN))
+	$(call build-init,$(INITBIN),)
+	@! grep -q $(NODIRSYNC) $(BIN) $(INITBIN) || { echo "error: a release binary skips directory fsyncs ($(NODIRSYNC))"; exit 1; }
 
+# TEST_TAGS adds build tags to both test binaries (the flush-point replay
+# test's overlayupd_nodirsync); without it they must fsync like a release.
 build-test:
-	$(call build-one,$(TESTBIN),overlayupd_crashhook)
+	$(call build-one,$(TESTBIN),overlayupd_crashhook $(TEST_TAGS))
 	@grep -q OVERLAYUPD_CRASH_AFTER_OP $(TESTBIN) || { echo "error: $(TESTBIN) lacks the crash hook"; exit 1; }
-	$(call build-init,$(TESTINIT))
+	$(call build-init,$(TESTINIT),$(TEST_TAGS))
+ifneq ($(filter overlayupd_nodirsync,$(TEST_TAGS)),)
+	@grep -q $(NODIRSYNC) $(TESTBIN) && grep -q $(NODIRSYNC) $(TESTINIT) || { echo "error: the nodirsync build lacks its marker"; exit 1; }
+else
+	@! grep -q $(NODIRSYNC) $(TESTBIN) $(TESTINIT) || { echo "error: a test binary skips directory fsyncs ($(NODIRSYNC))"; exit 1; }
+endif
 
 # init-overlay goes to /sbin itself, not a link into $(PREFIX): the kernel
 # runs it before anything else is mounted, and /usr may be a partition of its
@@ -88,6 +101,7 @@ deps:
 lint:
 	$(GO) vet ./...
 	$(GO) vet -tags overlayupd_crashhook ./cmd/...
+	$(GO) vet -tags overlayupd_nodirsync ./internal/atomicfile/ ./trampoline/
 	CGO_ENABLED=0 $(GO) vet ./cmd/init-overlay/ ./boot/...
 	CGO_ENABLED=0 $(GO) vet -tags overlayupd_omit_btrfs ./cmd/... ./boot/... ./snapshot/...
 	staticcheck ./...

@@ -87,6 +87,10 @@ type bootOpts struct {
 	// is then followed by the next boot on the same console); by default
 	// QEMU exits on a reset (-no-reboot).
 	reboot bool
+	// drive replaces the QEMU options that attach the disk (by default
+	// -drive file=DISK,format=raw,if=virtio,cache=unsafe): the flush-point
+	// replay records its writes through a blklogwrites node.
+	drive []string
 }
 
 // vm is a running QEMU with its serial console.
@@ -140,9 +144,11 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 	}
 	v.cmd = exec.Command(s.a.qemu, "-accel", "tcg", "-m", "512", "-smp", "1",
 		"-nodefaults", "-display", "none", noReboot, "-serial", "stdio", "-monitor", "none",
-		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "),
-		"-drive", "file="+d.path+",format=raw,if=virtio,cache=unsafe")
-	v.cmd.Args = append(v.cmd.Args, o.qemuArgs...)
+		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "))
+	if o.drive == nil {
+		o.drive = []string{"-drive", "file=" + d.path + ",format=raw,if=virtio,cache=unsafe"}
+	}
+	v.cmd.Args = append(append(v.cmd.Args, o.drive...), o.qemuArgs...)
 	out, err := v.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -53,17 +53,3 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) (err error) {
 	// bring back the old name after we reported success.
 	return SyncDir(dir)
 }
-
-// SyncDir fsyncs a directory so that renames, creations and removals in it are
-// durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s for fsync: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
