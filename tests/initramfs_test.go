@@ -43,8 +43,18 @@ for arg in $(cat /proc/cmdline); do
 done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-if ! mount $fstype -o $flags /dev/vda /newroot; then
-	echo "initramfs: cannot mount /dev/vda"
+dev=/dev/vda
+# A damage test's helper maps the disk (dm-flakey over chosen sectors) and
+# prints the device to mount instead.
+if [ -x /bin/harness-dev ]; then
+	if ! dev=$(/bin/harness-dev /dev/vda); then
+		echo "initramfs: harness-dev failed"
+		echo o > /proc/sysrq-trigger
+	fi
+	echo "harness: disk $dev"
+fi
+if ! mount $fstype -o $flags $dev /newroot; then
+	echo "initramfs: cannot mount $dev"
 	echo o > /proc/sysrq-trigger
 fi
 # The bench's diagnosis: a file read into the page cache before the handover.
@@ -60,6 +70,7 @@ type initramfsKey struct {
 	kver  string
 	skip  string
 	extra string
+	dev   string // a program run as /bin/harness-dev before the mount
 }
 
 var (
@@ -69,12 +80,14 @@ var (
 
 // initramfs builds (once per process and variant) the cpio archive. skip
 // names a module left out entirely, e.g. "overlay" for the broken-setup
-// scenario; extra are more modules to load (a watchdog driver). The
-// archives live in a process-wide temp dir removed by TestMain.
-func initramfs(a *assets, skip string, extra ...string) (string, error) {
+// scenario; extra are more modules to load (a watchdog driver); dev, when
+// not "", is a program put in as /bin/harness-dev: the init script runs it
+// with the disk and mounts the device it prints. The archives live in a
+// process-wide temp dir removed by TestMain.
+func initramfs(a *assets, dev, skip string, extra ...string) (string, error) {
 	initramfsMu.Lock()
 	defer initramfsMu.Unlock()
-	key := initramfsKey{a.kver, skip, strings.Join(extra, ",")}
+	key := initramfsKey{a.kver, skip, strings.Join(extra, ","), dev}
 	if p, ok := initramfsCache[key]; ok {
 		return p, nil
 	}
@@ -90,6 +103,9 @@ func initramfs(a *assets, skip string, extra ...string) (string, error) {
 		testroot.CopyFile(a.busybox, "bin/busybox", 0o755),
 		testroot.File("init", initScript, 0o755),
 		testroot.File("etc/modules-load", strings.Join(mods, "\n")+"\n", 0o644),
+	}
+	if dev != "" {
+		tree = append(tree, testroot.CopyFile(dev, "bin/harness-dev", 0o755))
 	}
 	for _, d := range []string{"dev", "proc", "sys", "newroot", "lib/modules"} {
 		tree = append(tree, testroot.Dir(d, 0o755))

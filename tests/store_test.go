@@ -14,6 +14,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,6 +233,17 @@ var (
 // parseStoreBoot reads the run step's first lines from a console.
 func parseStoreBoot(t *testing.T, n int, console string) *storeBoot {
 	t.Helper()
+	b, err := readStoreBoot(n, console)
+	if err != nil {
+		t.Error(err)
+	}
+	return b
+}
+
+// readStoreBoot is parseStoreBoot for a boot whose status may not run (a
+// damaged image): a status line that does not parse is returned as an
+// error, with what else the console showed.
+func readStoreBoot(n int, console string) (*storeBoot, error) {
 	b := &storeBoot{n: n, console: console}
 	if m := reImage.FindStringSubmatch(console); m != nil {
 		b.image = m[1]
@@ -245,12 +257,11 @@ func parseStoreBoot(t *testing.T, n int, console string) *storeBoot {
 	if m := reStatus.FindStringSubmatch(console); m != nil {
 		st := &storeStatus{}
 		if err := json.Unmarshal([]byte(m[1]), st); err != nil {
-			t.Errorf("boot %d: status --json does not parse: %v\n%s", n, err, m[1])
-		} else {
-			b.status = st
+			return b, fmt.Errorf("boot %d: status --json does not parse: %w\n%s", n, err, m[1])
 		}
+		b.status = st
 	}
-	return b
+	return b, nil
 }
 
 // storeScenario boots one store disk again and again.

@@ -91,6 +91,10 @@ type bootOpts struct {
 	// -drive file=DISK,format=raw,if=virtio,cache=unsafe): the flush-point
 	// replay records its writes through a blklogwrites node.
 	drive []string
+	// devHelper, if set, is a program the initramfs runs before it mounts
+	// the disk, and whose output names the device to mount instead (the
+	// damage tests' dm-flakey mapping).
+	devHelper string
 }
 
 // vm is a running QEMU with its serial console.
@@ -111,7 +115,7 @@ type vm struct {
 func (s *session) boot(d *disk, o bootOpts) *vm {
 	t := s.t
 	t.Helper()
-	initrd, err := initramfs(s.a, o.skipModul, o.modules...)
+	initrd, err := initramfs(s.a, o.devHelper, o.skipModul, o.modules...)
 	if err != nil {
 		t.Fatalf("initramfs: %v", err)
 	}
