@@ -53,8 +53,8 @@ type damageCase struct {
 var damageCases = []damageCase{
 	{name: "FlipMiddleVerity", frac: 2, verity: "on"},
 	{name: "FlipQuarterVerity", frac: 4, verity: "on", full: true},
-	{name: "FlipMiddleNoVerity", frac: 2, verity: "off", full: true},
-	{name: "FlipQuarterNoVerity", frac: 4, verity: "off"},
+	{name: "FlipMiddleNoVerity", frac: 2, verity: "off"},
+	{name: "FlipQuarterNoVerity", frac: 4, verity: "off", full: true},
 	{name: "FlakeyMiddle", frac: 2, verity: "on", flakey: true},
 	{name: "FlakeyQuarter", frac: 4, verity: "on", flakey: true, full: true},
 }
