@@ -69,7 +69,7 @@ PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(abspath $(BIN))
 
-.PHONY: all build build-test release install deps lint test test-full test-unit test-vm crashtest demo bench clean
+.PHONY: all build build-test release install deps lint test test-full test-unit test-arm-unit test-unit-on test-vm crashtest demo bench clean
 
 all: build
 
@@ -154,12 +154,17 @@ lint:
 	$(GO) vet -tags overlayupd_crashhook ./cmd/...
 	CGO_ENABLED=0 $(GO) vet ./cmd/init-overlay/ ./boot/...
 	CGO_ENABLED=0 $(GO) vet -tags overlayupd_omit_btrfs ./cmd/... ./boot/... ./snapshot/...
+	@# 32-bit ARM, tests included: Statfs_t's and Rusage's fields are int32 there.
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) vet ./...
 	staticcheck ./...
 
-# Every test: lint, unit, privileged (own mount namespaces), and VM boots under QEMU.
+# Every test: lint, unit, privileged (own mount namespaces), and VM boots
+# under QEMU; then the unit and privileged tests again on arm64, armhf and
+# armv6 under qemu-user (test-arm-unit).
 test: deps build build-test lint
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
+	$(MAKE) --no-print-directory test-arm-unit
 
 # make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the systemd root
 # of the watchdog's case e, built once with mmdebstrap and cached.
@@ -175,6 +180,32 @@ crashtest: deps build-test
 
 test-unit:
 	$(GO) test -count=1 -short ./...
+
+# Unit and privileged tests on other architectures: every package's tests
+# but the VM suite's (tests/, which runs on the host) and the CLI's
+# (cmd/overlayupd: its btrfs commands need cgo), cross-compiled without cgo
+# for each of ARM_UNIT_TARGETS and run under qemu-user on the oldest CPU of
+# its kind (go test -exec), so that struct layouts, ioctl numbers and
+# Statfs_t's field widths are checked on the target. No binfmt_misc handler
+# is registered (that would change the host for every process): a test
+# that runs its own binary again does it through the emulator
+# (testroot.Self); one that needs what qemu-user lacks (openat2, some btrfs
+# ioctls, subvolumes without cgo) or boots the host's build skips, saying why.
+ARM_UNIT_TARGETS := arm64 armhf armv6
+ARM_UNIT_PKGS     = $(shell $(GO) list ./... | grep -v -e '/tests$$' -e '/cmd/overlayupd$$')
+test-arm-unit: deps build-test
+	@set -e; for t in $(ARM_UNIT_TARGETS); do \
+		$(MAKE) --no-print-directory test-unit-on TARGET=$$t HOST_TESTBIN=$(abspath $(TESTBIN)); \
+	done
+
+# test-unit-on TARGET=...: test-arm-unit for one target. The test binaries
+# get the host's environment without the cross build's (a test that runs
+# make or go builds for the host), and OVERLAYUPD_BIN is the host's test
+# build (for the tests that exec it; the host runs it natively).
+test-unit-on:
+	@[ -n "$(T_RUN)" ] || { echo "error: test-unit-on needs a TARGET run under qemu-user"; exit 1; }
+	OVERLAYUPD_TEST_EMULATOR='$(T_RUN)' OVERLAYUPD_BIN=$(HOST_TESTBIN) $(T_GO) CGO_ENABLED=0 \
+		$(GO) test -count=1 -timeout 20m -exec 'env $(foreach v,GOOS GOARCH GOARM CC CGO_ENABLED TARGET HOST_TESTBIN MAKEFLAGS MFLAGS MAKELEVEL,-u $(v)) $(T_RUN)' $(ARM_UNIT_PKGS)
 
 test-vm: deps build-test
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m -v ./tests/
