@@ -69,7 +69,7 @@ PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(abspath $(BIN))
 
-.PHONY: all build build-test release install deps lint test test-full test-unit test-arm-unit test-unit-on test-vm crashtest demo bench clean
+.PHONY: all build build-test release install deps lint test test-full test-unit test-arm-unit test-unit-on test-arm test-arm-smoke test-vm-on test-vm crashtest demo bench clean
 
 all: build
 
@@ -160,11 +160,13 @@ lint:
 
 # Every test: lint, unit, privileged (own mount namespaces), and VM boots
 # under QEMU; then the unit and privileged tests again on arm64, armhf and
-# armv6 under qemu-user (test-arm-unit).
+# armv6 under qemu-user (test-arm-unit), and four VM scenarios on arm64 and
+# armhf guests (test-arm-smoke).
 test: deps build build-test lint
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
 	$(MAKE) --no-print-directory test-arm-unit
+	$(MAKE) --no-print-directory test-arm-smoke
 
 # make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the systemd root
 # of the watchdog's case e, built once with mmdebstrap and cached.
@@ -206,6 +208,25 @@ test-unit-on:
 	@[ -n "$(T_RUN)" ] || { echo "error: test-unit-on needs a TARGET run under qemu-user"; exit 1; }
 	OVERLAYUPD_TEST_EMULATOR='$(T_RUN)' OVERLAYUPD_BIN=$(HOST_TESTBIN) $(T_GO) CGO_ENABLED=0 \
 		$(GO) test -count=1 -timeout 20m -exec 'env $(foreach v,GOOS GOARCH GOARM CC CGO_ENABLED TARGET HOST_TESTBIN MAKEFLAGS MFLAGS MAKELEVEL,-u $(v)) $(T_RUN)' $(ARM_UNIT_PKGS)
+
+# The VM suite on ARM guests (OVERLAYUPD_VM_ARCH, tests/arch_test.go), for
+# each of ARM_VM_ARCHES: test-arm runs all of it, test-arm-smoke (part of
+# make test) one classic scenario, store apply, trial, commit and rollback,
+# a failed trial that falls back, and a crash test. The guest's binaries
+# are make build-test TARGET=ARCH's; the host-side steps run the host's.
+ARM_VM_ARCHES := arm64 armhf
+ARM_SMOKE     := ^(TestClassicTmpfs|TestStoreCommitRollback|TestStorePanickingTrial|TestCrashApply)$$
+test-arm: deps build-test
+	@set -e; for a in $(ARM_VM_ARCHES); do $(MAKE) --no-print-directory test-vm-on ARCH=$$a VMTIMEOUT=90m; done
+
+test-arm-smoke: deps build-test
+	@set -e; for a in $(ARM_VM_ARCHES); do $(MAKE) --no-print-directory test-vm-on ARCH=$$a RUN='$(ARM_SMOKE)'; done
+
+# test-vm-on ARCH=arm64|armhf [RUN=regexp]: the VM suite on one guest architecture.
+test-vm-on:
+	$(MAKE) --no-print-directory build-test TARGET=$(ARCH)
+	OVERLAYUPD_VM_ARCH=$(ARCH) OVERLAYUPD_GUEST_BIN=$(abspath bin/$(ARCH)/overlayupd-test) OVERLAYUPD_BIN=$(abspath $(TESTBIN)) \
+		$(GO) test -count=1 -timeout $(or $(VMTIMEOUT),30m) $(if $(RUN),-run '$(RUN)') ./tests/
 
 test-vm: deps build-test
 	OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 60m -v ./tests/

@@ -36,9 +36,6 @@ type vmArch struct {
 	// disk is the QEMU options that attach the image at path as the
 	// first virtio disk, /dev/vda in the guest.
 	disk func(path string) []string
-	// slow scales the boot timeouts: TCG runs an ARM guest slower than an
-	// x86 one on an x86 host.
-	slow int
 }
 
 var vmArches = map[string]*vmArch{
@@ -59,7 +56,6 @@ var vmArches = map[string]*vmArch{
 		disk: func(path string) []string {
 			return []string{"-drive", "file=" + path + ",format=raw,if=virtio,cache=unsafe"}
 		},
-		slow: 1,
 	},
 	"arm64": {
 		name: "arm64", deb: "arm64", qemu: "qemu-system-aarch64", qemuPkg: "qemu-system-arm",
@@ -71,7 +67,6 @@ var vmArches = map[string]*vmArch{
 		bus:      []string{"virtio_mmio"},
 		preload:  genericPreload,
 		disk:     mmioDisk,
-		slow:     2,
 	},
 	"armhf": {
 		name: "armhf", deb: "armhf", qemu: "qemu-system-arm", qemuPkg: "qemu-system-arm",
@@ -83,7 +78,6 @@ var vmArches = map[string]*vmArch{
 		bus:      []string{"virtio_mmio"},
 		preload:  genericPreload,
 		disk:     mmioDisk,
-		slow:     3,
 	},
 }
 
