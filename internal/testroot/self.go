@@ -38,8 +38,8 @@ func Emulated() bool { return os.Getenv(EmulatorEnv) != "" }
 
 // SkipIfEmulatorLacks skips t when this test binary runs under an emulator
 // and err is ENOSYS: qemu-user does not implement every system call and
-// ioctl (Debian 12's lacks openat2, and btrfs's TREE_SEARCH and
-// SNAP_DESTROY_V2), and says so with ENOSYS. The code is still run on the
+// ioctl (Debian 12's lacks openat2 and btrfs's TREE_SEARCH, among
+// others), and says so with ENOSYS. The code is still run on the
 // architecture's own kernel by the VM suite (make test-arm). Outside an
 // emulator, or for any other error, it does nothing: a kernel's ENOSYS is
 // a failure like any other.
