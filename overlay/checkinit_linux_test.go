@@ -7,12 +7,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
 // TestCheckRootInit reads real trees: symlinks resolve inside the root (an
 // absolute link does not reach the host's file), a FIFO does not block, a
 // script's missing interpreter is caught.
 func TestCheckRootInit(t *testing.T) {
+	testroot.NeedOpenat2(t) // checkRootInit does no check without it
 	elf, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)

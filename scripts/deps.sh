@@ -22,6 +22,15 @@ declare -A need=(
   [mmdebstrap]=mmdebstrap
   [sfdisk]=fdisk
   [dpkg-deb]=dpkg
+  [readelf]=binutils
+  # The release's and the ARM tests' cross builds (cgo, static), their
+  # --version and unit tests under qemu-user, and the ARM VMs.
+  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
+  [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
+  [qemu-aarch64-static]=qemu-user-static
+  [qemu-arm-static]=qemu-user-static
+  [qemu-system-aarch64]=qemu-system-arm
+  [qemu-system-arm]=qemu-system-arm
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -33,6 +42,11 @@ if ! { [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked'
 fi
 # glibc's static archive for the cgo static link.
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+# ... and the cross builds': the targets' glibc and kernel headers.
+[ -f /usr/aarch64-linux-gnu/lib/libc.a ] || missing+=(libc6-dev-arm64-cross)
+[ -f /usr/arm-linux-gnueabihf/lib/libc.a ] || missing+=(libc6-dev-armhf-cross)
+[ -f /usr/aarch64-linux-gnu/include/linux/btrfs.h ] || missing+=(linux-libc-dev-arm64-cross)
+[ -f /usr/arm-linux-gnueabihf/include/linux/btrfs.h ] || missing+=(linux-libc-dev-armhf-cross)
 
 # staticcheck, the linter of make test, from the Go module proxy.
 gobin=$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin

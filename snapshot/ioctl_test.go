@@ -2,8 +2,11 @@ package snapshot
 
 import (
 	"encoding/binary"
+	"runtime"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // ioc is the kernel's generic _IOC encoding.
@@ -56,6 +59,10 @@ func TestStructLayouts(t *testing.T) {
 		{"sizeof get_subvol_info_args", unsafe.Sizeof(s), 504},
 		{"get_subvol_info.parent_id", unsafe.Offsetof(s.parentID), 264},
 		{"get_subvol_info.flags", unsafe.Offsetof(s.flags), 288},
+		{"get_subvol_info.uuid", unsafe.Offsetof(s.uuid), 296},
+		{"get_subvol_info.parent_uuid", unsafe.Offsetof(s.parentUUID), 312},
+		{"get_subvol_info.received_uuid", unsafe.Offsetof(s.receivedUUID), 328},
+		{"get_subvol_info.ctransid", unsafe.Offsetof(s.ctransid), 344},
 		{"get_subvol_info.otime", unsafe.Offsetof(s.otime), 392},
 		{"sizeof search_key", unsafe.Sizeof(k.key), 104},
 		{"search_key.min_type", unsafe.Offsetof(k.key.minType), 56},
@@ -120,20 +127,45 @@ func TestOffsetsFromSearch(t *testing.T) {
 	}
 }
 
-// TestBtrfsMagic32: containerd/btrfs's signed comparison fails on 32-bit
-// ARM, where f_type is an int32 and the magic is negative; this one holds.
-func TestBtrfsMagic32(t *testing.T) {
-	magic := uint32(0x9123683e)
-	arm32 := int64(int32(magic)) // what Statfs_t.Type widens to on linux/arm
-	if arm32 >= 0 {
-		t.Fatalf("the test's premise: %d should be negative", arm32)
+// statfsOfType is a Statfs_t whose f_type the kernel filled with word: the
+// kernel writes f_type as a word of the field's own width (32 bits on
+// 32-bit ARM, 64 on amd64 and arm64), so on armhf the Go int32 field reads
+// the btrfs magic as a negative number. A 32-bit field keeps word's low
+// half.
+func statfsOfType(word uint64) *unix.Statfs_t {
+	var st unix.Statfs_t
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&st.Type)), unsafe.Sizeof(st.Type))
+	if len(b) == 4 {
+		binary.NativeEndian.PutUint32(b, uint32(word))
+	} else {
+		binary.NativeEndian.PutUint64(b, word)
 	}
-	for _, v := range []int64{int64(magic), arm32} {
-		if !isBtrfsMagic(v) {
-			t.Errorf("isBtrfsMagic(%d) = false", v)
+	return &st
+}
+
+// TestBtrfsMagic: the btrfs check goes through this architecture's own
+// Statfs_t, filled as the kernel fills it. Under make test-arm-unit it runs
+// on armhf, where f_type is an int32 and the magic is negative: a signed
+// comparison with BTRFS_SUPER_MAGIC (containerd/btrfs's) fails there. A
+// sign-extended value (a careless widening) is taken too; other
+// filesystems' magics are not.
+func TestBtrfsMagic(t *testing.T) {
+	var magic uint32 = 0x9123683e
+	st := statfsOfType(uint64(magic))
+	t.Logf("%s: Statfs_t.Type is %d bytes, reads the btrfs magic as %d", runtime.GOARCH, unsafe.Sizeof(st.Type), st.Type)
+	if unsafe.Sizeof(st.Type) == 4 && int64(st.Type) >= 0 {
+		t.Fatalf("the test's premise: a 32-bit f_type should read the magic as negative, got %d", st.Type)
+	}
+	if !isBtrfsStatfs(st) {
+		t.Errorf("isBtrfsStatfs(the kernel's btrfs magic %d) = false", st.Type)
+	}
+	signExtended := statfsOfType(uint64(int64(int32(magic))))
+	if !isBtrfsStatfs(signExtended) {
+		t.Errorf("isBtrfsStatfs(the sign-extended magic %d) = false", signExtended.Type)
+	}
+	for _, other := range []uint64{0xef53 /* ext4 */, 0x73717368 /* squashfs */, 0x01021994 /* tmpfs */, 0x794c7630 /* overlay */} {
+		if isBtrfsStatfs(statfsOfType(other)) {
+			t.Errorf("magic %#x taken for btrfs", other)
 		}
-	}
-	if isBtrfsMagic(0xef53) { // ext4
-		t.Error("ext4's magic taken for btrfs")
 	}
 }

@@ -23,13 +23,44 @@ import (
 )
 
 // onBtrfs runs fn on a fresh btrfs mounted at its top level, in a private
-// mount namespace (testroot.InPrivateMountNS).
+// mount namespace (testroot.InPrivateMountNS). Every test that uses it
+// makes subvolumes, which needs cgo: a test binary built without it (make
+// test-arm-unit's, cross-compiled for another architecture) skips them.
 func onBtrfs(t *testing.T, fn func(t *testing.T, mnt string)) {
+	t.Helper()
+	if !Built {
+		t.Skip("this test binary cannot make subvolumes: built without cgo (make test-arm-unit builds its test binaries so); make test runs this natively, make test-arm on the ARM kernels")
+	}
+	onPlainBtrfs(t, fn)
+}
+
+// onPlainBtrfs is onBtrfs for a test that makes no subvolume: it runs in
+// every build.
+func onPlainBtrfs(t *testing.T, fn func(t *testing.T, mnt string)) {
 	t.Helper()
 	if !testroot.InPrivateMountNS(t, "mkfs.btrfs", "btrfs", "mount") {
 		return
 	}
 	fn(t, testroot.MountBtrfs(t, 2<<30)) // sparse; the suite makes tens of thousands of subvolumes
+}
+
+// TestIsSubvolumeStatfs: the btrfs check on a real btrfs, through this
+// architecture's statfs (on armhf, f_type is an int32 and the magic
+// negative: a signed comparison says the top level is no subvolume), and
+// on a filesystem that is not btrfs. It makes no subvolume, so it runs
+// under make test-arm-unit too.
+func TestIsSubvolumeStatfs(t *testing.T) {
+	onPlainBtrfs(t, func(t *testing.T, mnt string) {
+		must(t, os.Mkdir(filepath.Join(mnt, "dir"), 0o755))
+		for _, c := range []struct {
+			path string
+			want bool
+		}{{mnt, true}, {filepath.Join(mnt, "dir"), false}, {t.TempDir(), false}} {
+			if got, err := IsSubvolume(c.path); got != c.want || err != nil {
+				t.Errorf("IsSubvolume(%s) = %v, %v; want %v", c.path, got, err, c.want)
+			}
+		}
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -145,12 +176,14 @@ func TestMountedIsNeverDeleted(t *testing.T) {
 // TestDefaultSubvolume: 5 on a fresh filesystem, then what set-default set.
 func TestDefaultSubvolume(t *testing.T) {
 	onBtrfs(t, func(t *testing.T, mnt string) {
-		if id, err := DefaultID(mnt); err != nil || id != fsTreeObjectID {
+		id, err := DefaultID(mnt)
+		testroot.SkipIfEmulatorLacks(t, "BTRFS_IOC_TREE_SEARCH", err)
+		if err != nil || id != fsTreeObjectID {
 			t.Fatalf("DefaultID = %d, %v; want 5", id, err)
 		}
 		sv := filepath.Join(mnt, "sv")
 		must(t, Create(sv))
-		id, err := ID(sv)
+		id, err = ID(sv)
 		must(t, err)
 		if out, err := exec.Command("btrfs", "subvolume", "set-default", strconv.FormatUint(id, 10), mnt).CombinedOutput(); err != nil {
 			t.Fatalf("set-default: %v\n%s", err, out)
@@ -237,7 +270,7 @@ func TestDeleteFreesSpace(t *testing.T) {
 		free := func() int64 {
 			var s unix.Statfs_t
 			must(t, unix.Statfs(mnt, &s))
-			return int64(s.Bavail) * s.Bsize
+			return int64(s.Bavail) * int64(s.Bsize) // Bsize is an int32 on 32-bit ARM
 		}
 		unix.Sync()
 		before := free()

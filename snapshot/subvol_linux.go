@@ -33,21 +33,24 @@ func openDir(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// isBtrfs reports whether f is on btrfs. Why uint32: Statfs_t.Type is int32
-// on 32-bit ARM, where the magic 0x9123683e is negative as a signed value
-// (the bug in containerd/btrfs's IsSubvolume).
+// isBtrfs reports whether f is on btrfs.
 func isBtrfs(f *os.File) (bool, error) {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return false, fmt.Errorf("statfs %s: %w", f.Name(), err)
 	}
-	return isBtrfsMagic(int64(st.Type)), nil
+	return isBtrfsStatfs(&st), nil
 }
 
-// isBtrfsMagic compares a statfs f_type with the btrfs magic on its low 32
-// bits: on 32-bit ARM f_type is an int32, and 0x9123683e comes back
-// negative, sign-extended when widened.
-func isBtrfsMagic(t int64) bool { return uint32(t) == uint32(unix.BTRFS_SUPER_MAGIC) }
+// isBtrfsStatfs reports whether st, as fstatfs filled it, is a btrfs's.
+// Why the comparison on 32 bits, from the architecture's own field:
+// Statfs_t.Type is an int64 on amd64 and arm64 but an int32 on 32-bit ARM,
+// where the magic 0x9123683e reads as a negative number; widened, it stays
+// negative, so a signed comparison with the constant (the bug in
+// containerd/btrfs's IsSubvolume) says "not btrfs" on an armhf board.
+func isBtrfsStatfs(st *unix.Statfs_t) bool {
+	return uint32(st.Type) == uint32(unix.BTRFS_SUPER_MAGIC)
+}
 
 // IsSubvolume reports whether path is the root directory of a btrfs
 // subvolume (inode 256 on btrfs). A symlink is not followed and is not one.

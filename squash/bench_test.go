@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/trust"
 )
 
@@ -173,7 +174,7 @@ func median(d []time.Duration) time.Duration {
 // runStageChild re-execs this test binary to Stage src into dir; it returns the
 // wall time and the child's peak RSS in KiB.
 func runStageChild(t *testing.T, src, dir string, mb int64) (time.Duration, int64) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStageChild$")
+	cmd := testroot.SelfCommand("-test.run=^TestStageChild$")
 	cmd.Env = append(os.Environ(), "SQUASH_STAGE_CHILD="+src+"|"+dir+"|"+strconv.FormatInt(mb<<20, 10))
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -181,7 +182,7 @@ func runStageChild(t *testing.T, src, dir string, mb int64) (time.Duration, int6
 	if err != nil {
 		t.Fatalf("stage child: %v\n%s", err, out)
 	}
-	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return d, int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) // an int32 on 32-bit ARM
 }
 
 func runCpSync(t *testing.T, src, dst string) time.Duration {

@@ -19,13 +19,21 @@ import (
 
 // assets are the host-side pieces every boot needs.
 type assets struct {
-	qemu    string // qemu-system-x86_64
-	busybox string // a statically linked busybox
-	kver    string // kernel release, e.g. 6.1.0-56-cloud-amd64
-	kernel  string // vmlinuz
-	modRoot string // directory holding lib/modules/<kver>, depmod'ed
-	bin     string // the overlayupd binary under test
-	init    string // the PID-1 binary under test, init-overlay, beside it
+	arch    *vmArch // the guest's architecture (OVERLAYUPD_VM_ARCH)
+	qemu    string  // qemu-system-x86_64, -aarch64 or -arm
+	busybox string  // a statically linked busybox for the guest
+	kver    string  // kernel release, e.g. 6.1.0-56-cloud-amd64
+	kernel  string  // vmlinuz
+	modRoot string  // directory holding lib/modules/<kver>, depmod'ed
+	// bin and init are the overlayupd binary under test and the PID-1
+	// binary beside it, built for the host: what the tests run on the
+	// host (store init, apply --store, install --root).
+	bin  string
+	init string
+	// guestBin and guestInit are the same two built for the guest's
+	// architecture, what the images hold (bin and init on amd64).
+	guestBin  string
+	guestInit string
 	// preload are modules the initramfs loads before initModules: what a
 	// kernel has as modules that the cloud one builds in (the generic
 	// kernel's ext4, and crc32c, which libcrc32c wants but modules.dep
@@ -86,10 +94,18 @@ func fetchAssets() (a *assets, hint string, err error) {
 		return nil, "", fmt.Errorf("lock %s: %w", lock.Name(), err)
 	}
 	a = &assets{}
-	if a.qemu, err = findOrInstall("qemu-system-x86_64", "qemu-system-x86"); err != nil {
-		return nil, "apt-get install -y qemu-system-x86", err
+	if a.arch, err = currentArch(); err != nil {
+		return nil, "", err
 	}
-	if a.busybox, err = staticBusybox(); err != nil {
+	if a.qemu, err = findOrInstall(a.arch.qemu, a.arch.qemuPkg); err != nil {
+		return nil, "apt-get install -y " + a.arch.qemuPkg, err
+	}
+	if a.arch.native() {
+		a.busybox, err = staticBusybox()
+	} else {
+		a.busybox, err = cachedBusybox(filepath.Join(dir, "busybox-"+a.arch.deb), a.arch.deb)
+	}
+	if err != nil {
 		return nil, "apt-get install -y busybox-static", err
 	}
 	for _, tool := range []struct{ cmd, pkg string }{
@@ -99,14 +115,18 @@ func fetchAssets() (a *assets, hint string, err error) {
 			return nil, "apt-get install -y " + tool.pkg, err
 		}
 	}
-	if err := cachedKernel(a, filepath.Join(dir, "kernel")); err != nil {
-		return nil, "apt-get update && apt-get download $(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image/{print $2}')", err
+	a.preload = a.arch.preload
+	if err := cachedKernelOf(a, filepath.Join(dir, a.arch.kernelDir()), a.arch.kernel); err != nil {
+		return nil, "apt-get update && apt-get download $(apt-cache depends " + a.arch.kernel.meta + " | awk '/Depends: linux-image/{print $2}')", err
 	}
 	if a.bin, err = testroot.BuildBinary(); err != nil {
 		return nil, "make -C " + repoRoot() + " build, or set OVERLAYUPD_BIN", err
 	}
 	if a.init, err = testroot.InitBinary(); err != nil {
 		return nil, "make -C " + repoRoot() + " build-test", err
+	}
+	if a.guestBin, a.guestInit, err = guestBinaries(a); err != nil {
+		return nil, "make -C " + repoRoot() + " build-test TARGET=" + a.arch.name + ", or set OVERLAYUPD_GUEST_BIN", err
 	}
 	return a, "", nil
 }
@@ -183,28 +203,29 @@ func isStaticELF(p string) bool {
 	return true
 }
 
-// kernelFlavor is a Debian kernel the VM tests boot: its metapackage and
-// the pattern of the versioned package the metapackage depends on.
+// kernelFlavor is a Debian kernel the VM tests boot: its metapackage, the
+// pattern of the versioned package the metapackage depends on, and the
+// Debian architecture it is for when that is not the host's (enabled for
+// the download only: withForeignArch).
 type kernelFlavor struct {
-	meta string
-	re   *regexp.Regexp
+	meta    string
+	re      *regexp.Regexp
+	foreign string
 }
 
 var (
 	// cloudKernel is what every VM test boots: small, quick to boot.
-	cloudKernel = kernelFlavor{"linux-image-cloud-amd64", regexp.MustCompile(`Depends: (linux-image-(\S+-cloud-amd64))\b`)}
+	cloudKernel = kernelFlavor{"linux-image-cloud-amd64", regexp.MustCompile(`Depends: (linux-image-(\S+-cloud-amd64))\b`), ""}
 	// genericKernel has the drivers the cloud kernel lacks, i6300esb (the
 	// watchdog QEMU emulates) among them.
-	genericKernel = kernelFlavor{"linux-image-amd64", regexp.MustCompile(`Depends: (linux-image-(\d\S*-amd64))\b`)}
+	genericKernel = kernelFlavor{"linux-image-amd64", regexp.MustCompile(`Depends: (linux-image-(\d\S*-amd64))\b`), ""}
 	// genericPreload are the generic kernel's modules the cloud one has built in.
 	genericPreload = []string{"crc32c_generic", "ext4"}
 )
 
-// cachedKernel uses the newest complete kernel under dir, or fetches Debian's
-// current cloud kernel into it: apt-get download, dpkg -x, depmod -b.
-func cachedKernel(a *assets, dir string) error { return cachedKernelOf(a, dir, cloudKernel) }
-
-// cachedKernelOf is cachedKernel for a kernel flavor.
+// cachedKernelOf uses the newest complete kernel under dir, or fetches
+// Debian's current kernel of flavor fl into it: apt-get download, dpkg -x,
+// depmod -b.
 func cachedKernelOf(a *assets, dir string, fl kernelFlavor) error {
 	done, _ := filepath.Glob(filepath.Join(dir, "*", "done"))
 	sort.Strings(done)
@@ -225,19 +246,33 @@ func cachedKernelOf(a *assets, dir string, fl kernelFlavor) error {
 }
 
 func fetchKernel(dir string, fl kernelFlavor) error {
-	deps, _ := output("apt-cache", "depends", fl.meta)
+	if fl.foreign != "" {
+		return withForeignArch(fl.foreign, func() error { return fetchKernelPkg(dir, fl) })
+	}
+	return fetchKernelPkg(dir, fl)
+}
+
+func fetchKernelPkg(dir string, fl kernelFlavor) error {
+	meta := fl.meta
+	if fl.foreign != "" {
+		meta += ":" + fl.foreign
+	}
+	deps, _ := output("apt-cache", "depends", meta)
 	m := fl.re.FindStringSubmatch(deps)
-	if m == nil && os.Geteuid() == 0 {
+	if m == nil && os.Geteuid() == 0 && fl.foreign == "" {
 		if err := run("", "apt-get", "update", "-qq"); err != nil {
 			return err
 		}
-		deps, _ = output("apt-cache", "depends", fl.meta)
+		deps, _ = output("apt-cache", "depends", meta)
 		m = fl.re.FindStringSubmatch(deps)
 	}
 	if m == nil {
-		return fmt.Errorf("apt-cache does not know %s", fl.meta)
+		return fmt.Errorf("apt-cache does not know %s", meta)
 	}
 	pkg, kver := m[1], m[2]
+	if fl.foreign != "" {
+		pkg += ":" + fl.foreign
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -246,17 +281,8 @@ func fetchKernel(dir string, fl kernelFlavor) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	// apt-get download drops privileges to _apt; let it write here.
-	_ = os.Chmod(tmp, 0o777)
-	if err := run(tmp, "apt-get", "download", "-qq", pkg); err != nil {
-		return err
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		return fmt.Errorf("apt-get download %s: got %d .deb files", pkg, len(debs))
-	}
 	root := filepath.Join(tmp, "root")
-	if err := run("", "dpkg", "-x", debs[0], root); err != nil {
+	if err := downloadDeb(tmp, pkg, root); err != nil {
 		return err
 	}
 	depmod, err := testroot.LookTool("depmod")

@@ -42,7 +42,7 @@ func btrfsStoreDisk(t *testing.T, s *session, v1 string, updates map[string]stri
 	script := `set -e
 mount -o loop,subvolid=5 "$IMG" "$MNT"
 trap 'umount "$MNT"' EXIT
-"$BIN" store init "$MNT" --btrfs --image "$V1"
+"$BIN" store init "$MNT" --btrfs --image "$V1" $TRAMPOLINE
 mkdir "$MNT/updates"
 for u in $UPDATES; do cp "$u" "$MNT/updates/"; done
 for d in $DIRS; do mkdir -p "$MNT/$d"; done
@@ -58,7 +58,7 @@ for d in $DIRS; do mkdir -p "$MNT/$d"; done
 		ups = append(ups, dst)
 	}
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = append(os.Environ(), "IMG="+img, "MNT="+mnt, "BIN="+s.a.bin, "V1="+v1, "UPDATES="+joinFields(ups), "DIRS="+joinFields(dirs))
+	cmd.Env = append(os.Environ(), "IMG="+img, "MNT="+mnt, "BIN="+s.a.bin, "TRAMPOLINE="+joinFields(s.a.trampolineArgs()), "V1="+v1, "UPDATES="+joinFields(ups), "DIRS="+joinFields(dirs))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("store init --btrfs in a private mount namespace: %v\n%s", err, out)
 	}

@@ -51,7 +51,8 @@ type rootTree struct {
 }
 
 // newRootTree lays out a minimal root: busybox with its applet links, the
-// overlayupd binary and its links, the test /sbin/init, empty mount points.
+// overlayupd binary and its links, the test /sbin/init, empty mount points;
+// the binaries are the guest architecture's.
 func newRootTree(t testing.TB, a *assets) *rootTree {
 	t.Helper()
 	var tree []testroot.Applier
@@ -59,9 +60,9 @@ func newRootTree(t testing.TB, a *assets) *rootTree {
 		tree = append(tree, testroot.Dir(d, 0o755))
 	}
 	tree = append(tree,
-		testroot.Busybox(),
-		testroot.CopyFile(a.bin, "usr/sbin/overlayupd", 0o755),
-		testroot.CopyFile(a.init, "usr/sbin/init-overlay", 0o755),
+		testroot.BusyboxFrom(a.busybox),
+		testroot.CopyFile(a.guestBin, "usr/sbin/overlayupd", 0o755),
+		testroot.CopyFile(a.guestInit, "usr/sbin/init-overlay", 0o755),
 		testroot.Symlink("/usr/sbin/init-overlay", "sbin/init-overlay"),
 		testroot.Symlink("/usr/sbin/overlayupd", "sbin/overlayctl"),
 		testroot.File("sbin/init", testInit, 0o755),

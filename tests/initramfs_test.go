@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,8 +15,16 @@ import (
 )
 
 // initModules are what the initramfs loads, in this order, each after its
-// dependencies from modules.dep.
-var initModules = []string{"virtio_pci", "virtio_blk", "loop", "squashfs", "overlay", "btrfs", "dm_mod", "dm_verity"}
+// dependencies from modules.dep, after the architecture's bus driver
+// (vmArch.bus); a module the kernel has built in (modules.builtin) is
+// skipped.
+var initModules = []string{"virtio_blk", "loop", "squashfs", "overlay", "btrfs", "dm_mod", "dm_verity"}
+
+// initModuleNames are the modules the initramfs of a loads, built-in ones
+// included: the preloads, the bus driver, initModules.
+func initModuleNames(a *assets) []string {
+	return slices.Concat(a.preload, a.arch.bus, initModules)
+}
 
 // initScript is the initramfs /init: like Debian's, it loads the modules,
 // mounts the disk read-only, moves /dev, /proc and /sys into it and
@@ -136,6 +145,10 @@ func resolveModules(a *assets, skip string, extra ...string) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
+	builtin, err := builtinModules(a)
+	if err != nil {
+		return nil, err
+	}
 	deps := map[string][]string{} // module path -> dependency paths
 	byName := map[string]string{} // module name -> path
 	sc := bufio.NewScanner(f)
@@ -164,8 +177,8 @@ func resolveModules(a *assets, skip string, extra ...string) ([]string, error) {
 		}
 		order = append(order, p)
 	}
-	for _, name := range append(append(append([]string(nil), a.preload...), initModules...), extra...) {
-		if name == skip {
+	for _, name := range append(initModuleNames(a), extra...) {
+		if name == skip || builtin[name] {
 			continue
 		}
 		p, ok := byName[name]
@@ -175,6 +188,20 @@ func resolveModules(a *assets, skip string, extra ...string) ([]string, error) {
 		visit(p)
 	}
 	return order, nil
+}
+
+// builtinModules are the modules the kernel of a has built in, by name
+// (modules.builtin).
+func builtinModules(a *assets) (map[string]bool, error) {
+	b, err := os.ReadFile(filepath.Join(a.modRoot, "lib", "modules", a.kver, "modules.builtin"))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, p := range strings.Fields(string(b)) {
+		m[modName(p)] = true
+	}
+	return m, nil
 }
 
 func modName(path string) string {

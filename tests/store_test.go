@@ -146,7 +146,7 @@ func storeImage(t *testing.T, a *assets, version string, setup func(r *rootTree)
 func storeDisk(t *testing.T, s *session, v1 string, persistent bool, updates map[string]string) *disk {
 	t.Helper()
 	top := testroot.NewTree(t)
-	if err := run("", s.a.bin, "store", "init", top, "--image", v1); err != nil {
+	if err := run("", s.a.bin, append([]string{"store", "init", top, "--image", v1}, s.a.trampolineArgs()...)...); err != nil {
 		t.Fatalf("overlayupd store init: %v", err)
 	}
 	add := []testroot.Applier{testroot.Dir("updates", 0o755)}
@@ -527,14 +527,15 @@ int main(void)
 // segfaults at every boot (the kernel panics, and reboots) falls back to
 // root.prev after overlayupd.boot_budget boots, and status says why.
 func TestStoreBootBudget(t *testing.T) {
-	testroot.NeedTools(t, "gcc")
+	cc := needVM(t).arch.cc
+	testroot.NeedTools(t, cc)
 	src := filepath.Join(t.TempDir(), "segv.c")
 	if err := os.WriteFile(src, []byte(segfaultInit), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	segv := filepath.Join(t.TempDir(), "segv")
-	if out, err := exec.Command("gcc", "-static", "-O1", "-o", segv, src).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
+	if out, err := exec.Command(cc, "-static", "-O1", "-o", segv, src).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cc, err, out)
 	}
 	sc := newStoreScenario(t, false, func(a *assets) map[string]string {
 		return map[string]string{"vsegv": storeImage(t, a, "vsegv", func(r *rootTree) { r.copy(segv, "sbin/init", 0o755) })}

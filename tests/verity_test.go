@@ -32,13 +32,13 @@ func dmTestImage(t *testing.T) string {
 }
 
 // buildPackageTest compiles the tests of a package of this module into a
-// static binary (CGO_ENABLED=0) that a guest can run.
-func buildPackageTest(t *testing.T, pkg string) string {
+// static binary (CGO_ENABLED=0) that a guest of a's architecture can run.
+func buildPackageTest(t *testing.T, a *assets, pkg string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), filepath.Base(pkg)+".test")
 	cmd := exec.Command("go", "test", "-c", "-o", out, "./"+pkg)
 	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), a.arch.goenv...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go test -c ./%s: %v\n%s", pkg, err, b)
 	}
@@ -51,7 +51,7 @@ func buildPackageTest(t *testing.T, pkg string) string {
 func TestVerityInGuest(t *testing.T) {
 	s := newSession(t)
 	r := newRootTree(t, s.a)
-	r.copy(buildPackageTest(t, "internal/dm"), "test/dm.test", 0o755)
+	r.copy(buildPackageTest(t, s.a, "internal/dm"), "test/dm.test", 0o755)
 	r.copy(dmTestImage(t), "test/dm.sqsh", 0o644)
 	r.step("dmtest", `
 mount -t tmpfs tmpfs /tmp

@@ -122,11 +122,9 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 	if o.init == "" {
 		o.init = "/sbin/init"
 	}
-	// no_timer_check: under software emulation on a loaded host the kernel's
-	// early check of the IO-APIC timer can miss its ticks and panic ("IO-APIC
-	// + timer doesn't work!") before anything of ours runs; virtual machines
-	// commonly turn the check off.
-	cmdline := []string{"console=ttyS0", "panic=-1", "printk.devkmsg=on", "no_timer_check", "init=" + o.init}
+	arch := s.a.arch
+	cmdline := append([]string{"console=" + arch.console, "panic=-1", "printk.devkmsg=on"}, arch.cmdline...)
+	cmdline = append(cmdline, "init="+o.init)
 	if d.fstype != "ext4" {
 		cmdline = append(cmdline, "rootfstype="+d.fstype)
 	}
@@ -147,10 +145,11 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 		noReboot = "-nodefaults" // said twice, harmless
 	}
 	v.cmd = exec.Command(s.a.qemu, "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-display", "none", noReboot, "-serial", "stdio", "-monitor", "none",
-		"-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "))
+		"-nodefaults", "-display", "none", noReboot, "-serial", "stdio", "-monitor", "none")
+	v.cmd.Args = append(v.cmd.Args, arch.machine...)
+	v.cmd.Args = append(v.cmd.Args, "-kernel", s.a.kernel, "-initrd", initrd, "-append", strings.Join(cmdline, " "))
 	if o.drive == nil {
-		o.drive = []string{"-drive", "file=" + d.path + ",format=raw,if=virtio,cache=unsafe"}
+		o.drive = arch.disk(d.path)
 	}
 	v.cmd.Args = append(append(v.cmd.Args, o.drive...), o.qemuArgs...)
 	out, err := v.cmd.StdoutPipe()

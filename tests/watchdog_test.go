@@ -32,6 +32,7 @@ var (
 // like the cloud one, under cache/kernel-generic).
 func useGenericKernel(t *testing.T, s *session) {
 	t.Helper()
+	needArch(t, s.a, "QEMU's i6300ESB is an x86 PCI watchdog driven by Debian's generic amd64 kernel, and a reset shows by SeaBIOS's banner", "amd64")
 	genericOnce.Do(func() {
 		a := *s.a
 		genericErr = withCacheLock(func() error {
@@ -269,6 +270,7 @@ func TestWatchdog(t *testing.T) {
 // "never committed". The trial also gets overlayupd.trial_deadline=abc: one
 // clear line, and it boots with the deadline it was staged with.
 func TestWatchdogSoftdog(t *testing.T) {
+	needArch(t, needVM(t), "a reset shows by SeaBIOS's banner on the serial console (x86 firmware)", "amd64")
 	sc := newStoreScenario(t, false, func(a *assets) map[string]string {
 		return map[string]string{"vhang": wdImage(t, a, "vhang", wdHang)}
 	})

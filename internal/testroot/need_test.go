@@ -3,7 +3,6 @@ package testroot
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -68,7 +67,7 @@ func TestNeedToolsCI(t *testing.T) {
 		{"true", true, "--- FAIL: TestNeedToolsChild"},
 	}
 	for _, tt := range tests {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestNeedToolsChild$", "-test.v", "-test.count=1")
+		cmd := SelfCommand("-test.run=^TestNeedToolsChild$", "-test.v", "-test.count=1")
 		cmd.Env = append(os.Environ(), "TESTROOT_NEED_CHILD=1", "CI="+tt.ci)
 		out, err := cmd.CombinedOutput()
 		if (err != nil) != tt.wantErr || !strings.Contains(string(out), tt.want) ||

@@ -18,19 +18,23 @@ const nsEnv = "OVERLAYUPD_TEST_NS"
 // child it returns true: the test goes on. In the parent it runs the child,
 // fails t with the child's output if the child failed, and returns false:
 // the test returns. It skips (or fails under CI=true) without root or
-// unshare, and skips with -short.
+// unshare, and skips with -short; a child that skips makes t skip.
 func InPrivateMountNS(t *testing.T, tools ...string) bool {
 	t.Helper()
 	if os.Getenv(nsEnv) == "1" {
 		return true
 	}
 	RequireRoot(t, tools...)
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0],
-		"-test.run=^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", "-test.v", "-test.count=1")
+	argv := append([]string{"--mount", "--propagation", "private"},
+		Self("-test.run=^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", "-test.v", "-test.count=1")...)
+	cmd := exec.Command("unshare", argv...)
 	cmd.Env = append(os.Environ(), nsEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("in a private mount namespace: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "--- SKIP: "+t.Name()) {
+		t.Skipf("skipped in the private mount namespace:\n%s", out)
 	}
 	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
 		t.Fatalf("the test did not run in the private mount namespace:\n%s", out)

@@ -23,9 +23,15 @@ var BusyboxPath = "/bin/busybox"
 // path such as usr/bin/awk. With no applets it links every applet of
 // `busybox --list-full` except sbin/init and linuxrc, which belong to the
 // tree's own init. An entry already there is left alone.
-func Busybox(applets ...string) Applier {
+func Busybox(applets ...string) Applier { return BusyboxFrom(BusyboxPath, applets...) }
+
+// BusyboxFrom is Busybox with the busybox binary bb, e.g. another
+// architecture's for a VM guest. The applets are still listed by the
+// host's BusyboxPath, which runs here: Debian's busybox-static is built
+// with one configuration for every architecture.
+func BusyboxFrom(bb string, applets ...string) Applier {
 	return ApplyFunc(func(root *os.Root) error {
-		if err := CopyFile(BusyboxPath, "bin/busybox", 0o755).Apply(root); err != nil {
+		if err := CopyFile(bb, "bin/busybox", 0o755).Apply(root); err != nil {
 			return err
 		}
 		links := applets

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/squash"
 )
 
@@ -53,6 +54,7 @@ func TestValidateReadsMeta(t *testing.T) {
 		t.Errorf("an image without metadata: %+v, %v; want an empty Meta", bare.Meta, err)
 	}
 	if isRoot() {
+		testroot.NeedOpenat2(t)
 		info, err := squash.ValidateByMount(img, nil)
 		if err != nil {
 			t.Fatal(err)
