@@ -165,7 +165,7 @@ func TestWriteLogBad(t *testing.T) {
 			binary.LittleEndian.PutUint32(raw[24:], 1000)
 			return raw
 		}, "sector size"},
-		{"too many entries", func() []byte { b := good(); b.count = 1 << 40; return b.bytes() }, "cannot fit"},
+		{"too many entries", func() []byte { b := good(); b.count = 1 << 30; return b.bytes() }, "cannot fit"},
 		{"truncated data", func() []byte { raw := good().bytes(); return raw[:512+512+100] }, "past the end"},
 		{"missing entry", func() []byte { b := good(); b.count = 3; raw := b.bytes(); return append(raw, make([]byte, 100)...) }, "past the end"},
 		{"flags", func() []byte { b := good(); b.add(0, 0, 1<<7, "", nil); return b.bytes() }, "unknown flags"},
