@@ -122,6 +122,12 @@ func TestFlushReplay(t *testing.T) {
 // (overlayupd_nodirsync) must fail the same check: a rename that the
 // command reported done is not on the disk at a later flush point.
 func TestFlushReplayNoDirSync(t *testing.T) {
+	if os.Getenv("OVERLAYUPD_FULL") != "1" {
+		// It depends on ext4's 5 s journal commit not landing between a
+		// rename and the sentinel: on a quiet host it did (0 violations in
+		// one run of 29 points), so it is not a make test gate yet.
+		t.Skip("timing-dependent (ext4's journal commit can hide the missing fsyncs): make test-full runs it")
+	}
 	s := newSession(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "overlayupd-test")
