@@ -36,17 +36,9 @@ type Result struct {
 // nothing is written and Result.Diff shows the change.
 func Edit(t Target, install, dryRun bool) (Result, error) {
 	res := Result{Target: t}
-	path, err := filepath.EvalSymlinks(t.Path)
+	path, perm, old, err := readTarget(t)
 	if err != nil {
-		return res, fmt.Errorf("resolve %s: %w", t.Path, err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return res, fmt.Errorf("stat %s: %w", path, err)
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return res, fmt.Errorf("read %s: %w", path, err)
+		return res, err
 	}
 	var updated []byte
 	if install {
@@ -66,7 +58,6 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	if dryRun {
 		return res, nil
 	}
-	perm := st.Mode().Perm()
 	if res.Backup, err = backup(path, old, perm); err != nil {
 		return res, err
 	}
@@ -101,17 +92,9 @@ func backup(path string, old []byte, perm fs.FileMode) (string, error) {
 // atomic; with dryRun nothing is written and Result.Diff shows the change.
 func Restore(t Target, dryRun bool) (Result, error) {
 	res := Result{Target: t}
-	path, err := filepath.EvalSymlinks(t.Path)
+	path, perm, cur, err := readTarget(t)
 	if err != nil {
-		return res, fmt.Errorf("resolve %s: %w", t.Path, err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return res, fmt.Errorf("stat %s: %w", path, err)
-	}
-	cur, err := os.ReadFile(path)
-	if err != nil {
-		return res, fmt.Errorf("read %s: %w", path, err)
+		return res, err
 	}
 	bak := path + BackupSuffix
 	if fi, err := os.Lstat(bak); errors.Is(err, fs.ErrNotExist) {
@@ -135,8 +118,24 @@ func Restore(t Target, dryRun bool) (Result, error) {
 	if dryRun {
 		return res, nil
 	}
-	if err := atomicfile.WriteFile(path, old, st.Mode().Perm()); err != nil {
+	if err := atomicfile.WriteFile(path, old, perm); err != nil {
 		return res, fmt.Errorf("write %s: %w", path, err)
 	}
 	return res, nil
+}
+
+// readTarget resolves t's path (a symlinked file is edited at its target)
+// and reads it with its permission bits.
+func readTarget(t Target) (path string, perm fs.FileMode, content []byte, err error) {
+	if path, err = filepath.EvalSymlinks(t.Path); err != nil {
+		return "", 0, nil, fmt.Errorf("resolve %s: %w", t.Path, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if content, err = os.ReadFile(path); err != nil {
+		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return path, st.Mode().Perm(), content, nil
 }
