@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -87,6 +89,19 @@ func loopUnder(dev string) string {
 		}
 	}
 	return ""
+}
+
+var _ trampoline.EntryIdentifier = Format{}
+
+// EntryID implements trampoline.EntryIdentifier: the image file's inode,
+// size and modification time, which the protocol's renames keep (the trust
+// records follow an entry by the same).
+func (Format) EntryID(slotDir, entry string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(slotDir, entry), &st); err != nil {
+		return "", fmt.Errorf("identity of %s: %w", entry, err)
+	}
+	return fmt.Sprintf("image:%d:%d:%d.%09d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec), nil
 }
 
 // Digest implements trampoline.Format: the image's sha256, in hex: of the
