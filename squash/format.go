@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -101,7 +102,8 @@ func (Format) EntryID(slotDir, entry string) (string, error) {
 	if err := unix.Lstat(filepath.Join(slotDir, entry), &st); err != nil {
 		return "", fmt.Errorf("identity of %s: %w", entry, err)
 	}
-	return fmt.Sprintf("image:%d:%d:%d.%09d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec), nil
+	u := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return "image:" + strconv.FormatUint(st.Ino, 10) + ":" + u(st.Size) + ":" + u(st.Mtim.Sec) + "." + u(st.Mtim.Nsec), nil
 }
 
 // Digest implements trampoline.Format: the image's sha256, in hex: of the

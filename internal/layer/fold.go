@@ -1,13 +1,11 @@
 package layer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -82,6 +80,9 @@ type FoldOptions struct {
 	// Step, if set, runs before every change with a description of it; an
 	// error stops the fold there, as a power cut would (the crash tests).
 	Step func(what string) error
+	// Moved, if set, gets the path (relative to the layers' roots) of each
+	// entry moved into the lower layer, a directory with all it holds.
+	Moved func(rel string)
 }
 
 // timesXattr keeps an upper directory's times from before the fold moved
@@ -104,11 +105,11 @@ const timesXattr = "trusted.overlayupd.times"
 // that when it returns nil every rename is durable. Entries made with
 // redirect_dir or metacopy on are refused before anything changes.
 func Fold(upper, lower, trash string, opt FoldOptions) (FoldStats, error) {
-	f := &folder{step: opt.Step}
+	f := &folder{step: opt.Step, moved: opt.Moved}
 	if err := checkForeign(upper); err != nil {
 		return f.stats, err
 	}
-	if err := os.Mkdir(trash, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(trash, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return f.stats, fmt.Errorf("fold: %w", err)
 	}
 	var err error
@@ -138,21 +139,18 @@ func Fold(upper, lower, trash string, opt FoldOptions) (FoldStats, error) {
 }
 
 func checkForeign(upper string) error {
-	return filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	return walk(upper, func(p, rel string, _ *unix.Stat_t) (bool, error) {
+		if rel == "" {
+			return true, nil
 		}
-		rel, _ := filepath.Rel(upper, p)
-		if rel == "." {
-			return nil
-		}
-		return Foreign(p, rel)
+		return true, Foreign(p, rel)
 	})
 }
 
 type folder struct {
 	trash int
 	step  func(string) error
+	moved func(string)
 	stats FoldStats
 }
 
@@ -231,6 +229,9 @@ func (f *folder) entry(ud, ld int, name, rel string) error {
 		case Move:
 			err = f.change("move /"+rel, func() error { return unix.Renameat(ud, name, ld, name) })
 			f.stats.Moved++
+			if err == nil && f.moved != nil {
+				f.moved(rel)
+			}
 		case Merge:
 			err = f.mergeChild(ud, ld, name, rel)
 		}
@@ -291,7 +292,7 @@ func readNames(fd int) ([]string, error) {
 	d := os.NewFile(uintptr(dup), "dir")
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
-	sort.Strings(names)
+	slices.Sort(names)
 	return names, err
 }
 
@@ -301,15 +302,24 @@ func readNames(fd int) ([]string, error) {
 // directory itself).
 func at(fd int, name string) string { return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + name }
 
+// packTimes keeps atime and mtime as four little-endian 64-bit numbers.
 func packTimes(st *unix.Stat_t) []byte {
-	b := make([]byte, 32)
-	for i, v := range []int64{st.Atim.Sec, st.Atim.Nsec, st.Mtim.Sec, st.Mtim.Nsec} {
-		binary.LittleEndian.PutUint64(b[8*i:], uint64(v))
+	b := make([]byte, 0, 32)
+	for _, v := range []int64{st.Atim.Sec, st.Atim.Nsec, st.Mtim.Sec, st.Mtim.Nsec} {
+		for i := range 8 {
+			b = append(b, byte(uint64(v)>>(8*i)))
+		}
 	}
 	return b
 }
 
 func unpackTimes(b []byte) []unix.Timespec {
-	v := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
+	v := func(i int) int64 {
+		var u uint64
+		for j := range 8 {
+			u |= uint64(b[8*i+j]) << (8 * j)
+		}
+		return int64(u)
+	}
 	return []unix.Timespec{{Sec: v(0), Nsec: v(1)}, {Sec: v(2), Nsec: v(3)}}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +45,9 @@ func SetAside(layer, aside, rel string) (string, error) {
 // Reveal makes the top layer directory top show, at rel, what the image
 // tree next has there: a copy of it (a directory, whole and opaque), or a
 // whiteout when the image has nothing there. The parents it makes in top
-// get next's attributes, as they show in the merged root anyway.
+// get next's attributes, as they show in the merged root anyway. The image
+// is read through its parent directory's descriptor, opened inside next
+// (openat2 RESOLVE_IN_ROOT): a link in the image never leads out of it.
 func Reveal(next, top, rel string) error {
 	rfd, err := openRoot(next)
 	if err != nil {
@@ -54,121 +55,85 @@ func Reveal(next, top, rel string) error {
 	}
 	defer unix.Close(rfd)
 	parts := strings.Split(rel, "/")
-	for i := 1; i < len(parts); i++ {
+	for i := 1; i <= len(parts); i++ {
 		p := strings.Join(parts[:i], "/")
-		dst := filepath.Join(top, p)
-		if _, err := os.Lstat(dst); err == nil {
+		dst := top + "/" + p
+		if _, err := os.Lstat(dst); err == nil && i < len(parts) {
 			continue
 		}
-		if err := copyFrom(rfd, p, dst, false); err != nil {
-			return err
+		dir, base := ".", parts[i-1]
+		if i > 1 {
+			dir = strings.Join(parts[:i-1], "/")
+		}
+		fd, err := openIn(rfd, dir, unix.O_PATH|unix.O_DIRECTORY)
+		if err == nil {
+			err = copyEntry(fmt.Sprintf("/proc/self/fd/%d/%s", fd, base), dst, i == len(parts))
+			unix.Close(fd)
+		}
+		switch {
+		case errors.Is(err, unix.ENOENT) && i == len(parts):
+			err = unix.Mknod(dst, unix.S_IFCHR, 0) // the image has none: a whiteout
+		case errors.Is(err, unix.ENOENT):
+			err = os.Mkdir(dst, 0o755) // a directory the image dropped: only its shadowed files are hidden
+		}
+		if err != nil {
+			return fmt.Errorf("reveal /%s: %w", rel, err)
 		}
 	}
-	dst := filepath.Join(top, rel)
-	if e, err := lookup(rfd, rel); err != nil {
-		return err
-	} else if !e.Exists() {
-		if err := unix.Mknod(dst, unix.S_IFCHR, 0); err != nil {
-			return fmt.Errorf("reveal /%s: whiteout: %w", rel, err)
-		}
-		return nil
-	}
-	if err := copyFrom(rfd, rel, dst, true); err != nil {
-		return err
-	}
-	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
-		return unix.Lsetxattr(dst, OpaqueXattr, []byte("y"), 0)
+	if fi, err := os.Lstat(top + "/" + rel); err == nil && fi.IsDir() {
+		return unix.Lsetxattr(top+"/"+rel, OpaqueXattr, []byte("y"), 0)
 	}
 	return nil
 }
 
-// copyFrom copies rel of the image root rfd to dst: a directory with its
-// tree when whole, else only itself. The source is named through its
-// parent's descriptor, so that its last component is its own name (the
-// calls on attributes and links act on it, not on a magic link).
-func copyFrom(rfd int, rel, dst string, whole bool) error {
-	dir, base := filepath.Split(rel)
-	if dir == "" {
-		dir = "."
-	}
-	fd, err := openIn(rfd, dir, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return fmt.Errorf("reveal /%s: %w", rel, err)
-	}
-	defer unix.Close(fd)
-	src := fmt.Sprintf("/proc/self/fd/%d/%s", fd, base)
+// copyEntry copies src to dst, a directory with all it holds when whole:
+// the entry, then owner, attributes and mode, then times (a directory's
+// after its children, which change them).
+func copyEntry(src, dst string, whole bool) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR && whole {
-		return copyTree(src, dst)
-	}
-	return copyOne(src, dst, &st)
-}
-
-// copyTree copies the directory src (not followed at its top: the caller
-// opened it) to dst, then every entry under it.
-func copyTree(src, dst string) error {
-	var dirs []struct {
-		path string
-		st   unix.Stat_t
-	}
-	err := filepath.WalkDir(src+"/.", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src+"/.", p)
-		to := filepath.Join(dst, rel)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		if err := copyOne(p, to, &st); err != nil {
-			return err
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			dirs = append(dirs, struct {
-				path string
-				st   unix.Stat_t
-			}{to, st})
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0 && err == nil; i-- {
-		err = setTimes(dirs[i].path, &dirs[i].st)
-	}
-	return err
-}
-
-// copyOne copies one entry (a directory without its children).
-func copyOne(src, dst string, st *unix.Stat_t) error {
+	var err error
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		if err := os.Mkdir(dst, 0o700); err != nil {
-			return err
-		}
+		err = os.Mkdir(dst, 0o700)
 	case unix.S_IFREG:
-		if err := copyData(src, dst); err != nil {
-			return err
-		}
+		err = copyData(src, dst)
 	case unix.S_IFLNK:
-		to, err := os.Readlink(src)
-		if err != nil {
-			return err
-		}
-		if err := unix.Symlink(to, dst); err != nil {
-			return err
+		var to string
+		if to, err = os.Readlink(src); err == nil {
+			err = unix.Symlink(to, dst)
 		}
 	default:
-		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
-			return err
+		err = unix.Mknod(dst, st.Mode, int(st.Rdev))
+	}
+	if err == nil {
+		err = CopyMeta(src, dst, &st)
+	}
+	if err == nil && whole && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		var names []string
+		if names, err = readNamesAt(src); err == nil {
+			for _, n := range names {
+				if err = copyEntry(src+"/"+n, dst+"/"+n, true); err != nil {
+					break
+				}
+			}
 		}
 	}
-	if err := CopyMeta(src, dst, st); err != nil {
+	if err != nil {
 		return err
 	}
-	return setTimes(dst, st)
+	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+func readNamesAt(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
 }
 
 func copyData(src, dst string) error {
@@ -186,12 +151,4 @@ func copyData(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-func setTimes(p string, st *unix.Stat_t) error {
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times of %s: %w", p, err)
-	}
-	return nil
 }

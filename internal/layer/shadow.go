@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -118,7 +115,8 @@ type ShadowOptions struct {
 	Skip func(rel string) bool
 }
 
-// Shadows walks the layer directory and returns, sorted, the names where
+// Shadows walks the layer directory and returns, in the walk's (lexical)
+// order, the names where
 // it hides a change that the image tree next made, compared with the
 // image tree prev (both mounted read-only by the caller). Links are never
 // followed: each image is looked up with openat2 RESOLVE_IN_ROOT.
@@ -134,47 +132,32 @@ func Shadows(layer, prev, next string, opt ShadowOptions) ([]Shadow, error) {
 	}
 	defer unix.Close(nfd)
 	var out []Shadow
-	err = filepath.WalkDir(layer, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(layer, p)
-		if rel == "." {
-			return nil
+	err = walk(layer, func(p, rel string, st *unix.Stat_t) (bool, error) {
+		if rel == "" {
+			return true, nil
 		}
 		if opt.Skip != nil && opt.Skip(rel) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+			return false, nil
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		kind := KindOf(p, &st)
-		l := entryOf(kind, &st)
+		kind := KindOf(p, st)
+		l := entryOf(kind, st)
 		pe, err := lookup(pfd, rel)
 		if err != nil {
-			return err
+			return false, err
 		}
 		ne, err := lookup(nfd, rel)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := fillSums(kind, p, pfd, nfd, rel, &l, &pe, &ne); err != nil {
-			return err
+			return false, err
 		}
 		change, descend := Shadowed(l, pe, ne)
 		if change != "" {
 			out = append(out, Shadow{Path: rel, Change: change, Layer: kind})
 		}
-		if d.IsDir() && !descend {
-			return fs.SkipDir
-		}
-		return nil
+		return descend, nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, err
 }
 
@@ -299,29 +282,21 @@ func digestReader(r io.Reader) (string, error) {
 // owners, link targets and file contents.
 func digestTree(dir string) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
+	err := walk(dir, func(p, rel string, st *unix.Stat_t) (bool, error) {
 		fmt.Fprintf(h, "%s\x00%o %d %d %d", rel, st.Mode, st.Uid, st.Gid, st.Rdev)
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			s, err := digestPath(p)
 			if err != nil {
-				return err
+				return false, err
 			}
-			fmt.Fprintf(h, " %s", s)
+			h.Write([]byte(" " + s))
 		case unix.S_IFLNK:
 			to, _ := os.Readlink(p)
-			fmt.Fprintf(h, " -> %s", to)
+			h.Write([]byte(" -> " + to))
 		}
 		h.Write([]byte{'\n'})
-		return nil
+		return true, nil
 	})
 	return hex.EncodeToString(h.Sum(nil)), err
 }

@@ -32,7 +32,7 @@ func shadowFixture(t *testing.T) (base, v1, v2, P string) {
 		"etc/app/b": "b1", "etc/edited-unchanged": "unchanged"}
 	img(v1, common)
 	img(v2, common)
-	img(v1, map[string]string{"etc/edited": "v1's version", "etc/dropped-by-v2": "v1 only", "etc/deleted": "v1"})
+	img(v1, map[string]string{"etc/edited": "v1's version", "etc/dropped-by-v2": "v1 only", "etc/deleted": "v1", "opt/gone/x": "v1's x"})
 	img(v2, map[string]string{"etc/edited": "v2's version", "etc/added-by-v2": "v2 only", "etc/deleted": "v2", "etc/app/b": "b2"})
 	withOverlay(t, base, "lowerdir="+v1+",upperdir="+P+",workdir="+base+"/P/work", func(r string) {
 		write(t, r+"/etc/edited", "the user's version")
@@ -43,6 +43,8 @@ func shadowFixture(t *testing.T) (base, v1, v2, P string) {
 		must(t, os.Remove(r+"/etc/deleted"))
 		must(t, os.RemoveAll(r+"/etc/app"))
 		write(t, r+"/etc/app/a", "the user's own app dir")
+		write(t, r+"/opt/gone/x", "the user's x, in a directory v2 drops")
+		write(t, r+"/opt/gone/y", "the user's y, no shadow")
 	})
 	return base, v1, v2, P
 }
@@ -63,7 +65,7 @@ func TestShadows(t *testing.T) {
 		s = append(s, fmt.Sprintf("%s %s %s", sh.Path, sh.Change, sh.Layer))
 	}
 	want := []string{"etc/added-by-v2 added file", "etc/app changed opaque directory", "etc/deleted changed whiteout",
-		"etc/dropped-by-v2 removed file", "etc/edited changed file"}
+		"etc/dropped-by-v2 removed file", "etc/edited changed file", "opt/gone/x removed file"}
 	if strings.Join(s, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("shadows:\n%s\nwant:\n%s", strings.Join(s, "\n"), strings.Join(want, "\n"))
 	}
@@ -87,6 +89,7 @@ func TestShadows(t *testing.T) {
 		checkSubtree(t, "trial", trial, imageView, sh.Path)
 	}
 	checkSubtree(t, "trial", trial, userView, "etc/mine")
+	checkSubtree(t, "trial", trial, userView, "opt/gone/y")
 	checkSubtree(t, "trial", trial, userView, "etc/edited-unchanged")
 	if d := diff(layerBefore, view(t, base, true, P)); len(d) > 0 {
 		t.Errorf("Reveal changed the persistent layer:\n%s", strings.Join(d, "\n"))
