@@ -117,7 +117,13 @@ func (s *Store) Boot() (BootPlan, error) {
 // Fallback records that plan.Boot did not boot and returns, durably, what to
 // boot instead (see the pure Fallback).
 func (s *Store) Fallback(plan BootPlan, why string) (BootPlan, error) {
-	next := Fallback(plan.After, plan.Boot.Name, why)
+	// The state from the disk: the boot made names since the plan (a
+	// trial's layer.trial), which the failure must take along.
+	st := plan.After
+	if now, err := s.State(); err == nil {
+		st = now
+	}
+	next := Fallback(st, plan.Boot.Name, why)
 	if err := s.Run(next.Transition); err != nil {
 		return ReadOnlyPlan(next.After, err.Error()), err
 	}
