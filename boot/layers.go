@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/layer"
@@ -88,6 +89,7 @@ func (l *layers) fold(after trampoline.State) error {
 	}
 	l.folded = map[string]bool{}
 	start := time.Now()
+	l.log.Infof("store: folding the committed trial's writes (%s) into the persistent layer %s", src, l.cfg.RWLayerDir)
 	st, err := layer.Fold(upper, l.data(), filepath.Join(src, "trash"), layer.FoldOptions{Moved: func(rel string) { l.folded[rel] = true }})
 	if err != nil {
 		return err
@@ -188,7 +190,9 @@ func (l *layers) record(plan trampoline.BootPlan, prev, id string, r overlay.Sha
 		case l.cfg.Shadow == overlay.ShadowImage && plan.Trial:
 			f.Action = "image"
 		case r.Aside[s.Path] != "":
-			f.Action, f.Aside = "moved", r.Aside[s.Path]
+			// Where the user finds it in the running system: the layer
+			// directory is bound at /overlay/rwdata.
+			f.Action, f.Aside = "moved", overlay.RwdataDir+strings.TrimPrefix(r.Aside[s.Path], l.cfg.RWLayerDir)
 		}
 		rep.Files = append(rep.Files, f)
 	}

@@ -112,6 +112,29 @@ for a in $(arg act | tr , ' '); do
 	applyd)
 		overlayupd apply "/overlay/store/updates/$2.sqsh" --deadline "$3" 2>&1 | sed 's/^/result: apply: /'
 		echo "result: apply rc=$?" ;;
+	put)
+		mkdir -p /var/t && echo "$2 from $(cat /etc/version)" > /var/t/$2 && sync && echo "result: put $2" ;;
+	get)
+		echo "result: get $2 $(cat /var/t/$2 2>/dev/null || echo none)" ;;
+	many)
+		# $2 files in /var/many/a, a directory the persistent layer has
+		# already: the fold moves them one by one.
+		mkdir -p /var/many/a; i=0
+		while [ $i -lt $2 ]; do echo "file $i" > /var/many/a/f$i; i=$((i+1)); done
+		sync; echo "result: many $2" ;;
+	seedmany)
+		mkdir -p /var/many/a && echo seed > /var/many/a/seed && sync && echo "result: seeded" ;;
+	count)
+		echo "result: count $(ls /var/many/a | grep -c '^f') $(cd /var/many/a && cat $(ls | grep '^f' | sort) | md5sum | cut -c1-32)" ;;
+	editconf)
+		echo mine > /etc/conf && sync && echo "result: edited conf" ;;
+	conf)
+		echo "result: conf $(cat /etc/conf)"
+		echo "result: aside $(cat /overlay/rwdata/shadowed/1/etc/conf 2>/dev/null || echo none)" ;;
+	crashcommit)
+		echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$2 overlayupd commit"
+		sync; OVERLAYUPD_CRASH_AFTER_OP=$2 overlayupd commit
+		echo "result: crash-returned rc=$?" ;;
 	wdcheck)
 		# Who holds a watchdog device open, and is a keeper running?
 		echo "result: wdfds $(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c '/dev/watchdog')"
@@ -178,6 +201,22 @@ type storeStatus struct {
 			Summary   string `json:"summary"`
 		} `json:"next_boot"`
 		LastBootReason *bootReason `json:"last_boot_reason"`
+		Layer          *struct {
+			Trial       bool `json:"trial_layer"`
+			FoldPending bool `json:"fold_pending"`
+			Failed      bool `json:"failed_layer"`
+			Shadows     *struct {
+				Root   string `json:"root"`
+				Policy string `json:"policy"`
+				Trial  bool   `json:"trial"`
+				Files  []struct {
+					Path   string `json:"path"`
+					Change string `json:"change"`
+					Action string `json:"action"`
+					Aside  string `json:"aside"`
+				} `json:"files"`
+			} `json:"shadows"`
+		} `json:"layer"`
 	} `json:"store"`
 }
 
