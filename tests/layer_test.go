@@ -261,3 +261,26 @@ func replayed(t *testing.T, d *disk) *disk {
 	}
 	return &disk{t: t, path: cp, fstype: "ext4"}
 }
+
+// TestLayerBtrfs: the same on a btrfs store, where the trial layers are
+// plain directories beside the read-only root subvolumes: a rolled-back
+// trial's writes are gone, a committed trial's are folded in.
+func TestLayerBtrfs(t *testing.T) {
+	s := newSession(t)
+	v1, v2, v3 := storeImage(t, s.a, "v1", nil), storeImage(t, s.a, "v2", nil), storeImage(t, s.a, "v3", nil)
+	sc := &storeScenario{t: t, s: s, d: btrfsStoreDisk(t, s, v1, map[string]string{"v2": v2, "v3": v3}, "overlay-rw-layer"), args: btrfsArgs}
+	sc.boot("v1", "put:user,apply:v2")
+	b := sc.boot("v2", "get:user,put:trial")
+	sc.wantBooted(b, "root.trying-0", "trying")
+	must(t, b.console, `result: get user user from v1\n`)
+	b = sc.boot("v1", "get:trial,apply:v3")
+	sc.wantFailed(b, "root.trying-0")
+	must(t, b.console, `result: get trial none\n`)
+	sc.boot("v3", "put:third,commit")
+	b = sc.boot("v3", "get:third,get:user,get:trial")
+	sc.wantBooted(b, "root", "committed")
+	must(t, b.console, `folded the committed trial's writes`)
+	must(t, b.console, `result: get third third from v3\n`)
+	must(t, b.console, `result: get user user from v1\n`)
+	must(t, b.console, `result: get trial none\n`)
+}

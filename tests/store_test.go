@@ -433,7 +433,9 @@ func TestStoreCommitRollback(t *testing.T) {
 	sc.wantBooted(b, "root.sqsh", "committed")
 	must(t, b.console, `result: unlock: .*its root \(/overlay/robase\) is a squashfs image`)
 	must(t, b.console, `result: unlock rc=1`)
-	sc.wantEntries(b, ".lock root.sqsh")
+	// layer.base: the persistent layer is used with this root (the shadow
+	// check's reference, trampoline/shadow.go).
+	sc.wantEntries(b, ".lock layer.base root.sqsh")
 	if b.status != nil && b.status.RWLayer != "persistent" {
 		t.Errorf("boot 1: rw layer %q, want persistent", b.status.RWLayer)
 	}
@@ -445,12 +447,14 @@ func TestStoreCommitRollback(t *testing.T) {
 	b = sc.boot("v2", "commit,status")
 	sc.wantBooted(b, "root.trying-0.sqsh", "trying")
 	sc.wantData(b, kept)
-	must(t, b.console, `result: after: entries \.lock root\.prev\.sqsh root\.sqsh \n`)
+	// The trial's writes (its own layer) are committed with it: folded
+	// into the persistent layer at the next boot.
+	must(t, b.console, `result: after: entries \.lock layer\.base layer\.fold root\.prev\.sqsh root\.sqsh shadow\.report \n`)
 
 	// a: v2 is committed.
 	b = sc.boot("v2", "rollback,status")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock layer.base root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 	if b.status != nil && b.status.Store != nil && b.status.Store.NextBoot.Trial {
 		t.Errorf("boot 3: next boot is a trial after the commit")
@@ -459,7 +463,7 @@ func TestStoreCommitRollback(t *testing.T) {
 	// e: rollback after the commit: v1 again, v2 is the previous root.
 	b = sc.boot("v1", "")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock layer.base root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 	if role, _, ok := b.status.entry("root.prev.sqsh"); !ok || role != "previous" {
 		t.Errorf("boot 4: root.prev.sqsh role %q (present %v), want previous", role, ok)
@@ -511,7 +515,7 @@ func TestStoreFailedTrialAndTries(t *testing.T) {
 
 	b = sc.boot("v3", "")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock boot.reason failed.reason root.failed.sqsh root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock boot.reason failed.reason layer.base layer.failed root.failed.sqsh root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 }
 
