@@ -85,7 +85,7 @@ func newFixture(t *testing.T) *fixture {
 	for p, body := range map[string]string{
 		"etc/a": "a from the image", "etc/b": "b from the image", "etc/gone": "gone from the image",
 		"etc/conf.d/one": "1", "etc/conf.d/two": "2", "usr/share/doc/README": "doc",
-		"opt/d/inside": "in d", "opt/f": "f is a file", "var/keep": "keep",
+		"opt/d/inside": "in d", "opt/f": "f is a file", "var/keep": "keep", "srv/ld/inner": "the image's, hidden by the user",
 	} {
 		write(t, filepath.Join(f.L, p), body)
 	}
@@ -102,6 +102,7 @@ func newFixture(t *testing.T) *fixture {
 		write(t, r+"/var/h1", "linked")
 		must(t, os.Link(r+"/var/h1", r+"/var/h2"))
 		write(t, r+"/var/userfile", "a file the trial makes a directory")
+		must(t, os.RemoveAll(r+"/srv/ld"))
 	})
 	withOverlay(t, base, "lowerdir="+f.P+":"+f.L+",upperdir="+f.T+",workdir="+base+"/T/work", func(r string) {
 		write(t, r+"/etc/new", "new, edited in the trial")
@@ -119,9 +120,13 @@ func newFixture(t *testing.T) *fixture {
 		write(t, r+"/var/trialnew/deep/file", "a new tree")
 		must(t, os.Chmod(r+"/var", 0o750))
 	})
-	// A plain (not opaque) directory in the trial over a whiteout below.
+	// Plain (not opaque) directories in the trial over a whiteout below:
+	// of a file, and of a directory of the image (whose files must not
+	// come back).
 	must(t, os.Mkdir(f.T+"/etc/gone", 0o755))
 	write(t, f.T+"/etc/gone/child", "under a plain directory over a whiteout")
+	must(t, os.MkdirAll(f.T+"/srv/ld", 0o755))
+	write(t, f.T+"/srv/ld/new", "under a plain directory over a whited-out directory")
 	return f
 }
 

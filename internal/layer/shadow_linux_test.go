@@ -43,6 +43,7 @@ func shadowFixture(t *testing.T) (base, v1, v2, P string) {
 		must(t, os.Remove(r+"/etc/deleted"))
 		must(t, os.RemoveAll(r+"/etc/app"))
 		write(t, r+"/etc/app/a", "the user's own app dir")
+		write(t, r+"/etc/app/extra", "only in the user's app dir")
 		write(t, r+"/opt/gone/x", "the user's x, in a directory v2 drops")
 		write(t, r+"/opt/gone/y", "the user's y, no shadow")
 	})
