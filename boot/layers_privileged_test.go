@@ -4,9 +4,12 @@ package boot_test
 // booted as PID 1 of a private namespace on a loop-mounted ext4 store.
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
 )
@@ -35,7 +38,7 @@ func TestTrialLayerRolledBack(t *testing.T) {
 	bootAll(t, img, []bootWant{
 		{env: []string{write}, want: map[string]string{"IMAGE": "v2", "RW": "read-only", "USER": "changed", "TRIALFILE": "trial",
 			"COMMITTED": "cat: can't open '/overlay/store/overlay-rw-layer/data/etc/trialfile': No such file or directory",
-			"SLOTS": "layer.trial root.sqsh root.trying-0.sqsh "}},
+			"SLOTS":     "layer.trial root.sqsh root.trying-0.sqsh "}},
 		{env: []string{"ACTION=" + showLayers}, want: map[string]string{"IMAGE": "v1", "USER": "the user's file",
 			"TRIALFILE": "cat: can't open '/etc/trialfile': No such file or directory",
 			"SLOTS":     "boot.reason failed.reason layer.base layer.failed root.failed.sqsh root.sqsh "}},
@@ -109,5 +112,33 @@ func TestShadowReported(t *testing.T) {
 				t.Errorf("boot 4 (%v) checks again:\n%s", got, log)
 			}
 		})
+	}
+}
+
+// TestLayerStuckAndHostile: a pending fold that cannot be done (a layer
+// made with redirect_dir on) is kept for later and the boot gets a tmpfs
+// layer, so that nothing written now is overwritten by the fold later; a
+// trial layer planted as a link is never followed: the trial gets a tmpfs
+// layer, and nothing is written where the link points.
+func TestLayerStuckAndHostile(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1, v2 := image(t, "v1", "", nil), image(t, "v2", "", nil)
+	redirect := testroot.ApplyFunc(func(root *os.Root) error {
+		return unix.Lsetxattr(filepath.Join(root.Name(), "roots/layer.fold/data/etc/moved"), "trusted.overlay.redirect", []byte("/etc/old"), 0)
+	})
+	img := store(t, map[string]string{"root.sqsh": v1}, map[string]string{"overlay-rw-layer/data/etc/user": "the user's\n",
+		"roots/layer.fold/data/etc/moved/x": "the trial's\n", "roots/layer.fold/work/": ""}, redirect)
+	show := `ACTION=echo "ROOTRW=$(awk '$2=="/overlay/rwdata"{print $3}' /proc/mounts)"; echo "X=$(cat /etc/moved/x 2>&1)"; ls /overlay/store/roots | tr '\n' ' ' | sed 's/^/SLOTS=/'; echo`
+	got, log := testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay", show)
+	if got["ROOTRW"] != "tmpfs" || !strings.Contains(got["SLOTS"], "layer.fold") || !strings.Contains(log, "kept for the next boot, this boot has a tmpfs writable layer") {
+		t.Errorf("a fold that cannot be done: %v, want a tmpfs layer and layer.fold kept:\n%s", got, log)
+	}
+
+	elsewhere := testroot.Group(testroot.Dir("elsewhere", 0o755), testroot.Symlink("/elsewhere", "roots/layer.trial"))
+	img = store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": v2}, map[string]string{"overlay-rw-layer/": ""}, elsewhere)
+	got, log = testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay",
+		`ACTION=echo trial > /etc/t; echo "ROOTRW=$(awk '$2=="/overlay/rwdata"{print $3}' /proc/mounts)"; ls -A /overlay/store/elsewhere | wc -l | sed 's/^/ELSEWHERE=/'`)
+	if got["IMAGE"] != "v2" || got["ROOTRW"] != "tmpfs" || got["ELSEWHERE"] != "0" || !strings.Contains(log, "not a directory; the trial boots with a tmpfs writable layer") {
+		t.Errorf("a linked trial layer: %v, want the trial on a tmpfs layer and nothing where the link points:\n%s", got, log)
 	}
 }
