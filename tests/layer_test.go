@@ -77,6 +77,7 @@ func TestLayerTrialCommitted(t *testing.T) {
 	sc.wantBooted(b, "root.trying-0.sqsh", "trying")
 	must(t, b.console, `result: get first first from v2\n`) // the trial's own earlier boot
 	must(t, b.console, `result: after: entries .*layer\.fold`)
+	must(t, b.console, `result: commit: what the trial wrote \(roots/layer\.fold\) joins the persistent layer at the next boot`)
 
 	b = sc.boot("v2", "get:user,get:first,get:second,apply:v3")
 	sc.wantBooted(b, "root.sqsh", "committed")
