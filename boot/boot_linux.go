@@ -79,6 +79,13 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	} else {
 		armTrial(log, s, plan, cmdline)
 	}
+	// The configuration, read once for every plan: the layers are decided
+	// from it. When it cannot be read, each overlay.Boot says so.
+	cfg, cfgErr := overlay.LoadConfig(log)
+	ls := &layers{log: log, s: s, w: w, cfg: &cfg}
+	if cfgErr == nil {
+		ls.prepare(plan.After)
+	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {
 			return false, fmt.Errorf("no root in the store boots (%s)", plan.Why)
@@ -89,7 +96,13 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		if !plan.Trial {
 			layout.ClearLayer = clearLayer(log, s, w, plan.Boot.Name)
 		}
-		err := overlay.Boot(log, layout)
+		var err error
+		if cfgErr == nil {
+			ls.layout(&layout, plan)
+			err = overlay.BootWith(log, cfg, layout)
+		} else {
+			err = overlay.Boot(log, layout)
+		}
 		if err == nil {
 			// The committed root booted (not root.prev in its stead): under a
 			// budget, leave the keeper that marks the boot good.

@@ -109,8 +109,9 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 		// failure must still be recorded, or the bad trial boots again.
 		img := store(t, map[string]string{"root.sqsh": v1, "root.try-2.sqsh": garbage}, map[string]string{"overlay-rw-layer/": ""})
 		bootAll(t, img, []bootWant{
-			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}},
-			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason root.failed.sqsh root.sqsh "}}})
+			// The layer the trial got goes with it (layer.failed).
+			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason layer.base layer.failed root.failed.sqsh root.sqsh "}},
+			{want: map[string]string{"IMAGE": "v1", "ENTRIES": "boot.reason failed.reason layer.base layer.failed root.failed.sqsh root.sqsh "}}})
 	})
 	t.Run("trial does not mount, no union filesystem", func(t *testing.T) {
 		img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": garbage}, nil)
@@ -154,14 +155,20 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 	})
 }
 
+// TestStorePersistentLayer: what a committed root writes stays; what a
+// trial that never commits writes goes with the trial (trampoline/layer.go).
 func TestStorePersistentLayer(t *testing.T) {
 	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
 	v1, v2 := image(t, "v1", "", nil), image(t, "v2", "", nil)
-	img := store(t, map[string]string{"root.sqsh": v1, "root.try-1.sqsh": v2}, map[string]string{"overlay-rw-layer/": ""})
-	write := []string{"ACTION=echo kept > /etc/data; cat /etc/data"}
+	img := store(t, map[string]string{"root.sqsh": v1, "root.prev.sqsh": v2}, map[string]string{"overlay-rw-layer/": ""})
+	write := func(what string) []string { return []string{"ACTION=echo " + what + " > /etc/data; cat /etc/data"} }
 	read := []string{"ACTION=echo DATA=$(cat /etc/data)"}
+	stage := []string{"ACTION=cp /overlay/store/roots/root.prev.sqsh /tmp/v2 && overlayupd apply /tmp/v2"}
 	bootAll(t, img, []bootWant{
-		{env: write, want: map[string]string{"IMAGE": "v2", "ROBASE-FS": "squashfs", "ACTION-RC": "0"}},
+		{env: write("kept"), want: map[string]string{"IMAGE": "v1", "ROBASE-FS": "squashfs", "ACTION-RC": "0"}},
+		{env: read, want: map[string]string{"IMAGE": "v1", "DATA": "kept"}},
+		{env: stage, want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0"}},
+		{env: write("trial"), want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0"}},
 		{env: read, want: map[string]string{"IMAGE": "v1", "DATA": "kept"}},
 	})
 }
@@ -196,10 +203,10 @@ func TestStoreApplyCommitRollback(t *testing.T) {
 			want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0", "STORE": "ext4 ro"},
 			has:  []string{"staged root.try-1.sqsh"}},
 		{env: act("cat /etc/data && overlayupd commit"),
-			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "root.sqsh root.trying-0.sqsh "},
+			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "layer.base layer.trial root.sqsh root.trying-0.sqsh shadow.report "},
 			has:  []string{"committed root.sqsh", "\ndata\n"}},
 		{env: act("overlayupd rollback"),
-			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "root.prev.sqsh root.sqsh "}},
+			want: map[string]string{"IMAGE": "v2", "ACTION-RC": "0", "ENTRIES": "layer.base root.prev.sqsh root.sqsh shadow.report "}},
 		{env: act("overlayupd apply /overlay/store/updates/v3.sqsh"),
 			want: map[string]string{"IMAGE": "v1", "ACTION-RC": "0"}},
 		// The trial boots and is not committed: commit without a trial is refused later.

@@ -67,6 +67,13 @@ func Boot(log *Log, layout Layout) error {
 	if err != nil {
 		return err
 	}
+	return BootWith(log, cfg, layout)
+}
+
+// BootWith is Boot with the configuration already loaded (LoadConfig): the
+// store modes read it once for every root they try, and decide the layers
+// from it.
+func BootWith(log *Log, cfg Config, layout Layout) error {
 	if cfg.Disabled {
 		if layout.Lower == nil {
 			return fmt.Errorf("%w by %s", ErrDisabled, cfg.DisabledBy)
@@ -82,6 +89,11 @@ func Boot(log *Log, layout Layout) error {
 	if layout.Lower != nil {
 		lower := WithVerity(*layout.Lower, cfg.Verity)
 		layout.Lower = &lower
+	}
+	if layout.Shadow != nil {
+		step := *layout.Shadow
+		step.Prev = WithVerity(step.Prev, cfg.Verity)
+		layout.Shadow = &step
 	}
 	if layout.Lower != nil && fs == "overlay" {
 		// Store modes: persist folds the upper into a root, so it must be
@@ -103,7 +115,7 @@ func Boot(log *Log, layout Layout) error {
 		layout.Mounts = append(layout.Mounts, m.MountPoint)
 	}
 	if !layout.ReadOnly {
-		log.Infof("%s over the root, writable layer %s", fs, describeLayer(cfg))
+		log.Infof("%s over the root, writable layer %s", fs, describeLayout(cfg, layout))
 	}
 	return Run(BuildPlan(cfg, layout), log.Warnf)
 }
@@ -149,6 +161,22 @@ func BootLowerOnly(log *Log, lower mounts.Spec) error {
 	return nil
 }
 
+func describeLayout(cfg Config, l Layout) string {
+	if l.TrialLayer == "" || cfg.RWLayer == Tmpfs {
+		return describeLayer(cfg)
+	}
+	s := "the trial's own " + l.TrialLayer
+	if l.Middle != "" {
+		s += ", over the committed root's persistent layer " + l.Middle + " read-only"
+	}
+	return s
+}
+
+// MoveLayerAside moves the persistent layer directory dir to dir-bak, as
+// persistent-move does (an older backup goes only once the new one is in
+// place).
+func MoveLayerAside(dir string) error { return moveAside(dir, dir+"-bak") }
+
 func describeLayer(cfg Config) string {
 	if cfg.RWLayer == Tmpfs {
 		return "tmpfs (size " + cfg.Size + ")"
@@ -175,6 +203,9 @@ func LoadConfig(log *Log) (Config, error) {
 	cfg, warnings := Resolve(gm, cmdVars, isDir)
 	var vwarn string
 	if cfg.Verity, vwarn = VerityFromCmdline(string(cmdline)); vwarn != "" {
+		warnings = append(warnings, vwarn)
+	}
+	if cfg.Shadow, vwarn = ShadowFromCmdline(string(cmdline)); vwarn != "" {
 		warnings = append(warnings, vwarn)
 	}
 	for _, w := range warnings {

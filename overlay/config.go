@@ -53,6 +53,9 @@ type Config struct {
 	// Verity says whether a root image is mounted through dm-verity (the
 	// store modes; from overlayupd.verity= on the kernel command line).
 	Verity VerityMode
+	// Shadow says who wins where the persistent layer hides what a new
+	// image changed (overlayupd.shadow=, the store modes).
+	Shadow ShadowPolicy
 }
 
 // Variable names understood in the get-mode script's environment.

@@ -28,6 +28,7 @@ const (
 	OpPrivate                 // make every mount under Target private
 	OpPivot                   // pivot_root into Target, old root at Source (relative)
 	OpCheckInit               // the root mounted at Target has an init the kernel can run (CheckInit)
+	OpShadow                  // the shadow check of the persistent layer (Shadow); never fails the boot
 )
 
 // Phase is the part of the boot a step belongs to. A failed step's phase
@@ -65,6 +66,8 @@ type Op struct {
 	// Verity (OpMount of an image file) mounts it through dm-verity, as the
 	// mode says (mountVerity); "" never does.
 	Verity VerityMode
+	// Shadow is OpShadow's work.
+	Shadow *ShadowStep
 }
 
 // MountOp is the step that mounts spec at target: a mounts.Spec made a plan step.
@@ -127,6 +130,8 @@ func (o Op) String() string {
 		return fmt.Sprintf("pivot_root %s %s", o.Target, o.Source)
 	case OpCheckInit:
 		return "check-init " + o.Target + RealInit
+	case OpShadow:
+		return o.Shadow.String()
 	}
 	return fmt.Sprintf("op(%d) %s", o.Kind, o.Target)
 }
@@ -159,6 +164,16 @@ const (
 	CombinedDir = "/overlay/combined"
 	// PivotDir is where the old root stays visible in the new root.
 	PivotDir = "/overlay/pivot"
+	// RwcommittedDir is, in a trial boot, the committed root's persistent
+	// layer, read-only, between the trial's writable layer and the root.
+	RwcommittedDir = "/overlay/rwcommitted"
+	// ShadowtopDir is, in a trial boot with overlayupd.shadow=image, the
+	// top read-only layer holding the new image's versions of the files
+	// the persistent layer hides (layer.Reveal).
+	ShadowtopDir = "/overlay/shadowtop"
+	// ShadowbaseDir is where the shadow check mounts the root the
+	// persistent layer was used with, for the time of the check.
+	ShadowbaseDir = "/overlay/shadowbase"
 )
 
 // StandardDirs are the mount points created in the new root.
@@ -190,6 +205,17 @@ type Layout struct {
 	// only shadow later updates, and anything written after persist read
 	// it stays in the backup.
 	ClearLayer bool
+	// TrialLayer, when set, is the writable layer's directory instead of
+	// the configured one (a trial's: trampoline.LayerTrial), never
+	// cleared or moved; the configured one is left alone.
+	TrialLayer string
+	// Middle, when set, is a layer directory mounted read-only between the
+	// writable layer and the root (the committed root's persistent layer
+	// in a trial boot).
+	Middle string
+	// Shadow, when set, is the shadow check to run once the root is
+	// mounted (and with Shadow.Top, a tmpfs top layer it fills).
+	Shadow *ShadowStep
 }
 
 // BuildPlan returns the steps that lay the overlay over the root and leave the
@@ -224,19 +250,31 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		if l.ClearLayer && mode == Persistent {
 			mode = PersistentMove
 		}
+		if l.TrialLayer != "" {
+			// A trial writes into a layer of its own: the configured one
+			// is the committed root's, never cleared nor moved by a trial.
+			mode = Persistent
+		}
 		switch mode {
 		case PersistentClear:
 			layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir}, Op{Kind: OpClearDir, Target: cfg.RWLayerDir})
 		case PersistentMove:
 			layer(Op{Kind: OpMoveAside, Target: cfg.RWLayerDir, Source: cfg.RWLayerDir + "-bak"})
 		}
-		layer(Op{Kind: OpMkdir, Target: cfg.RWLayerDir})
+		layer(Op{Kind: OpMkdir, Target: rwDir(cfg, l)})
 	}
 	if l.Lower != nil {
 		// A root whose init cannot run is a bad root, found before the pivot:
 		// the boot path falls back to the next one in this boot, where an
 		// exec of it would end in a kernel panic and the same root again.
 		add(MountOp(*l.Lower, RobaseDir, PhaseLower), Op{Kind: OpCheckInit, Phase: PhaseLower, Target: RobaseDir})
+		if rw && l.Shadow != nil {
+			if l.Shadow.Top != "" {
+				layer(Op{Kind: OpMkdir, Target: ShadowtopDir},
+					Op{Kind: OpMount, Source: "overlay-shadowtop", Target: ShadowtopDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
+			}
+			layer(Op{Kind: OpShadow, Shadow: l.Shadow})
+		}
 	} else {
 		add(Op{Kind: OpMount, Phase: PhaseLower, Source: "/", Target: RobaseDir, Flags: unix.MS_BIND},
 			Op{Kind: OpRemount, Phase: PhaseLower, Target: RobaseDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
@@ -253,12 +291,23 @@ func BuildPlan(cfg Config, l Layout) []Op {
 		add(Op{Kind: OpMkdir, Target: l.KeepAt}, Op{Kind: OpMount, Source: l.Keep, Target: l.KeepAt, Flags: unix.MS_BIND}, ro)
 		keep = append(keep, l.KeepAt)
 	}
+	lowers := []string{RobaseDir}
 	if rw {
-		layer(Op{Kind: OpMount, Source: cfg.RWLayerDir, Target: RwdataDir, Flags: unix.MS_BIND})
+		layer(Op{Kind: OpMount, Source: rwDir(cfg, l), Target: RwdataDir, Flags: unix.MS_BIND})
+		if l.Middle != "" && l.FS != "overlayfs" {
+			layer(Op{Kind: OpMkdir, Target: RwcommittedDir},
+				Op{Kind: OpMount, Source: l.Middle, Target: RwcommittedDir, Flags: unix.MS_BIND | unix.MS_RDONLY})
+			lowers = append([]string{RwcommittedDir}, lowers...)
+			keep = append(keep, RwcommittedDir)
+		}
+		if l.Lower != nil && l.Shadow != nil && l.Shadow.Top != "" && l.FS != "overlayfs" {
+			lowers = append([]string{ShadowtopDir}, lowers...)
+			keep = append(keep, ShadowtopDir)
+		}
 	} else {
 		layer(Op{Kind: OpMount, Source: "overlay-rw", Target: RwdataDir, FSType: "tmpfs", Data: "mode=0755,size=" + cfg.Size})
 	}
-	for _, op := range unionMount(l.FS, l.UnionOpts) {
+	for _, op := range unionMount(l.FS, l.UnionOpts, lowers) {
 		op.Phase = PhaseUnion
 		add(op)
 	}
@@ -292,12 +341,22 @@ func BuildPlan(cfg Config, l Layout) []Op {
 	return p
 }
 
+// rwDir is the directory of the writable layer: the trial's, or the
+// configured persistent one.
+func rwDir(cfg Config, l Layout) string {
+	if l.TrialLayer != "" {
+		return l.TrialLayer
+	}
+	return cfg.RWLayerDir
+}
+
 // unionMount mounts the union filesystem at CombinedDir with the options each
-// kind wants, as the original script did.
-func unionMount(fs, opts string) []Op {
+// kind wants, as the original script did; lowers are the read-only layers,
+// topmost first (overlayfs, the oldest, takes only the last).
+func unionMount(fs, opts string, lowers []string) []Op {
 	switch fs {
 	case "overlay":
-		data := "lowerdir=" + RobaseDir + ",upperdir=" + RwdataDir + "/data,workdir=" + RwdataDir + "/work"
+		data := "lowerdir=" + strings.Join(lowers, ":") + ",upperdir=" + RwdataDir + "/data,workdir=" + RwdataDir + "/work"
 		if opts != "" {
 			data += "," + opts
 		}
@@ -311,7 +370,7 @@ func unionMount(fs, opts string) []Op {
 			Data: "lowerdir=" + RobaseDir + ",upperdir=" + RwdataDir}}
 	default: // aufs, unionfs
 		return []Op{{Kind: OpMount, Source: fs, Target: CombinedDir, FSType: fs,
-			Data: "dirs=" + RwdataDir + "=rw:" + RobaseDir + "=ro"}}
+			Data: "dirs=" + RwdataDir + "=rw:" + strings.Join(lowers, "=ro:") + "=ro"}}
 	}
 }
 

@@ -99,7 +99,7 @@ func TestUnionMountOptions(t *testing.T) {
 		{"unionfs", "mount -t unionfs -o dirs=/overlay/rwdata=rw:/overlay/robase=ro unionfs /overlay/combined"},
 	}
 	for _, tt := range tests {
-		ops := unionMount(tt.fs, "")
+		ops := unionMount(tt.fs, "", []string{RobaseDir})
 		if got := ops[len(ops)-1].String(); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.fs, got, tt.want)
 		}
@@ -239,8 +239,77 @@ func TestSelfContainedOpts(t *testing.T) {
 			t.Errorf("with %v: %q, want %q", tc.have, got, tc.want)
 		}
 	}
-	ops := unionMount("overlay", "redirect_dir=off,metacopy=off")
+	ops := unionMount("overlay", "redirect_dir=off,metacopy=off", []string{RobaseDir})
 	if d := ops[len(ops)-1].Data; !strings.HasSuffix(d, ",redirect_dir=off,metacopy=off") {
 		t.Errorf("union mount data %q lacks the options", d)
+	}
+}
+
+// TestBuildPlanTrialLayer: in a trial boot the writable layer is the
+// trial's own; the configured persistent layer is never cleared, moved or
+// made writable by the plan: in persistent mode it is bound read-only
+// between the two (lowerdir=committed:root); with the image shadow policy
+// a tmpfs top layer comes first, filled by the shadow step once the root
+// is mounted.
+func TestBuildPlanTrialLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rw     RWLayer
+		middle string
+		shadow *ShadowStep
+		lower  string
+	}{
+		{"persistent", Persistent, "/rw/data", nil, "lowerdir=/overlay/rwcommitted:/overlay/robase,"},
+		{"persistent, shadow=image", Persistent, "/rw/data", &ShadowStep{Layer: "/rw/data", Policy: ShadowImage, Top: ShadowtopDir, Prev: mounts.Spec{Type: "squashfs", Source: "/roots/root.sqsh"}},
+			"lowerdir=/overlay/shadowtop:/overlay/rwcommitted:/overlay/robase,"},
+		{"persistent-clear", PersistentClear, "", nil, "lowerdir=/overlay/robase,"},
+		{"persistent-move", PersistentMove, "", nil, "lowerdir=/overlay/robase,"},
+	} {
+		ops := BuildPlan(Config{RWLayer: tc.rw, RWLayerDir: "/rw", Size: "1m"},
+			Layout{FS: "overlay", Lower: imageLower, Keep: "/", KeepAt: "/overlay/store", TrialLayer: "/roots/layer.trial", Middle: tc.middle, Shadow: tc.shadow})
+		plan := strings.Join(planStrings(ops), "\n")
+		for _, want := range []string{"mkdir -p /roots/layer.trial", "mount --bind /roots/layer.trial /overlay/rwdata", tc.lower} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("%s: plan lacks %q:\n%s", tc.name, want, plan)
+			}
+		}
+		for _, bad := range []string{"move-aside /rw", "clear /rw", "--bind /rw /overlay/rwdata", "mkdir -p /rw\n"} {
+			if strings.Contains(plan+"\n", bad) {
+				t.Errorf("%s: a trial's plan touches the committed layer (%q):\n%s", tc.name, bad, plan)
+			}
+		}
+		if tc.middle != "" && !strings.Contains(plan, "mount --bind -o ro /rw/data /overlay/rwcommitted") {
+			t.Errorf("%s: the committed layer is not bound read-only:\n%s", tc.name, plan)
+		}
+		if tc.shadow != nil {
+			i, j := slices.Index(planStrings(ops), "check-init /overlay/robase/sbin/init"), slices.IndexFunc(ops, func(o Op) bool { return o.Kind == OpShadow })
+			k := slices.IndexFunc(ops, func(o Op) bool { return o.FSType == "overlay" })
+			if i < 0 || j < i || k < j {
+				t.Errorf("%s: the shadow step must come after the root's mount and before the union (%d, %d, %d):\n%s", tc.name, i, j, k, plan)
+			}
+		}
+	}
+}
+
+func TestShadowFromCmdline(t *testing.T) {
+	for cmdline, want := range map[string]ShadowPolicy{"": ShadowKeep, "overlayupd.shadow=keep": ShadowKeep,
+		"overlayupd.shadow=image": ShadowImage, "overlayupd.shadow=bogus": ShadowKeep, "overlayupd.shadow=image overlayupd.shadow=keep": ShadowKeep} {
+		if got, _ := ShadowFromCmdline(cmdline); got != want {
+			t.Errorf("%q: %s, want %s", cmdline, got, want)
+		}
+	}
+	if _, w := ShadowFromCmdline("overlayupd.shadow=bogus"); w == "" {
+		t.Error("no warning for an unknown value")
+	}
+}
+
+func TestNextAside(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{{nil, "/rw/shadowed/1"}, {[]string{"1", "2", "x", "10", "07"}, "/rw/shadowed/11"}} {
+		if got := NextAside("/rw", tc.names); got != tc.want {
+			t.Errorf("NextAside(%v) = %s, want %s", tc.names, got, tc.want)
+		}
 	}
 }

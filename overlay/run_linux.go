@@ -97,6 +97,8 @@ func (o Op) run(logf func(string, ...any)) error {
 		return mkdirAll(o.Target)
 	case OpCheckInit:
 		return checkRootInit(o.Target)
+	case OpShadow:
+		return runShadow(o.Shadow, logf)
 	case OpMount:
 		if o.Verity != "" {
 			return mountVerity(o, logf)

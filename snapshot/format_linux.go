@@ -44,7 +44,12 @@ func (b backend) List() ([]trampoline.DirEntry, error) {
 }
 
 // InUse implements trampoline.InUse: where the entry's subvolume is mounted.
+// A plain directory (a trial's layer, layer.fold) is no subvolume: its ID
+// would be the top level's, which is mounted, and it would never go.
 func (b backend) InUse(name string) (string, error) {
+	if ok, err := IsSubvolume(filepath.Join(b.Dir, name)); err != nil || !ok {
+		return "", nil
+	}
 	id, err := ID(filepath.Join(b.Dir, name))
 	if err != nil {
 		return "", nil // not a subvolume (or gone): nothing mounted
@@ -101,6 +106,17 @@ func (Format) Booted(slotDir string, robase mounts.Mount) (string, error) {
 func (Format) EntryUUID(slotDir, entry string) (string, error) {
 	info, err := GetInfo(filepath.Join(slotDir, entry))
 	return info.UUID, err
+}
+
+var _ trampoline.EntryIdentifier = Format{}
+
+// EntryID implements trampoline.EntryIdentifier: the subvolume UUID.
+func (f Format) EntryID(slotDir, entry string) (string, error) {
+	id, err := f.EntryUUID(slotDir, entry)
+	if err != nil {
+		return "", err
+	}
+	return "uuid:" + id, nil
 }
 
 // Digest implements trampoline.Format: a subvolume has no digest cheaper

@@ -7,14 +7,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/layer"
 )
 
-// Errors of MergeUpper.
+// Errors of MergeUpper. ErrNotSelfContained is the layer format's own
+// refusal (internal/layer, shared with the fold of a trial's layer).
 var (
-	ErrNotSelfContained = errors.New("the overlay layer is not self-contained")
+	ErrNotSelfContained = layer.ErrForeign
 	ErrUpperChanged     = errors.New("the overlay layer changed while it was read")
 )
 
@@ -112,20 +114,6 @@ func (m *merger) dir(rel string) (int, error) {
 // component, which a no-follow call would act on instead).
 func at(fd int, name string) string { return fmt.Sprintf("/proc/self/fd/%d/%s", fd, name) }
 
-func isWhiteout(p string, st *unix.Stat_t) bool {
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFCHR:
-		return st.Rdev == 0
-	case unix.S_IFREG:
-		if st.Size != 0 {
-			return false
-		}
-		_, err := getXattr(p, "trusted.overlay.whiteout")
-		return err == nil
-	}
-	return false
-}
-
 func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	if err != nil {
 		return err
@@ -138,7 +126,7 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	if err := unix.Lstat(p, &st); err != nil {
 		return err
 	}
-	if err := refuseForeign(p, rel); err != nil {
+	if err := layer.Foreign(p, rel); err != nil {
 		return err
 	}
 	if rel == "." {
@@ -150,15 +138,16 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 		return err
 	}
 	name := filepath.Base(rel)
-	if isWhiteout(p, &st) {
+	kind := layer.KindOf(p, &st)
+	if kind == layer.Whiteout {
 		removed, err := remove(parent, name)
 		if removed {
 			m.stats.Removed++
 		}
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return m.mergeDir(p, parent, name, &st)
+	if kind.IsDir() {
+		return m.mergeDir(p, parent, name, &st, kind == layer.OpaqueDir)
 	}
 	if _, err := remove(parent, name); err != nil {
 		return err
@@ -170,26 +159,11 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	return nil
 }
 
-// refuseForeign refuses what this merge cannot reproduce: overlayfs
-// redirects and metacopy files, and aufs's .wh. names.
-func refuseForeign(p, rel string) error {
-	for _, x := range []string{"trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.redirect", "user.overlay.metacopy"} {
-		if _, err := getXattr(p, x); err == nil {
-			return fmt.Errorf("%w: /%s has %s (made with redirect_dir or metacopy on, so part of it lives in the lower layer)", ErrNotSelfContained, rel, x)
-		}
-	}
-	if strings.HasPrefix(filepath.Base(rel), ".wh.") {
-		return fmt.Errorf("%w: /%s is an aufs whiteout; only overlayfs layers can be persisted", ErrNotSelfContained, rel)
-	}
-	return nil
-}
-
-func (m *merger) mergeDir(p string, parent int, name string, st *unix.Stat_t) error {
+func (m *merger) mergeDir(p string, parent int, name string, st *unix.Stat_t, opaque bool) error {
 	var cur unix.Stat_t
 	exists := unix.Fstatat(parent, name, &cur, unix.AT_SYMLINK_NOFOLLOW) == nil
-	opaque, _ := getXattr(p, "trusted.overlay.opaque")
 	switch {
-	case exists && cur.Mode&unix.S_IFMT == unix.S_IFDIR && string(opaque) == "y":
+	case exists && cur.Mode&unix.S_IFMT == unix.S_IFDIR && opaque:
 		// Opaque: the lower directory's children are hidden; they go.
 		if err := os.RemoveAll(at(parent, name)); err != nil {
 			return err
@@ -316,7 +290,7 @@ func pruneXattrs(from, to string) error {
 		return err
 	}
 	for _, n := range cur {
-		if !keep[n] && !overlayPrivate(n) {
+		if !keep[n] && !layer.Private(n) {
 			if err := unix.Lremovexattr(to, n); err != nil {
 				return fmt.Errorf("remove xattr %s of %s: %w", n, to, err)
 			}

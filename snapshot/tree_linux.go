@@ -8,11 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/layer"
 )
 
 // CopyTree copies the tree at src into dst, an empty directory (a fresh
@@ -317,10 +318,13 @@ func setTimes(path string, st *unix.Stat_t) error {
 	return nil
 }
 
-// overlayPrivate reports the xattrs that belong to overlayfs.
-func overlayPrivate(name string) bool {
-	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
-}
+// The layer format's helpers (internal/layer), shared with the fold of a
+// trial's layer at boot.
+var (
+	overlayPrivate = layer.Private
+	listXattrs     = layer.ListXattrs
+	getXattr       = layer.GetXattr
+)
 
 func copyXattrs(from, to string) error {
 	names, err := listXattrs(from)
@@ -340,41 +344,4 @@ func copyXattrs(from, to string) error {
 		}
 	}
 	return nil
-}
-
-func listXattrs(path string) ([]string, error) {
-	for size := 256; ; size *= 4 {
-		buf := make([]byte, size)
-		n, err := unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list xattrs of %s: %w", path, err)
-		}
-		var out []string
-		for _, n := range bytes.Split(buf[:n], []byte{0}) {
-			if len(n) > 0 {
-				out = append(out, string(n))
-			}
-		}
-		return out, nil
-	}
-}
-
-func getXattr(path, name string) ([]byte, error) {
-	for size := 256; ; size *= 4 {
-		buf := make([]byte, size)
-		n, err := unix.Lgetxattr(path, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get xattr %s of %s: %w", name, path, err)
-		}
-		return buf[:n], nil
-	}
 }

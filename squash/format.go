@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -87,6 +90,20 @@ func loopUnder(dev string) string {
 		}
 	}
 	return ""
+}
+
+var _ trampoline.EntryIdentifier = Format{}
+
+// EntryID implements trampoline.EntryIdentifier: the image file's inode,
+// size and modification time, which the protocol's renames keep (the trust
+// records follow an entry by the same).
+func (Format) EntryID(slotDir, entry string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(slotDir, entry), &st); err != nil {
+		return "", fmt.Errorf("identity of %s: %w", entry, err)
+	}
+	u := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return "image:" + strconv.FormatUint(st.Ino, 10) + ":" + u(st.Size) + ":" + u(st.Mtim.Sec) + "." + u(st.Mtim.Nsec), nil
 }
 
 // Digest implements trampoline.Format: the image's sha256, in hex: of the

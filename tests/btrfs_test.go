@@ -286,7 +286,7 @@ func TestBtrfsPersist(t *testing.T) {
 	view := find1(t, b, reView)
 	must(t, b.console, `result: persist rc=0`)
 	must(t, b.console, `result: persist: persisted the overlay's changes .* into root\.try-1`)
-	must(t, b.console, `result: after: entries \.lock persist\.pending root root\.try-1 \n`)
+	must(t, b.console, `result: after: entries \.lock layer\.base persist\.pending root root\.try-1 \n`)
 
 	b = sc.boot("v1", "lowerview,commit,status")
 	sc.wantBooted(b, "root.trying-0", "trying")

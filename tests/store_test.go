@@ -113,6 +113,29 @@ for a in $(arg act | tr , ' '); do
 	applyd)
 		overlayupd apply "/overlay/store/updates/$2.sqsh" --deadline "$3" 2>&1 | sed 's/^/result: apply: /'
 		echo "result: apply rc=$?" ;;
+	put)
+		mkdir -p /var/t && echo "$2 from $(cat /etc/version)" > /var/t/$2 && sync && echo "result: put $2" ;;
+	get)
+		echo "result: get $2 $(cat /var/t/$2 2>/dev/null || echo none)" ;;
+	many)
+		# $2 files in /var/many/a, a directory the persistent layer has
+		# already: the fold moves them one by one.
+		mkdir -p /var/many/a; i=0
+		while [ $i -lt $2 ]; do echo "file $i" > /var/many/a/f$i; i=$((i+1)); done
+		sync; echo "result: many $2" ;;
+	seedmany)
+		mkdir -p /var/many/a && echo seed > /var/many/a/seed && sync && echo "result: seeded" ;;
+	count)
+		echo "result: count $(ls /var/many/a | grep -c '^f') $(cd /var/many/a && cat $(ls | grep '^f' | sort) | md5sum | cut -c1-32)" ;;
+	editconf)
+		echo mine > /etc/conf && sync && echo "result: edited conf" ;;
+	conf)
+		echo "result: conf $(cat /etc/conf)"
+		echo "result: aside $(cat /overlay/rwdata/shadowed/1/etc/conf 2>/dev/null || echo none)" ;;
+	crashcommit)
+		echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$2 overlayupd commit"
+		sync; OVERLAYUPD_CRASH_AFTER_OP=$2 overlayupd commit
+		echo "result: crash-returned rc=$?" ;;
 	wdcheck)
 		# Who holds a watchdog device open, and is a keeper running?
 		echo "result: wdfds $(ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c '/dev/watchdog')"
@@ -179,6 +202,22 @@ type storeStatus struct {
 			Summary   string `json:"summary"`
 		} `json:"next_boot"`
 		LastBootReason *bootReason `json:"last_boot_reason"`
+		Layer          *struct {
+			Trial       bool `json:"trial_layer"`
+			FoldPending bool `json:"fold_pending"`
+			Failed      bool `json:"failed_layer"`
+			Shadows     *struct {
+				Root   string `json:"root"`
+				Policy string `json:"policy"`
+				Trial  bool   `json:"trial"`
+				Files  []struct {
+					Path   string `json:"path"`
+					Change string `json:"change"`
+					Action string `json:"action"`
+					Aside  string `json:"aside"`
+				} `json:"files"`
+			} `json:"shadows"`
+		} `json:"layer"`
 	} `json:"store"`
 }
 
@@ -405,7 +444,9 @@ func TestStoreCommitRollback(t *testing.T) {
 	sc.wantBooted(b, "root.sqsh", "committed")
 	must(t, b.console, `result: unlock: .*its root \(/overlay/robase\) is a squashfs image`)
 	must(t, b.console, `result: unlock rc=1`)
-	sc.wantEntries(b, ".lock root.sqsh")
+	// layer.base: the persistent layer is used with this root (the shadow
+	// check's reference, trampoline/shadow.go).
+	sc.wantEntries(b, ".lock layer.base root.sqsh")
 	if b.status != nil && b.status.RWLayer != "persistent" {
 		t.Errorf("boot 1: rw layer %q, want persistent", b.status.RWLayer)
 	}
@@ -417,12 +458,14 @@ func TestStoreCommitRollback(t *testing.T) {
 	b = sc.boot("v2", "commit,status")
 	sc.wantBooted(b, "root.trying-0.sqsh", "trying")
 	sc.wantData(b, kept)
-	must(t, b.console, `result: after: entries \.lock root\.prev\.sqsh root\.sqsh \n`)
+	// The trial's writes (its own layer) are committed with it: folded
+	// into the persistent layer at the next boot.
+	must(t, b.console, `result: after: entries \.lock layer\.base layer\.fold root\.prev\.sqsh root\.sqsh shadow\.report \n`)
 
 	// a: v2 is committed.
 	b = sc.boot("v2", "rollback,status")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock layer.base root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 	if b.status != nil && b.status.Store != nil && b.status.Store.NextBoot.Trial {
 		t.Errorf("boot 3: next boot is a trial after the commit")
@@ -431,7 +474,7 @@ func TestStoreCommitRollback(t *testing.T) {
 	// e: rollback after the commit: v1 again, v2 is the previous root.
 	b = sc.boot("v1", "")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock layer.base root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 	if role, _, ok := b.status.entry("root.prev.sqsh"); !ok || role != "previous" {
 		t.Errorf("boot 4: root.prev.sqsh role %q (present %v), want previous", role, ok)
@@ -483,7 +526,7 @@ func TestStoreFailedTrialAndTries(t *testing.T) {
 
 	b = sc.boot("v3", "")
 	sc.wantBooted(b, "root.sqsh", "committed")
-	sc.wantEntries(b, ".lock boot.reason failed.reason root.failed.sqsh root.prev.sqsh root.sqsh")
+	sc.wantEntries(b, ".lock boot.reason failed.reason layer.base layer.failed root.failed.sqsh root.prev.sqsh root.sqsh shadow.report")
 	sc.wantData(b, kept)
 }
 

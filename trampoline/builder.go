@@ -64,6 +64,36 @@ func (b *builder) fail(e Entry, why string) {
 	}
 	b.rename(e.Name, failed)
 	b.notes = append(b.notes, Note{File: FailedReasonFile, Entry: e.Name, Why: why})
+	b.failLayer()
+}
+
+// failLayer ends the trial's writable layer with the trial (layer.go): it
+// becomes layer.failed, replacing an older one. Why right after the
+// trial's own rename: a crash between the two leaves layer.trial with no
+// trial, which settleLayers fails the same way; the writes never reach
+// the persistent layer.
+func (b *builder) failLayer() {
+	if !b.st.Has(LayerTrial) {
+		return
+	}
+	if b.st.Has(LayerFailed) {
+		b.discard(LayerFailed)
+	}
+	b.rename(LayerTrial, LayerFailed)
+}
+
+// settleLayers fails a trial layer that no trial owns any more: only a
+// crash between a trial's end and its layer's can leave one (a commit in
+// flight owns it: finishCommit runs first).
+func (b *builder) settleLayers() {
+	if !b.st.Has(LayerTrial) {
+		return
+	}
+	_, trying := b.st.Find(RoleTrying)
+	_, next := b.st.Find(RoleCommitting)
+	if !trying && !next {
+		b.failLayer()
+	}
 }
 
 // finishCommit rolls an interrupted commit forward. Renaming the trial to
@@ -84,6 +114,13 @@ func (b *builder) finishCommit() bool {
 	next, ok := b.st.Find(RoleCommitting)
 	if !ok {
 		return false
+	}
+	// The trial's layer is committed with it: the next boot folds it into
+	// the persistent layer (layer.go). First, while root.next still says
+	// a commit is in flight: a crash after the commit point and before
+	// this rename is rolled forward here, never taken for a failure.
+	if b.st.Has(LayerTrial) && !b.st.Has(LayerFold) {
+		b.rename(LayerTrial, LayerFold)
 	}
 	root, prev := b.name(RoleCommitted, 0), b.name(RolePrevious, 0)
 	if b.st.Has(root) {
@@ -109,11 +146,13 @@ func (b *builder) transition() (Transition, error) {
 	return Transition{Ops: b.ops, Notes: b.notes}, b.err
 }
 
-// Settle is the transition that finishes an interrupted commit, or no ops.
-// Decide and Next both start with it; a command may run it on its own.
+// Settle is the transition that finishes an interrupted commit and fails a
+// trial layer left without its trial, or no ops. Decide and Next both
+// start with it; a command may run it on its own.
 func Settle(st State) Transition {
 	b := newBuilder(st)
 	b.finishCommit()
+	b.settleLayers()
 	t, _ := b.transition()
 	return t
 }

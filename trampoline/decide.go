@@ -63,6 +63,7 @@ func DecideBoot(st State, budget int, last LastBoot) BootPlan {
 	if b.finishCommit() {
 		prefix = "finished an interrupted commit"
 	}
+	b.settleLayers()
 	if t, ok := b.st.Find(RoleTrying); ok {
 		_, staged := b.st.Find(RoleStaged)
 		var why string

@@ -46,8 +46,12 @@
 //	rm-*            being deleted; gc finishes
 //	.stage-*        an entry being made by init, apply or update; gc removes leftovers
 //
-// Anything else (.lock, failed.reason, boot.reason, atomicfile temp files) is
-// not an entry. Counts are canonical decimals, so a name has one reading.
+//	layer.trial     a trial's writable layer (a directory, not an entry: layer.go)
+//	layer.fold      a committed trial's layer, folded into the persistent one at boot
+//	layer.failed    the last failed trial's layer, kept for diagnosis
+//
+// Anything else (.lock, failed.reason, boot.reason, layer.base,
+// shadow.report, atomicfile temp files) is not an entry. Counts are canonical decimals, so a name has one reading.
 // "Committed root" means root, or root.next while a commit is in flight.
 //
 // # Decisions are data
@@ -95,6 +99,17 @@
 //     committed root. A crash before it leaves no committed root, which is
 //     safe only because store init writes the marker after it: without a
 //     marker the directory is not a store and never boots as one.
+//   - Trial layer: every way a trial ends without a commit (failure,
+//     supersede, rollback, did not mount) renames layer.trial to
+//     layer.failed right after the trial's own rename; a layer.trial that
+//     no trial owns (a crash between the two) is failed first by Decide
+//     and every command (Settle). Commit renames layer.trial to layer.fold
+//     right after the commit point, while root.next still marks the commit
+//     in flight, so the roll-forward does it too. The boot folds
+//     layer.fold into the persistent layer before it mounts anything, then
+//     FoldDone (layer.fold -> rm-*, delete). The conformance suite checks
+//     that a trial never starts on another's layer, that a layer reaches
+//     the persistent one only when its trial was committed, and always then.
 //   - GC: root.failed -> rm-*, then delete rm-* and .stage-*. Hold the store
 //     lock from making a .stage-* entry to staging it, so gc never removes a
 //     live one.

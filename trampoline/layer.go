@@ -13,6 +13,66 @@ import (
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 )
 
+// The persistent layer belongs to the committed root. A trial boots with
+// it as a read-only middle layer (lowerdir = persistent layer : image) and
+// writes into a layer of its own in the slot directory; three names carry
+// that layer through the protocol, each change one rename with the entries'
+// own (builder.go):
+//
+//	layer.trial   the writable layer of the trial in progress (data/, work/).
+//	              The boot path makes it, empty, for a trial boot; a missing
+//	              one is an empty one. Tries of the same trial share it.
+//	layer.fold    a committed trial's layer: commit renames layer.trial to
+//	              it right after the commit point (and an interrupted commit
+//	              rolled forward does), and the next boot folds it into the
+//	              persistent layer before anything mounts (internal/layer.Fold:
+//	              renames only, resumed after a crash), then FoldDone.
+//	layer.failed  the last failed trial's layer, kept for diagnosis like
+//	              root.failed: every way a trial ends without a commit (no
+//	              tries left, superseded, did not mount, rollback, fail)
+//	              renames layer.trial to it; gc removes it.
+//
+// So a trial never writes into the committed root's persistent data (it is
+// mounted read-only below the trial), a failed trial's writes go with it,
+// and a committed trial's writes join the persistent layer exactly when the
+// trial becomes the committed root.
+const (
+	LayerTrial  = "layer.trial"
+	LayerFold   = "layer.fold"
+	LayerFailed = "layer.failed"
+)
+
+// FoldDone is the transition after the boot folded layer.fold into the
+// persistent layer: layer.fold goes (rename to rm-*, then delete: what the
+// fold set aside is in it). Before its first op a crash leaves layer.fold,
+// and the next boot resumes the fold, which finds nothing left to move.
+func FoldDone(st State) Transition {
+	b := newBuilder(st)
+	if st.Has(LayerFold) {
+		b.discard(LayerFold)
+	}
+	t, _ := b.transition()
+	return t
+}
+
+// FoldDone runs the transition of that name.
+func (s *Store) FoldDone() error {
+	st, err := s.State()
+	if err != nil {
+		return err
+	}
+	return s.Run(FoldDone(st))
+}
+
+// LayerStatus is what status shows of the trial layers and of the last
+// shadow check (shadow.go).
+type LayerStatus struct {
+	Trial       bool          `json:"trial_layer,omitempty"`  // layer.trial: a trial's writes, apart
+	FoldPending bool          `json:"fold_pending,omitempty"` // layer.fold: folded at the next boot
+	Failed      bool          `json:"failed_layer,omitempty"` // layer.failed: the last failed trial's writes
+	Shadows     *ShadowReport `json:"shadows,omitempty"`
+}
+
 // The persistent layer after persist. persist folds the layer into a new
 // root; the layer may be emptied only once that root is committed, and only
 // at a boot (it is the live overlay's upper while the system runs). Two

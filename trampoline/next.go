@@ -34,7 +34,7 @@ type Event struct {
 	Kind   EventKind
 	Stage  string // EvStage, EvInit, EvKeep: the .stage-* entry that holds the new root
 	Tries  int    // EvStage: boots allowed without a commit, 1..MaxTries
-	Booted string // EvCommit: the entry the running system booted from
+	Booted string // EvCommit, EvGC: the entry the running system booted from
 	Force  bool   // EvCommit: commit even when not booted into the trial
 	Why    string // EvFail, EvRollback, EvKeep: recorded in failed.reason
 }
@@ -47,6 +47,7 @@ var (
 	ErrBadTries        = errors.New("tries out of range")
 	ErrNoCommittedRoot = errors.New("no committed root")
 	ErrHasRoot         = errors.New("store already has a committed root")
+	ErrFoldPending     = errors.New("a committed trial's layer is not folded yet")
 )
 
 // Next is the transition a command makes. Every event first finishes an
@@ -54,6 +55,7 @@ var (
 func Next(st State, ev Event) (Transition, error) {
 	b := newBuilder(st)
 	finished := b.finishCommit()
+	b.settleLayers()
 	var err error
 	switch ev.Kind {
 	case EvStage:
@@ -65,7 +67,7 @@ func Next(st State, ev Event) (Transition, error) {
 	case EvFail:
 		err = b.failTrial(ev)
 	case EvGC:
-		b.gc()
+		b.gc(ev)
 	case EvInit:
 		err = b.init(ev)
 	case EvKeep:
@@ -181,6 +183,10 @@ func (b *builder) commit(ev Event, finished bool) error {
 		}
 		return fmt.Errorf("%w: booted %s, the trial is %s; reboot into it, or commit --force", ErrNotInTrial, booted, t.Name)
 	}
+	if b.st.Has(LayerTrial) && b.st.Has(LayerFold) {
+		// Only by hand: a boot with a fold pending makes no trial layer.
+		return fmt.Errorf("%w: %s waits for a boot to fold it into the persistent layer; reboot first", ErrFoldPending, LayerFold)
+	}
 	b.rename(t.Name, b.name(RoleCommitting, 0))
 	b.finishCommit()
 	return nil
@@ -224,9 +230,14 @@ func (b *builder) failTrial(ev Event) error {
 	return nil
 }
 
-// gc discards root.failed and deletes rm-* and .stage-* leftovers. The caller
-// holds the store lock, so no apply is writing a .stage-* file meanwhile.
-func (b *builder) gc() {
+// gc discards root.failed and layer.failed and deletes rm-* and .stage-*
+// leftovers. The caller holds the store lock, so no apply is writing a
+// .stage-* file meanwhile. layer.failed is kept while the running system
+// may be the failed trial (a trial rolled back and not rebooted yet: it
+// booted what is now root.failed, or was, once gc removed that): it is
+// that system's writable layer. A system booted from a committed root or
+// a trial never writes there.
+func (b *builder) gc(ev Event) {
 	for _, e := range b.st.Entries() {
 		if e.Role == RoleRemoving || e.Role == RoleStaging {
 			b.removes = append(b.removes, e.Name)
@@ -235,6 +246,20 @@ func (b *builder) gc() {
 	if f, ok := b.st.Find(RoleFailed); ok {
 		b.discard(f.Name)
 	}
+	if b.st.Has(LayerFailed) && !failedLayerInUse(ev.Booted, b.st.Suffix) {
+		b.discard(LayerFailed)
+	}
+}
+
+func failedLayerInUse(booted, suffix string) bool {
+	if booted == "" {
+		return false
+	}
+	switch ParseName(booted, suffix).Role {
+	case RoleCommitted, RoleCommitting, RoleTrying, RolePrevious, RoleStaged:
+		return false
+	}
+	return true
 }
 
 func orDefault(s, def string) string {

@@ -16,6 +16,9 @@ type Status struct {
 	// BootCount is the committed root's boots since its last good mark
 	// (budget.go); absent when the store has no counter.
 	BootCount *int `json:"boots_since_good_mark,omitempty"`
+	// Layer is the trial layers (layer.trial, layer.fold, layer.failed)
+	// and the last shadow check; absent when there is none of them.
+	Layer *LayerStatus `json:"layer,omitempty"`
 }
 
 // EntryStatus is one protocol entry (or leftover) of the store.

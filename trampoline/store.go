@@ -117,7 +117,13 @@ func (s *Store) Boot() (BootPlan, error) {
 // Fallback records that plan.Boot did not boot and returns, durably, what to
 // boot instead (see the pure Fallback).
 func (s *Store) Fallback(plan BootPlan, why string) (BootPlan, error) {
-	next := Fallback(plan.After, plan.Boot.Name, why)
+	// The state from the disk: the boot made names since the plan (a
+	// trial's layer.trial), which the failure must take along.
+	st := plan.After
+	if now, err := s.State(); err == nil {
+		st = now
+	}
+	next := Fallback(st, plan.Boot.Name, why)
 	if err := s.Run(next.Transition); err != nil {
 		return ReadOnlyPlan(next.After, err.Error()), err
 	}
@@ -226,9 +232,14 @@ func (s *Store) MarkGood() (Transition, error) { return s.Do(Event{Kind: EvMarkG
 // Fail ends the trial now as failed, recording why.
 func (s *Store) Fail(why string) (Transition, error) { return s.Do(Event{Kind: EvFail, Why: why}) }
 
-// GC removes root.failed (and its reason) and leftovers of interrupted work.
-func (s *Store) GC() (Transition, error) {
-	t, err := s.Do(Event{Kind: EvGC})
+// GC removes root.failed (and its reason), layer.failed and leftovers of
+// interrupted work.
+func (s *Store) GC() (Transition, error) { return s.GCBooted("") }
+
+// GCBooted is GC run on a system that booted the entry booted: layer.failed
+// is kept when that system may be the failed trial, which writes there.
+func (s *Store) GCBooted(booted string) (Transition, error) {
+	t, err := s.Do(Event{Kind: EvGC, Booted: booted})
 	if err != nil {
 		return t, err
 	}
@@ -263,6 +274,7 @@ func (s *Store) Status(booted string) (Status, error) {
 		return Status{}, err
 	}
 	status := NewStatus(s.SlotDir, st, ents, s.Reasons(), booted)
+	status.Layer = s.Layer(st)
 	if f, ok := s.Format.(EntrySizer); ok {
 		for i, e := range status.Entries {
 			if n, err := f.EntrySize(s.SlotDir, e.Name); e.Kind == "image" && err == nil {

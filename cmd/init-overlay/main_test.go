@@ -31,6 +31,7 @@ var allowed = map[string]string{
 	"github.com/overlayupd/overlayupd/internal/mountns":    "private mount namespaces",
 	"github.com/overlayupd/overlayupd/verity":              "the dm-verity trailer and table of an image",
 	"github.com/overlayupd/overlayupd/internal/dm":         "device-mapper ioctls: the dm-verity mount",
+	"github.com/overlayupd/overlayupd/internal/layer":      "the trial layer's fold and the shadow check, before the mount",
 	"golang.org/x/sys/unix":                                "system calls",
 	"golang.org/x/sys/cpu":                                 "x/sys/unix's dependency",
 }

@@ -130,11 +130,13 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "no health checks in %s\n", c.healthDir)
 		}
 	}
-	cleared := false
+	cleared, layer := false, false
 	err = e.withStore(store, func(st *trampoline.Store) error {
-		if _, err := st.Commit(booted, c.force); err != nil {
+		tr, err := st.Commit(booted, c.force)
+		if err != nil {
 			return err
 		}
+		layer = renamedTo(tr, trampoline.LayerFold) != ""
 		if isBtrfs(st) {
 			// What persist folded from the persistent layer is in the root
 			// now: its next boot empties the layer.
@@ -156,6 +158,9 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		trial = "an interrupted commit, now finished"
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it\n", root, trial, prev)
+	if layer {
+		fmt.Fprintf(cmd.OutOrStdout(), "what the trial wrote (%s/%s) joins the persistent layer at the next boot\n", trampoline.SlotDir, trampoline.LayerFold)
+	}
 	if cleared {
 		fmt.Fprintln(cmd.OutOrStdout(), "the root holds what persist folded from the persistent layer: the next boot starts the layer empty (the old one is kept as its -bak)")
 	}

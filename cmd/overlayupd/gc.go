@@ -11,15 +11,19 @@ import (
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-type gcCmd struct{ store storeFlag }
+type gcCmd struct {
+	store  storeFlag
+	booted func(*trampoline.Store) (string, error)
+}
 
 func newGCCmd(e *env) *cobra.Command {
-	c := &gcCmd{}
+	c := &gcCmd{booted: e.booted}
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove the failed root and the leftovers of interrupted applies",
 		Long: `Remove root.failed (the last trial that never committed, kept for diagnosis)
-and the leftovers of interrupted work: .stage-* files of an apply that was cut
+with layer.failed (what that trial wrote; kept while this system is that
+trial, rolled back and not rebooted yet), and the leftovers of interrupted work: .stage-* files of an apply that was cut
 off, rm-* entries of a removal that was. The committed, previous, staged and
 trying roots are never touched, nor the root this system runs.
 
@@ -39,7 +43,8 @@ func (c *gcCmd) run(st *trampoline.Store) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := st.GC(); err != nil {
+	booted, _ := c.booted(st)
+	if _, err := st.GCBooted(booted); err != nil {
 		return "", err
 	}
 	after, err := st.State()

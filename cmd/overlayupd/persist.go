@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -39,8 +40,10 @@ redirect_dir or metacopy, or an aufs layer, is refused: part of it lives in
 the lower layer. The layer must not change while persist reads it: stop
 what writes there, or persist refuses.
 
-A persistent layer is set aside only after the commit of that root, at its
-next boot: it is moved to DIR-bak (as persistent-move does) and the root
+In a trial boot the committed root's persistent layer (read-only below the
+trial's own layer) is folded in first, then the trial's layer, so that the
+new root holds what the overlay shows. A persistent layer is set aside only
+after the commit of that root, at its next boot: it is moved to DIR-bak (as persistent-move does) and the root
 boots with an empty layer. Nothing written there after persist read it is
 lost: it is in DIR-bak. Until then the root boots with the layer as it is.
 
@@ -66,6 +69,23 @@ signed record, or persist refuses unless --insecure.`,
 	return cmd
 }
 
+// stackedLayers lists the read-only layers the boot put between the
+// overlay's upper directory and the root, lowest first: those of them
+// that are mounted.
+func stackedLayers() []string {
+	ms, err := mounts.Read()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range []string{overlay.RwcommittedDir, overlay.ShadowtopDir} {
+		if _, ok := mounts.Find(ms, d); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 	store, err := c.store.open()
 	if err != nil {
@@ -75,6 +95,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 		return errorf(cmd, "persist needs a btrfs store (this one holds %s images): build a new image and 'overlayupd apply' it", store.Format.Name())
 	}
 	upper, persistent := c.upper, false
+	var below []string // read-only layers between the upper and the root, lowest first
 	if upper == "" {
 		st, err := overlay.CurrentStatus()
 		if err != nil {
@@ -84,6 +105,10 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 			return errorf(cmd, "no overlayfs overlay is active (union filesystem %q): there is nothing to persist", st.UnionFS)
 		}
 		upper, persistent = filepath.Join(overlay.RwdataDir, "data"), st.RWLayer == string(overlay.Persistent)
+		// In a trial boot the overlay shows more than its upper: the
+		// committed persistent layer below it, and the image's files
+		// that overlayupd.shadow=image put on top of that.
+		below = stackedLayers()
 	}
 	var staged string
 	var stats snapshot.MergeStats
@@ -110,8 +135,12 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 				_ = ws.Abort()
 			}
 		}()
-		if stats, err = snapshot.MergeUpper(upper, ws.Path); err != nil {
-			return fmt.Errorf("%w; nothing staged", err)
+		for _, l := range append(below, upper) {
+			ms, err := snapshot.MergeUpper(l, ws.Path)
+			if err != nil {
+				return fmt.Errorf("%w; nothing staged", err)
+			}
+			stats.Written, stats.Removed = stats.Written+ms.Written, stats.Removed+ms.Removed
 		}
 		if staged, err = stageWorkspace(st, ws, trampoline.Trial{Tries: c.tries, Deadline: c.deadline.d}, "merged", e.machines, e.deviceRecord(st, "persist", src, keys, insecure)); err != nil {
 			return err

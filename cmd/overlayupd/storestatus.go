@@ -84,6 +84,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	if s.LastBoot != nil {
 		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
 	}
+	printLayerStatus(w, s.Layer)
 	if s.Watchdog != nil {
 		fmt.Fprintf(w, "watchdog: %s\n", s.Watchdog.Summary)
 	}
@@ -104,4 +105,31 @@ func entrySize(e trampoline.EntryStatus) string {
 		return fmt.Sprintf("subvolume %d", e.ID)
 	}
 	return overlay.HumanBytes(uint64(e.Size))
+}
+
+// printLayerStatus says where a trial's writes are, and what the last
+// shadow check found.
+func printLayerStatus(w io.Writer, l *trampoline.LayerStatus) {
+	if l == nil {
+		return
+	}
+	if l.Trial {
+		fmt.Fprintf(w, "trial layer: %s holds the trial's writes (the committed root's persistent layer is read-only below it); commit keeps them, a failed trial discards them\n", trampoline.LayerTrial)
+	}
+	if l.FoldPending {
+		fmt.Fprintf(w, "trial layer: %s holds a committed trial's writes: the next boot folds them into the persistent layer\n", trampoline.LayerFold)
+	}
+	if l.Failed {
+		fmt.Fprintf(w, "trial layer: %s holds the last failed trial's writes, for diagnosis ('overlayupd gc' removes it)\n", trampoline.LayerFailed)
+	}
+	if r := l.Shadows; r != nil && (len(r.Files) > 0 || r.Error != "") {
+		fmt.Fprintf(w, "shadows (%s): %s\n", r.Time.Local().Format(time.DateTime), r.Summary())
+		for _, f := range r.Files {
+			line := fmt.Sprintf("  %s: %s by %s; the layer's %s: %s", f.Path, f.Change, r.Root, f.Layer, f.Action)
+			if f.Aside != "" {
+				line += ", now " + f.Aside
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }

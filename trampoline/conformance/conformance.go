@@ -32,6 +32,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 	t.Run("fallback", func(t *testing.T) { testFallback(t, newBackend(t)) })
 	t.Run("init", func(t *testing.T) { testInit(t, newBackend) })
 	t.Run("budget", func(t *testing.T) { testBudgetCrashes(t, newBackend) })
+	t.Run("layers", func(t *testing.T) { testLayerEvents(t, newBackend) })
+	t.Run("layer-boot", func(t *testing.T) { testLayerBootCrashes(t, newBackend) })
 }
 
 // RunPrimitives checks only the rename primitives, on an empty backend.
@@ -361,7 +363,9 @@ func labels(t *testing.T, b Backend) Labels {
 	return out
 }
 
-func isTestName(n string) bool { return len(n) <= 2 || strings.HasPrefix(n, "zz") }
+func isTestName(n string) bool {
+	return len(n) <= 2 || strings.HasPrefix(n, "zz") || strings.HasPrefix(n, "layer.")
+}
 
 func equal(a, b Labels) bool {
 	if len(a) != len(b) {
