@@ -103,7 +103,7 @@ func (Format) EntryID(slotDir, entry string) (string, error) {
 		return "", fmt.Errorf("identity of %s: %w", entry, err)
 	}
 	u := func(v int64) string { return strconv.FormatInt(v, 10) }
-	return "image:" + strconv.FormatUint(st.Ino, 10) + ":" + u(st.Size) + ":" + u(st.Mtim.Sec) + "." + u(st.Mtim.Nsec), nil
+	return "image:" + strconv.FormatUint(st.Ino, 10) + ":" + u(st.Size) + ":" + u(int64(st.Mtim.Sec)) + "." + u(int64(st.Mtim.Nsec)), nil
 }
 
 // Digest implements trampoline.Format: the image's sha256, in hex: of the

@@ -305,7 +305,7 @@ func at(fd int, name string) string { return "/proc/self/fd/" + strconv.Itoa(fd)
 // packTimes keeps atime and mtime as four little-endian 64-bit numbers.
 func packTimes(st *unix.Stat_t) []byte {
 	b := make([]byte, 0, 32)
-	for _, v := range []int64{st.Atim.Sec, st.Atim.Nsec, st.Mtim.Sec, st.Mtim.Nsec} {
+	for _, v := range []int64{int64(st.Atim.Sec), int64(st.Atim.Nsec), int64(st.Mtim.Sec), int64(st.Mtim.Nsec)} {
 		for i := range 8 {
 			b = append(b, byte(uint64(v)>>(8*i)))
 		}
@@ -321,5 +321,5 @@ func unpackTimes(b []byte) []unix.Timespec {
 		}
 		return int64(u)
 	}
-	return []unix.Timespec{{Sec: v(0), Nsec: v(1)}, {Sec: v(2), Nsec: v(3)}}
+	return []unix.Timespec{unix.NsecToTimespec(v(0)*1e9 + v(1)), unix.NsecToTimespec(v(2)*1e9 + v(3))}
 }
