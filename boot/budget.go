@@ -51,11 +51,11 @@ func startGoodMark(log *overlay.Log, count, cmdline string) {
 	}
 }
 
-// DefaultBootBudget is the budget without BudgetKey. It stays 0 (off) until
-// the trampoline's keeper marks good boots by itself (overlayupd.good_after):
-// without a good mark, a healthy device would fall back after a few
-// reboots.
-var DefaultBootBudget = 0
+// DefaultBootBudget is the budget without BudgetKey: on, with
+// trampoline.DefaultBootBudget boots. A healthy device never spends it: the
+// keeper marks each committed boot good after overlayupd.good_after or at
+// an orderly shutdown, and mark-good or commit --if-trial do so at once.
+var DefaultBootBudget = trampoline.DefaultBootBudget
 
 // ParseBootBudget decides the boot budget from the kernel command line: a
 // count of boots from 0 (off) to trampoline.MaxBootBudget. Anything else

@@ -65,7 +65,7 @@ func TestParseBootBudget(t *testing.T) {
 		want    int
 		warn    bool
 	}{
-		{"root=/dev/vda ro", DefaultBootBudget, false},
+		{"root=/dev/vda ro", 3, false}, // on by default
 		{"overlayupd.boot_budget=3", 3, false},
 		{"overlayupd.boot_budget=0", 0, false},
 		{"overlayupd.boot_budget=abc", DefaultBootBudget, true},

@@ -40,7 +40,7 @@ for a in $(arg act | tr , ' '); do
 	gc)
 		overlayupd gc 2>&1 | sed 's/^/result: gc: /'
 		echo "result: gc rc=$?"
-		echo "result: after-gc: entries $(ls -A /overlay/store/roots | tr '\n' ' ')" ;;
+		echo "result: after-gc: entries $(ls -A /overlay/store/roots | grep -v '^boots-' | tr '\n' ' ')" ;;
 	crash)
 		if [ "$2" = update ]; then
 			echo "result: crash-run: OVERLAYUPD_CRASH_AFTER_OP=$3 overlayupd update (/etc/version $4)"

@@ -39,6 +39,12 @@ if [ -n "$step" ]; then
 	fi
 fi
 echo "harness: step-done step=$step rc=$rc"
+# An orderly shutdown, as every real init does it: SIGTERM to all processes
+# (the boot budget's keeper marks a committed boot good then), a moment for
+# them to finish, then the power.
+kill -TERM -1 2>/dev/null
+i=0
+while [ $i -lt 50 ] && cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -q '^overlayupd-keepe[r]$'; do sleep 0.1; i=$((i+1)); done
 sync
 poweroff -f
 echo o > /proc/sysrq-trigger

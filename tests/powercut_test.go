@@ -57,6 +57,12 @@ func TestPowerCutsRandom(t *testing.T) {
 	sc := newStoreScenario(t, false, func(a *assets) map[string]string {
 		return map[string]string{"v2": storeImage(t, a, "v2", nil), "v3": storeImage(t, a, "v3", nil)}
 	})
+	// The boot budget is off here: a walk that cuts three committed boots
+	// in a row would see root.prev come back, at a point that depends on
+	// whether the cut came before or after the count's rename. The
+	// budget's own crash safety is the conformance suite's (a crash after
+	// every step of the fallback, on every backend) and TestStoreBootBudget's.
+	sc.args = append(sc.args, "overlayupd.boot_budget=0")
 	m := cutModel{committed: "v1"}
 	var boots, violations int
 	kinds := map[string]int{}

@@ -55,6 +55,7 @@ func shadowFixture(t *testing.T) (base, v1, v2, P string) {
 // trial, setting aside in a committed boot) show v2's files there while the
 // user's stay readable (unchanged, or in the aside directory).
 func TestShadows(t *testing.T) {
+	testroot.NeedOpenat2(t) // Shadows looks entries up with openat2 only
 	if !testroot.InPrivateMountNS(t) {
 		return
 	}
