@@ -46,8 +46,14 @@ func startGoodMark(log *overlay.Log, count, cmdline string) {
 		log.Warnf("%s", warning)
 	}
 	slot := filepath.Join(trampoline.StoreMount, trampoline.SlotDir)
-	if _, err := keeper.StartGoodMark(slot, count, after); err != nil {
+	_, err := keeper.StartGoodMark(slot, count, after)
+	switch {
+	case err != nil && after == 0:
+		log.Warnf("boot budget: could not mark this boot good (%v): run 'overlayupd mark-good' once the system is up", err)
+	case err != nil:
 		log.Warnf("boot budget: no keeper to mark this boot good (%v): run 'overlayupd mark-good' once the system is up", err)
+	case after == 0:
+		log.Infof("boot budget: this boot is marked good (%s=0)", GoodAfterKey)
 	}
 }
 

@@ -310,17 +310,27 @@ func TestBootBudget(t *testing.T) {
 	if got["IMAGE"] != "v1" || got["AFTER"] != "boot.reason boots-0 root.prev.sqsh root.sqsh " {
 		t.Errorf("boot 4: IMAGE=%q AFTER=%q, want v1 marked good:\n%s", got["IMAGE"], got["AFTER"], log)
 	}
-	// The keeper marks a committed boot good: at once with good_after=0 ...
+	// A committed boot is marked good: at once with good_after=0 (by the
+	// trampoline, before init; no keeper) ...
 	list := "ls /overlay/store/roots | tr '\\n' ' ' | sed 's/^/AFTER=/'; echo"
 	got, log = testroot.Boot(t, img, cmdline+" overlayupd.good_after=0", "ACTION=sleep 2; "+list)
 	if got["IMAGE"] != "v1" || got["AFTER"] != "boot.reason boots-0 root.prev.sqsh root.sqsh " {
 		t.Errorf("boot 5 (good_after=0): IMAGE=%q AFTER=%q, want v1 marked good by the keeper:\n%s", got["IMAGE"], got["AFTER"], log)
 	}
-	// ... and at an orderly shutdown (init's SIGTERM) before good_after.
+	// ... and at an orderly shutdown (init's SIGTERM) before good_after, once
+	// the boot has run for keeper.OrderlyFloor (5 s of good_after=10s);
+	// one within seconds of the boot is no mark (a root whose init reboots
+	// at once did not boot well).
 	term := "for p in /proc/[0-9]*; do [ \"$(head -c 17 $p/cmdline 2>/dev/null)\" = overlayupd-keeper ] && kill -TERM ${p#/proc/}; done; sleep 2; "
-	got, log = testroot.Boot(t, img, cmdline+" overlayupd.good_after=1h", "ACTION=ls /overlay/store/roots | tr '\\n' ' ' | sed 's/^/BEFORE=/'; echo; "+term+list)
-	if got["BEFORE"] != "boot.reason boots-1 root.prev.sqsh root.sqsh " || got["AFTER"] != "boot.reason boots-0 root.prev.sqsh root.sqsh " {
-		t.Errorf("boot 6 (SIGTERM): BEFORE=%q AFTER=%q, want the count marked good at the signal:\n%s", got["BEFORE"], got["AFTER"], log)
+	before := "ls /overlay/store/roots | tr '\\n' ' ' | sed 's/^/BEFORE=/'; echo; "
+	got, log = testroot.Boot(t, img, cmdline+" overlayupd.good_after=10s", "ACTION="+before+term+list)
+	if got["BEFORE"] != "boot.reason boots-1 root.prev.sqsh root.sqsh " || got["AFTER"] != "boot.reason boots-1 root.prev.sqsh root.sqsh " ||
+		!strings.Contains(log, "this boot is not marked good: it shut down") {
+		t.Errorf("boot 6 (SIGTERM at once): BEFORE=%q AFTER=%q, want no mark (the count stays):\n%s", got["BEFORE"], got["AFTER"], log)
+	}
+	got, log = testroot.Boot(t, img, cmdline+" overlayupd.good_after=10s", "ACTION="+before+"sleep 6; "+term+list)
+	if got["BEFORE"] != "boot.reason boots-2 root.prev.sqsh root.sqsh " || got["AFTER"] != "boot.reason boots-0 root.prev.sqsh root.sqsh " {
+		t.Errorf("boot 6b (SIGTERM after 6 s): BEFORE=%q AFTER=%q, want the count marked good at the signal:\n%s", got["BEFORE"], got["AFTER"], log)
 	}
 	// Without the budget, nothing is counted and the bad root would boot forever.
 	got, _ = testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.boot_budget=0")

@@ -18,18 +18,26 @@ const GoodCount = "boots-0"
 // markGoodLoop is the keeper of a committed boot under a boot budget: it
 // marks the boot good once it has run for GoodAfter (counted from its own
 // start, just before the real init: a container's or a test namespace's
-// uptime is the host's), or earlier at an orderly
-// shutdown (init sends every process SIGTERM then), and exits. A panic, a
-// power cut or a reboot -f before then leaves the count as the trampoline
-// left it: the boot did not earn the mark.
+// uptime is the host's), or earlier at an orderly shutdown (init sends every
+// process SIGTERM then) once the boot has run for OrderlyFloor, and exits.
+// A panic, a power cut, a reboot -f, or an orderly reboot within seconds
+// leaves the count as the trampoline left it: the boot did not earn the
+// mark.
 func (k *keeper) markGoodLoop() int {
+	start := time.Now()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	why := "up for " + FormatDuration(k.cfg.GoodAfter)
 	select {
 	case <-time.After(k.cfg.GoodAfter):
 	case s := <-sig:
-		why = "an orderly shutdown (" + s.String() + ")"
+		up, floor := time.Since(start), OrderlyFloor(k.cfg.GoodAfter)
+		if up < floor {
+			k.log.warn("boot budget: this boot is not marked good: it shut down (%s) after %s, before the %s an orderly shutdown needs (a root that reboots within seconds did not boot well)",
+				s, FormatDuration(up.Truncate(time.Second)), FormatDuration(floor))
+			return 0
+		}
+		why = "an orderly shutdown (" + s.String() + ") after " + FormatDuration(up.Truncate(time.Second))
 	}
 	if err := k.markGood(); err != nil {
 		k.log.warn("boot budget: could not mark this boot good after %s: %v", why, err)
@@ -43,8 +51,9 @@ func (k *keeper) markGoodLoop() int {
 // of the slot directory, as the commands take it), with the store's mount
 // writable for the moment of the rename, then fsyncs the directory. A count
 // already renamed (mark-good, a commit) is no error.
-func (k *keeper) markGood() error {
-	fd := k.cfg.SlotFD
+func (k *keeper) markGood() error { return markGoodIn(k.cfg.SlotFD, k.cfg.BootCount) }
+
+func markGoodIn(fd int, count string) error {
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		return err
 	}
@@ -58,7 +67,7 @@ func (k *keeper) markGood() error {
 		return err
 	}
 	defer restore()
-	err = unix.Renameat2(fd, k.cfg.BootCount, fd, GoodCount, unix.RENAME_NOREPLACE)
+	err = unix.Renameat2(fd, count, fd, GoodCount, unix.RENAME_NOREPLACE)
 	if err == unix.ENOENT {
 		return nil
 	}
@@ -75,12 +84,20 @@ func (k *keeper) markGood() error {
 // GoodCount) after goodAfter or at an orderly shutdown. Like Arm, a fork
 // and exec of this binary that the real init inherits and reaps; the slot
 // directory is its descriptor 3.
+//
+// With goodAfter 0 there is no keeper: the boot is marked good here, at
+// once (pid 0). Why not a keeper that marks at once: it would remount the
+// store writable for a moment while the real init starts, racing whatever
+// init reads of the mount table then.
 func StartGoodMark(slotDir, count string, goodAfter time.Duration) (int, error) {
 	slot, err := os.OpenFile(slotDir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer slot.Close()
+	if goodAfter == 0 {
+		return 0, markGoodIn(int(slot.Fd()), count)
+	}
 	cfg := Config{SlotFD: 3, BootCount: count, GoodAfter: goodAfter}
 	return start(cfg, slot)
 }

@@ -147,3 +147,15 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// MaxOrderlyFloor bounds OrderlyFloor.
+const MaxOrderlyFloor = 30 * time.Second
+
+// OrderlyFloor is how long a committed boot must have run before an
+// orderly shutdown marks it good: half of goodAfter, at most
+// MaxOrderlyFloor. Why a floor: init sends SIGTERM at every orderly
+// reboot, also the one a failing root's init or a watchdog-like service
+// makes within seconds of boot; such a root must spend its budget.
+func OrderlyFloor(goodAfter time.Duration) time.Duration {
+	return min(goodAfter/2, MaxOrderlyFloor)
+}

@@ -105,3 +105,17 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderlyFloor(t *testing.T) {
+	for _, c := range []struct{ goodAfter, want time.Duration }{
+		{0, 0},
+		{10 * time.Second, 5 * time.Second},
+		{time.Minute, 30 * time.Second},
+		{5 * time.Minute, 30 * time.Second},
+		{24 * time.Hour, 30 * time.Second},
+	} {
+		if got := OrderlyFloor(c.goodAfter); got != c.want {
+			t.Errorf("OrderlyFloor(%v) = %v, want %v", c.goodAfter, got, c.want)
+		}
+	}
+}
