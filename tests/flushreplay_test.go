@@ -24,9 +24,13 @@ package tests
 // The store has a persistent writable layer, so its filesystem stays
 // writable after boot: a command's renames are durable through its own
 // directory fsyncs only (on a read-only store, the remount back to
-// read-only runs sync(2), which would hide a missing fsync).
-// TestFlushReplayNoDirSync builds the binaries without directory fsyncs
-// (the overlayupd_nodirsync tag) and requires the check to fail.
+// read-only runs sync(2), which would hide a missing fsync). The recorded
+// boots mount it with commit=600 (flushCommit), checked in the guest's
+// mount table: ext4's journal commit timer would otherwise make a pending
+// rename durable whenever it fired, and the result would hang on the
+// boot's timing. TestFlushReplayNoDirSync builds the binaries without
+// directory fsyncs (the overlayupd_nodirsync tag), the ones the images run
+// included, and requires the check to catch both the apply and the commit.
 
 import (
 	"bytes"
@@ -37,6 +41,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,11 +60,17 @@ import (
 // The store disk: a 256 MiB ext4, then 1 MiB that no filesystem uses, where
 // the sentinels go (one 4 KiB block each).
 const (
-	flushFSBytes      = 256 << 20
-	flushDiskBytes    = flushFSBytes + 1<<20
-	sentinelApply     = flushFSBytes / 512
-	sentinelCommit    = sentinelApply + 8
-	sentinelPrefix    = "OVERLAYUPD-SENTINEL "
+	flushFSBytes   = 256 << 20
+	flushDiskBytes = flushFSBytes + 1<<20
+	sentinelApply  = flushFSBytes / 512
+	sentinelCommit = sentinelApply + 8
+	sentinelPrefix = "OVERLAYUPD-SENTINEL "
+	// flushCommit is the recorded boots' rootflags: ext4's journal commit
+	// timer (5 s by default) never fires in a recording, so a rename is on
+	// the disk at a flush point only when a sync, an fsync of its directory
+	// or an fsync of another file (which commits the whole journal
+	// transaction) put it there, never by the timing of the boot.
+	flushCommit       = "commit=600"
 	flushRunSentinels = `
 sentinel() {
 	# the command said rc=0: mark it in the disk's write log, durably
@@ -69,10 +81,12 @@ sentinel() {
 )
 
 // flushRun is the recorded boots' step: apply:vX or commit, each followed
-// by its sentinel when it exits 0.
+// by its sentinel when it exits 0. It first shows the store's mounts, whose
+// options must hold flushCommit.
 var flushRun = `
 . /test/lib.sh
 show
+echo "result: storemounts $(grep '^/dev/vda ' /proc/mounts | tr '\n' ';')"
 ` + flushRunSentinels + `
 for a in $(arg act | tr , ' '); do
 	set -- $(echo "$a" | tr : ' ')
@@ -108,7 +122,7 @@ func (r flushResult) String() string {
 // invariants at every flush point.
 func TestFlushReplay(t *testing.T) {
 	s := newSession(t)
-	res := flushReplay(t, s, os.Getenv("OVERLAYUPD_FULL") == "1")
+	res := flushReplay(t, s, false, os.Getenv("OVERLAYUPD_FULL") == "1")
 	fmt.Printf("flush-point replay: %s\n", res)
 	for _, v := range res.violations {
 		t.Error(v)
@@ -120,32 +134,69 @@ func TestFlushReplay(t *testing.T) {
 
 // TestFlushReplayNoDirSync: binaries built without directory fsyncs
 // (overlayupd_nodirsync) must fail the same check: a rename that the
-// command reported done is not on the disk at a later flush point.
+// command reported done is not on the disk at a later flush point. Both
+// the host's pair (store init installs its init-overlay as the store's
+// trampoline) and the guest's (what the images run: apply, commit) are
+// rebuilt so.
 func TestFlushReplayNoDirSync(t *testing.T) {
-	if os.Getenv("OVERLAYUPD_FULL") != "1" {
-		// It depends on ext4's 5 s journal commit not landing between a
-		// rename and the sentinel: on a quiet host it did (0 violations in
-		// one run of 29 points), so it is not a make test gate yet.
-		t.Skip("timing-dependent (ext4's journal commit can hide the missing fsyncs): make test-full runs it")
-	}
 	s := newSession(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "overlayupd-test")
-	out, err := runOut(repoRoot(), "make", "--no-print-directory", "build-test", "TESTBIN="+bin, "TEST_TAGS=overlayupd_nodirsync")
-	if err != nil {
-		t.Fatalf("build without directory fsyncs: %v\n%s", err, out)
-	}
 	a := *s.a
-	a.bin, a.init = bin, filepath.Join(dir, "init-overlay")
+	a.bin, a.init = buildNoDirSync(t, "")
+	a.guestBin, a.guestInit = a.bin, a.init
+	if !a.arch.native() {
+		a.guestBin, a.guestInit = buildNoDirSync(t, a.arch.name)
+	}
 	nds := *s
 	nds.a = &a
-	res := flushReplay(t, &nds, false)
+	res := flushReplay(t, &nds, true, false)
 	fmt.Printf("flush-point replay without directory fsyncs: %s\n", res)
 	for _, v := range res.violations {
 		t.Logf("caught: %s", v)
 	}
-	if len(res.violations) == 0 {
-		t.Errorf("the replay found no violation in a build without directory fsyncs (%s)", res)
+	// Each command's last renames are durable only through its directory
+	// fsyncs (nothing else fsyncs before its sentinel, and the timer is
+	// off): both must be caught, every run.
+	for _, cmd := range []string{"apply", "commit"} {
+		if !slices.ContainsFunc(res.violations, func(v string) bool { return strings.Contains(v, cmd+" reported success") }) {
+			t.Errorf("the replay did not catch the %s of a build without directory fsyncs (%s)", cmd, res)
+		}
+	}
+}
+
+// buildNoDirSync builds the test binary pair with the overlayupd_nodirsync
+// tag for make's TARGET (empty: this machine) into a temp directory.
+func buildNoDirSync(t *testing.T, target string) (bin, init string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin = filepath.Join(dir, "overlayupd-test")
+	args := []string{"--no-print-directory", "build-test", "TESTBIN=" + bin, "TEST_TAGS=overlayupd_nodirsync"}
+	if target != "" {
+		args = append(args, "TARGET="+target)
+	}
+	if out, err := runOut(repoRoot(), "make", args...); err != nil {
+		t.Fatalf("build without directory fsyncs (TARGET=%q): %v\n%s", target, err, out)
+	}
+	return bin, filepath.Join(dir, "init-overlay")
+}
+
+// noDirSyncMarker is atomicfile.NoDirSyncMarker's first word, which only an
+// overlayupd_nodirsync build holds (the Makefile greps for it too).
+const noDirSyncMarker = "OVERLAYUPD_NODIRSYNC"
+
+// requireBuild fails the test unless each binary is (nodirsync) or is not
+// a build without directory fsyncs: the replay must record the binaries it
+// means to judge. The images hold the assets' guest pair, not bin and init:
+// a test that swaps one pair and not the other judges the wrong build.
+func requireBuild(t *testing.T, nodirsync bool, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := bytes.Contains(b, []byte(noDirSyncMarker)); has != nodirsync {
+			t.Fatalf("%s: built without directory fsyncs: %v, want %v", p, has, nodirsync)
+		}
 	}
 }
 
@@ -157,10 +208,18 @@ func runOut(dir, name string, args ...string) (string, error) {
 }
 
 // flushReplay records the two boots on a fresh store and checks every
-// flush point; bootAll boots every point instead of the sample.
-func flushReplay(t *testing.T, s *session, bootAll bool) flushResult {
+// flush point; bootAll boots every point instead of the sample. nodirsync
+// says which build the binaries must be (requireBuild).
+func flushReplay(t *testing.T, s *session, nodirsync, bootAll bool) flushResult {
 	t.Helper()
 	testroot.RequireRoot(t, "cp")
+	// What the images run, and the trampoline store init installs: the
+	// guest's init-overlay on another architecture, else the one beside bin.
+	tramp := s.a.init
+	if !s.a.arch.native() {
+		tramp = s.a.guestInit
+	}
+	requireBuild(t, nodirsync, s.a.guestBin, s.a.guestInit, tramp)
 	add := func(r *rootTree) { r.step("flushrun", storeRunPrefix+flushRun) }
 	v1, v2 := storeImage(t, s.a, "v1", add), storeImage(t, s.a, "v2", add)
 	d := storeDisk(t, s, v1, true, map[string]string{"v2": v2})
@@ -175,7 +234,7 @@ func flushReplay(t *testing.T, s *session, bootAll bool) flushResult {
 	}
 	sc := &storeScenario{t: t, s: s, d: d}
 	record := func(want, act, sentinel string) {
-		o := sc.opts(act)
+		o := sc.opts(act, "rootflags="+flushCommit)
 		o.step = "flushrun"
 		o.drive = []string{
 			"-blockdev", "driver=file,node-name=store,filename=" + d.path,
@@ -187,6 +246,16 @@ func flushReplay(t *testing.T, s *session, bootAll bool) flushResult {
 		out := s.run(d, o)
 		b := parseStoreBoot(t, sc.boots, out)
 		sc.wantImage(b, want)
+		m := regexp.MustCompile(`result: storemounts (.*)\n`).FindStringSubmatch(out)
+		if m == nil || strings.TrimSpace(m[1]) == "" {
+			t.Fatalf("boot %d: the store's mounts are not shown; console tail:\n%s", sc.boots, tail(out, 30))
+		}
+		for _, mnt := range strings.Split(strings.TrimSuffix(m[1], ";"), ";") {
+			f := strings.Fields(mnt) // device, mount point, type, options, ...
+			if len(f) < 4 || !slices.Contains(strings.Split(f[3], ","), flushCommit) {
+				t.Fatalf("boot %d: the store is mounted without %s (%s): ext4's commit timer could make a rename durable by chance", sc.boots, flushCommit, mnt)
+			}
+		}
 		if !strings.Contains(out, "result: sentinel "+sentinel+"\n") {
 			t.Fatalf("boot %d: no %s sentinel; console tail:\n%s", sc.boots, sentinel, tail(out, 30))
 		}
