@@ -8,6 +8,7 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
+	"github.com/overlayupd/overlayupd/keeper"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -74,6 +75,9 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		}
 	}()
 	plan, err := s.Boot()
+	// A store that could not be changed (read-only media, I/O errors) has
+	// not counted this boot: no good mark to leave either.
+	counted := err == nil
 	if err != nil {
 		log.Warnf("store: %v", err)
 	} else {
@@ -103,10 +107,11 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		} else {
 			err = overlay.Boot(log, layout)
 		}
+		committed := counted && s.BootBudget > 0 && plan.Boot.Role == trampoline.RoleCommitted
 		if err == nil {
 			// The committed root booted (not root.prev in its stead): under a
 			// budget, leave the keeper that marks the boot good.
-			if count, _, ok := plan.After.BootCount(); ok && s.BootBudget > 0 && plan.Boot.Role == trampoline.RoleCommitted {
+			if count, _, ok := plan.After.BootCount(); ok && committed {
 				startGoodMark(log, count, cmdline)
 			}
 			return plan.Trial, nil
@@ -120,6 +125,18 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 			// it read-only rather than not at all. The store is detached
 			// then, so it goes read-only first.
 			log.Warnf("store: %v; booting %s read-only without overlay", err, plan.Boot.Name)
+			if committed {
+				// Why mark now: without an overlay the store is out of
+				// reach of the running system (no keeper, no mark-good),
+				// so a layer fault would swap root and root.prev every
+				// few boots, blaming a root that mounted.
+				count, _, _ := plan.After.BootCount()
+				if _, merr := keeper.StartGoodMark(s.SlotDir, count, 0); merr != nil {
+					log.Warnf("boot budget: could not mark this boot good: %v", merr)
+				} else {
+					log.Infof("boot budget: this boot is marked good: the root mounted, and without an overlay the store is out of the running system's reach")
+				}
+			}
 			w.restore(log)
 			lerr := overlay.BootLowerOnly(log, lower)
 			if lerr == nil {

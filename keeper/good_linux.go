@@ -1,6 +1,8 @@
 package keeper
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,22 +24,32 @@ const GoodCount = "boots-0"
 // process SIGTERM then) once the boot has run for OrderlyFloor, and exits.
 // A panic, a power cut, a reboot -f, or an orderly reboot within seconds
 // leaves the count as the trampoline left it: the boot did not earn the
-// mark.
+// mark. Neither does a boot whose PID 1 never became the real init (its
+// exec failed: PID 1 is still this binary, in an emergency shell or its
+// halt loop).
 func (k *keeper) markGoodLoop() int {
 	start := time.Now()
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	signal.Notify(sig, unix.SIGTERM, unix.SIGINT)
+	// A hangup is no shutdown (and its default action would end the keeper).
+	signal.Ignore(unix.SIGHUP)
 	why := "up for " + FormatDuration(k.cfg.GoodAfter)
 	select {
 	case <-time.After(k.cfg.GoodAfter):
 	case s := <-sig:
 		up, floor := time.Since(start), OrderlyFloor(k.cfg.GoodAfter)
 		if up < floor {
-			k.log.warn("boot budget: this boot is not marked good: it shut down (%s) after %s, before the %s an orderly shutdown needs (a root that reboots within seconds did not boot well)",
+			// Why exit rather than wait on: a shutdown waits for the
+			// processes it signalled (systemd up to 90 s).
+			k.log.warn("boot budget: %s after %s, before the %s an orderly shutdown needs to mark this boot good (a root that reboots within seconds did not boot well)",
 				s, FormatDuration(up.Truncate(time.Second)), FormatDuration(floor))
 			return 0
 		}
 		why = "an orderly shutdown (" + s.String() + ") after " + FormatDuration(up.Truncate(time.Second))
+	}
+	if same, err := sameExecutable("/proc/1/exe", "/proc/self/exe"); err == nil && same {
+		k.log.warn("boot budget: this boot is not marked good: PID 1 is still the trampoline (the real init never ran)")
+		return 1
 	}
 	if err := k.markGood(); err != nil {
 		k.log.warn("boot budget: could not mark this boot good after %s: %v", why, err)
@@ -47,13 +59,25 @@ func (k *keeper) markGoodLoop() int {
 	return 0
 }
 
+// sameExecutable reports whether two /proc/PID/exe links name one file.
+func sameExecutable(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino, nil
+}
+
 // markGood renames the boot count to GoodCount, under the store lock (flock
 // of the slot directory, as the commands take it), with the store's mount
 // writable for the moment of the rename, then fsyncs the directory. A count
 // already renamed (mark-good, a commit) is no error.
 func (k *keeper) markGood() error { return markGoodIn(k.cfg.SlotFD, k.cfg.BootCount) }
 
-func markGoodIn(fd int, count string) error {
+func markGoodIn(fd int, count string) (err error) {
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		return err
 	}
@@ -66,9 +90,13 @@ func markGoodIn(fd int, count string) error {
 	if err != nil {
 		return err
 	}
-	defer restore()
+	defer func() {
+		if rerr := restore(); rerr != nil && err == nil {
+			err = fmt.Errorf("put the store back read-only: %w", rerr)
+		}
+	}()
 	err = unix.Renameat2(fd, count, fd, GoodCount, unix.RENAME_NOREPLACE)
-	if err == unix.ENOENT {
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {

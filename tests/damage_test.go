@@ -98,7 +98,10 @@ func damageScenario(t *testing.T, c damageCase) {
 	d, size := committedStoreDisk(t, s, storeImage(t, s.a, "v1", nil), storeImage(t, s.a, "v2", nil))
 	off := size / c.frac &^ 4095
 	sc := &storeScenario{t: t, s: s, d: d,
-		args: []string{fmt.Sprintf("overlayupd.boot_budget=%d", damageBudget), "overlayupd.verity=" + c.verity}}
+		// hardoff: the damaged device is power-cycled, never shut down
+		// in order (an orderly shutdown after the keeper's floor would
+		// mark it good; that is TestStoreBootBudget's).
+		args: []string{fmt.Sprintf("overlayupd.boot_budget=%d", damageBudget), "overlayupd.verity=" + c.verity, "harness.hardoff=1"}}
 	var helper string
 	if c.flakey {
 		helper = buildHelper(t, "tests/dmflakey")

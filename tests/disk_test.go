@@ -24,8 +24,9 @@ read up idle < /proc/uptime
 echo "harness: init-start uptime=$up pid=$$"
 [ -d /sys/kernel ] || mount -t sysfs sysfs /sys
 step=
+hardoff=
 for arg in $(cat /proc/cmdline); do
-	case $arg in step=*) step=${arg#step=} ;; esac
+	case $arg in step=*) step=${arg#step=} ;; harness.hardoff=1) hardoff=1 ;; esac
 done
 echo "harness: rootmount $(awk '$2 == "/" {m = $1 " " $3 " " $4} END {print m}' /proc/mounts)"
 rc=0
@@ -40,11 +41,15 @@ if [ -n "$step" ]; then
 fi
 echo "harness: step-done step=$step rc=$rc"
 # An orderly shutdown, as every real init does it: SIGTERM to all processes
-# (the boot budget's keeper marks a committed boot good then), a moment for
-# them to finish, then the power.
-kill -TERM -1 2>/dev/null
-i=0
-while [ $i -lt 50 ] && cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -q '^overlayupd-keepe[r]$'; do sleep 0.1; i=$((i+1)); done
+# (the boot budget's keeper marks a committed boot good then, once it has
+# run long enough), a moment for them to finish, then the power. With
+# harness.hardoff=1 (the budget's scenarios: a failing device that is
+# power-cycled), the power only.
+if [ -z "$hardoff" ]; then
+	kill -TERM -1 2>/dev/null
+	i=0
+	while [ $i -lt 50 ] && cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -q '^overlayupd-keepe[r]$'; do sleep 0.1; i=$((i+1)); done
+fi
 sync
 poweroff -f
 echo o > /proc/sysrq-trigger

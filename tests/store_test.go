@@ -75,6 +75,8 @@ for a in $(arg act | tr , ' '); do
 		sync; echo "result: power cut"; echo b > /proc/sysrq-trigger; sleep 5; echo "result: survived the power cut" ;;
 	hang)
 		echo "result: hanging"; sleep 1000 ;;
+	sleep)
+		sleep "$2"; echo "result: slept $2" ;;
 	cutmark)
 		echo "result: cut-here" ;;
 	commit-force)
@@ -605,4 +607,16 @@ func TestStoreBootBudget(t *testing.T) {
 		t.Errorf("entries %q, want the failing root kept as root.prev", b.entries)
 	}
 	must(t, b.console, `result: bootcount boots-1 \n`) // a fresh count, this boot's
+
+	// The keeper under a real init, with good_after=40s (its floor for an
+	// orderly shutdown: 20 s): a shutdown within seconds earns no mark, one
+	// after the floor does. That boot shut down within seconds too (the
+	// default good_after, floor 30 s): the count goes on.
+	sc.args = []string{"overlayupd.boot_budget=3", "overlayupd.good_after=40s"}
+	b = sc.boot("v1", "")
+	must(t, b.console, `result: bootcount boots-2 \n`)
+	must(t, b.console, `boot budget: terminated after [\dms]+, before the 20s an orderly shutdown needs to mark this boot good`)
+	b = sc.boot("v1", "sleep:25")
+	must(t, b.console, `result: bootcount boots-3 \n`)
+	must(t, b.console, `boot budget: this boot is marked good \(an orderly shutdown \(terminated\) after [\dms]+\)`)
 }

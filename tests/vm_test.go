@@ -113,6 +113,10 @@ type vm struct {
 	done   chan struct{}
 }
 
+// consoleQuiet is how long the console may be silent before a line that
+// waits to be mended is handed on as it is.
+const consoleQuiet = 300 * time.Millisecond
+
 // boot starts QEMU on the disk and streams its console.
 func (s *session) boot(d *disk, o bootOpts) *vm {
 	t := s.t
@@ -167,21 +171,52 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 		<-bootSlots
 		t.Fatalf("start qemu: %v", err)
 	}
+	chunks := make(chan []byte, 16)
 	go func() {
-		chunk := make([]byte, 4096)
+		defer close(chunks)
 		for {
+			chunk := make([]byte, 4096)
 			n, rerr := out.Read(chunk)
 			if n > 0 {
-				clean := []byte(strings.ReplaceAll(string(chunk[:n]), "\r", ""))
-				logf.Write(clean)
-				v.mu.Lock()
-				v.buf = append(v.buf, clean...)
-				v.mu.Unlock()
+				chunks <- chunk[:n]
 			}
 			if rerr != nil {
-				break
+				return
 			}
 		}
+	}()
+	go func() {
+		// The log file gets the raw console; the tests see it mended
+		// (mendConsole), a line split by a kernel record held back until
+		// its end comes, or the console is quiet for consoleQuiet.
+		var pending []byte
+		hand := func(flush bool) {
+			var done []byte
+			done, pending = mendConsole(pending, flush)
+			v.mu.Lock()
+			v.buf = append(v.buf, done...)
+			v.mu.Unlock()
+		}
+		quiet := time.NewTimer(consoleQuiet)
+		for open := true; open; {
+			select {
+			case chunk, ok := <-chunks:
+				if !ok {
+					open = false
+					break
+				}
+				clean := []byte(strings.ReplaceAll(string(chunk), "\r", ""))
+				logf.Write(clean)
+				pending = append(pending, clean...)
+				hand(false)
+				quiet.Reset(consoleQuiet)
+			case <-quiet.C:
+				hand(true)
+				quiet.Reset(consoleQuiet)
+			}
+		}
+		quiet.Stop()
+		hand(true)
 		werr := v.cmd.Wait()
 		<-bootSlots
 		logf.Close()
