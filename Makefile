@@ -182,8 +182,8 @@ test: deps build build-test lint
 	$(MAKE) --no-print-directory test-arm-unit
 	$(MAKE) --no-print-directory test-arm-smoke
 
-# make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the systemd root
-# of the watchdog's case e, built once with mmdebstrap and cached.
+# make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the Debian
+# root's full store walk, classic mode and btrfs update (tests/debian_test.go).
 test-full: deps build build-test lint
 	OVERLAYUPD_FULL=1 OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 90m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
