@@ -28,7 +28,10 @@ const debStage2Dir = ".stage2"
 // Essential:yes packages first with --force-depends (they are made to be
 // installed together), then the rest, then it configures what is left and
 // checks that every package is installed. It prints its steps with the
-// uptime, removes the .debs, and powers off.
+// uptime, removes the .debs and what mmdebstrap's cleanup would, and powers
+// off. Its text is part of the base's cache key (debianSpec.baseKey). The tree's programs are
+// called by their paths: Debian's busybox runs its own applets (dpkg among
+// them) before it looks at PATH.
 const debStage2Init = `#!/.stage2/busybox sh
 b=/.stage2/busybox
 $b mount -o remount,rw / || { echo "stage2: done rc=remount"; echo o > /proc/sysrq-trigger; }
@@ -41,27 +44,29 @@ rc=0
 cd /var/cache/apt/archives || rc=cd
 if [ $rc = 0 ]; then
 	step essential
-	dpkg --install --force-depends $($b cat /.stage2/essential) || rc=essential
+	/usr/bin/dpkg --install --force-depends $($b cat /.stage2/essential) || rc=essential
 fi
 if [ $rc = 0 ]; then
 	step rest
-	dpkg --install --force-depends $($b cat /.stage2/rest) || rc=rest
+	/usr/bin/dpkg --install --force-depends $($b cat /.stage2/rest) || rc=rest
 fi
 if [ $rc = 0 ]; then
 	step configure
-	dpkg --configure -a || rc=configure
+	/usr/bin/dpkg --configure -a || rc=configure
 fi
 if [ $rc = 0 ]; then
-	bad=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | $b grep -v '^ii ')
-	audit=$(dpkg --audit)
-	n=$(dpkg-query -W -f '${Package}\n' | $b wc -l)
+	bad=$(/usr/bin/dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | $b grep -v '^ii ')
+	audit=$(/usr/bin/dpkg --audit)
+	n=$(/usr/bin/dpkg-query -W -f '${Package}\n' | $b wc -l)
 	echo "stage2: packages $n"
 	if [ -n "$bad$audit" ]; then
 		echo "stage2: not installed: $bad $audit"
 		rc=audit
 	fi
 fi
-$b rm -f /var/cache/apt/archives/*.deb
+# What mmdebstrap's cleanup removes, and apt's caches.
+$b rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin /var/cache/ldconfig/aux-cache \
+	/var/log/dpkg.log /var/log/alternatives.log
 $b sync
 step "done rc=$rc"
 $b mount -o remount,ro /

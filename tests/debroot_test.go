@@ -112,9 +112,14 @@ func debianRoot(t *testing.T, spec debianSpec) string {
 	return out
 }
 
-// baseKey names the base tarball: suite, variant, architecture and packages.
+// baseKey names the base tarball: suite, variant, architecture and
+// packages, and for a foreign architecture the second stage's script.
 func (s debianSpec) baseKey() string {
-	h := sha256.Sum256([]byte(strings.Join(append([]string{s.Suite, s.Variant}, s.Include...), "\x00")))
+	fields := append([]string{s.Suite, s.Variant}, s.Include...)
+	if s.archTag() != "" {
+		fields = append(fields, debStage2Init)
+	}
+	h := sha256.Sum256([]byte(strings.Join(fields, "\x00")))
 	return s.Suite + "-" + s.Variant + s.archTag() + "-" + hex.EncodeToString(h[:6])
 }
 
