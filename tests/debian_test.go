@@ -18,6 +18,11 @@ package tests
 // TestDebianBtrfsUpdate (make test-full): classic mode with tmpfs on the
 // same root; a btrfs store where `update --` installs a local .deb with
 // dpkg, then commit.
+//
+// They run on any guest (OVERLAYUPD_VM_ARCH): the root is the guest's
+// architecture (debianRoot), and the images and stores hold the guest's
+// overlayupd and init-overlay. make test-arm-debian runs TestDebianStore
+// and TestDebianBtrfsUpdate on arm64.
 
 import (
 	"crypto/sha256"
