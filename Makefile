@@ -69,7 +69,7 @@ PREFIX    ?= /usr
 export PATH := $(PATH):$(or $(shell PATH='$(PATH)' $(GO) env GOPATH 2>/dev/null),$(HOME)/go)/bin
 export OVERLAYUPD_BIN := $(abspath $(BIN))
 
-.PHONY: all build build-test release install deps lint test test-full test-unit test-arm-unit test-unit-on test-arm test-arm-smoke test-vm-on test-vm crashtest demo bench clean
+.PHONY: all build build-test release install deps lint test test-full test-unit test-arm-unit test-unit-on test-arm test-arm-smoke test-arm-debian test-vm-on test-vm crashtest demo bench clean
 
 all: build
 
@@ -183,10 +183,12 @@ test: deps build build-test lint
 	$(MAKE) --no-print-directory test-arm-smoke
 
 # make test, plus the slow VM scenarios (OVERLAYUPD_FULL=1): the Debian
-# root's full store walk, classic mode and btrfs update (tests/debian_test.go).
+# root's full store walk, classic mode and btrfs update (tests/debian_test.go);
+# then the Debian root's scenarios on an arm64 guest (test-arm-debian).
 test-full: deps build build-test lint
 	OVERLAYUPD_FULL=1 OVERLAYUPD_BIN=$(abspath $(TESTBIN)) $(GO) test -count=1 -timeout 90m ./...
 	$(GO) test -count=1 -tags overlayupd_crashhook -run 'Crash' ./cmd/overlayupd/
+	$(MAKE) --no-print-directory test-arm-debian
 
 # Power cuts at scale: the random walk of tests/powercut_test.go with 500 cuts
 # (make test runs 50); POWERCUTS and POWERCUT_SEED override.
@@ -236,10 +238,19 @@ test-arm: deps build-test
 test-arm-smoke: deps build-test
 	@set -e; for a in $(ARM_VM_ARCHES); do $(MAKE) --no-print-directory test-vm-on ARCH=$$a RUN='$(ARM_SMOKE)'; done
 
-# test-vm-on ARCH=arm64|armhf [RUN=regexp]: the VM suite on one guest architecture.
+# The Debian bookworm root with systemd through the squashfs and the btrfs
+# store on an arm64 guest (part of make test-full): the root is built for
+# arm64 without binfmt_misc, its packages installed by a boot of the guest
+# (tests/debforeign_test.go), and cached apart from the amd64 one.
+ARM_DEBIAN := ^(TestDebianStore|TestDebianBtrfsUpdate)$$
+test-arm-debian: deps build-test
+	$(MAKE) --no-print-directory test-vm-on ARCH=arm64 RUN='$(ARM_DEBIAN)' FULL=1 VMTIMEOUT=90m
+
+# test-vm-on ARCH=arm64|armhf [RUN=regexp] [FULL=1]: the VM suite on one
+# guest architecture (FULL=1: with the slow scenarios, OVERLAYUPD_FULL).
 test-vm-on:
 	$(MAKE) --no-print-directory build-test TARGET=$(ARCH)
-	OVERLAYUPD_VM_ARCH=$(ARCH) OVERLAYUPD_GUEST_BIN=$(abspath bin/$(ARCH)/overlayupd-test) OVERLAYUPD_BIN=$(abspath $(TESTBIN)) \
+	$(if $(FULL),OVERLAYUPD_FULL=1) OVERLAYUPD_VM_ARCH=$(ARCH) OVERLAYUPD_GUEST_BIN=$(abspath bin/$(ARCH)/overlayupd-test) OVERLAYUPD_BIN=$(abspath $(TESTBIN)) \
 		$(GO) test -count=1 -timeout $(or $(VMTIMEOUT),30m) $(if $(RUN),-run '$(RUN)') ./tests/
 
 test-vm: deps build-test

@@ -20,6 +20,11 @@ package tests
 // TestDebianBtrfsUpdate (make test-full): classic mode with tmpfs on the
 // same root; a btrfs store where `update --` installs a local .deb with
 // dpkg, then commit.
+//
+// They run on any guest (OVERLAYUPD_VM_ARCH): the root is the guest's
+// architecture (debianRoot), and the images and stores hold the guest's
+// overlayupd and init-overlay. make test-arm-debian runs TestDebianStore
+// and TestDebianBtrfsUpdate on arm64.
 
 import (
 	"crypto/sha256"
@@ -136,10 +141,10 @@ func debianImage(t *testing.T, a *assets, version string) string {
 func debianStoreDisk(t *testing.T, s *session, v1 string, updates map[string]string) *disk {
 	t.Helper()
 	top := testroot.NewTree(t)
-	if err := run("", s.a.bin, "store", "init", top, "--image", v1); err != nil {
+	if err := run("", s.a.bin, append([]string{"store", "init", top, "--image", v1}, s.a.trampolineArgs()...)...); err != nil {
 		t.Fatalf("overlayupd store init: %v", err)
 	}
-	add := []testroot.Applier{testroot.Dir("updates", 0o755), testroot.CopyFile(s.a.bin, "bin/overlayupd", 0o755)}
+	add := []testroot.Applier{testroot.Dir("updates", 0o755), testroot.CopyFile(s.a.guestBin, "bin/overlayupd", 0o755)}
 	for name, img := range updates {
 		add = append(add, testroot.CopyFile(img, "updates/"+name+".sqsh", 0o644))
 	}
@@ -272,8 +277,8 @@ func TestDebianClassic(t *testing.T) {
 	// are the root's own.
 	_ = os.Remove(filepath.Join(tree, "usr/sbin/overlayupd"))
 	testroot.Apply(t, tree,
-		testroot.CopyFile(s.a.bin, "usr/sbin/overlayupd", 0o755),
-		testroot.CopyFile(s.a.init, "sbin/init-overlay", 0o755),
+		testroot.CopyFile(s.a.guestBin, "usr/sbin/overlayupd", 0o755),
+		testroot.CopyFile(s.a.guestInit, "sbin/init-overlay", 0o755),
 	)
 	d := &disk{t: t, path: testroot.Ext4(t, tree, "768M", "-L", "root"), fstype: "ext4"}
 	v := s.boot(d, debianBootOpts(bootOpts{init: "/sbin/init-overlay", step: "run", args: []string{"root=/dev/vda", "ro"}}))
@@ -299,7 +304,7 @@ func TestDebianBtrfsUpdate(t *testing.T) {
 	}
 	d := btrfsStoreDisk(t, s, img, nil, "bin", "updates")
 	addToBtrfs(t, d.path, map[string]string{
-		"bin/overlayupd":               s.a.bin,
+		"bin/overlayupd":               s.a.guestBin,
 		"updates/overlayupd-hello.deb": deb,
 	})
 	sc := &storeScenario{t: t, s: s, d: d, args: []string{"rootfstype=btrfs", "rootflags=subvolid=5"}}
