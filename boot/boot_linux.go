@@ -130,7 +130,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 				// reach of the running system (no keeper, no mark-good),
 				// so a layer fault would swap root and root.prev every
 				// few boots, blaming a root that mounted.
-				count, _, _ := plan.After.BootCount()
+				count, _, _ := plan.After.BootCount() // committed implies a count (bootBudget)
 				if _, merr := keeper.StartGoodMark(s.SlotDir, count, 0); merr != nil {
 					log.Warnf("boot budget: could not mark this boot good: %v", merr)
 				} else {

@@ -54,14 +54,14 @@ func mendConsole(pending []byte, flush bool) (out, rest []byte) {
 				break
 			}
 			l := next[:n+1]
-			if kernelRecord.FindIndex(l) == nil || kernelRecord.FindIndex(l)[0] != 0 {
+			if at := kernelRecord.FindIndex(l); at == nil || at[0] != 0 {
 				mended := append(append(append([]byte{}, line[:loc[0]]...), l...), records...)
 				out = append(out, mended...)
 				pending = next[n+1:]
 				records = nil
 				break
 			}
-			records = append(append([]byte{}, records...), l...)
+			records = append(records[:len(records):len(records)], l...) // a copy: records points into pending
 			next = next[n+1:]
 		}
 		if records != nil { // the prefix's end has not come yet

@@ -138,9 +138,7 @@ func (s *session) boot(d *disk, o bootOpts) *vm {
 		cmdline = append(cmdline, "step="+o.step)
 	}
 	cmdline = append(cmdline, o.args...)
-	if all := strings.Join(cmdline, " "); !strings.Contains(all, "overlayupd.good_after=") && !strings.Contains(all, "overlayupd.boot_budget=") {
-		cmdline = append(cmdline, testroot.GoodAtOnce) // the why is at GoodAtOnce
-	}
+	cmdline = testroot.GoodAtOnce(cmdline)
 	s.boots++
 	v := &vm{t: t, done: make(chan struct{}),
 		logPath: filepath.Join(s.logDir, fmt.Sprintf("boot%d-%s.log", s.boots, o.step))}

@@ -57,9 +57,7 @@ func bootFor(t testing.TB, img, cmdline string, d time.Duration, env ...string) 
 		// namespace, and the host would reset).
 		cmdline += " overlayupd.wdt_device=off"
 	}
-	if !strings.Contains(cmdline, "overlayupd.good_after=") && !strings.Contains(cmdline, "overlayupd.boot_budget=") {
-		cmdline += " " + GoodAtOnce
-	}
+	cmdline = strings.Join(GoodAtOnce(strings.Fields(cmdline)), " ")
 	Must(t, os.WriteFile(cmdlineFile, []byte(cmdline+"\n"), 0o644))
 	script := `set -e
 mount -o loop "$IMG" "$MNT"

@@ -61,10 +61,17 @@ func NeedOpenat2(t testing.TB) {
 	SkipIfEmulatorLacks(t, "openat2", err)
 }
 
-// GoodAtOnce is the kernel command line word that test boots get unless
-// the test sets the boot budget or the good mark itself. Why: a test boot
-// lasts seconds, less than the keeper's floor for an orderly shutdown
-// (keeper.OrderlyFloor), so without it a scenario's committed root would
-// spend its boot budget in a few boots and fall back; a healthy device
-// earns the mark after good_after (5 minutes).
-const GoodAtOnce = "overlayupd.good_after=0"
+// GoodAtOnce returns the kernel command line words with
+// overlayupd.good_after=0 added, unless the test sets the boot budget or the
+// good mark itself. Why: a test boot lasts seconds, less than the keeper's
+// floor for an orderly shutdown (keeper.OrderlyFloor), so without it a
+// scenario's committed root would spend its boot budget in a few boots and
+// fall back; a healthy device earns the mark after good_after (5 minutes).
+func GoodAtOnce(words []string) []string {
+	for _, w := range words {
+		if strings.HasPrefix(w, "overlayupd.good_after=") || strings.HasPrefix(w, "overlayupd.boot_budget=") {
+			return words
+		}
+	}
+	return append(words, "overlayupd.good_after=0")
+}
