@@ -248,6 +248,12 @@ func TestStoreNoUnionFSBootsImageReadOnly(t *testing.T) {
 	if t.Failed() {
 		t.Log(log)
 	}
+	// On the disk: the next boot (with its overlay, and no mark of its own
+	// before init) counts from 0, not on from that boot's count.
+	got, _ = testroot.Boot(t, img, "root=/dev/vda ro init=/sbin/init-overlay overlayupd.good_after=1h")
+	if got["IMAGE"] != "v1" || got["BOOTCOUNT"] != "boots-1" {
+		t.Errorf("next boot: IMAGE=%q BOOTCOUNT=%q, want v1 and boots-1 (the boot without overlay marked good)", got["IMAGE"], got["BOOTCOUNT"])
+	}
 }
 
 // When nothing at all boots (every root bad, no init and no shell on the
