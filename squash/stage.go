@@ -131,52 +131,38 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 // writeback). With size >= 0 it copies exactly size bytes. extra, if not nil,
 // is a second hash of the same bytes.
 //
-// Each hash runs on its own goroutine, overlapped with the write of the same
-// chunk: sha256 with the verity tree (on a goroutine of its own, see imageHash) or BLAKE2b would otherwise add its whole time to
+// Each hash runs on its own goroutine (lanes), overlapped with the write of the same
+// chunk: the sha256, the verity tree or BLAKE2b would otherwise add its whole time to
 // the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
-// MiB whatever the image size; a chunk is reused once every hash has it.
+// MiB whatever the image size.
 func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (d digests, n int64, err error) {
 	h := newImageHash(size)
-	defer h.stop()
-	hs := []io.Writer{h}
-	if extra != nil {
-		hs = append(hs, extra)
-	}
-	lanes := make([]hashLane, len(hs))
-	for i, w := range hs {
-		lanes[i] = newHashLane(w)
-	}
+	ls := startLanes(h.writers(extra))
+	wb := newWriteback(f, nil)
 	defer func() {
-		for _, l := range lanes {
-			l.wait() // so every hash is complete and no goroutine leaks
+		// Why in this order: the last writeback starts before the wait for
+		// the hashes, so the disk works while they finish.
+		wb.finish(err == nil)
+		ls.wait() // so every hash is complete and no goroutine leaks
+		if werr := wb.wait(); err == nil && werr != nil {
+			err = fmt.Errorf("%s: %w", f.Name(), noSpace(werr))
 		}
 		if err == nil {
 			d, err = h.finish()
 		}
 	}()
-	wb := newWriteback(f)
-	defer wb.stop()
-	for used := 0; size < 0 || n < size; used++ {
+	for size < 0 || n < size {
 		if err := ctx.Err(); err != nil {
 			return d, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
 		}
-		var buf []byte
-		if used < hashBufs {
-			buf = make([]byte, 0, copyBuf)
-		} else {
-			for _, l := range lanes {
-				buf = <-l.done // the same chunk from each lane: they hash in order; written, too: the loop writes synchronously
-			}
-		}
-		want := int64(cap(buf))
+		buf := ls.buffer()
+		want := int64(len(buf))
 		if size >= 0 {
 			want = min(want, size-n)
 		}
 		nr, rerr := io.ReadFull(r, buf[:want])
 		if nr > 0 {
-			for _, l := range lanes {
-				l.todo <- buf[:nr]
-			}
+			ls.hash(buf[:nr])
 			if _, werr := f.Write(buf[:nr]); werr != nil {
 				return d, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
 			}
@@ -185,6 +171,8 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			if progress != nil {
 				progress(n)
 			}
+		} else {
+			ls.unused(buf)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -201,26 +189,61 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 	return d, n, nil
 }
 
-// hashLane is one hash's goroutine: chunks go in on todo, in order, and
-// come back on done once hashed.
-type hashLane struct{ todo, done chan []byte }
+// lanes hash a stream of chunks with several hashes at once, each on a
+// goroutine of its own that takes every chunk in order. Chunks come from a
+// pool of hashBufs buffers of copyBuf bytes: a buffer is reused once every
+// hash has it, so memory stays bounded and a slow hash holds the feeder back.
+type lanes struct {
+	todo []chan []byte
+	done []chan []byte
+	used int
+}
 
-func newHashLane(w io.Writer) hashLane {
-	l := hashLane{make(chan []byte, hashBufs), make(chan []byte, hashBufs)}
-	go func() {
-		for b := range l.todo {
-			_, _ = w.Write(b) // hashes do not fail
-			l.done <- b
-		}
-		close(l.done)
-	}()
+func startLanes(ws []io.Writer) *lanes {
+	l := &lanes{}
+	for _, w := range ws {
+		todo, done := make(chan []byte, hashBufs), make(chan []byte, hashBufs)
+		l.todo, l.done = append(l.todo, todo), append(l.done, done)
+		go func() {
+			for b := range todo {
+				_, _ = w.Write(b) // hashes do not fail
+				done <- b
+			}
+			close(done)
+		}()
+	}
 	return l
 }
 
-// wait ends the lane once it has hashed what it was given.
-func (l hashLane) wait() {
-	close(l.todo)
-	for range l.done {
+// buffer returns a copyBuf-byte buffer to fill and pass to hash (or unused).
+func (l *lanes) buffer() []byte {
+	if l.used < hashBufs {
+		l.used++
+		return make([]byte, copyBuf)
+	}
+	var b []byte
+	for _, d := range l.done {
+		b = <-d // the same chunk from each lane: they hash in order
+	}
+	return b[:cap(b)]
+}
+
+// hash gives every hash b (a buffer from buffer, maybe shortened).
+func (l *lanes) hash(b []byte) {
+	for _, t := range l.todo {
+		t <- b
+	}
+}
+
+// unused returns a buffer that was not filled.
+func (l *lanes) unused(b []byte) { l.used-- }
+
+// wait ends the lanes once they have hashed what they were given.
+func (l *lanes) wait() {
+	for i, t := range l.todo {
+		close(t)
+		for range l.done[i] {
+		}
 	}
 }
 

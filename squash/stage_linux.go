@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,25 +35,51 @@ func preallocate(f *os.File, size int64) error {
 	return err
 }
 
-// wbWindow is how much written data may be in flight before Stage waits for it.
-const wbWindow = 128 << 20
+const (
+	// wbStart is how much newly written data Stage lets gather before it
+	// starts the disk on it.
+	wbStart = 8 << 20
+)
 
-// writeback keeps the page cache of a big copy in check: every wbWindow bytes
-// it starts writeback of the new window, waits for the previous one and drops
-// it from the page cache. The disk then works during the copy instead of in one
-// long flush at fsync time, and a small device is not pushed into memory
-// pressure. It runs on its own goroutine so that waiting for the disk never
-// stalls the copy and the hasher (the kernel's dirty-page throttling still
-// bounds how far the copy runs ahead). Errors are ignored: these calls are
-// hints, the final fsync reports I/O errors.
+// wbWindow is how much written data may be in flight before Stage waits
+// for it and drops it from the page cache; a variable for tests.
+var wbWindow int64 = 128 << 20
+
+// writeback keeps the disk busy during a big copy and its page cache in
+// check: every wbStart bytes it starts writeback of the new data, and it
+// waits for the data a wbWindow behind and drops it from the page cache.
+// Why start so early: the kernel's own flusher starts only past
+// dirty_background_ratio (10% of memory: gigabytes on a big machine), so a
+// copy that left it to the kernel would have the disk idle while it copies
+// and hashes, then write everything in one long fsync. A small device is
+// not pushed into memory pressure either. It runs on its own goroutine so
+// that waiting for the disk never stalls the copy and the hashes (the
+// kernel's dirty-page throttling still bounds how far the copy runs ahead).
 type writeback struct {
 	fd   int
 	ch   chan int64
 	done chan struct{}
+	// readBack, when not nil, is how far a hasher has read the file back:
+	// pages past it are not dropped, or it would read them from the disk.
+	readBack *atomic.Int64
+	flush    atomic.Bool
+	// err is the first error of a call that waited for the disk; read it
+	// after done. Why it must be kept, not dropped as a hint's: since Linux
+	// 4.13 a writeback error is reported once per open file (errseq), to
+	// whichever call waits first, so the final fsync would then succeed
+	// over data that never reached the disk.
+	err error
 }
 
-func newWriteback(f *os.File) *writeback {
-	w := &writeback{fd: int(f.Fd()), ch: make(chan int64, 1), done: make(chan struct{})}
+// syncFileRange and fdatasync are the kernel's; variables so that a test
+// can fail them as a failing disk would.
+var (
+	syncFileRange = unix.SyncFileRange
+	fdatasync     = unix.Fdatasync
+)
+
+func newWriteback(f *os.File, readBack *atomic.Int64) *writeback {
+	w := &writeback{fd: int(f.Fd()), ch: make(chan int64, 1), done: make(chan struct{}), readBack: readBack}
 	go w.run()
 	return w
 }
@@ -61,32 +88,64 @@ func newWriteback(f *os.File) *writeback {
 // writeback goroutine catches up with a later report).
 func (w *writeback) advance(written int64) {
 	select {
+	case <-w.ch: // a report the goroutine has not taken yet: this one is newer
+	default:
+	}
+	select {
 	case w.ch <- written:
 	default:
 	}
 }
 
-// stop waits for the goroutine; call it before the file is closed.
-func (w *writeback) stop() {
+// finish says that the copy is over. With flush, the goroutine starts
+// writeback of the rest and waits for all of it (fdatasync) while the
+// caller goes on: the disk then works while the hashes finish, and the
+// final fsync has little left to do. Call wait after it.
+func (w *writeback) finish(flush bool) {
+	w.flush.Store(flush)
 	close(w.ch)
+}
+
+// wait waits for the goroutine and returns the first error of a call that
+// waited for the disk; call it before the file is closed.
+func (w *writeback) wait() error {
 	<-w.done
+	return w.err
 }
 
 func (w *writeback) run() {
 	defer close(w.done)
 	var started, dropped int64
 	for written := range w.ch {
-		if written-started < wbWindow {
-			continue
+		if written-started >= wbStart {
+			_ = syncFileRange(w.fd, started, written-started, unix.SYNC_FILE_RANGE_WRITE) // a start only: errors come with the waits
+			started = written
 		}
-		_ = unix.SyncFileRange(w.fd, started, written-started, unix.SYNC_FILE_RANGE_WRITE)
-		if started > dropped {
-			_ = unix.SyncFileRange(w.fd, dropped, started-dropped,
-				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-			_ = unix.Fadvise(w.fd, dropped, started-dropped, unix.FADV_DONTNEED)
-			dropped = started
+		limit := started - wbWindow
+		if w.readBack != nil {
+			limit = min(limit, w.readBack.Load())
 		}
-		started = written
+		if limit > dropped {
+			if err := syncFileRange(w.fd, dropped, limit-dropped,
+				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
+				w.fail(err)
+				return
+			}
+			_ = unix.Fadvise(w.fd, dropped, limit-dropped, unix.FADV_DONTNEED) // a hint
+			dropped = limit
+		}
+	}
+	if w.flush.Load() {
+		if err := fdatasync(w.fd); err != nil {
+			w.fail(err)
+		}
+	}
+}
+
+// fail keeps err and drains the reports, so advance never blocks.
+func (w *writeback) fail(err error) {
+	w.err = fmt.Errorf("write back: %w", err)
+	for range w.ch {
 	}
 }
 
@@ -99,8 +158,8 @@ const cfrChunk = 8 << 20
 
 // copyFileHashed is copyHashed for a regular source file of known size: the
 // kernel copies the data (copy_file_range, no round trip through our memory)
-// while a goroutine reads the same bytes from the page cache and hashes them,
-// so the hash costs no copy time. ok is false, with nothing copied, when the
+// while goroutines read the same bytes from the page cache and hash them,
+// so the hashes cost no copy time. ok is false, with nothing copied, when the
 // kernel cannot copy between these files (other filesystem type, old
 // kernel): the caller then copies through memory.
 //
@@ -109,40 +168,41 @@ const cfrChunk = 8 << 20
 // from the page cache right behind the copy: a signature is checked on the
 // bytes that are staged, never on a second read of the source.
 func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (d digests, n int64, ok bool, err error) {
-	hashDone := make(chan error, 1)
 	h := newImageHash(size)
-	defer h.stop()
 	stopHash := make(chan struct{})
-	var copied chan int64
-	if extra == nil {
-		go func() {
-			in := struct{ io.Reader }{io.NewSectionReader(cancelReaderAt{src, stopHash}, 0, size)}
-			_, err := io.CopyBuffer(h, in, make([]byte, copyBuf))
-			hashDone <- err
-		}()
+	// One offset per chunk, and the channel holds them all: the copy never
+	// waits for the hashes.
+	upto := make(chan int64, size/cfrChunk+2)
+	read, from := src, "input"
+	var readBack *atomic.Int64
+	if extra != nil {
+		read, from, readBack = dst, "staged copy", new(atomic.Int64)
 	} else {
-		// One offset per chunk, and the channel holds them all: the copy
-		// never waits for the hashes.
-		copied = make(chan int64, size/cfrChunk+2)
-		go func() { hashDone <- hashStaged(dst, copied, stopHash, []io.Writer{h, extra}) }()
+		upto <- size // the source is there already: hash it as fast as it goes
 	}
+	hashDone := make(chan error, 1)
+	go func() { hashDone <- hashFile(read, upto, stopHash, readBack, h.writers(extra)) }()
+	wb := newWriteback(dst, readBack)
 	defer func() {
-		if copied != nil {
-			close(copied)
-		}
+		// Why in this order: the last writeback starts before the wait for
+		// the hashes, so the disk works while they finish.
+		wb.finish(err == nil && ok)
+		close(upto)
 		if err != nil || !ok {
 			close(stopHash)
 		}
 		herr := <-hashDone
+		werr := wb.wait()
+		if err == nil && ok && werr != nil {
+			err = fmt.Errorf("%s: %w", dst.Name(), noSpace(werr))
+		}
 		if err == nil && ok && herr != nil {
-			err = fmt.Errorf("hash input: %w", herr)
+			err = fmt.Errorf("hash the %s: %w", from, herr)
 		}
 		if err == nil && ok {
 			d, err = h.finish()
 		}
 	}()
-	wb := newWriteback(dst)
-	defer wb.stop()
 	var off int64
 	for off < size {
 		if err := ctx.Err(); err != nil {
@@ -160,8 +220,8 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			return d, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
-		if copied != nil {
-			copied <- off
+		if extra != nil {
+			upto <- off
 		}
 		if progress != nil {
 			progress(off)
@@ -175,63 +235,37 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	return d, off, true, nil
 }
 
-// hashStaged reads dst back from the page cache as far as each offset
-// received on copied, in copyBuf chunks, and hashes every chunk with each
-// of ws on its own goroutine (hashLane). It ends when copied is closed, or
-// early when stop is.
-func hashStaged(dst *os.File, copied <-chan int64, stop <-chan struct{}, ws []io.Writer) (err error) {
-	lanes := make([]hashLane, len(ws))
-	for i, w := range ws {
-		lanes[i] = newHashLane(w)
-	}
-	defer func() {
-		for _, l := range lanes {
-			l.wait()
-		}
-	}()
+// hashFile reads f from its start as far as each offset received on upto,
+// in copyBuf chunks, and hashes every chunk with each of ws (lanes). It ends
+// when upto is closed, or early when stop is. readBack, when not nil, is
+// set to how far it has read.
+func hashFile(f *os.File, upto <-chan int64, stop <-chan struct{}, readBack *atomic.Int64, ws []io.Writer) (err error) {
+	ls := startLanes(ws)
+	defer ls.wait()
 	var off int64
-	used := 0
-	for end := range copied {
+	for end := range upto {
 		for off < end {
 			select {
 			case <-stop:
 				return errors.New("copy stopped")
 			default:
 			}
-			var buf []byte
-			if used < hashBufs {
-				buf = make([]byte, copyBuf)
-			} else {
-				for _, l := range lanes {
-					buf = <-l.done
-				}
-			}
-			used++
-			buf = buf[:min(int64(cap(buf)), end-off)]
-			k, err := dst.ReadAt(buf, off)
+			buf := ls.buffer()
+			buf = buf[:min(int64(len(buf)), end-off)]
+			k, err := f.ReadAt(buf, off)
 			if k < len(buf) {
-				return fmt.Errorf("read back %s at %d: %d of %d bytes: %w", dst.Name(), off, k, len(buf), err)
+				ls.unused(buf)
+				if err == nil || err == io.EOF {
+					err = ErrShortRead
+				}
+				return fmt.Errorf("read %s at %d: %d of %d bytes: %w", f.Name(), off, k, len(buf), err)
 			}
-			for _, l := range lanes {
-				l.todo <- buf
-			}
+			ls.hash(buf)
 			off += int64(k)
+			if readBack != nil {
+				readBack.Store(off)
+			}
 		}
 	}
 	return nil
-}
-
-// cancelReaderAt stops the hasher early when the copy failed.
-type cancelReaderAt struct {
-	f    *os.File
-	stop chan struct{}
-}
-
-func (c cancelReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	select {
-	case <-c.stop:
-		return 0, errors.New("copy stopped")
-	default:
-	}
-	return c.f.ReadAt(p, off)
 }

@@ -21,68 +21,49 @@ type digests struct {
 	tree verity.Tree // the dm-verity hash tree (when withTree)
 }
 
-// imageHash hashes the image as it is copied, once per byte read: its
-// sha256 on the caller's goroutine and, at the same time on its own
-// goroutine, its dm-verity tree. Write returns when both have the chunk, so
-// the caller may reuse it. Why from the copied stream rather than a second
-// read of the staged file: the copy's writeback drops the file's pages
-// from the cache, so a second read would come from the disk, and the tree
-// would cost as much as the copy. Bytes that reach the disk other than
-// they were hashed are not hidden by this: dm-verity refuses them at boot.
+// imageHash is what Stage computes over the image as it is copied: its
+// sha256 and, with the tree on, its dm-verity tree. Each is a writer of its
+// own, so that each hashes on a goroutine of its own (lanes): on two cores the
+// sha256 and the tree run at once, beside the copy. Why from the copied
+// stream rather than a second read of the staged file: the copy's writeback
+// drops the file's pages from the cache, so a second read would come from
+// the disk, and the tree would cost as much as the copy. Bytes that reach
+// the disk other than they were hashed are not hidden by this: dm-verity
+// refuses them at boot.
 type imageHash struct {
 	sha  hash.Hash
 	tree *verity.Builder
-	in   chan []byte
-	done chan struct{}
 }
 
-// newImageHash starts the tree's goroutine; sizeHint (or -1) sizes its
-// digests. Call finish or stop.
+// newImageHash starts the digests; sizeHint (or -1) sizes the tree's.
 func newImageHash(sizeHint int64) *imageHash {
 	h := &imageHash{sha: sha256.New()}
-	if !withTree {
-		return h
+	if withTree {
+		h.tree = verity.NewBuilder(nil, sizeHint)
 	}
-	h.tree = verity.NewBuilder(nil, sizeHint)
-	h.in, h.done = make(chan []byte), make(chan struct{})
-	go func() {
-		for p := range h.in {
-			h.tree.Write(p)
-			h.done <- struct{}{}
-		}
-		close(h.done)
-	}()
 	return h
 }
 
-// Write implements io.Writer; it never fails.
-func (h *imageHash) Write(p []byte) (int, error) {
-	if h.in == nil {
-		return h.sha.Write(p)
+// writers are the hashes to feed, each every byte in order; extra, when
+// not nil, is one more (a signature's).
+func (h *imageHash) writers(extra io.Writer) []io.Writer {
+	ws := []io.Writer{h.sha}
+	if h.tree != nil {
+		ws = append(ws, h.tree)
 	}
-	h.in <- p
-	h.sha.Write(p)
-	<-h.done
-	return len(p), nil
+	if extra != nil {
+		ws = append(ws, extra)
+	}
+	return ws
 }
 
-// stop ends the tree's goroutine; it is safe to call more than once.
-func (h *imageHash) stop() {
-	if h.in != nil {
-		close(h.in)
-		for range h.done {
-		}
-		h.in = nil
-	}
-}
-
-// finish returns the digests of everything written.
+// finish returns the digests of everything written; call it once every
+// writer has all the bytes.
 func (h *imageHash) finish() (d digests, err error) {
 	copy(d.sum[:], h.sha.Sum(nil))
 	if h.tree == nil {
 		return d, nil
 	}
-	h.stop()
 	if d.tree, err = h.tree.Tree(); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrShortRead, err)
 	}

@@ -78,12 +78,21 @@ func HashBlocks(dataBlocks uint64) uint64 {
 
 // Builder computes a tree from the data written to it, in any chunks. It
 // keeps the level-0 digests in memory: 32 bytes per 4 KiB block, 8 MiB for
-// a 1 GiB image; the upper levels are 1/128 of that each.
+// a 1 GiB image; the upper levels are 1/128 of that each. With the size
+// known in advance, that memory is the hash area itself, so the tree costs
+// no more than its own size (no copy of the levels).
 type Builder struct {
 	salt   []byte
 	h      hash.Hash
 	block  []byte // a partial block waiting for more data
 	level0 []byte // digests of the full data blocks so far
+	// area, when the size was given, is the hash area laid out for it:
+	// level0 is its end, where level 0 is stored.
+	area []byte
+	// level1 is the digests of the full blocks of level0 so far: hashed as
+	// each fills, so that Tree, which runs after the last byte, has
+	// 1/128 of the digests left to compute instead of all of a level.
+	level1 []byte
 	blocks uint64
 }
 
@@ -95,7 +104,13 @@ func NewBuilder(salt []byte, sizeHint int64) *Builder {
 	}
 	b := &Builder{salt: append([]byte(nil), salt...), h: sha256.New(), block: make([]byte, 0, BlockSize)}
 	if sizeHint > 0 {
-		b.level0 = make([]byte, 0, DataBlocks(sizeHint)*DigestSize)
+		d := DataBlocks(sizeHint)
+		if sizes := LevelBlocks(d); len(sizes) > 0 {
+			b.area = make([]byte, HashBlocks(d)*BlockSize)
+			off := len(b.area) - int(sizes[0])*BlockSize
+			b.level0 = b.area[off:off:len(b.area)]
+		}
+		b.level1 = make([]byte, 0, ceilShift(d, hashPerBits)*DigestSize)
 	}
 	return b
 }
@@ -124,6 +139,9 @@ func (b *Builder) Write(p []byte) (int, error) {
 func (b *Builder) hashData(block []byte) {
 	b.level0 = b.digest(b.level0, block)
 	b.blocks++
+	if n := len(b.level0); n%BlockSize == 0 {
+		b.level1 = b.digest(b.level1, b.level0[n-BlockSize:])
+	}
 }
 
 // digest appends sha256(salt || block) to dst.
@@ -151,25 +169,45 @@ func (b *Builder) Tree() (Tree, error) {
 		return t, nil
 	}
 	sizes := LevelBlocks(b.blocks)
-	levels := make([][]byte, len(sizes))
-	cur := b.level0
+	// offs[i] is where level i starts in the hash area: the levels above
+	// it come first.
+	offs := make([]int, len(sizes))
+	total := 0
+	for i := len(sizes) - 1; i >= 0; i-- {
+		offs[i] = total
+		total += int(sizes[i]) * BlockSize
+	}
+	area := b.area
+	if len(area) != total || len(b.level0) == 0 || &b.level0[0] != &area[offs[0]] {
+		// No size given, or the data was not the size given: lay it out now.
+		area = make([]byte, total)
+		copy(area[offs[0]:], b.level0)
+	}
+	clear(area[offs[0]+len(b.level0) : offs[0]+int(sizes[0])*BlockSize]) // zero-pad level 0
+	var top []byte
 	for i, n := range sizes {
-		cur = append(cur, make([]byte, int(n)*BlockSize-len(cur))...) // zero-pad the level
-		levels[i] = cur
+		cur := area[offs[i] : offs[i]+int(n)*BlockSize]
 		var next []byte
-		for off := 0; off < len(cur); off += BlockSize {
+		if i+1 < len(sizes) {
+			next = area[offs[i+1]:offs[i+1]]
+		}
+		off := 0
+		if i == 0 {
+			// The full blocks of level 0 are hashed already (level1);
+			// padding changed only the last one.
+			next = append(next, b.level1...)
+			off = len(b.level1) / DigestSize * BlockSize
+		}
+		for ; off < len(cur); off += BlockSize {
 			next = b.digest(next, cur[off:off+BlockSize])
 		}
-		cur = next
+		top = next
 	}
-	if len(cur) != DigestSize {
-		return Tree{}, fmt.Errorf("internal error: the top level of %d blocks gave %d bytes of digests", b.blocks, len(cur))
+	if len(top) != DigestSize {
+		return Tree{}, fmt.Errorf("internal error: the top level of %d blocks gave %d bytes of digests", b.blocks, len(top))
 	}
-	copy(t.Root[:], cur)
-	t.Hash = make([]byte, 0, HashBlocks(b.blocks)*BlockSize)
-	for i := len(levels) - 1; i >= 0; i-- {
-		t.Hash = append(t.Hash, levels[i]...)
-	}
+	copy(t.Root[:], top)
+	t.Hash = area
 	return t, nil
 }
 

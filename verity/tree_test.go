@@ -94,8 +94,11 @@ func TestBuilderChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	for round := range 5 {
-		b := NewBuilder(nil, int64(len(data)))
+	// The size hint lays the hash area out in advance; a wrong hint must
+	// not change the tree.
+	hints := []int64{int64(len(data)), int64(len(data)), int64(len(data)) + 5*BlockSize, int64(len(data)) - 5*BlockSize, 0}
+	for round, hint := range hints {
+		b := NewBuilder(nil, hint)
 		for p := data; len(p) > 0; {
 			n := min(len(p), 1+r.IntN(3*BlockSize))
 			b.Write(p[:n])
@@ -106,7 +109,7 @@ func TestBuilderChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Root != want.Root || !bytes.Equal(got.Hash, want.Hash) || got.DataBlocks != want.DataBlocks {
-			t.Fatalf("round %d: random chunks give root %x, one pass %x", round, got.Root, want.Root)
+			t.Fatalf("round %d (size hint %d): random chunks give root %x, one pass %x", round, hint, got.Root, want.Root)
 		}
 	}
 }
