@@ -1,9 +1,12 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,16 +50,13 @@ type MergeStats struct {
 // it. The layer must not change meanwhile: it is stamped before and after,
 // and a difference is ErrUpperChanged.
 func MergeUpper(upper, root string) (MergeStats, error) {
-	before, err := stampTree(upper)
-	if err != nil {
-		return MergeStats{}, err
-	}
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return MergeStats{}, fmt.Errorf("open %s: %w", root, err)
 	}
 	defer unix.Close(rfd)
-	m := &merger{upper: upper, root: rfd, dirs: map[string]int{}, cp: &copier{links: map[[2]uint64]string{}, buf: make([]byte, 1<<20)}}
+	m := &merger{upper: upper, root: rfd, dirs: map[string]int{}, cp: &copier{links: map[[2]uint64]string{}, buf: make([]byte, 1<<20)},
+		before: sha256.New()}
 	defer m.closeDirs()
 	if err := filepath.WalkDir(upper, m.visit); err != nil {
 		return m.stats, err
@@ -70,7 +70,7 @@ func MergeUpper(upper, root string) (MergeStats, error) {
 	if err != nil {
 		return m.stats, err
 	}
-	if after != before {
+	if before := fmt.Sprintf("%x", m.before.Sum(nil)); after != before {
 		return m.stats, fmt.Errorf("%w: %s was written during the merge; stop what writes there and run again", ErrUpperChanged, upper)
 	}
 	return m.stats, nil
@@ -83,6 +83,12 @@ type merger struct {
 	cp    *copier
 	times []dirTime
 	stats MergeStats
+	// before is the layer's stamp (stampTree) as the walk found it: each
+	// entry's lstat as it is reached, before it is read. Why not a walk
+	// of its own first: a change after an entry's line is in the stamp
+	// after, so a second walk would catch nothing more, at the cost of one
+	// lstat per file.
+	before hash.Hash
 }
 
 func (m *merger) closeDirs() {
@@ -126,7 +132,12 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	if err := unix.Lstat(p, &st); err != nil {
 		return err
 	}
-	if err := layer.Foreign(p, rel); err != nil {
+	stampEntry(m.before, p, &st)
+	names, err := listXattrs(p)
+	if err != nil {
+		return err
+	}
+	if err := layer.ForeignNames(names, rel); err != nil {
 		return err
 	}
 	if rel == "." {
@@ -152,12 +163,18 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	if _, err := remove(parent, name); err != nil {
 		return err
 	}
-	if err := m.create(p, parent, name, &st); err != nil {
+	if err := m.create(p, parent, name, &st, names); err != nil {
 		return err
 	}
 	m.stats.Written++
+	if afterVisit != nil {
+		afterVisit(rel)
+	}
 	return nil
 }
+
+// afterVisit, when set (by a test), is called once a file is merged.
+var afterVisit func(rel string)
 
 func (m *merger) mergeDir(p string, parent int, name string, st *unix.Stat_t, opaque bool) error {
 	var cur unix.Stat_t
@@ -209,7 +226,9 @@ func (m *merger) meta(p string, parent int, name string, st *unix.Stat_t) error 
 	return nil
 }
 
-func (m *merger) create(p string, parent int, name string, st *unix.Stat_t) error {
+// create makes the entry p (a regular file, symlink or device; xattrs are
+// its extended attributes' names) as name in the directory parent.
+func (m *merger) create(p string, parent int, name string, st *unix.Stat_t, xattrs []string) error {
 	target := at(parent, name)
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
@@ -222,9 +241,7 @@ func (m *merger) create(p string, parent int, name string, st *unix.Stat_t) erro
 			// parent directory's descriptor stays open.
 			m.cp.links[key] = target
 		}
-		if err := m.cp.copyFile(p, target, st.Size); err != nil {
-			return err
-		}
+		return m.cp.copyFileAt(p, parent, name, st, xattrs)
 	case unix.S_IFLNK:
 		to, err := os.Readlink(p)
 		if err != nil {
@@ -242,19 +259,111 @@ func (m *merger) create(p string, parent int, name string, st *unix.Stat_t) erro
 }
 
 // remove deletes name in the directory fd, whatever it is; a missing name
-// is not an error.
+// is not an error. One call for all but a directory (unlinkat says EISDIR).
 func remove(fd int, name string) (bool, error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
-		return false, err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	err := unix.Unlinkat(fd, name, 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	case errors.Is(err, unix.EISDIR):
 		return true, os.RemoveAll(at(fd, name))
 	}
-	return true, unix.Unlinkat(fd, name, 0)
+	return false, fmt.Errorf("remove %s: %w", name, err)
+}
+
+// copyFileAt is create's regular file: the data of from into a new file
+// name in the directory parent (holes kept), then owner, the extended
+// attributes (names: from's), mode and times, in that order (see
+// CopyTree), all through descriptors: no path through /proc is resolved
+// for each call, and no descriptor goes through Go's poller. Why it
+// matters: persist folds tens of thousands of small files, and the calls
+// around each are what it costs.
+func (c *copier) copyFileAt(from string, parent int, name string, st *unix.Stat_t, names []string) (err error) {
+	ifd, err := unix.Open(from, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", from, err)
+	}
+	in := os.NewFile(uintptr(ifd), from)
+	defer in.Close()
+	ofd, err := unix.Openat(parent, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	out := os.NewFile(uintptr(ofd), name)
+	defer func() {
+		if cerr := out.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close %s: %w", name, cerr)
+		}
+	}()
+	hole := false // the data ended in a block of zeros, seeked over
+	for {
+		n, rerr := io.ReadFull(in, c.buf)
+		if n > 0 {
+			if err := writeSparse(out, c.buf[:n]); err != nil {
+				return fmt.Errorf("write %s: %w", name, err)
+			}
+			hole = endsInZeros(c.buf[:n])
+			c.bytes += int64(n)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("read %s: %w", from, rerr)
+		}
+	}
+	if hole {
+		if err := out.Truncate(st.Size); err != nil {
+			return fmt.Errorf("truncate %s: %w", name, err)
+		}
+	}
+	if err := unix.Fchown(ofd, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("chown %s: %w", name, err)
+	}
+	for _, x := range names {
+		if overlayPrivate(x) {
+			continue
+		}
+		v, err := fgetxattr(ifd, x)
+		if err != nil {
+			return fmt.Errorf("get xattr %s of %s: %w", x, from, err)
+		}
+		if err := unix.Fsetxattr(ofd, x, v, 0); err != nil {
+			return fmt.Errorf("set xattr %s on %s: %w", x, name, err)
+		}
+	}
+	if err := unix.Fchmod(ofd, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("chmod %s: %w", name, err)
+	}
+	if err := unix.UtimesNanoAt(parent, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times of %s: %w", name, err)
+	}
+	return nil
+}
+
+// endsInZeros says whether writeSparse left the last block of b as a hole.
+func endsInZeros(b []byte) bool {
+	const block = 4096
+	var zero [block]byte
+	last := (len(b) - 1) &^ (block - 1)
+	return bytes.Equal(b[last:], zero[:len(b)-last])
+}
+
+// fgetxattr reads one extended attribute of the file open as fd.
+func fgetxattr(fd int, name string) ([]byte, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Fgetxattr(fd, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
 }
 
 // stampTree digests what a tree is (names, inodes, types, sizes, change
@@ -269,10 +378,15 @@ func stampTree(dir string) (string, error) {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		fmt.Fprintf(h, "%s\x00%d %o %d %d.%d %d.%d\n", p, st.Ino, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+		stampEntry(h, p, &st)
 		return nil
 	})
 	return fmt.Sprintf("%x", h.Sum(nil)), err
+}
+
+// stampEntry adds the entry p, whose lstat is st, to a stamp.
+func stampEntry(h io.Writer, p string, st *unix.Stat_t) {
+	fmt.Fprintf(h, "%s\x00%d %o %d %d.%d %d.%d\n", p, st.Ino, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
 // pruneXattrs removes from to the attributes that from does not have.

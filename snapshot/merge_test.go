@@ -85,6 +85,8 @@ ln -s /etc/passwd outside
 ln -s ../etc/keep rel-link
 chmod 4755 bin/tool && chown 12:34 etc/keep
 truncate -s 8M sparse && echo end >> sparse
+truncate -s 3M allhole
+echo start > tailhole && truncate -s 3M tailhole
 echo deeper > `+deep+`leaf2
 `)
 		must(t, unix.Lsetxattr(filepath.Join(merged, "bin/tool"), "security.capability", capV2, 0))
@@ -187,4 +189,42 @@ func TestMergeXattrWhiteouts(t *testing.T) {
 			t.Error("the opaque marker was copied into the root")
 		}
 	})
+}
+
+// TestMergeUpperChanged: a layer written during the merge is refused when
+// the write is to an entry the merge has read already; one to an entry it
+// has not reached yet is merged as it is then (the stamp is of each entry as
+// the walk reaches it).
+func TestMergeUpperChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name, write string
+		want        error
+	}{
+		{"an entry already read", "a/1", ErrUpperChanged},
+		{"an entry not reached yet", "c/3", nil},
+		{"a new entry in a directory already listed", "a/new", ErrUpperChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upper := testroot.NewTree(t,
+				testroot.File("a/1", "one", 0o644),
+				testroot.File("b/2", "two", 0o644),
+				testroot.File("c/3", "three", 0o644))
+			root := testroot.NewTree(t, testroot.File("c/3", "old", 0o644))
+			defer func() { afterVisit = nil }()
+			afterVisit = func(rel string) {
+				if rel == "b/2" {
+					must(t, os.WriteFile(filepath.Join(upper, tc.write), []byte("changed"), 0o644))
+				}
+			}
+			_, err := MergeUpper(upper, root)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("MergeUpper = %v, want %v", err, tc.want)
+			}
+			if tc.want == nil {
+				if b, _ := os.ReadFile(filepath.Join(root, tc.write)); string(b) != "changed" {
+					t.Errorf("/%s = %q, want the content the merge found", tc.write, b)
+				}
+			}
+		})
+	}
 }

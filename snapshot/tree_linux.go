@@ -225,43 +225,6 @@ func (c *copier) visit(p string, d fs.DirEntry, err error) error {
 	return setMeta(p, target, &st)
 }
 
-// copyFile copies a regular file's data into a new file, seeking over
-// blocks of zeros so that sparse files stay sparse.
-func (c *copier) copyFile(from, to string, size int64) (err error) {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	for {
-		n, rerr := io.ReadFull(in, c.buf)
-		if err := writeSparse(out, c.buf[:n]); err != nil {
-			return fmt.Errorf("write %s: %w", to, err)
-		}
-		c.bytes += int64(n)
-		if c.progress != nil {
-			c.progress(c.bytes)
-		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if rerr != nil {
-			return fmt.Errorf("read %s: %w", from, rerr)
-		}
-	}
-	// A trailing hole: the seek moved past the end without writing.
-	return out.Truncate(size)
-}
-
 // writeSparse writes b at the file's offset, seeking over 4 KiB blocks of
 // zeros (they stay holes) and writing each run of other blocks in one call.
 func writeSparse(out *os.File, b []byte) error {

@@ -105,11 +105,34 @@ var ErrForeign = errors.New("the overlay layer is not self-contained")
 // metacopy on: part of it lives in the lower layer), or an aufs whiteout.
 // rel names the entry in messages.
 func Foreign(p, rel string) error {
-	for _, x := range []string{"trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.redirect", "user.overlay.metacopy"} {
+	for _, x := range foreignXattrs {
 		if _, err := GetXattr(p, x); err == nil {
-			return fmt.Errorf("%w: /%s has %s (made with redirect_dir or metacopy on, so part of it lives in the lower layer)", ErrForeign, rel, x)
+			return foreignErr(rel, x)
 		}
 	}
+	return foreignName(rel)
+}
+
+// ForeignNames is Foreign for an entry whose extended attributes' names
+// the caller has listed already (ListXattrs): one call instead of four.
+func ForeignNames(names []string, rel string) error {
+	for _, n := range names {
+		for _, x := range foreignXattrs {
+			if n == x {
+				return foreignErr(rel, x)
+			}
+		}
+	}
+	return foreignName(rel)
+}
+
+var foreignXattrs = []string{"trusted.overlay.redirect", "trusted.overlay.metacopy", "user.overlay.redirect", "user.overlay.metacopy"}
+
+func foreignErr(rel, x string) error {
+	return fmt.Errorf("%w: /%s has %s (made with redirect_dir or metacopy on, so part of it lives in the lower layer)", ErrForeign, rel, x)
+}
+
+func foreignName(rel string) error {
 	if base := rel[strings.LastIndexByte(rel, '/')+1:]; strings.HasPrefix(base, ".wh.") {
 		return fmt.Errorf("%w: /%s is an aufs whiteout; only overlayfs layers can be read", ErrForeign, rel)
 	}
