@@ -281,17 +281,16 @@ func remove(fd int, name string) (bool, error) {
 // matters: persist folds tens of thousands of small files, and the calls
 // around each are what it costs.
 func (c *copier) copyFileAt(from string, parent int, name string, st *unix.Stat_t, names []string) (err error) {
-	ifd, err := unix.Open(from, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	in, err := openFile(unix.AT_FDCWD, from, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", from, err)
+		return err
 	}
-	in := os.NewFile(uintptr(ifd), from)
 	defer in.Close()
-	ofd, err := unix.Openat(parent, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	out, err := openFile(parent, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", name, err)
+		return fmt.Errorf("create: %w", err)
 	}
-	out := os.NewFile(uintptr(ofd), name)
+	ifd, ofd := int(in.Fd()), int(out.Fd())
 	defer func() {
 		if cerr := out.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close %s: %w", name, cerr)
