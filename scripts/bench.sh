@@ -119,7 +119,7 @@ apply_bench() {
   echo "apply throughput: store directory $work/store ($(df --output=source,fstype "$work" | tail -1 | tr -s ' '))"
   echo "best of 3 runs each, alternating; the source file is in the page cache for both"
   printf '%-10s %12s %12s %8s %16s\n' image "cp+fsync" apply ratio "apply peak RSS"
-  local rss_list=() worst=99
+  local rss_list=() worst=99 at1g=
   for mb in $sizes; do
     local img=$work/image-$mb.sqsh
     make_image "$work" "$img" "$mb"
@@ -151,11 +151,15 @@ apply_bench() {
     printf '%-10s %8.0f MiB/s %6.0f MiB/s %7sx %12.1f MiB\n' "$mb MiB" "$best_cp" "$best_ap" "$ratio" "$(awk -v k="$rss" 'BEGIN {print k / 1024}')"
     rss_list+=("$rss")
     worst=$(awk -v a="$ratio" -v w="$worst" 'BEGIN {print (a < w ? a : w)}')
+    [ "$mb" = 1024 ] && at1g=$ratio
   done
   local max_rss min_rss
   max_rss=$(printf '%s\n' "${rss_list[@]}" | sort -n | tail -1)
   min_rss=$(printf '%s\n' "${rss_list[@]}" | sort -n | head -1)
-  echo "apply vs cp+fsync: worst ratio ${worst}x ($(awk -v w="$worst" 'BEGIN {print (w >= 0.85 ? "meets" : "MISSES")}') the 0.85x target);" \
+  # The target (>= 0.85x) is set at 1 GiB; smaller images pay the fixed
+  # costs (process, validation, records, renames) on less data.
+  [ -n "$at1g" ] && echo "apply vs cp+fsync at 1 GiB: ${at1g}x ($(awk -v w="$at1g" 'BEGIN {print (w >= 0.85 ? "meets" : "MISSES")}') the 0.85x target)"
+  echo "apply vs cp+fsync: worst ratio ${worst}x over all sizes;" \
     "peak RSS $(awk -v k="$max_rss" 'BEGIN {printf "%.1f", k / 1024}') MiB" \
     "($(awk -v k="$max_rss" 'BEGIN {print (k < 65536 ? "under" : "OVER")}') 64 MiB), growth across sizes $(awk -v a="$max_rss" -v b="$min_rss" 'BEGIN {printf "%.1f", (a - b) / 1024}') MiB"
   [ -x /usr/bin/time ] || echo "(peak RSS by polling VmHWM every 20 ms; install the 'time' package for GNU time's exact figure)"
