@@ -165,6 +165,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 			}
 			return fmt.Errorf("%w\n%s", err, stagedNow(st))
 		}
+		e.markStagedFrom(cmd, st)
 		status, err := st.Status("")
 		if err != nil {
 			return err

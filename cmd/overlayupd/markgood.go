@@ -58,3 +58,32 @@ func (c *markGoodCmd) run(e *env, st *trampoline.Store) (string, error) {
 	}
 	return fmt.Sprintf("marked good: %d boot(s) without a good mark before this one are forgiven (%s is now %s)", k, name, trampoline.BootCountName(0)), nil
 }
+
+// markStagedFrom marks this boot good when it is a boot of the committed
+// root that has just staged an update (apply, update, persist): the root
+// booted far enough to run the admin's update. Why: the boot budget counts
+// boots without a good mark, and an update agent that stages and reboots
+// within seconds of each boot (before the keeper's good_after) would
+// otherwise spend the committed root's budget for it, one quick cycle at a
+// time; a failed trial's fallback boot then counts one more, and a root
+// that works would be demoted to root.prev. Call it with the store locked,
+// after the stage. A failure is a warning: the update is staged.
+func (e *env) markStagedFrom(cmd *cobra.Command, st *trampoline.Store) {
+	booted, err := e.booted(st)
+	if err != nil || booted == "" || trampoline.ParseName(booted, st.Format.Suffix()).Role != trampoline.RoleCommitted {
+		return
+	}
+	state, err := st.State()
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: this boot of %s is not marked good: %v; 'overlayupd mark-good' does it\n", booted, err)
+		return
+	}
+	if _, k, ok := state.BootCount(); !ok || k == 0 {
+		return
+	}
+	if _, err := st.MarkGood(); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: this boot of %s is not marked good: %v; 'overlayupd mark-good' does it\n", booted, err)
+		return
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "this boot of %s is marked good: it staged an update (its boot budget starts again)\n", booted)
+}

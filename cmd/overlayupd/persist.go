@@ -146,6 +146,7 @@ func (c *persistCmd) run(cmd *cobra.Command, e *env) error {
 			return err
 		}
 		ok = true
+		e.markStagedFrom(cmd, st)
 		if persistent {
 			info, err := snapshot.GetInfo(filepath.Join(st.SlotDir, staged))
 			if err != nil {

@@ -227,6 +227,7 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 		return "", 1, err
 	}
 	ok = true
+	e.markStagedFrom(cmd, st)
 	return staged, 0, nil
 }
 

@@ -181,3 +181,36 @@ func TestCommitIfTrialMarksGood(t *testing.T) {
 		t.Errorf("the count did not start again: %v", err)
 	}
 }
+
+// TestApplyMarksCommittedBootGood: an update staged from a boot of the
+// committed root marks that boot good, so quick apply-and-reboot cycles
+// (and a failed trial's fallback) never spend a working root's boot
+// budget; staged from a boot of another root, it leaves the count.
+func TestApplyMarksCommittedBootGood(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	img := bootable().squashfs(t)
+	count := func(k int) string { return slotPath(top, trampoline.BootCountName(k)) }
+	if err := os.WriteFile(count(2), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeBooted(e, "root.prev.sqsh")
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, img); err != nil || strings.Contains(out, "marked good") {
+		t.Fatalf("apply in a boot of root.prev: %v\n%s; want staged, no mark", err, out)
+	}
+	if _, err := os.Stat(count(2)); err != nil {
+		t.Errorf("an apply from another root changed the count: %v", err)
+	}
+	fakeBooted(e, "root.sqsh")
+	out, err := run(t, e, "overlayupd", "apply", "--store", top, img)
+	if err != nil || !strings.Contains(out, "this boot of root.sqsh is marked good") {
+		t.Fatalf("apply in a committed boot: %v\n%s; want staged and marked good", err, out)
+	}
+	if _, err := os.Stat(count(0)); err != nil {
+		t.Errorf("the count did not start again: %v", err)
+	}
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, img); err != nil || strings.Contains(out, "marked good") {
+		t.Errorf("apply with the count at 0: %v\n%s; want no mark line", err, out)
+	}
+}
