@@ -27,14 +27,19 @@
 //   - lzma (id 2) images are always refused: go-diskfs reads them, but the Linux
 //     kernel cannot mount them, so the device would not boot.
 //
-// Staging speed: a regular file is copied by the kernel (copy_file_range) while a
-// goroutine hashes the same bytes from the page cache; a stream (stdin) is read
-// into memory, and Stage hashes on its own goroutine, overlapped with the copy, and
-// starts writeback every 128 MiB from a third goroutine (sync_file_range, then
-// FADV_DONTNEED), so fsync at the end has little left to flush and the page cache
-// is not filled with the image. Its floor is one core's SHA-256 speed (about
-// 0.9-1 GB/s with SHA-NI on the build VM); on a store slower than that (SD card,
-// eMMC) the disk is the limit, as it is for cp + sync.
+// Staging speed: a regular file is copied by the kernel (copy_file_range)
+// while a goroutine reads the same bytes from the page cache; a stream
+// (stdin) is read into memory in 1 MiB chunks. Either way every hash (the
+// sha256, the dm-verity tree, a signature's) takes each chunk on a goroutine
+// of its own (lanes), in order. A writeback goroutine starts the disk on
+// every 8 MiB as it is written (sync_file_range), waits for what is 128 MiB
+// behind and drops it from the page cache (FADV_DONTNEED), and once the copy
+// is over flushes the bulk (fdatasync) while the hashes finish, so the final
+// fsync has little left; its errors are kept and fail the stage, since the
+// kernel reports a writeback error once per open file. Its floor is the two
+// SHA-256 passes on two cores (about 1.5 GB/s each per core with SHA-NI on
+// the build VM); on a store slower than that (SD card, eMMC) the disk is the
+// limit, as it is for cp + sync.
 //
 // A signature's hash (Options.Hash, BLAKE2b-512 for minisign) is computed on
 // the staged bytes in the same pass, on a goroutine of its own beside the
