@@ -128,8 +128,9 @@ func (w *writeback) run() {
 		if limit > dropped {
 			if err := syncFileRange(w.fd, dropped, limit-dropped,
 				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
-				w.fail(err)
-				return
+				if w.fail(err); w.err != nil {
+					return
+				}
 			}
 			_ = unix.Fadvise(w.fd, dropped, limit-dropped, unix.FADV_DONTNEED) // a hint
 			dropped = limit
@@ -142,8 +143,16 @@ func (w *writeback) run() {
 	}
 }
 
-// fail keeps err and drains the reports, so advance never blocks.
+// fail keeps err and drains the reports, so advance never blocks. A call
+// the kernel or the filesystem does not offer (qemu-user without the
+// syscall, a special file) is no loss of data: writeback then goes on
+// without these hints, and the final fsync is the word on the disk.
 func (w *writeback) fail(err error) {
+	for _, unsupported := range []error{unix.ENOSYS, unix.EINVAL, unix.EOPNOTSUPP, unix.ESPIPE} {
+		if errors.Is(err, unsupported) {
+			return
+		}
+	}
 	w.err = fmt.Errorf("write back: %w", err)
 	for range w.ch {
 	}
