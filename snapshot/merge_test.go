@@ -196,6 +196,7 @@ func TestMergeXattrWhiteouts(t *testing.T) {
 // has not reached yet is merged as it is then (the stamp is of each entry as
 // the walk reaches it).
 func TestMergeUpperChanged(t *testing.T) {
+	testroot.NeedOpenat2(t) // MergeUpper opens the root's directories with it
 	for _, tc := range []struct {
 		name, write string
 		want        error
