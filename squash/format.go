@@ -56,8 +56,13 @@ var SysBlock = "/sys/block"
 
 // Booted implements trampoline.Format: the file behind the loop device
 // mounted at robase, directly or under a dm-verity device. The kernel
-// tracks renames, so after a commit it is the entry's new name.
-func (Format) Booted(_ string, robase mounts.Mount) (string, error) {
+// tracks renames, so after a commit it is the entry's new name. With a
+// slotDir, the name counts only when slotDir holds that very file (its
+// inode is the loop device's backing inode): a system booted from its own
+// root.sqsh has not booted another store's root.sqsh (apply --store on an
+// SD card of another device). Where the loop device cannot say (no
+// /dev/loopN), the name is trusted, as before the check.
+func (Format) Booted(slotDir string, robase mounts.Mount) (string, error) {
 	dev := filepath.Base(robase.Source)
 	if strings.HasPrefix(robase.Source, "/dev/dm-") {
 		dev = loopUnder(dev)
@@ -74,7 +79,36 @@ func (Format) Booted(_ string, robase mounts.Mount) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("backing file of %s: %w", robase.Source, err)
 	}
-	return filepath.Base(strings.TrimSpace(string(b))), nil
+	name := filepath.Base(strings.TrimSpace(string(b)))
+	if slotDir == "" {
+		return name, nil
+	}
+	ino, err := loopBackingInode(dev)
+	if err != nil {
+		return name, nil // cannot tell: the name, as before
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(slotDir, name), &st); errors.Is(err, unix.ENOENT) || (err == nil && st.Ino != ino) {
+		return "", nil // another file of that name: not booted from this store
+	}
+	return name, nil
+}
+
+// loopBackingInode is the inode number of the file behind the loop device
+// dev (loopN), from the loop driver; a variable for tests. Why the inode
+// alone, not with the device: btrfs reports a subvolume's device in
+// stat(2), the loop driver the filesystem's.
+var loopBackingInode = func(dev string) (uint64, error) {
+	f, err := os.OpenFile(filepath.Join("/dev", dev), os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	return info.Inode, nil
 }
 
 // loopUnder names the loop device under the device-mapper device dev

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/overlayupd/overlayupd/internal/mounts"
@@ -40,6 +41,35 @@ func TestBooted(t *testing.T) {
 		got, err := Format{}.Booted("", mounts.Mount{Source: c.source, FSType: "squashfs"})
 		if err != nil || got != c.want {
 			t.Errorf("Booted(%s) = %q, %v; want %q", c.source, got, err, c.want)
+		}
+	}
+
+	// With the store's slot directory: the name counts only when that
+	// directory holds the loop device's very file.
+	slots := t.TempDir()
+	if err := os.WriteFile(filepath.Join(slots, "root.sqsh"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(slots, "root.sqsh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	defer func(f func(string) (uint64, error)) { loopBackingInode = f }(loopBackingInode)
+	for _, c := range []struct {
+		name  string
+		inode func(string) (uint64, error)
+		dir   string
+		want  string
+	}{
+		{"this store's file", func(string) (uint64, error) { return uint64(ino), nil }, slots, "root.sqsh"},
+		{"another store's file of that name", func(string) (uint64, error) { return uint64(ino) + 1, nil }, slots, ""},
+		{"a store without that name", func(string) (uint64, error) { return uint64(ino), nil }, t.TempDir(), ""},
+		{"the loop device cannot say", func(string) (uint64, error) { return 0, os.ErrNotExist }, slots, "root.sqsh"},
+	} {
+		loopBackingInode = c.inode
+		if got, err := (Format{}).Booted(c.dir, mounts.Mount{Source: "/dev/loop3", FSType: "squashfs"}); err != nil || got != c.want {
+			t.Errorf("%s: Booted = %q, %v; want %q", c.name, got, err, c.want)
 		}
 	}
 }

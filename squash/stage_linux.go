@@ -179,9 +179,10 @@ const cfrChunk = 8 << 20
 func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (d digests, n int64, ok bool, err error) {
 	h := newImageHash(size)
 	stopHash := make(chan struct{})
-	// One offset per chunk, and the channel holds them all: the copy never
-	// waits for the hashes.
-	upto := make(chan int64, size/cfrChunk+2)
+	// How far the copy is, the latest only (offer): the copy never waits
+	// for the hashes, however many short copies it takes, and not even
+	// when the hashes have stopped on an error.
+	upto := make(chan int64, 1)
 	read, from := src, "input"
 	var readBack *atomic.Int64
 	if extra != nil {
@@ -230,7 +231,7 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 		}
 		wb.advance(off)
 		if extra != nil {
-			upto <- off
+			offer(upto, off)
 		}
 		if progress != nil {
 			progress(off)
@@ -242,6 +243,16 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 		return d, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
 	}
 	return d, off, true, nil
+}
+
+// offer puts v on ch (capacity 1), in place of a value not taken yet;
+// with one sender it never blocks.
+func offer(ch chan int64, v int64) {
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- v
 }
 
 // hashFile reads f from its start as far as each offset received on upto,
