@@ -36,7 +36,9 @@
 // behind and drops it from the page cache (FADV_DONTNEED), and once the copy
 // is over flushes the bulk (fdatasync) while the hashes finish, so the final
 // fsync has little left; its errors are kept and fail the stage, since the
-// kernel reports a writeback error once per open file. Its floor is the two
+// kernel reports a writeback error once per open file. With the size known,
+// the tree's level 0 is written into the staged file, at its place after
+// the image, as it fills, so memory does not grow with the image. Its floor is the two
 // SHA-256 passes on two cores (about 1.5 GB/s each per core with SHA-NI on
 // the build VM); on a store slower than that (SD card, eMMC) the disk is the
 // limit, as it is for cp + sync.

@@ -136,7 +136,7 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 // the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
 // MiB whatever the image size.
 func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (d digests, n int64, err error) {
-	h := newImageHash(size)
+	h := newImageHash(size, f)
 	ls := startLanes(h.writers(extra))
 	wb := newWriteback(f, nil)
 	defer func() {

@@ -2,6 +2,7 @@ package squash
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -35,11 +36,19 @@ type imageHash struct {
 	tree *verity.Builder
 }
 
-// newImageHash starts the digests; sizeHint (or -1) sizes the tree's.
-func newImageHash(sizeHint int64) *imageHash {
+// newImageHash starts the digests of an image of size bytes (-1: not
+// known) staged into f. With the size known, the tree's level 0 is written
+// into f, at its place after the image, as it fills
+// (verity.NewSpillingBuilder): apply's memory then stays flat with the
+// image's size.
+func newImageHash(size int64, f *os.File) *imageHash {
 	h := &imageHash{sha: sha256.New()}
-	if withTree {
-		h.tree = verity.NewBuilder(nil, sizeHint)
+	switch {
+	case !withTree:
+	case size > 0:
+		h.tree = verity.NewSpillingBuilder(nil, size, f, int64(verity.DataBlocks(size))*verity.BlockSize)
+	default:
+		h.tree = verity.NewBuilder(nil, size)
 	}
 	return h
 }
@@ -64,8 +73,10 @@ func (h *imageHash) finish() (d digests, err error) {
 	if h.tree == nil {
 		return d, nil
 	}
-	if d.tree, err = h.tree.Tree(); err != nil {
+	if d.tree, err = h.tree.Tree(); errors.Is(err, verity.ErrEmpty) {
 		return d, fmt.Errorf("%w: %w", ErrShortRead, err)
+	} else if err != nil {
+		return d, noSpace(err)
 	}
 	return d, nil
 }

@@ -86,8 +86,8 @@ func NewTrailer(tree Tree, imageSize int64) (Trailer, error) {
 		return Trailer{}, fmt.Errorf("tree of %d blocks for an image of %d bytes", tree.DataBlocks, imageSize)
 	case len(tree.Salt) > maxSalt:
 		return Trailer{}, fmt.Errorf("salt of %d bytes, at most %d", len(tree.Salt), maxSalt)
-	case uint64(len(tree.Hash)) != HashBlocks(tree.DataBlocks)*BlockSize:
-		return Trailer{}, fmt.Errorf("hash area of %d bytes, want %d blocks", len(tree.Hash), HashBlocks(tree.DataBlocks))
+	case tree.Spilled < 0 || uint64(int64(len(tree.Hash))+tree.Spilled) != HashBlocks(tree.DataBlocks)*BlockSize:
+		return Trailer{}, fmt.Errorf("hash area of %d bytes, want %d blocks", int64(len(tree.Hash))+tree.Spilled, HashBlocks(tree.DataBlocks))
 	}
 	return Trailer{ImageSize: imageSize, DataBlocks: tree.DataBlocks, HashOffset: int64(tree.DataBlocks) * BlockSize,
 		HashBlocks: HashBlocks(tree.DataBlocks), Root: tree.Root, Salt: append([]byte(nil), tree.Salt...)}, nil
@@ -198,12 +198,20 @@ func Append(w io.WriterAt, tree Tree, imageSize int64) (Trailer, error) {
 	}
 	// Three writes, not one of a joined copy: the hash area is 8 MiB per
 	// GiB of image, and a copy would double what the tree costs in memory.
-	off := imageSize
-	for _, part := range [][]byte{make([]byte, t.HashOffset-imageSize), tree.Hash, t.Marshal()} {
-		if _, err := w.WriteAt(part, off); err != nil {
+	// A spilling Builder wrote the end of the hash area (level 0) already:
+	// the trailer goes after it.
+	hashEnd := t.HashOffset + int64(len(tree.Hash))
+	for _, part := range []struct {
+		b   []byte
+		off int64
+	}{
+		{make([]byte, t.HashOffset-imageSize), imageSize},
+		{tree.Hash, t.HashOffset},
+		{t.Marshal(), hashEnd + tree.Spilled},
+	} {
+		if _, err := w.WriteAt(part.b, part.off); err != nil {
 			return Trailer{}, fmt.Errorf("append the dm-verity hash tree: %w", err)
 		}
-		off += int64(len(part))
 	}
 	return t, nil
 }

@@ -38,7 +38,10 @@ type Tree struct {
 	Root       [DigestSize]byte // the root hash
 	// Hash is the hash area as it is stored after the data: every level,
 	// top level first, each padded to whole blocks. Empty for one block.
-	Hash []byte
+	// From a spilling Builder it holds the levels above level 0 only:
+	// level 0, the rest of the area, is written already (Spilled bytes).
+	Hash    []byte
+	Spilled int64
 }
 
 // DataBlocks is how many data blocks hold size bytes (the last one padded).
@@ -78,22 +81,27 @@ func HashBlocks(dataBlocks uint64) uint64 {
 
 // Builder computes a tree from the data written to it, in any chunks. It
 // keeps the level-0 digests in memory: 32 bytes per 4 KiB block, 8 MiB for
-// a 1 GiB image; the upper levels are 1/128 of that each. With the size
-// known in advance, that memory is the hash area itself, so the tree costs
-// no more than its own size (no copy of the levels).
+// a 1 GiB image; the upper levels are 1/128 of that each. A spilling
+// Builder (NewSpillingBuilder) writes level 0 out instead.
 type Builder struct {
 	salt   []byte
 	h      hash.Hash
 	block  []byte // a partial block waiting for more data
 	level0 []byte // digests of the full data blocks so far
-	// area, when the size was given, is the hash area laid out for it:
-	// level0 is its end, where level 0 is stored.
-	area []byte
 	// level1 is the digests of the full blocks of level0 so far: hashed as
 	// each fills, so that Tree, which runs after the last byte, has
 	// 1/128 of the digests left to compute instead of all of a level.
 	level1 []byte
 	blocks uint64
+
+	// spill, for a spilling Builder (NewSpillingBuilder), is where level 0
+	// goes, a block at a time as it fills, starting at spillAt; want is the
+	// data blocks that layout is for.
+	spill    io.WriterAt
+	spillAt  int64
+	spilled  int64
+	spillErr error
+	want     uint64
 }
 
 // NewBuilder starts a tree with salt (DefaultSalt when nil). sizeHint, when
@@ -105,12 +113,27 @@ func NewBuilder(salt []byte, sizeHint int64) *Builder {
 	b := &Builder{salt: append([]byte(nil), salt...), h: sha256.New(), block: make([]byte, 0, BlockSize)}
 	if sizeHint > 0 {
 		d := DataBlocks(sizeHint)
-		if sizes := LevelBlocks(d); len(sizes) > 0 {
-			b.area = make([]byte, HashBlocks(d)*BlockSize)
-			off := len(b.area) - int(sizes[0])*BlockSize
-			b.level0 = b.area[off:off:len(b.area)]
-		}
+		b.level0 = make([]byte, 0, d*DigestSize)
 		b.level1 = make([]byte, 0, ceilShift(d, hashPerBits)*DigestSize)
+	}
+	return b
+}
+
+// NewSpillingBuilder is NewBuilder for data of exactly size bytes whose hash
+// area starts at hashOffset in w (the file the data goes to): level 0, all
+// but 1/128 of the tree, is written there a block at a time as it fills,
+// so the tree costs 64 KiB of memory per GiB of data instead of 8 MiB, and
+// memory stays flat with the image's size. Tree then returns the levels
+// above level 0 in Hash, and says how much of the area is in w already
+// (Spilled); a write error, or data of another size, is Tree's error.
+func NewSpillingBuilder(salt []byte, size int64, w io.WriterAt, hashOffset int64) *Builder {
+	b := NewBuilder(salt, 0)
+	d := DataBlocks(size)
+	b.level1 = make([]byte, 0, ceilShift(d, hashPerBits)*DigestSize)
+	b.level0 = make([]byte, 0, BlockSize)
+	b.spill, b.want = w, d
+	if sizes := LevelBlocks(d); len(sizes) > 0 {
+		b.spillAt = hashOffset + int64(HashBlocks(d)-sizes[0])*BlockSize
 	}
 	return b
 }
@@ -141,7 +164,22 @@ func (b *Builder) hashData(block []byte) {
 	b.blocks++
 	if n := len(b.level0); n%BlockSize == 0 {
 		b.level1 = b.digest(b.level1, b.level0[n-BlockSize:])
+		if b.spill != nil {
+			b.spillBlock(b.level0[n-BlockSize:])
+			b.level0 = b.level0[:0]
+		}
 	}
+}
+
+// spillBlock writes the next block of level 0 to the spill; the first
+// error is kept for Tree.
+func (b *Builder) spillBlock(p []byte) {
+	if b.spillErr == nil {
+		if _, err := b.spill.WriteAt(p, b.spillAt+b.spilled); err != nil {
+			b.spillErr = err
+		}
+	}
+	b.spilled += int64(len(p))
 }
 
 // digest appends sha256(salt || block) to dst.
@@ -163,10 +201,16 @@ func (b *Builder) Tree() (Tree, error) {
 	if b.blocks == 0 {
 		return Tree{}, ErrEmpty
 	}
+	if b.spill != nil && b.blocks != b.want {
+		return Tree{}, fmt.Errorf("hash tree: %d data blocks, laid out for %d", b.blocks, b.want)
+	}
 	t := Tree{DataBlocks: b.blocks, Salt: b.salt}
 	if b.blocks == 1 {
-		copy(t.Root[:], b.level0)
+		copy(t.Root[:], b.level0) // no hash area: nothing spills
 		return t, nil
+	}
+	if b.spill != nil {
+		return b.spillTree(t)
 	}
 	sizes := LevelBlocks(b.blocks)
 	// offs[i] is where level i starts in the hash area: the levels above
@@ -177,13 +221,8 @@ func (b *Builder) Tree() (Tree, error) {
 		offs[i] = total
 		total += int(sizes[i]) * BlockSize
 	}
-	area := b.area
-	if len(area) != total || len(b.level0) == 0 || &b.level0[0] != &area[offs[0]] {
-		// No size given, or the data was not the size given: lay it out now.
-		area = make([]byte, total)
-		copy(area[offs[0]:], b.level0)
-	}
-	clear(area[offs[0]+len(b.level0) : offs[0]+int(sizes[0])*BlockSize]) // zero-pad level 0
+	area := make([]byte, total)
+	copy(area[offs[0]:], b.level0) // zero-padded to its blocks
 	var top []byte
 	for i, n := range sizes {
 		cur := area[offs[i] : offs[i]+int(n)*BlockSize]
@@ -208,6 +247,46 @@ func (b *Builder) Tree() (Tree, error) {
 	}
 	copy(t.Root[:], top)
 	t.Hash = area
+	return t, nil
+}
+
+// spillTree is Tree for a spilling Builder: the last block of level 0,
+// zero-padded, goes to the spill and into level 1, and the levels above
+// are computed in memory from level 1.
+func (b *Builder) spillTree(t Tree) (Tree, error) {
+	if len(b.level0) > 0 {
+		last := append(b.level0, make([]byte, BlockSize-len(b.level0))...)
+		b.level1 = b.digest(b.level1, last)
+		b.spillBlock(last)
+		b.level0 = b.level0[:0]
+	}
+	if b.spillErr != nil {
+		return Tree{}, fmt.Errorf("write the hash tree: %w", b.spillErr)
+	}
+	sizes := LevelBlocks(b.blocks)
+	upper := sizes[1:]
+	// offs[i] is where level i+1 starts in the upper area, top level first.
+	offs := make([]int, len(upper))
+	total := 0
+	for i := len(upper) - 1; i >= 0; i-- {
+		offs[i] = total
+		total += int(upper[i]) * BlockSize
+	}
+	area := make([]byte, total)
+	next := b.level1
+	for i, n := range upper {
+		cur := area[offs[i] : offs[i]+int(n)*BlockSize]
+		copy(cur, next) // the level's digests, zero-padded to its blocks
+		next = nil
+		for off := 0; off < len(cur); off += BlockSize {
+			next = b.digest(next, cur[off:off+BlockSize])
+		}
+	}
+	if len(next) != DigestSize {
+		return Tree{}, fmt.Errorf("internal error: the top level of %d blocks gave %d bytes of digests", b.blocks, len(next))
+	}
+	copy(t.Root[:], next)
+	t.Hash, t.Spilled = area, b.spilled
 	return t, nil
 }
 

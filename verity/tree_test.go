@@ -94,8 +94,8 @@ func TestBuilderChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	// The size hint lays the hash area out in advance; a wrong hint must
-	// not change the tree.
+	// The size hint sizes the digests in advance; a wrong hint must not
+	// change the tree.
 	hints := []int64{int64(len(data)), int64(len(data)), int64(len(data)) + 5*BlockSize, int64(len(data)) - 5*BlockSize, 0}
 	for round, hint := range hints {
 		b := NewBuilder(nil, hint)
@@ -199,5 +199,75 @@ func TestRootIsPureFunctionOfBytes(t *testing.T) {
 		if c.Root == a.Root {
 			t.Errorf("flipping byte %d leaves the root hash unchanged", off)
 		}
+	}
+}
+
+// memFile is an io.WriterAt in memory that grows as written; fail, when
+// set, is every write's error.
+type memFile struct {
+	b    []byte
+	fail error
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if m.fail != nil {
+		return 0, m.fail
+	}
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
+// TestSpillingBuilder: a tree whose level 0 is written out as it fills
+// gives, once appended, the very file of a tree built in memory, whatever
+// the size and however the data is written; data of another size than
+// laid out, or a failed write, is Tree's error.
+func TestSpillingBuilder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i, size := range []int{1, BlockSize, 2 * BlockSize, 128 * BlockSize, 129*BlockSize + 17, 300*BlockSize + 1234, 128 * 128 * BlockSize, (128*128 + 1) * BlockSize} {
+		data := randomData(size, uint64(100+i))
+		want, err := Compute(bytes.NewReader(data), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inMem memFile
+		if _, err := Append(&inMem, want, int64(size)); err != nil {
+			t.Fatal(err)
+		}
+		var spilled memFile
+		b := NewSpillingBuilder(nil, int64(size), &spilled, int64(DataBlocks(int64(size)))*BlockSize)
+		for p := data; len(p) > 0; {
+			n := min(len(p), 1+r.IntN(3*BlockSize))
+			b.Write(p[:n])
+			p = p[n:]
+		}
+		got, err := b.Tree()
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if _, err := Append(&spilled, got, int64(size)); err != nil {
+			t.Fatalf("%d bytes: append: %v", size, err)
+		}
+		if got.Root != want.Root || !bytes.Equal(spilled.b[size:], inMem.b[size:]) {
+			t.Errorf("%d bytes: root %x, file %d bytes after the image; want %x, %d bytes (first difference at %d)",
+				size, got.Root, len(spilled.b)-size, want.Root, len(inMem.b)-size, firstDiff(spilled.b[size:], inMem.b[size:]))
+		}
+		if size > 2*BlockSize && got.Spilled == 0 {
+			t.Errorf("%d bytes: nothing spilled", size)
+		}
+	}
+
+	data := randomData(500*BlockSize, 7)
+	short := NewSpillingBuilder(nil, int64(len(data))+BlockSize, &memFile{}, 0)
+	short.Write(data)
+	if _, err := short.Tree(); err == nil {
+		t.Error("data shorter than laid out: no error")
+	}
+	boom := errors.New("disk full")
+	failing := NewSpillingBuilder(nil, int64(len(data)), &memFile{fail: boom}, 0)
+	failing.Write(data)
+	if _, err := failing.Tree(); !errors.Is(err, boom) {
+		t.Errorf("a failed spill: Tree = %v, want %v", err, boom)
 	}
 }
