@@ -128,7 +128,7 @@ func (w *writeback) run() {
 		if limit > dropped {
 			if err := syncFileRange(w.fd, dropped, limit-dropped,
 				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
-				if w.fail(err); w.err != nil {
+				if w.fail(err) {
 					return
 				}
 			}
@@ -147,15 +147,17 @@ func (w *writeback) run() {
 // the kernel or the filesystem does not offer (qemu-user without the
 // syscall, a special file) is no loss of data: writeback then goes on
 // without these hints, and the final fsync is the word on the disk.
-func (w *writeback) fail(err error) {
+// It says whether err was kept.
+func (w *writeback) fail(err error) bool {
 	for _, unsupported := range []error{unix.ENOSYS, unix.EINVAL, unix.EOPNOTSUPP, unix.ESPIPE} {
 		if errors.Is(err, unsupported) {
-			return
+			return false
 		}
 	}
 	w.err = fmt.Errorf("write back: %w", err)
 	for range w.ch {
 	}
+	return true
 }
 
 func adviseSequential(f *os.File) {

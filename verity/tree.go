@@ -213,14 +213,7 @@ func (b *Builder) Tree() (Tree, error) {
 		return b.spillTree(t)
 	}
 	sizes := LevelBlocks(b.blocks)
-	// offs[i] is where level i starts in the hash area: the levels above
-	// it come first.
-	offs := make([]int, len(sizes))
-	total := 0
-	for i := len(sizes) - 1; i >= 0; i-- {
-		offs[i] = total
-		total += int(sizes[i]) * BlockSize
-	}
+	offs, total := layout(sizes)
 	area := make([]byte, total)
 	copy(area[offs[0]:], b.level0) // zero-padded to its blocks
 	var top []byte
@@ -265,13 +258,7 @@ func (b *Builder) spillTree(t Tree) (Tree, error) {
 	}
 	sizes := LevelBlocks(b.blocks)
 	upper := sizes[1:]
-	// offs[i] is where level i+1 starts in the upper area, top level first.
-	offs := make([]int, len(upper))
-	total := 0
-	for i := len(upper) - 1; i >= 0; i-- {
-		offs[i] = total
-		total += int(upper[i]) * BlockSize
-	}
+	offs, total := layout(upper) // offs[i]: level i+1
 	area := make([]byte, total)
 	next := b.level1
 	for i, n := range upper {
@@ -288,6 +275,18 @@ func (b *Builder) spillTree(t Tree) (Tree, error) {
 	copy(t.Root[:], next)
 	t.Hash, t.Spilled = area, b.spilled
 	return t, nil
+}
+
+// layout places levels of the given sizes (in blocks, lowest first) in a
+// hash area, highest level first: offs[i] is where levels[i] starts, total
+// the area's size in bytes.
+func layout(levels []uint64) (offs []int, total int) {
+	offs = make([]int, len(levels))
+	for i := len(levels) - 1; i >= 0; i-- {
+		offs[i] = total
+		total += int(levels[i]) * BlockSize
+	}
+	return offs, total
 }
 
 // Compute reads r to its end and returns its tree, with salt (nil: DefaultSalt).

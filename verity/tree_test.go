@@ -99,11 +99,7 @@ func TestBuilderChunks(t *testing.T) {
 	hints := []int64{int64(len(data)), int64(len(data)), int64(len(data)) + 5*BlockSize, int64(len(data)) - 5*BlockSize, 0}
 	for round, hint := range hints {
 		b := NewBuilder(nil, hint)
-		for p := data; len(p) > 0; {
-			n := min(len(p), 1+r.IntN(3*BlockSize))
-			b.Write(p[:n])
-			p = p[n:]
-		}
+		writeChunks(b, data, r)
 		got, err := b.Tree()
 		if err != nil {
 			t.Fatal(err)
@@ -237,11 +233,7 @@ func TestSpillingBuilder(t *testing.T) {
 		}
 		var spilled memFile
 		b := NewSpillingBuilder(nil, int64(size), &spilled, int64(DataBlocks(int64(size)))*BlockSize)
-		for p := data; len(p) > 0; {
-			n := min(len(p), 1+r.IntN(3*BlockSize))
-			b.Write(p[:n])
-			p = p[n:]
-		}
+		writeChunks(b, data, r)
 		got, err := b.Tree()
 		if err != nil {
 			t.Fatalf("%d bytes: %v", size, err)
@@ -269,5 +261,14 @@ func TestSpillingBuilder(t *testing.T) {
 	failing.Write(data)
 	if _, err := failing.Tree(); !errors.Is(err, boom) {
 		t.Errorf("a failed spill: Tree = %v, want %v", err, boom)
+	}
+}
+
+// writeChunks writes data to b in random chunks of 1 byte to 3 blocks.
+func writeChunks(b *Builder, data []byte, r *rand.Rand) {
+	for p := data; len(p) > 0; {
+		n := min(len(p), 1+r.IntN(3*BlockSize))
+		b.Write(p[:n])
+		p = p[n:]
 	}
 }
