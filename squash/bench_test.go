@@ -215,10 +215,12 @@ func TestStageChild(t *testing.T) {
 	os.Remove(tmp)
 }
 
-// TestTreeCost compares Stage with the dm-verity tree against Stage without
-// it (today's apply before the tree), alternating in one run, for an image
-// of OVERLAYUPD_BENCH_MB MiB (default 256) from a file in
-// OVERLAYUPD_BENCH_DIR. It runs only when OVERLAYUPD_BENCH_TREE=N (rounds).
+// TestTreeCost measures what issue 11's checks add to staging an image of
+// OVERLAYUPD_BENCH_MB MiB (default 256) from a file in OVERLAYUPD_BENCH_DIR:
+// Stage without the dm-verity tree (today's apply before the tree), with it
+// (an unsigned apply), and with it and a signature's BLAKE2b-512 (an apply
+// when keys are trusted), round-robin in one run. It runs only when
+// OVERLAYUPD_BENCH_TREE=N (rounds).
 func TestTreeCost(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH_TREE"))
 	if rounds <= 0 {
@@ -229,7 +231,7 @@ func TestTreeCost(t *testing.T) {
 	src := benchSource(t, dir, mb)
 	// stage returns the wall time and the process's CPU time (user+system,
 	// which includes the kernel's copy) of one Stage.
-	stage := func(tree bool) (time.Duration, time.Duration) {
+	stage := func(tree, signed bool) (time.Duration, time.Duration) {
 		withTree = tree
 		defer func() { withTree = true }()
 		f, err := os.Open(src)
@@ -237,9 +239,13 @@ func TestTreeCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
+		var opt Options
+		if signed {
+			opt.Hash = trust.NewHasher()
+		}
 		cpu0 := cpuTime()
 		start := time.Now()
-		tmp, _, _, err := Stage(context.Background(), f, mb<<20, dir, nil)
+		tmp, _, _, err := StageWith(context.Background(), f, mb<<20, dir, opt)
 		d, c := time.Since(start), cpuTime()-cpu0
 		if err != nil {
 			t.Fatal(err)
@@ -247,18 +253,31 @@ func TestTreeCost(t *testing.T) {
 		os.Remove(tmp)
 		return d, c
 	}
-	var with, without, cpuWith, cpuWithout []time.Duration
-	for range rounds {
-		d, c := stage(false)
-		without, cpuWithout = append(without, d), append(cpuWithout, c)
-		d, c = stage(true)
-		with, cpuWith = append(with, d), append(cpuWith, c)
+	variants := []struct {
+		name         string
+		tree, signed bool
+	}{
+		{"without tree", false, false},
+		{"with tree", true, false},
+		{"tree+signature", true, true},
 	}
-	w, wo := median(with), median(without)
+	wall := make([][]time.Duration, len(variants))
+	cpu := make([][]time.Duration, len(variants))
+	for range rounds {
+		for i, v := range variants {
+			d, c := stage(v.tree, v.signed)
+			wall[i], cpu[i] = append(wall[i], d), append(cpu[i], c)
+		}
+	}
 	mbps := func(d time.Duration) float64 { return float64(mb) / d.Seconds() }
-	fmt.Printf("stage %d MiB, median of %d: without tree %7.1f MiB/s (%v), with tree %7.1f MiB/s (%v), ratio %.2f; CPU %v without, %v with\n",
-		mb, rounds, mbps(wo), wo.Round(time.Millisecond), mbps(w), w.Round(time.Millisecond), wo.Seconds()/w.Seconds(),
-		median(cpuWithout).Round(time.Millisecond), median(cpuWith).Round(time.Millisecond))
+	fmt.Printf("stage %d MiB, median of %d:", mb, rounds)
+	for i, v := range variants {
+		w := median(wall[i])
+		fmt.Printf(" %s %.1f MiB/s (%v, CPU %v);", v.name, mbps(w), w.Round(time.Millisecond), median(cpu[i]).Round(time.Millisecond))
+	}
+	base := median(wall[0]).Seconds()
+	fmt.Printf("\nstage ratios against without tree (target >= 0.9x): with tree %.2f, tree+signature %.2f\n",
+		base/median(wall[1]).Seconds(), base/median(wall[2]).Seconds())
 }
 
 // cpuTime is the user and system time this process has used.

@@ -15,8 +15,10 @@ import (
 	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
-// shellOverlay is a shell-script implementation of the same tmpfs steps
-// (the original init-overlay's job), the comparison point for the bench.
+// shellOverlay is a minimal shell-script overlay: the tmpfs steps alone, in
+// 13 commands found through PATH. The original init-overlay does more (its
+// checks, a move of every mount); scripts/pid1bench/init-overlay.sh is the
+// stand-in that does the original's steps, and the bench boots both.
 const shellOverlay = `#!/bin/sh
 PATH=/sbin:/bin:/usr/sbin:/usr/bin
 grep -q overlay /proc/filesystems || modprobe overlay
@@ -66,6 +68,25 @@ func buildGoExec(t *testing.T) string {
 		t.Fatalf("build the Go exec-only init: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "goexec")
+}
+
+// buildFloorImports builds scripts/pid1bench/floorimports as make builds
+// init-overlay: the Go floor linking the boot path's packages, which run
+// their init functions and nothing else.
+func buildFloorImports(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	out := filepath.Join(t.TempDir(), "floorimports")
+	cmd := exec.Command(goTool, "build", "-trimpath", "-tags", "osusergo netgo", "-ldflags", "-s -w", "-o", out, "./scripts/pid1bench/floorimports")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build floorimports: %v\n%s", err, b)
+	}
+	return out
 }
 
 // initCSource is the bench's /sbin/init: static C, so that its start costs
@@ -155,7 +176,16 @@ func TestBench(t *testing.T) {
 	s := newSession(t)
 	r := newRootTree(t, s.a)
 	r.write("sbin/init-overlay-sh", shellOverlay, 0o755)
+	// The stand-in for the original script, as part three of make bench runs
+	// it natively; it names awk by /bin/awk, as the original does.
+	orig, err := os.ReadFile(filepath.Join("..", "scripts", "pid1bench", "init-overlay.sh"))
+	if err != nil {
+		t.Fatalf("the stand-in for the original init-overlay script: %v", err)
+	}
+	r.write("sbin/init-overlay-orig", string(orig), 0o755)
+	r.apply(testroot.Symlink("/bin/busybox", "bin/awk"))
 	r.copy(buildGoExec(t), "sbin/init-goexec", 0o755)
+	r.copy(buildFloorImports(t), "sbin/init-floorimports", 0o755)
 	// The C stand-in is /sbin/init; the harness's script, its marker renamed
 	// so that only the C init's counts, runs after it.
 	r.write("sbin/init-sh", strings.Replace(testInit, `harness: init-start"`, `harness: init-script"`, 1), 0o755)
@@ -169,8 +199,10 @@ func TestBench(t *testing.T) {
 		{"direct /sbin/init", "/sbin/init", false, nil},
 		{"init-overlay tmpfs", "/sbin/init-overlay", true, nil},
 		{"shell script tmpfs", "/sbin/init-overlay-sh", true, nil},
+		{"original's steps", "/sbin/init-overlay-orig", true, nil},
 		{"init-overlay, cached*", "/sbin/init-overlay", true, []string{"harness.prewarm=/usr/sbin/init-overlay"}},
 		{"Go exec-only init*", "/sbin/init-goexec", false, nil},
+		{"+ boot packages*", "/sbin/init-floorimports", false, nil},
 	}
 	got := make([]series, len(variants))
 	for i := 0; i < n; i++ {
@@ -194,12 +226,20 @@ func TestBench(t *testing.T) {
 		fmt.Printf("%-20s %s %s %s %s %7.1fx\n", v.name, ms(lo), ms(med), ms(hi), "   "+ms(med-base), float64(med)/float64(base))
 	}
 	_, ovl, _ := got[1].stats()
-	verdict := "within"
-	if ovl-base > 40*time.Millisecond {
-		verdict = "OVER"
+	_, minimal, _ := got[2].stats()
+	_, original, _ := got[3].stats()
+	verdict := "met"
+	if float64(ovl-base) > 0.7*float64(original-base) {
+		verdict = "MISSED"
 	}
-	fmt.Printf("overlayupd overhead (median - direct median): %s, %s the 40 ms target\n", ms(ovl-base), verdict)
+	fmt.Printf("init-overlay overhead (median - direct median): %s; %.2fx the original's steps (target <= 0.7x: %s), %.2fx the minimal script\n",
+		ms(ovl-base), float64(ovl-base)/float64(original-base), verdict, float64(ovl-base)/float64(minimal-base))
+	fmt.Printf("  \"original's steps\" is scripts/pid1bench/init-overlay.sh, the stand-in part three runs natively:\n" +
+		"  the original script's checks and mounts in its order, one busybox command each; \"shell script\"\n" +
+		"  is the tmpfs steps alone (13 commands).\n")
 	fmt.Printf("* diagnosis: \"cached\" has the binary read into the page cache before switch_root\n" +
 		"  (so the difference to \"init-overlay tmpfs\" is reading it from disk); \"Go exec-only\" is a\n" +
-		"  static Go program that only execs /sbin/init: the floor for any Go PID 1.\n\n")
+		"  static Go program that only execs /sbin/init: the floor for any Go PID 1;\n" +
+		"  \"+ boot packages\" is that program linking init-overlay's packages (their inits run, none\n" +
+		"  of their work): its distance from the floor is what they cost before main.\n\n")
 }
