@@ -54,7 +54,9 @@ type Lock struct {
 // once it is writable. The lock lives in the open file description, so it
 // is released when the process dies, however it dies.
 func LockStore(dir string, cmdline []string) (*Lock, error) {
-	d, err := os.Open(dir)
+	// Why O_DIRECTORY: a slot directory that is a FIFO (untrusted or
+	// damaged media) must fail here, not block the open for a writer.
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", dir, err)
 	}

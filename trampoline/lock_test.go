@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -41,5 +45,39 @@ func TestLockStore(t *testing.T) {
 func TestLockStoreMissingDir(t *testing.T) {
 	if _, err := trampoline.LockStore(t.TempDir()+"/nope", nil); err == nil || errors.Is(err, trampoline.ErrLocked) {
 		t.Fatalf("got %v, want an open error", err)
+	}
+}
+
+// TestLockStoreNotADirectory: a slot directory that is a FIFO (a store on
+// untrusted media, or a damaged one) is refused at once. Every store
+// command takes the lock before it lists anything: an open that waited for
+// a writer on the FIFO would hang apply, commit, rollback and gc for good.
+func TestLockStoreNotADirectory(t *testing.T) {
+	for name, plant := range map[string]func(p string) error{
+		"fifo": func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"file": func(p string) error { return os.WriteFile(p, nil, 0o644) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), trampoline.SlotDir)
+			if err := plant(dir); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				l, err := trampoline.LockStore(dir, nil)
+				if err == nil {
+					l.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || errors.Is(err, trampoline.ErrLocked) {
+					t.Fatalf("got %v, want an error: %s is not a directory", err, name)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("LockStore hangs on a slot directory that is a %s", name)
+			}
+		})
 	}
 }

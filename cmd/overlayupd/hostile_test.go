@@ -83,3 +83,51 @@ func errString(err error) string {
 	}
 	return " (" + err.Error() + ")"
 }
+
+// TestHostileSlotDir: a store whose slot directory is a FIFO (untrusted or
+// damaged media). Every command that changes the store fails at once with
+// an error; none waits for a writer on the FIFO.
+func TestHostileSlotDir(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"status"},
+		{"apply", "IMG"},
+		{"commit", "--force"},
+		{"rollback"},
+		{"gc"},
+		{"mark-good"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			e := testEnv(t)
+			top, img := newStore(t, e)
+			slots := filepath.Join(top, trampoline.SlotDir)
+			if err := os.RemoveAll(slots); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mkfifo(slots, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			a := []string{}
+			for _, x := range args {
+				if x == "IMG" {
+					x = img
+				}
+				a = append(a, x)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := run(t, e, "overlayupd", append(a, "--store", top)...)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("%v on a store whose %s is a FIFO: no error", args, trampoline.SlotDir)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%v hangs on a store whose %s is a FIFO", args, trampoline.SlotDir)
+			}
+		})
+	}
+}
