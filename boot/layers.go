@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/overlayupd/overlayupd/internal/layer"
 	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
@@ -215,7 +217,7 @@ func isDir(p string) bool {
 }
 
 func hasEntries(dir string) bool {
-	f, err := os.Open(dir)
+	f, err := openDir(dir)
 	if err != nil {
 		return false
 	}
@@ -225,10 +227,18 @@ func hasEntries(dir string) bool {
 }
 
 func readNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+	f, err := openDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// openDir opens a directory of the persistent layer for reading its names.
+// Why O_DIRECTORY: the layer lives on the store, and a FIFO where a
+// directory should be must fail the open, not block PID 1 in it for a
+// writer that never comes (a committed boot has no watchdog).
+func openDir(dir string) (*os.File, error) {
+	return os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }
