@@ -59,6 +59,21 @@ func DecideAfter(st State, last LastBoot) BootPlan { return DecideBoot(st, 0, la
 func DecideBoot(st State, budget int, last LastBoot) BootPlan {
 	b := newBuilder(st)
 	b.budget = budget
+	p := b.decide(last)
+	if b.err != nil {
+		// An op that is not valid on the state the builder simulates:
+		// only names a hand made can cause one (two trial entries, two
+		// boot counters: a rename finds its target taken). Boot a
+		// committed root and change nothing, as for a store that cannot
+		// be changed: never the entry the dropped ops would have made (an
+		// unconsumed trial at every boot, or a name that is not there),
+		// nor the old root while root.next is committed.
+		return ReadOnlyPlan(st, "internal error: "+b.err.Error())
+	}
+	return p
+}
+
+func (b *builder) decide(last LastBoot) BootPlan {
 	prefix := "" // why this is not a plain boot, for the console
 	if b.finishCommit() {
 		prefix = "finished an interrupted commit"
@@ -148,8 +163,7 @@ func (b *builder) committedPlan(prefix string, record bool) BootPlan {
 func (b *builder) plan(src Entry, why string) BootPlan {
 	tr, err := b.transition()
 	if err != nil {
-		// Unreachable: the builder only emits ops valid on the state it
-		// simulates. Boot nothing rather than something half-planned.
+		// Only by hand-made names; DecideBoot replaces the plan.
 		return BootPlan{Why: "internal error: " + err.Error(), After: b.st}
 	}
 	return BootPlan{Transition: tr, Source: src, Why: why, After: b.st}

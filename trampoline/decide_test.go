@@ -122,3 +122,45 @@ func TestDecideWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideHandMadeConflicts: names that only a hand can make (two trial
+// entries, two boot counters) can make a plan's rename find its target
+// taken. The plan must then boot a committed root and change nothing, as
+// for a store that cannot be changed; never the entry the dropped renames
+// would have made (an unconsumed trial booted again at every boot, or a
+// name that does not exist), and never the old root over a commit in flight.
+func TestDecideHandMadeConflicts(t *testing.T) {
+	tests := []struct {
+		name     string
+		names    []string
+		budget   int
+		wantBoot string
+	}{
+		{"two trials and a staged image", []string{"root.sqsh", "root.trying-0.sqsh", "root.trying-1.sqsh", "root.try-2.sqsh"}, 0, "root.sqsh"},
+		{"two trials and a staged image, commit in flight", []string{"root.next.sqsh", "root.prev.sqsh", "root.trying-0.sqsh", "root.trying-1.sqsh", "root.try-2.sqsh"}, 0, "root.next.sqsh"},
+		{"two counters, commit in flight, staged image", []string{"root.sqsh", "root.next.sqsh", "boots-0", "boots-2", "root.try-1.sqsh"}, 3, "root.next.sqsh"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := state(tt.names...)
+			p := trampoline.DecideWithBudget(st, tt.budget)
+			if p.Boot.Name == "" {
+				t.Fatalf("boots nothing (%s)", p.Why)
+			}
+			// Whatever the plan, what it boots must be there once its ops ran.
+			after := st
+			for _, op := range p.Ops {
+				var err error
+				if after, err = after.Apply(op); err != nil {
+					t.Fatalf("op %s: %v", op, err)
+				}
+			}
+			if !after.Has(p.Boot.Name) {
+				t.Fatalf("boots %s, which is not in the store after the plan's ops %v (%s)", p.Boot.Name, p.Ops, p.Why)
+			}
+			if len(p.Ops) == 0 && (p.Trial || p.Boot.Name != tt.wantBoot) {
+				t.Errorf("no ops, yet boots %s (trial %v), want the committed root %s without changes (%s)", p.Boot.Name, p.Trial, tt.wantBoot, p.Why)
+			}
+		})
+	}
+}
