@@ -90,7 +90,9 @@ func (b *builder) spendBootBudget(root Entry, budget int) string {
 	// leaves the failing root committed with a fresh count: it falls back
 	// again after its budget. The other order would, after a crash between,
 	// exchange the two back at the next boot.
-	b.rename(name, BootCountName(1))
+	if k != 1 { // overlayupd.boot_budget=1: the count is 1 already
+		b.rename(name, BootCountName(1))
+	}
 	b.exchange(root.Name, prev.Name)
 	return fmt.Sprintf("committed root %s did not boot well %d times in a row (no good mark: mark-good, commit --if-trial, an orderly shutdown, or staying up for overlayupd.good_after); "+
 		"falling back to the previous root, now %s; the one that failed is %s ('overlayupd rollback' brings it back)", root.Name, k, root.Name, prev.Name)

@@ -23,6 +23,10 @@ func TestBootBudget(t *testing.T) {
 		{"third boot counts", []string{"root.sqsh", "boots-2", "root.prev.sqsh"}, 3, "boots-3 root.prev.sqsh root.sqsh", "root.sqsh", false},
 		{"over the budget: fall back", []string{"root.sqsh", "boots-3", "root.prev.sqsh"}, 3, "boots-1 root.prev.sqsh root.sqsh", "root.sqsh", true},
 		{"over the budget, nothing to fall back to", []string{"root.sqsh", "boots-3"}, 3, "boots-4 root.sqsh", "root.sqsh", false},
+		{"budget 1: the first boot counts", []string{"root.sqsh", "boots-0", "root.prev.sqsh"}, 1, "boots-1 root.prev.sqsh root.sqsh", "root.sqsh", false},
+		{"budget 1: the second falls back, the count stays 1", []string{"root.sqsh", "boots-1", "root.prev.sqsh"}, 1, "boots-1 root.prev.sqsh root.sqsh", "root.sqsh", true},
+		{"budget 1000 (the most): falls back", []string{"root.sqsh", "boots-1000", "root.prev.sqsh"}, 1000, "boots-1 root.prev.sqsh root.sqsh", "root.sqsh", true},
+		{"the count stops at 1000", []string{"root.sqsh", "boots-1000"}, 3, "boots-1000 root.sqsh", "root.sqsh", false},
 		{"no counter (an old store): nothing counted", []string{"root.sqsh", "root.prev.sqsh"}, 3, "root.prev.sqsh root.sqsh", "root.sqsh", false},
 		{"a trial does not count", []string{"root.sqsh", "boots-2", "root.try-1.sqsh"}, 3, "boots-2 root.sqsh root.trying-0.sqsh", "root.trying-0.sqsh", false},
 		{"a failed trial's fallback counts", []string{"root.sqsh", "boots-1", "root.trying-0.sqsh"}, 3, "boots-2 root.failed.sqsh root.sqsh", "root.sqsh", true},
@@ -42,6 +46,13 @@ func TestBootBudget(t *testing.T) {
 		}
 		if p.Boot.Name != c.boot {
 			t.Errorf("%s: boots %q, want %q", c.name, p.Boot.Name, c.boot)
+		}
+		exchanged := false
+		for _, op := range p.Ops {
+			exchanged = exchanged || op.Kind == OpExchange && op.From == "root.sqsh" && op.To == "root.prev.sqsh"
+		}
+		if want := strings.Contains(c.name, ": fall back") || strings.Contains(c.name, "falls back"); exchanged != want {
+			t.Errorf("%s: exchange of root and root.prev %v, want %v (ops %v: %s)", c.name, exchanged, want, p.Ops, p.Why)
 		}
 		hasReason := false
 		for _, n := range p.Notes {
