@@ -65,9 +65,24 @@ func (s State) BootCount() (name string, k int, ok bool) {
 
 // resetBootCount marks the committed root's boots good: boots-K to boots-0.
 func (b *builder) resetBootCount() {
-	if name, k, ok := b.st.BootCount(); ok && k > 0 {
-		b.rename(name, BootCountName(0))
+	if _, k, ok := b.st.BootCount(); ok && k > 0 {
+		b.setBootCount(k, 0)
 	}
+}
+
+// setBootCount renames the counter boots-k to boots-to. Of several
+// counters (only by hand), one named boots-to is discarded first: the
+// rename must not find its target taken, which would stop the boot's
+// count and every command on the store.
+func (b *builder) setBootCount(k, to int) {
+	from, name := BootCountName(k), BootCountName(to)
+	if from == name { // overlayupd.boot_budget=1: a fallback's count is 1 already
+		return
+	}
+	if b.st.Has(name) {
+		b.discard(name)
+	}
+	b.rename(from, name)
 }
 
 // spendBootBudget is the committed root's share of a boot plan under a boot
@@ -75,14 +90,14 @@ func (b *builder) resetBootCount() {
 // without a good mark and a previous root exists, exchanges the two. It
 // returns the why of a fallback ("" when there was none).
 func (b *builder) spendBootBudget(root Entry, budget int) string {
-	name, k, ok := b.st.BootCount()
+	_, k, ok := b.st.BootCount()
 	if budget <= 0 || !ok {
 		return ""
 	}
 	prev, hasPrev := b.st.Find(RolePrevious)
 	if k < budget || !hasPrev {
 		if k < MaxBootBudget {
-			b.rename(name, BootCountName(k+1))
+			b.setBootCount(k, k+1)
 		}
 		return ""
 	}
@@ -90,9 +105,7 @@ func (b *builder) spendBootBudget(root Entry, budget int) string {
 	// leaves the failing root committed with a fresh count: it falls back
 	// again after its budget. The other order would, after a crash between,
 	// exchange the two back at the next boot.
-	if k != 1 { // overlayupd.boot_budget=1: the count is 1 already
-		b.rename(name, BootCountName(1))
-	}
+	b.setBootCount(k, 1)
 	b.exchange(root.Name, prev.Name)
 	return fmt.Sprintf("committed root %s did not boot well %d times in a row (no good mark: mark-good, commit --if-trial, an orderly shutdown, or staying up for overlayupd.good_after); "+
 		"falling back to the previous root, now %s; the one that failed is %s ('overlayupd rollback' brings it back)", root.Name, k, root.Name, prev.Name)

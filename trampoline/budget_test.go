@@ -109,3 +109,60 @@ func TestBootBudgetResets(t *testing.T) {
 		}
 	}
 }
+
+// TestBootBudgetSeveralCounters: of several counters (only by hand), the
+// highest counts, as BootCount says; a count that goes down (a fallback, a
+// good mark, a new committed root) must not find its target taken, or the
+// boot would not count and every command (commit, rollback, mark-good)
+// would fail on the store: the counter there is discarded first.
+func TestBootBudgetSeveralCounters(t *testing.T) {
+	const sfx = ".sqsh"
+	for _, c := range []struct {
+		name   string
+		names  []string
+		budget int    // a boot under this budget, or an event
+		ev     *Event // the event, when not a boot
+		after  string
+		boot   string
+	}{
+		{"over the budget: fall back", []string{"root.sqsh", "boots-1", "boots-3", "root.prev.sqsh"}, 3, nil,
+			"boots-1 root.prev.sqsh root.sqsh", "root.sqsh"},
+		{"a boot counts from the highest", []string{"root.sqsh", "boots-0", "boots-1", "root.prev.sqsh"}, 3, nil,
+			"boots-0 boots-2 root.prev.sqsh root.sqsh", "root.sqsh"},
+		{"budget 1: fall back", []string{"root.sqsh", "boots-0", "boots-1", "root.prev.sqsh"}, 1, nil,
+			"boots-0 boots-1 root.prev.sqsh root.sqsh", "root.sqsh"},
+		{"an interrupted commit: the new root starts at 1", []string{"root.sqsh", "root.next.sqsh", "boots-0", "boots-2"}, 3, nil,
+			"boots-1 root.prev.sqsh root.sqsh", "root.sqsh"},
+		{"mark good", []string{"root.sqsh", "boots-0", "boots-2"}, 0, &Event{Kind: EvMarkGood},
+			"boots-0 root.sqsh", ""},
+		{"commit", []string{"root.sqsh", "boots-0", "boots-2", "root.trying-0.sqsh"}, 0, &Event{Kind: EvCommit, Booted: "root.trying-0.sqsh"},
+			"boots-0 root.prev.sqsh root.sqsh", ""},
+		{"rollback to root.prev", []string{"root.sqsh", "boots-0", "boots-3", "root.prev.sqsh"}, 0, &Event{Kind: EvRollback},
+			"boots-0 root.prev.sqsh root.sqsh", ""},
+	} {
+		st := NewState(sfx, c.names...)
+		var tr Transition
+		if c.ev == nil {
+			p := DecideWithBudget(st, c.budget)
+			if p.Boot.Name != c.boot || strings.Contains(p.Why, "internal error") {
+				t.Errorf("%s: boots %q (%s), want %q", c.name, p.Boot.Name, p.Why, c.boot)
+			}
+			tr = p.Transition
+		} else {
+			var err error
+			if tr, err = Next(st, *c.ev); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				continue
+			}
+		}
+		var err error
+		for _, op := range tr.Ops {
+			if st, err = st.Apply(op); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		if got := strings.Join(st.Names(), " "); got != c.after {
+			t.Errorf("%s: after %v: %s, want %s", c.name, tr.Ops, got, c.after)
+		}
+	}
+}
