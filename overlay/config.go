@@ -202,9 +202,11 @@ func yes(s string) bool {
 }
 
 // protectedDirs are what a writable layer must never be, contain, or lie
-// in: the store's slot directory and trampoline, the overlay's own tree,
-// the kernel's filesystems, and the store marker.
-var protectedDirs = []string{"/roots", "/sbin", OverlayDir, "/dev", "/proc", "/sys", "/overlayupd-store"}
+// in: the store's slot directory, trampoline and keys (the device key and
+// the signed records of the roots: a persistent-clear there would delete
+// them at every boot, for good), the overlay's own tree, the kernel's
+// filesystems, and the store marker.
+var protectedDirs = []string{"/roots", "/sbin", "/keys", OverlayDir, "/dev", "/proc", "/sys", "/overlayupd-store"}
 
 // protectedRWDir says why the value raw may not name the persistent layer,
 // or "". "." and ".." components are refused rather than cleaned, so that a

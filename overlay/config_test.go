@@ -116,10 +116,11 @@ func TestValidSize(t *testing.T) {
 }
 
 // TestResolveProtectsTheStore: a persistent layer that would clear or move
-// the slot directory, the trampoline, the overlay's tree or a kernel
+// the slot directory, the trampoline, the store's keys (its device key and
+// the signed records of its roots), the overlay's tree or a kernel
 // filesystem is refused with one warning, and the boot uses tmpfs.
 func TestResolveProtectsTheStore(t *testing.T) {
-	for _, dir := range []string{"/roots", "/sbin", "/roots/x", "/dev/shm", "/proc", "/sys/fs", "/overlayupd-store",
+	for _, dir := range []string{"/roots", "/sbin", "/roots/x", "/dev/shm", "/proc", "/sys/fs", "/overlayupd-store", "/keys", "/keys/records",
 		"/overlay-rw-layer/../roots", "/data/./rw", "/data/rw/..", "//roots/"} {
 		for _, layer := range []RWLayer{PersistentClear, PersistentMove, Persistent} {
 			cfg, warnings := Resolve(map[string]string{VarRWDir: dir, VarRWLayer: string(layer)}, nil, func(string) bool { return true })
@@ -128,7 +129,7 @@ func TestResolveProtectsTheStore(t *testing.T) {
 			}
 		}
 	}
-	for _, dir := range []string{"/data/rw", "/overlay-rw-layer", "/rootsx", "/var/lib/rw"} {
+	for _, dir := range []string{"/data/rw", "/overlay-rw-layer", "/rootsx", "/keysx", "/var/lib/rw"} {
 		if cfg, w := Resolve(map[string]string{VarRWDir: dir, VarRWLayer: "persistent-clear"}, nil, func(string) bool { return true }); cfg.RWLayer != PersistentClear || cfg.RWLayerDir != dir || len(w) != 0 {
 			t.Errorf("rwdir=%s: got %s in %s, %q; want it accepted", dir, cfg.RWLayer, cfg.RWLayerDir, w)
 		}
