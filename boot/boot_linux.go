@@ -31,12 +31,12 @@ func Main(argv, env []string) {
 	}()
 	overlay.Prepare(log)
 	if trampoline.IsStore(StoreTop) {
-		trial, err := bootStore(log)
+		trial, next, err := bootStore(log)
 		if err == nil && trial {
 			overlay.ExecTrialInit(log, argv, env)
 		}
 		if err == nil {
-			overlay.ExecInit(log, argv, env)
+			overlay.ExecInitOrReboot(log, argv, env, next)
 		}
 		log.Warnf("store: %v; classic mode on the kernel's root", err)
 	}
@@ -51,11 +51,14 @@ const maxPlans = 4
 
 // bootStore boots a root of the store at StoreTop: it returns only when none
 // could be booted (the caller falls back to classic mode), with everything it
-// mounted undone and the store read-only again.
-func bootStore(log *overlay.Log) (trial bool, err error) {
+// mounted undone and the store read-only again. next, when set, says why a
+// boot after this one runs something else, so that PID 1 reboots rather
+// than halts if the root's init cannot be run after the pivot: a committed
+// root whose boot counted against its budget, with a root.prev to take over.
+func bootStore(log *overlay.Log) (trial bool, next string, err error) {
 	s, err := OpenStore(StoreTop)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	s.Logf = log.Warnf
 	s.LastBoot = lastBoot
@@ -92,7 +95,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 	}
 	for range maxPlans {
 		if plan.Boot.Name == "" {
-			return false, fmt.Errorf("no root in the store boots (%s)", plan.Why)
+			return false, "", fmt.Errorf("no root in the store boots (%s)", plan.Why)
 		}
 		log.Infof("store: %s", plan.Why)
 		lower := s.Format.Lower(s.SlotDir, plan.Boot.Name)
@@ -111,10 +114,13 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 		if err == nil {
 			// The committed root booted (not root.prev in its stead): under a
 			// budget, leave the keeper that marks the boot good.
-			if count, _, ok := plan.After.BootCount(); ok && committed {
-				startGoodMark(log, count, cmdline)
+			next := ""
+			if count, _, ok := plan.After.BootCount(); ok && committed && !startGoodMark(log, count, cmdline) {
+				if prev, ok := plan.After.Find(trampoline.RolePrevious); ok {
+					next = fmt.Sprintf("this boot of %s counted against its boot budget of %d, and %s takes over once it is spent", plan.Boot.Name, s.BootBudget, prev.Name)
+				}
 			}
-			return plan.Trial, nil
+			return plan.Trial, next, nil
 		}
 		what := "does not mount"
 		if errors.Is(err, overlay.ErrBadInit) {
@@ -140,7 +146,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 			w.restore(log)
 			lerr := overlay.BootLowerOnly(log, lower)
 			if lerr == nil {
-				return plan.Trial, nil
+				return plan.Trial, "", nil
 			}
 			err, what = lerr, "does not boot read-only either"
 		}
@@ -149,7 +155,7 @@ func bootStore(log *overlay.Log) (trial bool, err error) {
 			log.Warnf("store: %v", err)
 		}
 	}
-	return false, errors.New("no root in the store boots after every fallback")
+	return false, "", errors.New("no root in the store boots after every fallback")
 }
 
 // writableStore makes the store writable on its first change and puts it

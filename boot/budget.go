@@ -39,8 +39,9 @@ func ParseGoodAfter(cmdline string) (time.Duration, string) {
 // startGoodMark leaves the keeper that marks this committed boot good:
 // called once the committed root is laid and pivoted into, so a root that
 // did not even mount (and gave way to root.prev for this boot) never earns
-// the mark. The store is at trampoline.StoreMount by then.
-func startGoodMark(log *overlay.Log, count, cmdline string) {
+// the mark. The store is at trampoline.StoreMount by then. It reports
+// whether the boot is marked good already (overlayupd.good_after=0).
+func startGoodMark(log *overlay.Log, count, cmdline string) (marked bool) {
 	after, warning := ParseGoodAfter(cmdline)
 	if warning != "" {
 		log.Warnf("%s", warning)
@@ -54,7 +55,9 @@ func startGoodMark(log *overlay.Log, count, cmdline string) {
 		log.Warnf("boot budget: no keeper to mark this boot good (%v): run 'overlayupd mark-good' once the system is up", err)
 	case after == 0:
 		log.Infof("boot budget: this boot is marked good (%s=0)", GoodAfterKey)
+		return true
 	}
+	return false
 }
 
 // DefaultBootBudget is the budget without BudgetKey: on, with

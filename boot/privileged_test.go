@@ -355,3 +355,30 @@ func TestBootBudget(t *testing.T) {
 		t.Errorf("boot 8 (default budget): IMAGE=%q BOOTCOUNT=%q, want v1 counted (boots-1)", got["IMAGE"], got["BOOTCOUNT"])
 	}
 }
+
+// TestCommittedInitExecFailsReboots: a committed root whose init passes the
+// check before the pivot (an ELF header) but cannot be executed after it (a
+// truncated binary here; in the field a damaged or missing loader, ENOEXEC
+// or EIO), and with no shell to fall back to. The boot has counted against
+// the root's budget and root.prev exists, so the next boots do make
+// progress: PID 1 must reboot, not say "nothing can boot" forever. A board
+// that halts waits for a hand on its power switch, budget times over,
+// where the budget would have brought root.prev back on its own.
+func TestCommittedInitExecFailsReboots(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	v1 := image(t, "v1", "", nil)
+	bad := testroot.Squashfs(t, testroot.NewTree(t, testroot.Dir("sbin", 0o755), testroot.Dir("etc", 0o755),
+		testroot.Dir("proc", 0o755), testroot.Dir("sys", 0o755), testroot.Dir("dev", 0o755), testroot.Dir("run", 0o755),
+		testroot.Dir("tmp", 0o755), testroot.Dir("overlay", 0o755),
+		testroot.File("sbin/init", testroot.ELFStub(), 0o755), testroot.File("etc/version", "v2\n", 0o644)), "")
+	img := store(t, map[string]string{"root.sqsh": bad, "root.prev.sqsh": v1}, nil)
+	const cmdline = "root=/dev/vda ro init=/sbin/init-overlay overlayupd.boot_budget=1"
+	log := testroot.BootFor(t, img, cmdline, 45*time.Second)
+	if !strings.Contains(log, "rebooting") || strings.Contains(log, "nothing can boot") {
+		t.Fatalf("boot 1: the committed root's init cannot be executed, root.prev is there and the boot counted: want a reboot, not a halt:\n%s", log)
+	}
+	got, log := testroot.Boot(t, img, cmdline)
+	if got["IMAGE"] != "v1" {
+		t.Errorf("boot 2: IMAGE=%q, want v1 (root.prev, after the budget):\n%s", got["IMAGE"], log)
+	}
+}

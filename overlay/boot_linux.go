@@ -349,13 +349,20 @@ func ensureDir(dir string) error {
 // ExecInit replaces this process with the real init, passing on the
 // arguments and environment the kernel gave us. It never returns: if init
 // cannot be run it tries an emergency shell, and then waits forever.
-func ExecInit(log *Log, argv, env []string) { execInit(log, argv, env, false) }
+func ExecInit(log *Log, argv, env []string) { execInit(log, argv, env, "") }
 
 // ExecTrialInit is ExecInit for a trial boot: when nothing can be run, the
 // next boot is another root (the trial's try is used up), so it reboots.
-func ExecTrialInit(log *Log, argv, env []string) { execInit(log, argv, env, true) }
+func ExecTrialInit(log *Log, argv, env []string) {
+	execInit(log, argv, env, "the trial's try is used up: the next boot runs the committed root")
+}
 
-func execInit(log *Log, argv, env []string, trial bool) {
+// ExecInitOrReboot is ExecInit that, when nothing can be run and next says
+// why a later boot runs something else, reboots (after RebootDelay) instead
+// of halting; with next "" it is ExecInit.
+func ExecInitOrReboot(log *Log, argv, env []string, next string) { execInit(log, argv, env, next) }
+
+func execInit(log *Log, argv, env []string, next string) {
 	args := []string{RealInit}
 	if len(argv) > 1 {
 		args = append(args, argv[1:]...)
@@ -370,9 +377,10 @@ func execInit(log *Log, argv, env []string, trial bool) {
 		err = unix.Exec(sh, []string{sh}, env)
 		log.Warnf("exec %s: %v", sh, err)
 	}
-	if trial {
-		// The trial's try is used up: the next boot runs the committed root.
-		log.Warnf("nothing left to run in this trial; rebooting in %s into the committed root", RebootDelay)
+	if next != "" {
+		// The next boot runs another root: a reboot makes progress, where
+		// a halt would wait for a hand on the power switch.
+		log.Warnf("nothing left to run; rebooting in %s: %s", RebootDelay, next)
 		time.Sleep(RebootDelay)
 		reboot(log)
 	}
