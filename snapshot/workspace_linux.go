@@ -1,10 +1,11 @@
 package snapshot
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"time"
 
@@ -24,9 +25,7 @@ type Workspace struct {
 
 func stagePath(slotDir string) (string, error) {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return filepath.Join(slotDir, trampoline.StagePrefix+hex.EncodeToString(b[:])), nil
 }
 
