@@ -190,6 +190,12 @@ func TestBench(t *testing.T) {
 	// so that only the C init's counts, runs after it.
 	r.write("sbin/init-sh", strings.Replace(testInit, `harness: init-start"`, `harness: init-script"`, 1), 0o755)
 	r.copy(buildInitC(t), "sbin/init", 0o755)
+	// OVERLAYUPD_BENCH_INIT=path boots another build of init-overlay beside
+	// the shipped one, in the same run (an experiment's A/B).
+	other := os.Getenv("OVERLAYUPD_BENCH_INIT")
+	if other != "" {
+		r.copy(other, "usr/sbin/init-overlay-other", 0o755)
+	}
 	d := r.ext4()
 	variants := []struct {
 		name, init string
@@ -203,6 +209,13 @@ func TestBench(t *testing.T) {
 		{"init-overlay, cached*", "/sbin/init-overlay", true, []string{"harness.prewarm=/usr/sbin/init-overlay"}},
 		{"Go exec-only init*", "/sbin/init-goexec", false, nil},
 		{"+ boot packages*", "/sbin/init-floorimports", false, nil},
+	}
+	if other != "" {
+		variants = append(variants, struct {
+			name, init string
+			overlay    bool
+			args       []string
+		}{"OVERLAYUPD_BENCH_INIT", "/usr/sbin/init-overlay-other", true, nil})
 	}
 	got := make([]series, len(variants))
 	for i := 0; i < n; i++ {
