@@ -106,12 +106,14 @@ func validSize(s string) bool {
 	if len(s)-len(digits) > 1 || digits == "" || len(digits) > 15 {
 		return false
 	}
-	n := 0
+	// uint64: at most 15 digits fit, on 32-bit boards too (an int of 32
+	// bits wrapped 4294967297% to 1%).
+	var n uint64
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
 	return n > 0 && !(strings.HasSuffix(s, "%") && n > 100)
 }

@@ -108,7 +108,9 @@ func FuzzResolve(f *testing.F) {
 func TestValidSize(t *testing.T) {
 	for s, want := range map[string]bool{"50%": true, "64m": true, "1024": true, "8G": true, "": false, "m": false,
 		"64mm": false, "6 4m": false, "-1m": false, "50%%": false, "1.5g": false,
-		"0": false, "0m": false, "000%": false, "100%": true, "101%": false, "1000%": false, "9999999999999999m": false} {
+		"0": false, "0m": false, "000%": false, "100%": true, "101%": false, "1000%": false, "9999999999999999m": false,
+		// 2^32+1: an int of 32 bits (armhf) wrapped it to 1, and 1% passed.
+		"4294967297%": false, "4294967296k": true, "999999999999999%": false} {
 		if got := validSize(s); got != want {
 			t.Errorf("validSize(%q) = %v, want %v", s, got, want)
 		}
