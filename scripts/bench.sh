@@ -2,7 +2,10 @@
 # make bench.
 # Part one: boot overhead of init=/sbin/init-overlay (tmpfs) over a direct
 # init=/sbin/init, from the initramfs's switch_root to the real /sbin/init, on
-# the guest clock. BOOTS (default 7) boots per variant.
+# the guest clock, against the stand-in for the original script
+# (scripts/pid1bench/init-overlay.sh; target <= 0.7x), a minimal script and
+# the Go floor. BOOTS (default 7) boots per variant; OVERLAYUPD_BENCH_INIT=PATH
+# boots another init-overlay build beside the shipped one.
 # Part two: the squashfs store.
 #   apply throughput: `overlayupd apply` of a 256 MiB and a 1 GiB image into a
 #   store directory on the host's disk (BENCH_DIR, default the repository)
@@ -38,9 +41,10 @@
 #   >= 0.8x); commit --force (COMMITS, default 15) against 5 rename +
 #   fsync(dir) pairs (target: < 100 ms). A missed target is reported, a
 #   failed command fails the bench.
-# Part five: dm-verity. What the hash tree adds to staging an image (Stage with
-#   and without the tree, alternating, TREE_ROUNDS (default 5) each, an image
-#   of TREE_MB (default 1024) MiB in BENCH_DIR; target >= 0.9x); what it adds
+# Part five: dm-verity. What the hash tree, and the tree with a signature's
+#   BLAKE2b-512, add to staging an image (Stage without the tree, with it, and
+#   with both, round-robin, TREE_ROUNDS (default 5) each, an image of TREE_MB
+#   (default 1024) MiB in BENCH_DIR; target >= 0.9x); what it adds
 #   to a store boot (overlayupd.verity=off and =on alternating on one store
 #   disk, BOOTS each, switch_root to the image's /sbin/init on the guest
 #   clock; under TCG the guest's sha256 is the kernel's generic code).
