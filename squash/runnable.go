@@ -130,11 +130,15 @@ func ParseELF(head []byte) (machine uint16, interp string, ok bool, err error) {
 	default:
 		return machine, "", true, errors.New("bad ELF class")
 	}
+	// Why the subtractions: every offset comes from the file, and a sum
+	// near 2^64 would wrap past the bounds check into a slice out of range.
+	n := uint64(len(head))
 	for i := 0; i < phnum && phentsize >= 16; i++ {
-		off := phoff + uint64(i*phentsize)
-		if off+uint64(phentsize) > uint64(len(head)) {
+		off := uint64(i) * uint64(phentsize)
+		if phoff > n || off > n-phoff || uint64(phentsize) > n-phoff-off {
 			break
 		}
+		off += phoff
 		ph := head[off:]
 		if bo.Uint32(ph) != 3 { // PT_INTERP
 			continue
@@ -145,7 +149,7 @@ func ParseELF(head []byte) (machine uint16, interp string, ok bool, err error) {
 		} else {
 			ioff, isz = bo.Uint64(ph[8:]), bo.Uint64(ph[32:])
 		}
-		if isz == 0 || isz > 4096 || ioff+isz > uint64(len(head)) {
+		if isz == 0 || isz > 4096 || ioff > n || isz > n-ioff {
 			return machine, "", true, nil
 		}
 		return machine, strings.TrimRight(string(head[ioff:ioff+isz]), "\x00"), true, nil

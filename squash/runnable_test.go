@@ -123,3 +123,34 @@ func TestMachines(t *testing.T) {
 		t.Errorf("ArchMachines(armhf) = %v, %v", ms, err)
 	}
 }
+
+// TestParseELFHostileOffsets: an image's /sbin/init is read before its
+// signature is verified, so its ELF header is hostile input. Offsets near
+// 2^64 that wrap past the bounds check must give "no interpreter found",
+// never a panic (which crashed apply, update and store init).
+func TestParseELFHostileOffsets(t *testing.T) {
+	le := binary.LittleEndian
+	for _, c := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"e_phoff wraps", func(b []byte) { le.PutUint64(b[32:], ^uint64(0)-0x10) }},
+		{"e_phoff is 2^64-1", func(b []byte) { le.PutUint64(b[32:], ^uint64(0)) }},
+		{"p_offset of PT_INTERP wraps", func(b []byte) { le.PutUint64(b[64+8:], ^uint64(0)-2) }},
+		{"p_offset of PT_INTERP is 2^64-1", func(b []byte) { le.PutUint64(b[64+8:], ^uint64(0)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := fakeELF(EMX8664, "/lib/ld.so")
+			c.edit(b)
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("ParseELF panicked: %v", r)
+				}
+			}()
+			m, interp, ok, _ := ParseELF(b)
+			if !ok || m != EMX8664 || interp != "" {
+				t.Errorf("ParseELF = %d %q %v, want machine %d, no interpreter, ok", m, interp, ok, EMX8664)
+			}
+		})
+	}
+}
