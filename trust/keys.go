@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"aead.dev/minisign"
 )
@@ -77,7 +78,9 @@ func LoadTrusted(root string) (Keys, error) {
 
 // ReadKeyFile reads one minisign public key file.
 func ReadKeyFile(path string) (Key, error) {
-	f, err := os.Open(path)
+	// Why O_NONBLOCK: opening a FIFO for reading waits for a writer, which
+	// may never come; the check below refuses it instead.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key: %w", err)
 	}

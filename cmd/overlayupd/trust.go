@@ -83,7 +83,9 @@ func planSigCheck(keys trust.Keys, image, sigFlag string, insecure bool) (*sigCh
 }
 
 func readSignature(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Why O_NONBLOCK: opening a FIFO for reading waits for a writer, which
+	// may never come; the check below refuses it instead.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/trust"
@@ -313,5 +315,58 @@ func TestNoTrustedKeysUnchanged(t *testing.T) {
 	out, err = run(t, e, "overlayupd", "status", "--store", top)
 	if err != nil || strings.Contains(out, "trusted keys") || strings.Contains(out, "record") {
 		t.Errorf("status of an old store on a system without keys shows trust lines (%v):\n%s", err, out)
+	}
+}
+
+// TestApplySignatureFIFO: a signature or a trusted key that is a FIFO is
+// refused as "not a regular file" at once. Opening one for reading waited
+// for a writer that never comes: apply (and store init --trust) hung before
+// saying anything, an update agent with it.
+func TestApplySignatureFIFO(t *testing.T) {
+	t.Parallel()
+	k1 := newSigner(t)
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	trustIn(t, e.trustRoot, k1)
+	img := bootable().squashfs(t)
+	testroot.Must(t, unix.Mkfifo(img+".minisig", 0o644))
+	carrying := bootable().withKeys(k1).squashfs(t)
+	keyFIFO := filepath.Join(t.TempDir(), "key.pub")
+	testroot.Must(t, unix.Mkfifo(keyFIFO, 0o644))
+	for _, c := range []struct {
+		name string
+		fifo string
+		args []string
+		want string
+	}{
+		{"IMAGE.minisig", img + ".minisig", []string{"apply", "--store", top, img}, "FIFO"},
+		{"--sig", img + ".minisig", []string{"apply", "--store", top, "--sig", img + ".minisig", img}, "FIFO"},
+		{"store init --trust", keyFIFO, []string{"store", "init", t.TempDir(), "--image", carrying, "--trust", keyFIFO}, "not a regular file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			type result struct {
+				out string
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				out, err := run(t, e, "overlayupd", c.args...)
+				done <- result{out, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(10 * time.Second):
+				// Let the blocked open return, so the command ends.
+				if w, err := os.OpenFile(c.fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				t.Fatalf("%v hangs on a FIFO at %s", c.args, c.fifo)
+			}
+			if r.err == nil || !strings.Contains(r.err.Error(), c.want) {
+				t.Errorf("%v: err = %v, want a refusal saying %q\n%s", c.args, r.err, c.want, r.out)
+			}
+		})
 	}
 }
