@@ -59,6 +59,16 @@ func ParseOSRelease(b []byte) map[string]string {
 // (as numbers, so 1.10 > 1.9 and 01 = 1). It returns -1, 0 or +1.
 // "" (unversioned) is older than every version.
 func CompareVersions(a, b string) int {
+	// Why before the loop: dpkg puts "~1" before the empty string, but an
+	// unversioned image must not pass for newer than any versioned root.
+	switch {
+	case a == "" && b == "":
+		return 0
+	case a == "":
+		return -1
+	case b == "":
+		return 1
+	}
 	for a != "" || b != "" {
 		var na, nb string
 		na, a = splitRun(a, false)

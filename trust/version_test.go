@@ -24,6 +24,9 @@ func TestCompareVersions(t *testing.T) {
 		{"13+2020.1", "12+2024.1", 1},
 		{"", "0.1", -1}, // unversioned is older than any version
 		{"", "", 0},
+		{"", "~1", -1}, // unversioned is older even than a version dpkg puts before the end
+		{"", "~", -1},
+		{"~", "~~", 1},
 		{"2024-06-01", "2024-05-31", 1},
 		{"99999999999999999999", "100000000000000000000", -1}, // past uint64
 	} {
