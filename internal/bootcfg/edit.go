@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/kcmdline"
 )
 
 // BackupSuffix is appended to a file's path to name its backup.
@@ -31,7 +33,9 @@ type Result struct {
 // content would not change is not written. Otherwise, before the first change,
 // the original is copied to PATH.overlayupd.bak; an existing backup is never
 // overwritten, so it always holds the pre-overlayupd file that Uninstall cannot
-// fully rebuild (a replaced init= or rw). Both writes are atomic and keep the
+// fully rebuild (a replaced init= or rw). Uninstall refuses a file whose root=
+// is not its backup's (install --store-device changed it): see
+// checkUninstallRoot. Both writes are atomic and keep the
 // file's permission bits; a symlinked path is edited at its target. With dryRun
 // nothing is written and Result.Diff shows the change.
 func Edit(t Target, install, dryRun bool) (Result, error) {
@@ -51,6 +55,11 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	}
 	if bytes.Equal(old, updated) {
 		return res, nil
+	}
+	if !install {
+		if err := checkUninstallRoot(t.Kind, path, old); err != nil {
+			return res, fmt.Errorf("%s: %w", t.Path, err)
+		}
 	}
 	res.Changed = true
 	res.Diff = Diff(t.Path, old, updated)
@@ -138,4 +147,56 @@ func readTarget(t Target) (path string, perm fs.FileMode, content []byte, err er
 		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return path, st.Mode().Perm(), content, nil
+}
+
+// checkUninstallRoot refuses to uninstall from a file whose root= is not
+// what its backup had: install --store-device pointed it at the store's
+// partition, which holds the trampoline but no /sbin/init, so removing
+// init=/sbin/init-overlay alone would boot that partition with the kernel's
+// default init and stop at "No working init found". Restore puts the whole
+// file back instead. Without a readable backup there is nothing to compare.
+func checkUninstallRoot(k Kind, path string, cur []byte) error {
+	bak := path + BackupSuffix
+	fi, err := os.Lstat(bak)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return nil
+	}
+	was, err := os.ReadFile(bak)
+	if err != nil {
+		return nil
+	}
+	before, err := rootValues(k, was)
+	if err != nil {
+		return nil
+	}
+	now, err := rootValues(k, cur)
+	if err != nil {
+		return nil
+	}
+	for _, r := range now {
+		if !slices.Contains(before, r) {
+			return fmt.Errorf("%w: root=%s is not the root= of the file before overlayupd changed it (%s): install --store-device pointed it at the store's partition, which boots only through %s; removing that alone would leave the kernel no init to run. run 'overlayupd uninstall --restore' to put the file back as it was (or, if this root= is right after all, remove %s by hand)", ErrRefused, r, bak, initParam, initParam)
+		}
+	}
+	return nil
+}
+
+// rootValues lists the root= the kernel would use on each command line of
+// content (the last one before `--`).
+func rootValues(k Kind, content []byte) ([]string, error) {
+	var roots []string
+	_, err := apply(k, content, false, func(s string) (string, error) {
+		var kernel []kcmdline.Param
+		for _, p := range kcmdline.Split(s) {
+			if isFlag(p, "--") {
+				break
+			}
+			kernel = append(kernel, p)
+		}
+		if r, ok := kcmdline.Lookup(kernel, "root"); ok {
+			roots = append(roots, r)
+		}
+		return s, nil
+	})
+	return roots, err
 }

@@ -142,3 +142,63 @@ func TestEditRefusalNamesFile(t *testing.T) {
 		t.Errorf("refused file changed to %q", got)
 	}
 }
+
+// TestEditUninstallKeepsStoreRootRefused: after install --store-device,
+// root= names the store's partition, which holds the trampoline and no
+// /sbin/init. Uninstall removes only init=/sbin/init-overlay, so it would
+// leave a command line that boots the store partition with the kernel's
+// default init: "No working init found", a board that needs its card
+// edited elsewhere. It must refuse and point at --restore, and change
+// nothing; a plain install (root= unchanged) still uninstalls.
+func TestEditUninstallKeepsStoreRootRefused(t *testing.T) {
+	store := Options{Root: "PARTUUID=6c586e13-03", RootFSType: "ext4"}
+	for _, c := range []struct {
+		name    string
+		kind    Kind
+		file    string
+		orig    string
+		o       Options
+		refused bool
+	}{
+		{"cmdline.txt, --store-device", RPiCmdline, "cmdline.txt",
+			"console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 rootwait\n", store, true},
+		{"extlinux, --store-device", Extlinux, "extlinux.conf",
+			"LABEL a\n  APPEND root=/dev/mmcblk0p2 rootwait\nLABEL b\n  APPEND root=/dev/mmcblk0p2 single\n", store, true},
+		{"uEnv.txt, --store-device", UEnv, "uEnv.txt",
+			"cmdline=root=/dev/mmcblk0p2 quiet\n", store, true},
+		{"cmdline.txt, plain install", RPiCmdline, "cmdline.txt",
+			"console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 rootwait\n", Options{}, false},
+		{"cmdline.txt, --store-device naming the partition it had", RPiCmdline, "cmdline.txt",
+			"console=tty1 root=PARTUUID=6c586e13-03 rootwait\n", store, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), c.file)
+			writeFile(t, p, c.orig, 0o644)
+			tg := Target{Kind: c.kind, Path: p, Root: c.o.Root, RootFSType: c.o.RootFSType}
+			if _, err := Edit(tg, true, false); err != nil {
+				t.Fatal(err)
+			}
+			installed := readFile(t, p)
+			res, err := Edit(Target{Kind: c.kind, Path: p}, false, false)
+			if !c.refused {
+				if err != nil || !res.Changed || strings.Contains(readFile(t, p), initParam) {
+					t.Fatalf("uninstall: %+v, %v; file %q", res, err, readFile(t, p))
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "--restore") {
+				t.Errorf("uninstall after --store-device: err = %v, want ErrRefused pointing at --restore", err)
+			}
+			if got := readFile(t, p); got != installed {
+				t.Errorf("refused uninstall changed the file to %q", got)
+			}
+			// The dry run says the same.
+			if _, err := Edit(Target{Kind: c.kind, Path: p}, false, true); !errors.Is(err, ErrRefused) {
+				t.Errorf("uninstall --dry-run after --store-device: err = %v, want ErrRefused", err)
+			}
+			if _, err := Restore(Target{Kind: c.kind, Path: p}, false); err != nil || readFile(t, p) != c.orig {
+				t.Errorf("restore: %v, file %q; want the original", err, readFile(t, p))
+			}
+		})
+	}
+}
