@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"aead.dev/minisign"
 
@@ -71,7 +72,9 @@ func GenerateDeviceKey(dir string) (DeviceKey, error) {
 // store's records.
 func LoadDeviceKey(dir string) (DeviceKey, error) {
 	path := filepath.Join(dir, DeviceKeyFile)
-	f, err := os.Open(path)
+	// Why O_NONBLOCK: the store may be untrusted media, and opening a FIFO
+	// for reading waits for a writer; the mode check below refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return DeviceKey{}, fmt.Errorf("%w in %s", ErrNoDeviceKey, dir)
 	}

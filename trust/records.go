@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
@@ -134,11 +135,18 @@ func Find(recs []Signed, identity string, device Key) (r Record, ok bool, err er
 }
 
 func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// Why O_NONBLOCK: the store may be untrusted media, and opening a FIFO
+	// for reading waits for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v): not a records file", path, fi.Mode())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err

@@ -131,3 +131,53 @@ func TestHostileSlotDir(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileKeysDir: the store's keys/ is on the same untrusted media as
+// its roots. A FIFO planted as the records or the device key makes every
+// command that reads them fail or go on at once, never wait for a writer.
+func TestHostileKeysDir(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"records.json", "device.key", "device.pub"} {
+		for _, args := range [][]string{{"status"}, {"apply", "IMG"}} {
+			t.Run(name+"/"+args[0], func(t *testing.T) {
+				// Not parallel: six stores and images at once only add
+				// forks for the suite's other tests to race with.
+				k := newSigner(t)
+				e := testEnv(t)
+				top, _ := newStore(t, e)
+				trustIn(t, e.trustRoot, k)
+				p := filepath.Join(top, KeysDir, name)
+				_ = os.Remove(p)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Mkfifo(p, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				a := []string{}
+				for _, x := range args {
+					if x == "IMG" {
+						x = bootable().squashfs(t)
+						k.sign(t, x)
+					}
+					a = append(a, x)
+				}
+				done := make(chan string, 1)
+				go func() {
+					out, err := run(t, e, "overlayupd", append(a, "--store", top)...)
+					done <- out + errString(err)
+				}()
+				select {
+				case out := <-done:
+					t.Logf("%v: %s", args, out)
+				case <-time.After(20 * time.Second):
+					if w, err := os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+						w.Close() // let the blocked open return
+					}
+					<-done
+					t.Fatalf("%v hangs on a store whose keys/%s is a FIFO", args, name)
+				}
+			})
+		}
+	}
+}
