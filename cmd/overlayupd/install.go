@@ -58,7 +58,9 @@ partition of a Raspberry Pi's card): root= becomes root=PARTUUID=... of DEV,
 read from the disk's own partition table (so a card in a build host's reader
 gives the PARTUUID it has in the board), rootfstype= the filesystem on DEV
 (btrfs also gets rootflags=subvolid=5), and rootwait is added. DEV may also
-be given as PARTUUID=... . To go back, 'overlayupd uninstall --restore' puts
+be given as PARTUUID=... ; when that partition is not on this machine its
+filesystem is not known, and each line keeps its rootfstype= unless
+--btrfs-store says the store is btrfs. To go back, 'overlayupd uninstall --restore' puts
 back each file's backup (the file as it was before overlayupd changed it).
 
 Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
@@ -157,12 +159,22 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 		if root, fstype, err = storeRoot(c.store); err != nil {
 			return errorf(cmd, "--store-device %s: %w", c.store, err)
 		}
+		if fstype == "" && c.btrfsStore {
+			// A PARTUUID not on this machine: --btrfs-store says what it
+			// holds. Without this the line kept its old rootfstype= (ext4
+			// on a Raspberry Pi OS card), and the kernel could not mount
+			// the btrfs store.
+			fstype = "btrfs"
+		}
 		btrfsStore = btrfsStore || fstype == "btrfs"
 		fmt.Fprintf(out, "store partition: root=%s", root)
 		if fstype != "" {
 			fmt.Fprintf(out, " rootfstype=%s", fstype)
 		}
 		fmt.Fprintln(out)
+		if fstype == "" {
+			fmt.Fprintf(out, "the filesystem on %s is not known here: each line keeps its rootfstype=, which must be the store's (for a btrfs store, add --btrfs-store)\n", root)
+		}
 	}
 	var failed []error
 	for _, t := range targets {
@@ -224,6 +236,12 @@ func storeRoot(dev string) (root, fstype string, err error) {
 	if strings.HasPrefix(dev, "PARTUUID=") {
 		if len(dev) == len("PARTUUID=") || strings.ContainsAny(dev, " \t\"") {
 			return "", "", fmt.Errorf("give the PARTUUID as PARTUUID=6c586e13-03")
+		}
+		// The partition may be on this machine (a card in a reader): then
+		// its filesystem is known.
+		id := strings.ToLower(strings.TrimPrefix(dev, "PARTUUID="))
+		if info, err := blockdev.Resolve(filepath.Join("/dev/disk/by-partuuid", id)); err == nil && (info.FSType == "ext4" || info.FSType == "btrfs") {
+			return dev, info.FSType, nil
 		}
 		return dev, "", nil
 	}

@@ -149,6 +149,18 @@ func TestInstallStoreDevice(t *testing.T) {
 	if !strings.Contains(out, "restored from") {
 		t.Errorf("uninstall --restore says %q, want it to name the backup", out)
 	}
+	// A btrfs store named by PARTUUID: the line's rootfstype=ext4 (the old
+	// root's) must become btrfs, or the kernel cannot mount the store.
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--store-device", "PARTUUID=6c586e13-03", "--btrfs-store"); err != nil {
+		t.Fatalf("install --store-device PARTUUID --btrfs-store: %v\n%s", err, out)
+	}
+	want = "console=serial0,115200 console=tty1 root=PARTUUID=6c586e13-03 rootfstype=btrfs fsck.repair=yes rootwait quiet ro rootflags=subvolid=5 init=/sbin/init-overlay\n"
+	if got, _ := os.ReadFile(p); string(got) != want {
+		t.Errorf("with --btrfs-store: firmware/cmdline.txt = %q\nwant %q", got, want)
+	}
+	if out, err := run(t, e, "overlayupd", "uninstall", "--boot-dir", dir, "--restore"); err != nil {
+		t.Fatalf("uninstall --restore: %v\n%s", err, out)
+	}
 	for _, bad := range []string{"PARTUUID=", "PARTUUID=a b", "/nonexistent/dev", "/dev/null"} {
 		if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--store-device", bad); err == nil {
 			t.Errorf("install --store-device %q succeeded:\n%s", bad, out)
