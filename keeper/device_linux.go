@@ -113,10 +113,18 @@ func SetTimeout(f *os.File, t time.Duration) (time.Duration, error) {
 	return time.Duration(got) * time.Second, nil
 }
 
-// Keepalive feeds the watchdog.
+// Keepalive feeds the watchdog: WDIOC_KEEPALIVE, else a write. Why the
+// write: the kernel's watchdog core refuses the ioctl (EOPNOTSUPP) for a
+// driver without WDIOF_KEEPALIVEPING, and a legacy driver may not know it
+// (ENOTTY), but every driver is fed by a write. Never a 'V': that would let
+// the next close (a keeper that dies) stop the watchdog.
 func Keepalive(f *os.File) error {
-	if err := unix.IoctlWatchdogKeepalive(int(f.Fd())); err != nil {
-		return fmt.Errorf("watchdog keepalive: %w", err)
+	err := unix.IoctlWatchdogKeepalive(int(f.Fd()))
+	if err == nil {
+		return nil
+	}
+	if _, werr := f.Write([]byte{'\n'}); werr != nil {
+		return fmt.Errorf("watchdog keepalive: %w; a write to feed it: %v", err, werr)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package keeper
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +162,30 @@ func TestKeeperHandsOverToSystemd(t *testing.T) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fk.cfg.WatchdogFD, &st); err == nil {
 		t.Error("the keeper still holds the device after the handover")
+	}
+}
+
+// TestKeepaliveWithoutTheIoctl: a watchdog whose driver refuses
+// WDIOC_KEEPALIVE (the kernel's watchdog core answers EOPNOTSUPP when the
+// driver lacks WDIOF_KEEPALIVEPING; a legacy driver ENOTTY) is still fed:
+// by a write, which every driver takes, and never with a 'V', which would
+// let a close after a crash of the keeper stop it. Here the device is a
+// plain file, which refuses the ioctl too.
+func TestKeepaliveWithoutTheIoctl(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "watchdog")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := Keepalive(f); err != nil {
+		t.Fatalf("Keepalive on a device that refuses the ioctl = %v, want it fed by a write", err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || strings.Contains(string(b), "V") {
+		t.Fatalf("the device got %q, want a write without 'V'", b)
 	}
 }
