@@ -62,7 +62,12 @@ func MergeUpper(upper, root string) (MergeStats, error) {
 		return m.stats, err
 	}
 	for i := len(m.times) - 1; i >= 0; i-- {
-		if err := setTimes(m.times[i].path, &m.times[i].st); err != nil {
+		m.trimDirs()
+		fd, err := m.dir(m.times[i].path)
+		if err != nil {
+			return m.stats, err
+		}
+		if err := setTimes(at(fd, "."), &m.times[i].st); err != nil {
 			return m.stats, err
 		}
 	}
@@ -79,9 +84,9 @@ func MergeUpper(upper, root string) (MergeStats, error) {
 type merger struct {
 	upper string
 	root  int            // the snapshot's root directory (O_PATH)
-	dirs  map[string]int // open parent directories in the snapshot, by path
-	cp    *copier
-	times []dirTime
+	dirs  map[string]int // open parent directories in the snapshot, by path (at most maxOpenDirs between entries)
+	cp    *copier        // its links: the first name of a multiply linked file, relative to the root
+	times []dirTime      // directories by their path relative to the root
 	stats MergeStats
 	// before is the layer's stamp (stampTree) as the walk found it: each
 	// entry's lstat as it is reached, before it is read. Why not a walk
@@ -95,6 +100,23 @@ func (m *merger) closeDirs() {
 	for _, fd := range m.dirs {
 		unix.Close(fd)
 	}
+}
+
+// maxOpenDirs bounds the directories the merge keeps open. Why: a layer
+// has as many directories as it likes (a pip or apt install in the overlay
+// makes thousands), and a system started by busybox or sysvinit has the
+// kernel's hard limit of 4096 descriptors; every directory is reopened by
+// its path (openat2, never through a link) when it is needed again.
+const maxOpenDirs = 64
+
+// trimDirs closes the open directories when there are too many; only
+// between entries, when no descriptor of the cache is in use.
+func (m *merger) trimDirs() {
+	if len(m.dirs) < maxOpenDirs {
+		return
+	}
+	m.closeDirs()
+	clear(m.dirs)
 }
 
 // dir opens the snapshot's directory rel, never through a symlink and never
@@ -133,6 +155,7 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 		return err
 	}
 	stampEntry(m.before, p, &st)
+	m.trimDirs()
 	names, err := listXattrs(p)
 	if err != nil {
 		return err
@@ -163,7 +186,7 @@ func (m *merger) visit(p string, d fs.DirEntry, err error) error {
 	if _, err := remove(parent, name); err != nil {
 		return err
 	}
-	if err := m.create(p, parent, name, &st, names); err != nil {
+	if err := m.create(p, rel, parent, name, &st, names); err != nil {
 		return err
 	}
 	m.stats.Written++
@@ -214,32 +237,33 @@ func (m *merger) meta(p string, parent int, name string, st *unix.Stat_t) error 
 		return err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		// Times last, through a descriptor of its own: the parent's may be
-		// closed by then.
+		// Times last, once nothing is created in it any more; by its
+		// path, opened again then.
 		rel, _ := filepath.Rel(m.upper, p)
-		fd, err := m.dir(rel)
-		if err != nil {
-			return err
-		}
-		m.times = append(m.times, dirTime{at(fd, "."), *st})
+		m.times = append(m.times, dirTime{rel, *st})
 	}
 	return nil
 }
 
 // create makes the entry p (a regular file, symlink or device; xattrs are
-// its extended attributes' names) as name in the directory parent.
-func (m *merger) create(p string, parent int, name string, st *unix.Stat_t, xattrs []string) error {
+// its extended attributes' names) as name in the directory parent; rel is
+// its path relative to the root.
+func (m *merger) create(p, rel string, parent int, name string, st *unix.Stat_t, xattrs []string) error {
 	target := at(parent, name)
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if st.Nlink > 1 {
 			key := [2]uint64{st.Dev, st.Ino}
 			if first, ok := m.cp.links[key]; ok {
-				return unix.Linkat(unix.AT_FDCWD, first, parent, name, 0)
+				// The first name's directory, opened again by its path
+				// (the cache is trimmed between entries, never now).
+				fd, err := m.dir(filepath.Dir(first))
+				if err != nil {
+					return err
+				}
+				return unix.Linkat(fd, filepath.Base(first), parent, name, 0)
 			}
-			// The first name's path, stable for the whole merge: its
-			// parent directory's descriptor stays open.
-			m.cp.links[key] = target
+			m.cp.links[key] = rel
 		}
 		return m.cp.copyFileAt(p, parent, name, st, xattrs)
 	case unix.S_IFLNK:

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,5 +228,51 @@ func TestMergeUpperChanged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMergeUpperManyDirectories: a layer with more directories than the
+// process may hold descriptors (busybox and sysvinit leave the kernel's
+// hard limit of 4096; a pip or apt install in the overlay makes thousands
+// of directories) is merged, not refused with "too many open files".
+func TestMergeUpperManyDirectories(t *testing.T) {
+	testroot.NeedOpenat2(t)
+	const dirs = 300
+	var entries []testroot.Applier
+	for i := range dirs {
+		entries = append(entries, testroot.File(fmt.Sprintf("usr/lib/p%03d/x/f", i), "data", 0o644))
+	}
+	entries = append(entries, testroot.File("usr/lib/p000/x/link-a", "linked", 0o644))
+	upper := testroot.NewTree(t, entries...)
+	// A hard link whose names are far apart in the walk.
+	must(t, os.Link(filepath.Join(upper, "usr/lib/p000/x/link-a"), filepath.Join(upper, "usr/lib/p299/x/link-b")))
+	root := testroot.NewTree(t, testroot.File("etc/keep", "keep", 0o644))
+
+	var old unix.Rlimit
+	must(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &old))
+	low := old
+	low.Cur = 128
+	must(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &low))
+	_, err := MergeUpper(upper, root)
+	must(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &old))
+	if err != nil {
+		t.Fatalf("MergeUpper of %d directories with 128 descriptors: %v", dirs, err)
+	}
+	for _, p := range []string{"usr/lib/p000/x/f", "usr/lib/p299/x/f", "usr/lib/p299/x/link-b", "etc/keep"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("/%s: %v", p, err)
+		}
+	}
+	var a, b unix.Stat_t
+	must(t, unix.Stat(filepath.Join(root, "usr/lib/p000/x/link-a"), &a))
+	must(t, unix.Stat(filepath.Join(root, "usr/lib/p299/x/link-b"), &b))
+	if a.Ino != b.Ino {
+		t.Errorf("the hard link was not kept: inodes %d and %d", a.Ino, b.Ino)
+	}
+	var st, up unix.Stat_t
+	must(t, unix.Stat(filepath.Join(root, "usr/lib/p150"), &st))
+	must(t, unix.Stat(filepath.Join(upper, "usr/lib/p150"), &up))
+	if st.Mtim != up.Mtim {
+		t.Errorf("directory time %v, want the layer's %v", st.Mtim, up.Mtim)
 	}
 }
