@@ -363,6 +363,18 @@ func denyServices(rootDir string) (func() error, error) {
 	}
 	return func() error {
 		defer r.Close()
+		if !isOurs(r, p) {
+			// CMD removed or replaced it (a package's maintainer script,
+			// a package that ships one): what CMD left stays, and the
+			// one set aside is stale. Removing CMD's would lose a
+			// package's file; failing would throw the update away.
+			if had {
+				if err := r.Remove(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
+			return nil
+		}
 		if err := r.Remove(p); err != nil {
 			return err
 		}
@@ -371,6 +383,15 @@ func denyServices(rootDir string) (func() error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// isOurs reports whether p in r is still the policy-rc.d denyServices wrote.
+func isOurs(r *os.Root, p string) bool {
+	if fi, err := r.Lstat(p); err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(len(policyRcD)) {
+		return false
+	}
+	b, err := r.ReadFile(p)
+	return err == nil && string(b) == policyRcD
 }
 
 // full reports whether the filesystem of dir has (almost) no space left.

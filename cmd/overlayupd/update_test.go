@@ -275,3 +275,31 @@ func TestUpdateInterrupted(t *testing.T) {
 		t.Errorf("after the interrupted update: %q, want only root", got)
 	}
 }
+
+// TestUpdatePolicyChangedByCMD: CMD removes policy-rc.d (a package's
+// maintainer script), or writes its own (a package that ships one): the
+// update still stages, and the new root keeps what CMD left, not update's
+// own denial of services.
+func TestUpdatePolicyChangedByCMD(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	for _, tc := range []struct {
+		name, script, want string // want "": no policy-rc.d in the new root
+	}{
+		{"removed", "rm /usr/sbin/policy-rc.d", ""},
+		{"replaced", "printf '#!/bin/sh\\nexit 0\\n' > /usr/sbin/policy-rc.d", "#!/bin/sh\nexit 0\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := testEnv(t)
+			top := shellStore(t, e)
+			if out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", tc.script); err != nil {
+				t.Fatalf("update: %v\n%s", err, out)
+			}
+			b, err := os.ReadFile(slotPath(top, "root.try-1/usr/sbin/policy-rc.d"))
+			if tc.want == "" && !errors.Is(err, os.ErrNotExist) || tc.want != "" && string(b) != tc.want {
+				t.Errorf("the new root's policy-rc.d: %q, %v; want %q", b, err, tc.want)
+			}
+		})
+	}
+}
