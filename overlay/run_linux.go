@@ -252,7 +252,7 @@ func checkRootInit(root string) error {
 // on a FIFO, and reads its first bytes.
 func readInit(rfd int, p string) InitFile {
 	f := InitFile{Path: p}
-	fd, err := unix.Openat2(rfd, strings.TrimPrefix(p, "/"), &unix.OpenHow{
+	fd, err := fsmode.Openat2(rfd, strings.TrimPrefix(p, "/"), &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/internal/layer"
 )
 
@@ -127,7 +128,7 @@ func (m *merger) dir(rel string) (int, error) {
 	}
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV}
-	fd, err := unix.Openat2(m.root, rel, &how)
+	fd, err := fsmode.Openat2(m.root, rel, &how)
 	if err != nil {
 		return -1, fmt.Errorf("open /%s in the snapshot: %w", rel, err)
 	}

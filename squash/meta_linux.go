@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 // TreeMeta reads the metadata of the root tree at dir (a subvolume, a
@@ -53,7 +55,7 @@ func TreeMeta(dir string) (Meta, error) {
 // RESOLVE_IN_ROOT); a missing file is fs.ErrNotExist.
 func openInRoot(root int, p string, flags int) (*os.File, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NONBLOCK), Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(root, p, &how)
+	fd, err := fsmode.Openat2(root, p, &how)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil, fs.ErrNotExist
 	}

@@ -132,7 +132,7 @@ func headIn(root int, p string) ([]byte, error) {
 func openInit(root int, dir string, info *Info) (*os.File, error) {
 	rel := strings.TrimPrefix(RealInit, "/")
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(root, rel, &how)
+	fd, err := fsmode.Openat2(root, rel, &how)
 	if err != nil {
 		return nil, initOpenError(root, rel, err)
 	}
@@ -150,7 +150,7 @@ func openInit(root int, dir string, info *Info) (*os.File, error) {
 	// The mount is read-only and private to this thread, so resolving the same
 	// path again for reading cannot reach a different file.
 	how.Flags = unix.O_RDONLY | unix.O_CLOEXEC
-	rfd, err := unix.Openat2(root, rel, &how)
+	rfd, err := fsmode.Openat2(root, rel, &how)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %w", ErrCorrupt, info.InitTarget, err)
 	}
@@ -166,7 +166,7 @@ func initOpenError(root int, rel string, err error) error {
 		return fmt.Errorf("%w: open %s: %w", ErrCorrupt, RealInit, err)
 	}
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}
-	if fd, lerr := unix.Openat2(root, rel, &how); lerr == nil {
+	if fd, lerr := fsmode.Openat2(root, rel, &how); lerr == nil {
 		unix.Close(fd)
 		return fmt.Errorf("%w: %w: %s points to nothing inside the image", ErrNoInit, ErrDanglingSymlink, RealInit)
 	}

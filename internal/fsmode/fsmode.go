@@ -1,9 +1,11 @@
-// Package fsmode converts the mode of stat(2) (unix.Stat_t.Mode) to an
-// fs.FileMode, for the places that stat through file descriptors of their
-// own (openat2 inside a root) rather than os.Stat.
+// Package fsmode serves the places that open and stat files inside a root
+// through descriptors of their own rather than os.Open and os.Stat: it
+// converts the mode of stat(2) (unix.Stat_t.Mode) to an fs.FileMode, and
+// calls openat2, retrying the EAGAIN of a lookup that raced (Openat2).
 package fsmode
 
 import (
+	"errors"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -27,4 +29,30 @@ func FromStat(m uint32) fs.FileMode {
 		mode |= fs.ModeDevice
 	}
 	return mode
+}
+
+// openat2Tries bounds Openat2's retries. Each lost race needs a rename or
+// a mount elsewhere on the system during the walk, so a handful is plenty;
+// the bound only keeps a pathological system from spinning here.
+const openat2Tries = 64
+
+// openat2 is the system call, replaced by the tests.
+var openat2 = unix.Openat2
+
+// Openat2 is unix.Openat2 that retries EAGAIN. Why: with RESOLVE_IN_ROOT or
+// RESOLVE_BENEATH, the kernel returns EAGAIN when a rename or a mount
+// anywhere on the system raced with a ".." of the walk (it cannot prove
+// the walk stayed inside), and asks the caller to retry. Without the retry,
+// an image whose /sbin/init is a relative link was refused as corrupt, and
+// a boot's lookup failed, whenever something else renamed or mounted at
+// that moment.
+func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
+	var err error
+	for range openat2Tries {
+		var fd int
+		if fd, err = openat2(dirfd, path, how); !errors.Is(err, unix.EAGAIN) {
+			return fd, err
+		}
+	}
+	return -1, err
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 // Entry is what one name is in an image or a layer, as the shadow check
@@ -206,7 +208,7 @@ func openRoot(dir string) (int, error) {
 // openIn opens rel inside the root rfd, never leaving it and never through
 // a symlink in its last component.
 func openIn(rfd int, rel string, flags int) (int, error) {
-	return unix.Openat2(rfd, rel, &unix.OpenHow{
+	return fsmode.Openat2(rfd, rel, &unix.OpenHow{
 		Flags:   uint64(flags | unix.O_NOFOLLOW | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
