@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"aead.dev/minisign"
 
@@ -72,9 +71,7 @@ func GenerateDeviceKey(dir string) (DeviceKey, error) {
 // store's records.
 func LoadDeviceKey(dir string) (DeviceKey, error) {
 	path := filepath.Join(dir, DeviceKeyFile)
-	// Why O_NONBLOCK: the store may be untrusted media, and opening a FIFO
-	// for reading waits for a writer; the mode check below refuses it.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, fi, err := OpenUntrusted(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return DeviceKey{}, fmt.Errorf("%w in %s", ErrNoDeviceKey, dir)
 	}
@@ -82,10 +79,6 @@ func LoadDeviceKey(dir string) (DeviceKey, error) {
 		return DeviceKey{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return DeviceKey{}, err
-	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
 		return DeviceKey{}, fmt.Errorf("%s has mode %v: the device key must be a file only root reads (chmod 600 %s)", path, fi.Mode(), path)
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"aead.dev/minisign"
 )
@@ -78,14 +77,12 @@ func LoadTrusted(root string) (Keys, error) {
 
 // ReadKeyFile reads one minisign public key file.
 func ReadKeyFile(path string) (Key, error) {
-	// Why O_NONBLOCK: opening a FIFO for reading waits for a writer, which
-	// may never come; the check below refuses it instead.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, fi, err := OpenUntrusted(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() {
 		return Key{}, fmt.Errorf("%s: %w: it is not a regular file", path, ErrNotKey)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -75,6 +76,23 @@ func (s Signed) Unverified() (Record, error) {
 	return r, err
 }
 
+// OpenUntrusted opens path for reading, and says what it is, without
+// waiting on it: keys, signatures and the store's records may sit on
+// untrusted media, and opening a FIFO for reading blocks until a writer
+// comes, which may be never. Callers refuse what is not a regular file.
+func OpenUntrusted(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
 // LoadRecords reads the records in dir (none if there is no file).
 func LoadRecords(dir string) ([]Signed, error) {
 	b, err := readSmall(filepath.Join(dir, RecordsFile), maxRecords)
@@ -135,16 +153,12 @@ func Find(recs []Signed, identity string, device Key) (r Record, ok bool, err er
 }
 
 func readSmall(path string, limit int64) ([]byte, error) {
-	// Why O_NONBLOCK: the store may be untrusted media, and opening a FIFO
-	// for reading waits for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, fi, err := OpenUntrusted(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (mode %v): not a records file", path, fi.Mode())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))

@@ -83,14 +83,12 @@ func planSigCheck(keys trust.Keys, image, sigFlag string, insecure bool) (*sigCh
 }
 
 func readSignature(path string) ([]byte, error) {
-	// Why O_NONBLOCK: opening a FIFO for reading waits for a writer, which
-	// may never come; the check below refuses it instead.
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	f, fi, err := trust.OpenUntrusted(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is a %s, not a signature file", path, fileKind(fi.Mode()))
 	}
 	return io.ReadAll(io.LimitReader(f, trust.MaxSignatureFile+1))
