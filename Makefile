@@ -111,10 +111,16 @@ endef
 # flush-point replay test builds one, to show that its check catches it.
 NODIRSYNC := OVERLAYUPD_NODIRSYNC
 
+# FOLDHOOK marks an init-overlay built with the overlayupd_crashhook tag,
+# whose fold can be stopped from the kernel command line (boot/foldhook.go):
+# only the test build has it.
+FOLDHOOK := overlayupd.test_fold_pause
+
 build:
 	$(call build-one,$(BIN),)
 	@! grep -q OVERLAYUPD_CRASH_AFTER_OP $(BIN) || { echo "error: $(BIN) contains the crash hook"; exit 1; }
 	$(call build-init,$(INITBIN),)
+	@! grep -q $(FOLDHOOK) $(INITBIN) || { echo "error: $(INITBIN) contains the fold's test hook"; exit 1; }
 	@! grep -q $(NODIRSYNC) $(BIN) $(INITBIN) || { echo "error: a release binary skips directory fsyncs ($(NODIRSYNC))"; exit 1; }
 
 # TEST_TAGS adds build tags to both test binaries (the flush-point replay
@@ -122,7 +128,8 @@ build:
 build-test:
 	$(call build-one,$(TESTBIN),overlayupd_crashhook $(TEST_TAGS))
 	@grep -q OVERLAYUPD_CRASH_AFTER_OP $(TESTBIN) || { echo "error: $(TESTBIN) lacks the crash hook"; exit 1; }
-	$(call build-init,$(TESTINIT),$(TEST_TAGS))
+	$(call build-init,$(TESTINIT),overlayupd_crashhook $(TEST_TAGS))
+	@grep -q $(FOLDHOOK) $(TESTINIT) || { echo "error: $(TESTINIT) lacks the fold's test hook"; exit 1; }
 ifneq ($(filter overlayupd_nodirsync,$(TEST_TAGS)),)
 	@grep -q $(NODIRSYNC) $(TESTBIN) && grep -q $(NODIRSYNC) $(TESTINIT) || { echo "error: the nodirsync build lacks its marker"; exit 1; }
 else
@@ -164,7 +171,7 @@ deps:
 
 lint:
 	$(GO) vet ./...
-	$(GO) vet -tags overlayupd_crashhook ./cmd/...
+	$(GO) vet -tags overlayupd_crashhook ./cmd/... ./boot/...
 	$(GO) vet -tags overlayupd_nodirsync ./internal/atomicfile/ ./trampoline/
 	CGO_ENABLED=0 $(GO) vet ./cmd/init-overlay/ ./boot/...
 	CGO_ENABLED=0 $(GO) vet -tags overlayupd_omit_btrfs ./cmd/... ./boot/... ./snapshot/...

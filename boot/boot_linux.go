@@ -89,7 +89,7 @@ func bootStore(log *overlay.Log) (trial bool, next string, err error) {
 	// The configuration, read once for every plan: the layers are decided
 	// from it. When it cannot be read, each overlay.Boot says so.
 	cfg, cfgErr := overlay.LoadConfig(log)
-	ls := &layers{log: log, s: s, w: w, cfg: &cfg}
+	ls := &layers{log: log, s: s, w: w, cfg: &cfg, foldStep: foldHook(log, cmdline)}
 	if cfgErr == nil {
 		ls.prepare(plan.After)
 	}

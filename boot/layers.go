@@ -32,6 +32,9 @@ type layers struct {
 	// folded are the paths this boot's fold moved into the layer: the
 	// trial's writes over the new root, no shadows.
 	folded map[string]bool
+	// foldStep is the fold's step hook: nil but in the crash tests'
+	// build (foldhook.go).
+	foldStep func(string) error
 }
 
 // persistent reports whether this boot has a persistent layer at all.
@@ -92,7 +95,7 @@ func (l *layers) fold(after trampoline.State) error {
 	l.folded = map[string]bool{}
 	start := time.Now()
 	l.log.Infof("store: folding the committed trial's writes (%s) into the persistent layer %s", src, l.cfg.RWLayerDir)
-	st, err := layer.Fold(upper, l.data(), filepath.Join(src, "trash"), layer.FoldOptions{Moved: func(rel string) { l.folded[rel] = true }})
+	st, err := layer.Fold(upper, l.data(), filepath.Join(src, "trash"), layer.FoldOptions{Step: l.foldStep, Moved: func(rel string) { l.folded[rel] = true }})
 	if err != nil {
 		return err
 	}
