@@ -20,4 +20,5 @@ var (
 	ErrNoSpace                = errors.New("not enough free space")
 	ErrShortRead              = errors.New("input ended early")
 	ErrInputTooLong           = errors.New("input is longer than announced")
+	ErrDigestMismatch         = errors.New("image does not match its signed digest")
 )

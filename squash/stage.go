@@ -45,6 +45,33 @@ type Options struct {
 	// destination's pages read back right behind the copy; never a second
 	// read of the source, which may have changed in between.
 	Hash io.Writer
+	// Expect, if not nil, is a signed digest of the image: the staged copy
+	// must have its size and its dm-verity root hash, else StageWith fails
+	// with ErrDigestMismatch and nothing is left. The sha256 is then not
+	// computed: the sum returned is Expect.SHA256. Why that is sound: the
+	// root hash of the tree (sha256 at every level, the fixed salt) and the
+	// size fix every byte, so bytes with the signed root and size are the
+	// bytes whose sha256 the signer stated. Why it is worth it: the whole
+	// file's sha256 is one SHA-256 pass of the image on a core of its own,
+	// as much CPU as the tree; a signed apply then costs the tree alone.
+	Expect *Expected
+}
+
+// Expected is what a signed digest states of an image (trust.Digest).
+type Expected struct {
+	Size         int64
+	SHA256, Root [32]byte
+}
+
+// check compares the staged copy (n bytes, tree root) with e.
+func (e *Expected) check(n int64, root [32]byte) error {
+	if n != e.Size {
+		return fmt.Errorf("%w: %d bytes were staged, the digest says %d", ErrDigestMismatch, n, e.Size)
+	}
+	if root != e.Root {
+		return fmt.Errorf("%w: its dm-verity root hash is %x, the digest says %x (the image changed after its digest was signed, or the digest is another image's)", ErrDigestMismatch, root, e.Root)
+	}
+	return nil
 }
 
 // Stage is StageWith with a progress callback only.
@@ -70,6 +97,14 @@ func Stage(ctx context.Context, r io.Reader, size int64, dir string, progress fu
 // between chunks), the temp file is removed, so dir is left as it was.
 func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Options) (tmpPath string, sum [32]byte, n int64, err error) {
 	progress := opt.Progress
+	if opt.Expect != nil {
+		if !withTree {
+			return "", sum, 0, fmt.Errorf("%w: staging without the dm-verity tree cannot check it", ErrDigestMismatch)
+		}
+		if size >= 0 && size != opt.Expect.Size {
+			return "", sum, 0, fmt.Errorf("%w: the image is %d bytes, the digest says %d", ErrDigestMismatch, size, opt.Expect.Size)
+		}
+	}
 	if size >= 0 {
 		free, err := statfsFree(dir)
 		if err != nil {
@@ -99,16 +134,22 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 	copied := false
 	var d digests
 	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
-		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash); err != nil {
+		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash, opt.Expect); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	if !copied {
-		if d, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash); err != nil {
+		if d, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash, opt.Expect); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	sum = d.sum
+	if opt.Expect != nil {
+		if err = opt.Expect.check(n, d.tree.Root); err != nil {
+			return tmpPath, sum, n, err
+		}
+		sum = opt.Expect.SHA256
+	}
 	if err = appendTree(f, d, n); err != nil {
 		return tmpPath, sum, n, err
 	}
@@ -135,8 +176,8 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 // chunk: the sha256, the verity tree or BLAKE2b would otherwise add its whole time to
 // the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
 // MiB whatever the image size.
-func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer) (d digests, n int64, err error) {
-	h := newImageHash(size, f)
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, err error) {
+	h := newImageHash(size, f, expect != nil)
 	ls := startLanes(h.writers(extra))
 	wb := newWriteback(f, nil)
 	defer func() {
@@ -151,9 +192,35 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			d, err = h.finish()
 		}
 	}()
+	n, err = pump(ctx, r, size, ls, func(b []byte, upto int64) error {
+		if _, werr := f.Write(b); werr != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
+		}
+		wb.advance(upto)
+		if progress != nil {
+			progress(upto)
+		}
+		return nil
+	})
+	if err != nil {
+		return d, n, err
+	}
+	if size >= 0 {
+		if err := checkLength(r, n, size); err != nil {
+			return d, n, err
+		}
+	}
+	return d, n, nil
+}
+
+// pump reads r (size bytes, or to its end when size < 0) into the lanes'
+// buffers and gives each chunk to the lanes' hashes and to put, with the
+// count of bytes read once it is done (upto). It returns the bytes read and
+// put: an error of put leaves its chunk out.
+func pump(ctx context.Context, r io.Reader, size int64, ls *lanes, put func(b []byte, upto int64) error) (n int64, err error) {
 	for size < 0 || n < size {
 		if err := ctx.Err(); err != nil {
-			return d, n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
+			return n, fmt.Errorf("copy cancelled after %d bytes: %w", n, err)
 		}
 		buf := ls.buffer()
 		want := int64(len(buf))
@@ -163,14 +230,10 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		nr, rerr := io.ReadFull(r, buf[:want])
 		if nr > 0 {
 			ls.hash(buf[:nr])
-			if _, werr := f.Write(buf[:nr]); werr != nil {
-				return d, n, fmt.Errorf("write %s: %w", f.Name(), noSpace(werr))
+			if err := put(buf[:nr], n+int64(nr)); err != nil {
+				return n, err
 			}
 			n += int64(nr)
-			wb.advance(n)
-			if progress != nil {
-				progress(n)
-			}
 		} else {
 			ls.unused(buf)
 		}
@@ -178,15 +241,10 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 			break
 		}
 		if rerr != nil {
-			return d, n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
+			return n, fmt.Errorf("read input after %d bytes: %w", n, rerr)
 		}
 	}
-	if size >= 0 {
-		if err := checkLength(r, n, size); err != nil {
-			return d, n, err
-		}
-	}
-	return d, n, nil
+	return n, nil
 }
 
 // lanes hash a stream of chunks with several hashes at once, each on a

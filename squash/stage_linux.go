@@ -178,8 +178,8 @@ const cfrChunk = 8 << 20
 // signature's hash), every hash is of the destination's pages, read back
 // from the page cache right behind the copy: a signature is checked on the
 // bytes that are staged, never on a second read of the source.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer) (d digests, n int64, ok bool, err error) {
-	h := newImageHash(size, dst)
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, ok bool, err error) {
+	h := newImageHash(size, dst, expect != nil)
 	stopHash := make(chan struct{})
 	// How far the copy is, the latest only (offer): the copy never waits
 	// for the hashes, however many short copies it takes, and not even

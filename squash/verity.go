@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ type digests struct {
 // the disk other than they were hashed are not hidden by this: dm-verity
 // refuses them at boot.
 type imageHash struct {
-	sha  hash.Hash
+	sha  hash.Hash // nil: not computed (a signed digest gives it)
 	tree *verity.Builder
 }
 
@@ -41,8 +42,14 @@ type imageHash struct {
 // into f, at its place after the image, as it fills
 // (verity.NewSpillingBuilder): apply's memory then stays flat with the
 // image's size.
-func newImageHash(size int64, f *os.File) *imageHash {
-	h := &imageHash{sha: sha256.New()}
+//
+// With noSum the sha256 is not computed: a signed digest (Options.Expect)
+// states it, and the tree's root, which is computed, binds the bytes to it.
+func newImageHash(size int64, f *os.File, noSum bool) *imageHash {
+	h := &imageHash{}
+	if !noSum {
+		h.sha = sha256.New()
+	}
 	switch {
 	case !withTree:
 	case size > 0:
@@ -56,7 +63,10 @@ func newImageHash(size int64, f *os.File) *imageHash {
 // writers are the hashes to feed, each every byte in order; extra, when
 // not nil, is one more (a signature's).
 func (h *imageHash) writers(extra io.Writer) []io.Writer {
-	ws := []io.Writer{h.sha}
+	var ws []io.Writer
+	if h.sha != nil {
+		ws = append(ws, h.sha)
+	}
 	if h.tree != nil {
 		ws = append(ws, h.tree)
 	}
@@ -69,7 +79,9 @@ func (h *imageHash) writers(extra io.Writer) []io.Writer {
 // finish returns the digests of everything written; call it once every
 // writer has all the bytes.
 func (h *imageHash) finish() (d digests, err error) {
-	copy(d.sum[:], h.sha.Sum(nil))
+	if h.sha != nil {
+		copy(d.sum[:], h.sha.Sum(nil))
+	}
 	if h.tree == nil {
 		return d, nil
 	}
@@ -165,4 +177,40 @@ func Verity(path string) (verity.Trailer, error) {
 		return verity.Trailer{}, err
 	}
 	return verity.ReadTrailer(f, fi.Size())
+}
+
+// Digest reads the image file at path once and returns what a signed
+// digest states of it (trust.Digest): its size, sha256 and dm-verity root
+// hash, the tree as Stage makes it. progress, if set, gets the bytes read.
+func Digest(ctx context.Context, path string, progress func(int64)) (Expected, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscallNonblockNofollow, 0)
+	if err != nil {
+		return Expected{}, fmt.Errorf("digest: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Expected{}, fmt.Errorf("digest: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Expected{}, fmt.Errorf("digest %s: %w", path, ErrNotFile)
+	}
+	adviseSequential(f)
+	h := &imageHash{sha: sha256.New(), tree: verity.NewBuilder(nil, fi.Size())}
+	ls := startLanes(h.writers(nil))
+	n, err := pump(ctx, f, -1, ls, func(_ []byte, upto int64) error {
+		if progress != nil {
+			progress(upto)
+		}
+		return nil
+	})
+	ls.wait()
+	if err != nil {
+		return Expected{}, fmt.Errorf("digest %s: %w", path, err)
+	}
+	d, err := h.finish()
+	if err != nil {
+		return Expected{}, fmt.Errorf("digest %s: %w", path, err)
+	}
+	return Expected{Size: n, SHA256: d.sum, Root: d.tree.Root}, nil
 }

@@ -303,7 +303,7 @@ func stagedNow(st *trampoline.Store) string {
 // copy, and the copy removed before the caller stages: what is unpacked is
 // then the very bytes whose signature was checked.
 func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Reader, size int64, info squash.Info, check *sigCheck, machines []uint16, progress func(int64)) (staged, *snapshot.Workspace, error) {
-	if arg == "-" || check.hash() != nil {
+	if arg == "-" || check.checks() {
 		img, err := stageImage(cmd.Context(), src, size, st.SlotDir, machines, progress, check)
 		if err != nil {
 			return staged{}, nil, err

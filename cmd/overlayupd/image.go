@@ -120,7 +120,17 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 	if f, ok := r.(*os.File); ok && size >= 0 {
 		what = f.Name() + " (as copied)"
 	}
-	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, size, dir, squash.Options{Progress: progress, Hash: check.hash()})
+	expect, want := check.expect(), size
+	if expect != nil && size < 0 {
+		// stdin: the signed size is what must come, so the copy can check
+		// the free space first and keep its memory flat; more is a
+		// mismatch, less an interrupted input.
+		want = expect.Size
+	}
+	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, want, dir, squash.Options{Progress: progress, Hash: check.hash(), Expect: expect})
+	if errors.Is(err, squash.ErrDigestMismatch) || (want != size && errors.Is(err, squash.ErrInputTooLong)) {
+		return staged{}, check.mismatch(err)
+	}
 	if err != nil {
 		return staged{}, imageError(err)
 	}

@@ -38,7 +38,7 @@ btrfs subvolumes; made by 'overlayupd store init'), updates are transactional:
 	root.SetErr(os.Stderr)
 	root.AddCommand(newStatusCmd(e), newEnableCmd(e, true), newEnableCmd(e, false),
 		newLockCmd(e, true), newLockCmd(e, false), newInstallCmd(e, true), newInstallCmd(e, false),
-		newApplyCmd(e), newUpdateCmd(e), newPersistCmd(e), newCommitCmd(e), newRollbackCmd(e), newMarkGoodCmd(e), newGCCmd(e), newStoreCmd(e))
+		newApplyCmd(e), newUpdateCmd(e), newPersistCmd(e), newCommitCmd(e), newRollbackCmd(e), newMarkGoodCmd(e), newGCCmd(e), newStoreCmd(e), newDigestCmd(e))
 	if !ctl {
 		root.AddCommand(newInitCmd())
 	}

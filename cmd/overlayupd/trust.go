@@ -38,7 +38,8 @@ type sigCheck struct {
 	keys     trust.Keys
 	sig      trust.Signature
 	sigFrom  string
-	hasher   *trust.Hasher // nil: nothing to check
+	hasher   *trust.Hasher // the bytes' signature to check, or nil
+	digest   *trust.Digest // a signed digest to check the bytes against, or nil
 	insecure bool          // --insecure while keys are trusted
 	signer   trust.Key     // after verify
 }
@@ -78,6 +79,21 @@ func planSigCheck(keys trust.Keys, image, sigFlag string, insecure bool) (*sigCh
 	if _, err := keys.Check(s); err != nil {
 		return nil, fmt.Errorf("%s: %w: sign the image with a key this system trusts, or put its public key into the running root's /%s (images carry the keys for their successors); nothing was changed", path, err, trust.TrustedDir)
 	}
+	d, isDigest, err := trust.ParseDigest(s.TrustedComment())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: sign with -t \"$(overlayupd digest IMAGE)\" as it prints it, or without -t; nothing was changed", path, err)
+	}
+	if isDigest {
+		// A signed digest: its comment's signature is checked now, before
+		// anything is copied; the copy is then checked against what it
+		// states (squash.Options.Expect), with no BLAKE2b of the bytes.
+		k, err := keys.VerifyComment(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; nothing was changed", path, err)
+		}
+		c.sig, c.sigFrom, c.digest, c.signer = s, path, &d, k
+		return c, nil
+	}
 	c.sig, c.sigFrom, c.hasher = s, path, trust.NewHasher()
 	return c, nil
 }
@@ -102,6 +118,22 @@ func (c *sigCheck) hash() io.Writer {
 	return c.hasher
 }
 
+// checks says whether the staged bytes are checked against a signature.
+func (c *sigCheck) checks() bool { return c != nil && (c.hasher != nil || c.digest != nil) }
+
+// expect is the signed digest the copy must match, or nil.
+func (c *sigCheck) expect() *squash.Expected {
+	if c == nil || c.digest == nil {
+		return nil
+	}
+	return &squash.Expected{Size: c.digest.Size, SHA256: c.digest.SHA256, Root: c.digest.Verity}
+}
+
+// mismatch is the error for a copy that does not match the signed digest.
+func (c *sigCheck) mismatch(err error) error {
+	return fmt.Errorf("the image as copied does not match its signature %s: %w: %w; nothing was changed", c.sigFrom, trust.ErrBadSignature, err)
+}
+
 // verify checks the signature against the hash of the staged bytes.
 func (c *sigCheck) verify() error {
 	if c == nil || c.hasher == nil {
@@ -121,7 +153,7 @@ func (c *sigCheck) record(r *trust.Record) {
 		return
 	}
 	r.Insecure = c.insecure
-	if c.hasher != nil {
+	if c.checks() {
 		r.SignedBy, r.TrustedComment = c.signer.IDString(), c.sig.TrustedComment()
 	}
 }
@@ -133,6 +165,9 @@ func (c *sigCheck) describe() string {
 		return "signature not checked: this system trusts no key"
 	case c.insecure:
 		return "signature NOT checked (--insecure; recorded in the store)"
+	}
+	if c.digest != nil {
+		return fmt.Sprintf("signature by key %s verified (signed digest: size, sha256 and dm-verity root)", c.signer.IDString())
 	}
 	return fmt.Sprintf("signature by key %s verified", c.signer.IDString())
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"aead.dev/minisign"
@@ -114,4 +115,31 @@ func flipPadding(t *testing.T, img string) {
 	if _, err := checkImage(img, hostMachines()); err != nil {
 		t.Fatalf("the changed image must stay valid, or the test proves nothing: %v", err)
 	}
+}
+
+// signDigest writes img.minisig as 'minisign -S -t "$(overlayupd digest
+// of)"' makes: a signature of img's bytes whose trusted comment is the
+// digest of the image of (img itself, or another image, for the tests).
+func (s signer) signDigest(t *testing.T, e *env, img, of string) string {
+	t.Helper()
+	out, err := run(t, e, "overlayupd", "digest", of)
+	if err != nil {
+		t.Fatalf("overlayupd digest %s: %v\n%s", of, err, out)
+	}
+	return s.signComment(t, img, strings.TrimSpace(out))
+}
+
+// signComment writes img.minisig with the trusted comment comment.
+func (s signer) signComment(t *testing.T, img, comment string) string {
+	t.Helper()
+	f, err := os.Open(img)
+	testroot.Must(t, err)
+	defer f.Close()
+	r := minisign.NewReader(f)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		t.Fatal(err)
+	}
+	out := img + ".minisig"
+	testroot.Must(t, os.WriteFile(out, r.SignWithComments(s.priv, comment, "signature from minisign secret key"), 0o644))
+	return out
 }

@@ -112,6 +112,16 @@ func TestMinisignToolInterop(t *testing.T) {
 	if res.SignedBy != k.IDString() {
 		t.Errorf("signed_by %q, want %q", res.SignedBy, k.IDString())
 	}
+	// A signed digest, as the README says to make one.
+	withDigest := bootable().withVersion("2.1").squashfs(t)
+	digest, err := run(t, e, "overlayupd", "digest", withDigest)
+	if err != nil {
+		t.Fatalf("digest: %v\n%s", err, digest)
+	}
+	mustRun(t, "minisign", "-S", "-s", sec, "-m", withDigest, "-t", strings.TrimSpace(digest))
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, withDigest); err != nil || !strings.Contains(out, "signed digest") {
+		t.Errorf("apply of an image whose minisign signature carries its digest: %v\n%s", err, out)
+	}
 	legacy := bootable().squashfs(t)
 	mustRun(t, "minisign", "-S", "-l", "-s", sec, "-m", legacy)
 	if _, err := run(t, e, "overlayupd", "apply", "--store", top, legacy); err == nil || !strings.Contains(err.Error(), "without -l") {
