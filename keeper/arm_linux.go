@@ -57,18 +57,14 @@ func Arm(in TrialInput, info, warn Logf) int {
 	for _, w := range choice.Warnings {
 		warn("watchdog: %s", w)
 	}
-	timeout := choice.Timeout
+	var got time.Duration
+	var setErr error
 	if choice.Set {
-		if got, err := SetTimeout(f, choice.Timeout); err != nil {
-			warn("watchdog: %v; keeping its timeout %s", err, FormatDuration(dev.Timeout))
-			timeout = dev.Timeout
-		} else {
-			timeout = got
+		if got, setErr = SetTimeout(f, choice.Timeout); setErr != nil {
+			warn("watchdog: %v; keeping its timeout (%s)", setErr, FormatTimeout(dev.Timeout))
 		}
 	}
-	if timeout <= 0 {
-		timeout = DefaultTimeout // unknown; the keeper feeds it often enough for any
-	}
+	timeout := ArmedTimeout(dev, choice, got, setErr) // 0: unknown, see FeedPeriod
 	if err := Keepalive(f); err != nil {
 		warn("watchdog: %v", err)
 	}
@@ -76,7 +72,7 @@ func Arm(in TrialInput, info, warn Logf) int {
 	if err != nil {
 		why := "disarmed"
 		if dev.Nowayout {
-			why = fmt.Sprintf("it cannot be stopped (nowayout): the board resets within %s", FormatDuration(timeout))
+			why = fmt.Sprintf("it cannot be stopped (nowayout): the board resets %s", within(timeout))
 			_ = f.Close()
 		} else if cerr := MagicClose(f); cerr != nil {
 			why = cerr.Error()
@@ -91,7 +87,12 @@ func Arm(in TrialInput, info, warn Logf) int {
 	if deadline > 0 {
 		dl = fmt.Sprintf("the trial must commit within %s of boot (%s), or the board resets", FormatDuration(deadline), from)
 	}
-	info("watchdog: %q (%s), timeout %s, fed by keeper pid %d for trial %s: %s", dev.Identity, dev.Path, FormatDuration(timeout), pid, in.Trial, dl)
+	if timeout > 0 {
+		info("watchdog: %q (%s), timeout %s, fed by keeper pid %d for trial %s: %s", dev.Identity, dev.Path, FormatDuration(timeout), pid, in.Trial, dl)
+	} else {
+		info("watchdog: %q (%s), timeout unknown (the driver neither reports nor sets one): fed every %s, often enough for any hardware timeout, by keeper pid %d for trial %s: %s",
+			dev.Identity, dev.Path, FeedPeriod(timeout), pid, in.Trial, dl)
+	}
 	if dev.Soft() {
 		info("watchdog: softdog catches a hung system and a missed deadline, not a dead kernel: use the board's hardware watchdog where it has one")
 	}

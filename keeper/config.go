@@ -19,7 +19,7 @@ type Config struct {
 	WatchdogFD int    // the open watchdog device
 	Device     string // its path, for messages
 	Identity   string
-	Timeout    time.Duration // as programmed
+	Timeout    time.Duration // as programmed; 0 unknown (argv --timeout=unknown), see FeedPeriod
 	Nowayout   bool
 	SlotFD     int           // the store's slot directory
 	Trial      string        // the trial entry to watch
@@ -39,7 +39,7 @@ func (c Config) Args() []string {
 		add("wdt-fd", strconv.Itoa(c.WatchdogFD))
 		add("device", c.Device)
 		add("identity", c.Identity)
-		add("timeout", c.Timeout.String())
+		add("timeout", timeoutArg(c.Timeout))
 		if c.Nowayout {
 			a = append(a, "--nowayout")
 		}
@@ -64,6 +64,7 @@ func (c Config) Args() []string {
 // would pay flag's initialisation.
 func ParseArgs(argv []string) (Config, error) {
 	var c Config
+	hasTimeout := false
 	if len(argv) == 0 || argv[0] != ProcName {
 		return c, fmt.Errorf("not a keeper's argv")
 	}
@@ -81,7 +82,8 @@ func ParseArgs(argv []string) (Config, error) {
 		case "identity":
 			c.Identity = v
 		case "timeout":
-			c.Timeout, err = time.ParseDuration(v)
+			c.Timeout, err = parseTimeoutArg(v)
+			hasTimeout = err == nil
 		case "nowayout":
 			if hasValue {
 				err = errors.New("takes no value")
@@ -107,8 +109,8 @@ func ParseArgs(argv []string) (Config, error) {
 	if c.WatchdogFD < 0 || c.SlotFD < 0 || c.Timeout < 0 || c.Deadline < 0 {
 		return c, errors.New("negative file descriptor or duration")
 	}
-	if c.WatchdogFD > 0 && c.Timeout == 0 {
-		return c, errors.New("a watchdog without a timeout")
+	if c.WatchdogFD > 0 && !hasTimeout {
+		return c, errors.New("a watchdog without --timeout (a duration, or unknown)")
 	}
 	if (c.SlotFD > 0) != (c.Trial != "" || c.BootCount != "") {
 		return c, errors.New("a trial or a boot count needs --slot-fd, and --slot-fd one of them")
@@ -120,4 +122,26 @@ func ParseArgs(argv []string) (Config, error) {
 		return c, errors.New("no duty: neither a watchdog, nor a trial, nor a good mark")
 	}
 	return c, nil
+}
+
+// timeoutArg writes a watchdog timeout for the keeper's argv: a Go
+// duration, or "unknown" (0), which ps and status show as it is.
+func timeoutArg(t time.Duration) string {
+	if t <= 0 {
+		return "unknown"
+	}
+	return t.String()
+}
+
+// parseTimeoutArg reads what timeoutArg writes. A timeout of 0 is refused:
+// an unknown one is written as such, never as a duration.
+func parseTimeoutArg(v string) (time.Duration, error) {
+	if v == "unknown" {
+		return 0, nil
+	}
+	t, err := time.ParseDuration(v)
+	if err == nil && t <= 0 {
+		err = errors.New("not a positive duration; an unknown timeout is written unknown")
+	}
+	return t, err
 }

@@ -11,6 +11,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	for _, c := range []Config{
 		{WatchdogFD: 3, Device: "/dev/watchdog0", Identity: "i6300ESB timer", Timeout: 10 * time.Second, SlotFD: 4, Trial: "root.trying-0.sqsh", Deadline: 20 * time.Second},
 		{WatchdogFD: 3, Device: "/dev/watchdog", Identity: "Software Watchdog", Timeout: time.Minute, Nowayout: true, SlotFD: 4, Trial: "root.trying-2"},
+		{WatchdogFD: 3, Device: "/dev/watchdog0", Identity: "fixed", SlotFD: 4, Trial: "root.trying-0.sqsh", Deadline: 20 * time.Second}, // timeout unknown
 	} {
 		got, err := ParseArgs(c.Args())
 		if err != nil || !reflect.DeepEqual(got, c) {
@@ -32,6 +33,9 @@ func TestParseArgsRefuses(t *testing.T) {
 		{ProcName, "--slot-fd=4"},
 		{ProcName, "--trial=x"},
 		{ProcName, "--wdt-fd=-1", "--timeout=1s"},
+		{ProcName, "--wdt-fd=3", "--slot-fd=4", "--trial=x"},                 // no timeout
+		{ProcName, "--wdt-fd=3", "--timeout=0s", "--slot-fd=4", "--trial=x"}, // unknown is written unknown
+		{ProcName, "--wdt-fd=3", "--timeout=-1s", "--slot-fd=4", "--trial=x"},
 		{ProcName, "--bogus"},
 	} {
 		if c, err := ParseArgs(argv); err == nil {
@@ -48,6 +52,8 @@ func TestParseArgsRefuses(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	c := &Config{WatchdogFD: 3, Device: "/dev/watchdog0", Identity: "i6300ESB timer", Timeout: 10 * time.Second, SlotFD: 4, Trial: "t", Deadline: 20 * time.Second}
+	unknown := *c
+	unknown.Identity, unknown.Timeout = "fixed", 0
 	tests := []struct {
 		name   string
 		c      *Config
@@ -61,6 +67,8 @@ func TestDescribe(t *testing.T) {
 		{"armed", c, 8 * time.Second, true, "must commit within 20s of boot (12s left)", 12},
 		{"deadline passed", c, 25 * time.Second, true, "passed: the board resets within 10s", 0},
 		{"nowayout after the trial", c, time.Minute, false, "cannot be stopped (nowayout)", 0},
+		{"timeout unknown", &unknown, 8 * time.Second, true, `watchdog "fixed" (/dev/watchdog0, timeout unknown): the trial must commit within 20s of boot (12s left)`, 12},
+		{"timeout unknown, deadline passed", &unknown, 25 * time.Second, true, "passed: the board resets within its timeout (unknown)", 0},
 	}
 	for _, tt := range tests {
 		r := Describe(7, tt.c, tt.uptime, tt.trial)

@@ -18,8 +18,10 @@
 // new root with every other process of the namespace; its descriptors do
 // not depend on any path, so it sees the store wherever it is mounted.
 //
-// The keeper feeds the watchdog every quarter of its timeout and checks the
-// slot directory every second:
+// The keeper feeds the watchdog every quarter of its timeout (FeedPeriod;
+// every 250 ms when the driver neither reports nor takes a timeout: never a
+// guessed one, which a board fixed at a second or two outruns) and checks
+// the slot directory every second:
 //
 //   - the trial entry is gone (commit renames it to root.next, rollback and
 //     failure to root.failed): the trial is over; disarm (magic close 'V'),
@@ -40,8 +42,8 @@
 //
 // # Decisions are data
 //
-// Params (the kernel command line), ResolveDeadline, ChooseTimeout, Next
-// (what the keeper does on each tick), the systemd configuration and the
+// Params (the kernel command line), ResolveDeadline, ChooseTimeout,
+// ArmedTimeout and FeedPeriod, Next (what the keeper does on each tick), the systemd configuration and the
 // keeper's argv are pure functions with table tests; the ioctls, sysfs and
 // the process start are in the _linux.go files.
 package keeper

@@ -55,11 +55,7 @@ type keeper struct {
 func (k *keeper) run() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	tick := PetInterval(k.cfg.Timeout)
-	if tick > time.Second {
-		tick = time.Second
-	}
-	t := time.NewTicker(tick)
+	t := time.NewTicker(WakePeriod(FeedPeriod(k.cfg.Timeout)))
 	defer t.Stop()
 	for {
 		if done := k.step(); done {
@@ -77,10 +73,11 @@ func (k *keeper) run() int {
 func (k *keeper) step() bool {
 	now := k.now()
 	tk := Tick{Uptime: now}
+	var systemdTimeout time.Duration
 	if !k.forever {
 		tk.TrialOver = k.trialOver()
 		if tk.TrialOver {
-			tk.Systemd = k.systemdWants()
+			systemdTimeout, tk.Systemd = k.systemdWants()
 		}
 	}
 	act := Next(k.cfg, tk)
@@ -89,7 +86,8 @@ func (k *keeper) step() bool {
 	}
 	switch act {
 	case Pet:
-		if now-k.lastPet >= PetInterval(k.cfg.Timeout) || k.lastPet == 0 {
+		feed := FeedPeriod(k.cfg.Timeout)
+		if k.lastPet == 0 || FeedDue(now-k.lastPet, feed, WakePeriod(feed)) {
 			if err := k.pet(k.wdt); err != nil {
 				k.log.warn("%v", err)
 			}
@@ -98,8 +96,8 @@ func (k *keeper) step() bool {
 	case Starve:
 		if !k.starving {
 			k.starving = true
-			k.log.warn("watchdog: trial %s did not commit within its deadline (%s after boot): no more keepalives, the board resets within %s and boots the committed root",
-				k.cfg.Trial, FormatDuration(k.cfg.Deadline), FormatDuration(k.cfg.Timeout))
+			k.log.warn("watchdog: trial %s did not commit within its deadline (%s after boot): no more keepalives, the board resets %s and boots the committed root",
+				k.cfg.Trial, FormatDuration(k.cfg.Deadline), within(k.cfg.Timeout))
 		}
 	case Disarm:
 		k.syncSlot()
@@ -113,7 +111,7 @@ func (k *keeper) step() bool {
 		k.log.info("watchdog: trial %s is over; the watchdog cannot be stopped (nowayout): the keeper feeds it from now on", k.cfg.Trial)
 	case Handover:
 		k.syncSlot()
-		k.handover(tk.Systemd)
+		k.handover(systemdTimeout)
 		return true
 	}
 	return false
@@ -141,12 +139,13 @@ func (k *keeper) syncSlot() {
 	}
 }
 
-// systemdWants returns the timeout systemd wants for this device when
-// systemd is PID 1 and RuntimeWatchdogSec is set (0: it does not).
-func (k *keeper) systemdWants() time.Duration {
+// systemdWants reports whether systemd is PID 1 and wants this device
+// (RuntimeWatchdogSec is set), and the timeout it wants: 0 for
+// RuntimeWatchdogSec=default, which keeps the device's (known or not).
+func (k *keeper) systemdWants() (time.Duration, bool) {
 	comm, err := os.ReadFile(PID1Comm)
 	if err != nil || string(trimNL(comm)) != "systemd" {
-		return 0
+		return 0, false
 	}
 	var confs [][]byte
 	for _, p := range systemdConfFiles(SystemdConfDir) {
@@ -157,12 +156,12 @@ func (k *keeper) systemdWants() time.Duration {
 	cmdline, _ := os.ReadFile(CmdlinePath)
 	s := ParseSystemd(confs, string(cmdline))
 	if !s.Wants(k.cfg.Device) {
-		return 0
+		return 0, false
 	}
 	if s.Default || s.Runtime <= 0 {
-		return k.cfg.Timeout
+		return 0, true
 	}
-	return s.Runtime
+	return s.Runtime, true
 }
 
 // systemdConfFiles lists system.conf and its drop-ins in the order systemd
@@ -189,14 +188,18 @@ func systemdConfFiles(root string) []string {
 	return files
 }
 
-// handover leaves the device running, programmed with systemd's timeout,
-// and closes it without the magic 'V': the watchdog never stops (no gap),
-// and systemd, which retries opening it every half RuntimeWatchdogSec
-// while it is busy, opens it next (never two openers: the kernel allows
-// one, and the keeper is gone first).
+// handover leaves the device running, programmed with systemd's timeout t
+// (0: the one it runs with, RuntimeWatchdogSec=default), and closes it
+// without the magic 'V': the watchdog never stops (no gap), and systemd,
+// which retries opening it every half RuntimeWatchdogSec while it is busy,
+// opens it next (never two openers: the kernel allows one, and the keeper
+// is gone first).
 func (k *keeper) handover(t time.Duration) {
-	if got, err := SetTimeout(k.wdt, t); err != nil {
-		k.log.warn("%v; handing it over with timeout %s", err, FormatDuration(k.cfg.Timeout))
+	if t <= 0 {
+		t = k.cfg.Timeout
+	} else if got, err := SetTimeout(k.wdt, t); err != nil {
+		k.log.warn("%v; handing it over with timeout %s", err, FormatTimeout(k.cfg.Timeout))
+		t = k.cfg.Timeout
 	} else {
 		t = got
 	}
@@ -204,7 +207,7 @@ func (k *keeper) handover(t time.Duration) {
 		k.log.warn("%v", err)
 	}
 	_ = k.wdt.Close()
-	k.log.info("watchdog: trial %s is over: %s handed to systemd (RuntimeWatchdogSec), running with timeout %s", k.cfg.Trial, k.cfg.Device, FormatDuration(t))
+	k.log.info("watchdog: trial %s is over: %s handed to systemd (RuntimeWatchdogSec), running with timeout %s", k.cfg.Trial, k.cfg.Device, FormatTimeout(t))
 }
 
 // stop ends the keeper on a signal (shutdown kills every process): one last
@@ -217,7 +220,7 @@ func (k *keeper) stop(s os.Signal) int {
 		}
 		_ = k.wdt.Close()
 	}
-	k.log.info("watchdog: keeper stopped by %v; the watchdog stays armed (timeout %s) through the shutdown", s, FormatDuration(k.cfg.Timeout))
+	k.log.info("watchdog: keeper stopped by %v; the watchdog stays armed (timeout %s) through the shutdown", s, FormatTimeout(k.cfg.Timeout))
 	return 0
 }
 

@@ -51,9 +51,10 @@ func newFakeKeeper(t *testing.T, c Config) *fakeKeeper {
 	return fk
 }
 
+// run steps the keeper as its loop does, every wake period, up to until.
 func (fk *fakeKeeper) run(t *testing.T, until time.Duration) (done bool) {
 	t.Helper()
-	for ; fk.clock <= until; fk.clock += 250 * time.Millisecond {
+	for ; fk.clock <= until; fk.clock += WakePeriod(FeedPeriod(fk.cfg.Timeout)) {
 		if fk.step() {
 			return true
 		}
@@ -87,6 +88,35 @@ func TestKeeperStarvesAtTheDeadline(t *testing.T) {
 	}
 	if fk.devText(t) != "" {
 		t.Errorf("the watchdog got %q: disarmed without a commit", fk.devText(t))
+	}
+}
+
+// TestKeeperUnknownTimeout: a watchdog whose timeout is unknown is fed
+// every UnknownTimeoutFeed, often enough for a watchdog fixed at a second,
+// while the trial runs; the deadline is still the trial's: the keeper
+// starves it then, not at any multiple of the feed period.
+func TestKeeperUnknownTimeout(t *testing.T) {
+	fk := newFakeKeeper(t, Config{Deadline: 10 * time.Second}) // Timeout 0: unknown
+	var fed []time.Duration
+	fk.pet = func(*os.File) error { fed = append(fed, fk.clock); return nil }
+	fk.clock = time.Second
+	if fk.run(t, 10*time.Second-time.Millisecond) {
+		t.Fatal("the keeper quit before the deadline")
+	}
+	if len(fed) == 0 || fed[0] != time.Second || fed[len(fed)-1] < 10*time.Second-UnknownTimeoutFeed {
+		t.Fatalf("fed at %v, want from 1s up to the deadline", fed)
+	}
+	for i := 1; i < len(fed); i++ {
+		if gap := fed[i] - fed[i-1]; gap > UnknownTimeoutFeed {
+			t.Fatalf("fed at %v then %v: a gap of %v, want at most %v", fed[i-1], fed[i], gap, UnknownTimeoutFeed)
+		}
+	}
+	n := len(fed)
+	if fk.run(t, 30*time.Second) {
+		t.Fatal("the keeper quit after the deadline without a commit")
+	}
+	if len(fed) != n || !fk.starving {
+		t.Errorf("after the deadline: %d more keepalives, starving=%v; want none, starving", len(fed)-n, fk.starving)
 	}
 }
 
@@ -144,7 +174,7 @@ func TestKeeperHandsOverToSystemd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := fk.systemdWants(); got != time.Minute {
+	if got, ok := fk.systemdWants(); got != time.Minute || !ok {
 		t.Fatalf("systemdWants = %v, want 1m (the last drop-in)", got)
 	}
 	if err := os.Remove(filepath.Join(fk.slot, "root.trying-0.sqsh")); err != nil {

@@ -27,16 +27,16 @@ func (a Action) String() string {
 type Tick struct {
 	Uptime    time.Duration // CLOCK_BOOTTIME
 	TrialOver bool          // the trial entry left the slot directory
-	// Systemd is RuntimeWatchdogSec of a systemd PID 1 that wants this
-	// device (0: none); looked at only once the trial is over.
-	Systemd time.Duration
+	// Systemd: a systemd PID 1 wants this device (RuntimeWatchdogSec is
+	// set); looked at only once the trial is over.
+	Systemd bool
 }
 
 // Next decides the keeper's action. A trial that commits after its
 // deadline, before the reset, is still over: the keeper disarms.
 func Next(c Config, t Tick) Action {
 	switch {
-	case t.TrialOver && t.Systemd > 0:
+	case t.TrialOver && t.Systemd:
 		return Handover
 	case t.TrialOver && c.Nowayout:
 		return PetForever

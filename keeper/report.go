@@ -15,7 +15,7 @@ type Report struct {
 	PID       int    `json:"pid,omitempty"`
 	Device    string `json:"device,omitempty"`
 	Identity  string `json:"identity,omitempty"`
-	TimeoutS  int    `json:"timeout_s,omitempty"`
+	TimeoutS  int    `json:"timeout_s,omitempty"`  // absent: unknown
 	DeadlineS int    `json:"deadline_s,omitempty"` // seconds after boot; 0 none
 	LeftS     int    `json:"left_s,omitempty"`     // until the deadline
 	Nowayout  bool   `json:"nowayout,omitempty"`
@@ -32,7 +32,7 @@ func Describe(pid int, c *Config, uptime time.Duration, trial bool) *Report {
 		return &Report{Summary: NoWatchdog}
 	}
 	r := &Report{Armed: true, PID: pid, Device: c.Device, Identity: c.Identity, TimeoutS: ceilSeconds(c.Timeout), Nowayout: c.Nowayout}
-	what := fmt.Sprintf("watchdog %q (%s, timeout %s)", c.Identity, c.Device, FormatDuration(c.Timeout))
+	what := fmt.Sprintf("watchdog %q (%s, timeout %s)", c.Identity, c.Device, FormatTimeout(c.Timeout))
 	switch {
 	case !trial:
 		r.Summary = what + " kept fed by the keeper: the trial is over and the watchdog cannot be stopped (nowayout)"
@@ -44,8 +44,8 @@ func Describe(pid int, c *Config, uptime time.Duration, trial bool) *Report {
 			what, FormatDuration(c.Deadline), FormatDuration(time.Duration(r.LeftS)*time.Second))
 	default:
 		r.DeadlineS = ceilSeconds(c.Deadline)
-		r.Summary = fmt.Sprintf("%s: the trial's deadline (%s after boot) passed: the board resets within %s unless it commits now",
-			what, FormatDuration(c.Deadline), FormatDuration(c.Timeout))
+		r.Summary = fmt.Sprintf("%s: the trial's deadline (%s after boot) passed: the board resets %s unless it commits now",
+			what, FormatDuration(c.Deadline), within(c.Timeout))
 	}
 	return r
 }

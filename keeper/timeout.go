@@ -82,12 +82,70 @@ func ChooseTimeout(dev Device, want, deadline time.Duration) TimeoutChoice {
 	return c
 }
 
-// PetInterval is how often the keeper feeds a watchdog of timeout t: a
-// quarter of it, so that three feeds in a row can be late before it fires.
-func PetInterval(t time.Duration) time.Duration {
-	i := t / 4
-	if i < 100*time.Millisecond {
-		i = 100 * time.Millisecond
+// ArmedTimeout is the timeout the watchdog runs with once Arm programmed
+// it, as the keeper is told: the one the driver took (got) when it was set,
+// else the device's own; 0 when unknown (WDIOC_GETTIMEOUT failed and no
+// timeout could be set). Never a guess: the keeper feeds by it, and a
+// guess longer than the hardware's fixed timeout resets every healthy
+// trial (a 60 s guess was fed every 15 s, against boards fixed at 1-10 s).
+func ArmedTimeout(dev Device, c TimeoutChoice, got time.Duration, setErr error) time.Duration {
+	switch {
+	case !c.Set:
+		return c.Timeout
+	case setErr != nil:
+		return dev.Timeout
 	}
-	return i
+	return got
+}
+
+// UnknownTimeoutFeed is how often the keeper feeds a watchdog whose
+// timeout it does not know. Why 250 ms: the watchdog API counts in whole
+// seconds, so 1 s is the shortest timeout a driver can report or take
+// (hardware that counts down faster is fed by its driver or the kernel's
+// watchdog core, max_hw_heartbeat_ms, which shows user space a longer
+// timeout); an unknown one is fed as a 1 s one is, every quarter of it.
+// Feeding is one ioctl of a few microseconds: four a second cost nothing
+// worth a reset during a healthy trial.
+const UnknownTimeoutFeed = 250 * time.Millisecond
+
+// FeedPeriod is how often the keeper feeds a watchdog of timeout t (0:
+// unknown, UnknownTimeoutFeed): a quarter of it, so that three feeds in a
+// row can be late before it fires. It has nothing to do with the trial's
+// deadline, which Next keeps on its own.
+func FeedPeriod(t time.Duration) time.Duration {
+	if t <= 0 {
+		return UnknownTimeoutFeed
+	}
+	return max(t/4, 100*time.Millisecond)
+}
+
+// WakePeriod is how often the keeper wakes for a feed period: at every
+// feed, and at least every second, to look at the slot directory.
+func WakePeriod(feed time.Duration) time.Duration {
+	return min(feed, time.Second)
+}
+
+// FeedDue reports whether the keeper, woken every wake period, feeds now,
+// since the time since its last feed. Why half a wake early: wake-ups
+// jitter, and a wake a hair short of the feed period would put the feed
+// off by a whole wake period (with the two equal, to twice the period).
+func FeedDue(since, feed, wake time.Duration) bool {
+	return since >= feed-wake/2
+}
+
+// FormatTimeout is FormatDuration for a watchdog timeout, 0 unknown.
+func FormatTimeout(t time.Duration) string {
+	if t <= 0 {
+		return "unknown"
+	}
+	return FormatDuration(t)
+}
+
+// within says when a watchdog of timeout t (0: unknown) that is no longer
+// fed resets the board.
+func within(t time.Duration) string {
+	if t <= 0 {
+		return "within its timeout (unknown)"
+	}
+	return "within " + FormatDuration(t)
 }

@@ -1,6 +1,7 @@
 package keeper
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -50,12 +51,102 @@ func TestChooseTimeout(t *testing.T) {
 	}
 }
 
-func TestPetInterval(t *testing.T) {
-	for in, want := range map[time.Duration]time.Duration{
-		60 * time.Second: 15 * time.Second, time.Second: 250 * time.Millisecond, 0: 100 * time.Millisecond,
-	} {
-		if got := PetInterval(in); got != want {
-			t.Errorf("PetInterval(%v) = %v, want %v", in, got, want)
+func TestFeedPeriod(t *testing.T) {
+	ms, s := time.Millisecond, time.Second
+	tests := []struct {
+		timeout, feed, wake time.Duration
+	}{
+		{60 * s, 15 * s, s},
+		{5 * s, 1250 * ms, s},
+		{s, 250 * ms, 250 * ms},
+		{300 * ms, 100 * ms, 100 * ms},
+		{0, UnknownTimeoutFeed, UnknownTimeoutFeed}, // unknown
+	}
+	for _, tt := range tests {
+		if got := FeedPeriod(tt.timeout); got != tt.feed {
+			t.Errorf("FeedPeriod(%v) = %v, want %v", tt.timeout, got, tt.feed)
+		}
+		if got := WakePeriod(FeedPeriod(tt.timeout)); got != tt.wake {
+			t.Errorf("WakePeriod(FeedPeriod(%v)) = %v, want %v", tt.timeout, got, tt.wake)
+		}
+	}
+}
+
+// TestArmedFeed: from what Arm learns of a device to how often the keeper
+// feeds it, through the keeper's argv. A timeout that can be neither read
+// nor set is unknown, and fed for the shortest timeout the watchdog API can
+// state (1 s), never for a guess: a 60 s guess was fed every 15 s, and a
+// board whose watchdog is fixed at 1-10 s reset every healthy trial.
+func TestArmedFeed(t *testing.T) {
+	s := time.Second
+	settable := Device{Identity: "i6300ESB timer", Options: unix.WDIOF_SETTIMEOUT, Timeout: 30 * s, Min: s, Max: 2046 * s}
+	readable := Device{Identity: "fixed 5s", Timeout: 5 * s}
+	unreadable := Device{Identity: "fixed, unreadable"}
+	setOnly := Device{Identity: "set, unreadable", Options: unix.WDIOF_SETTIMEOUT}
+	refused := errors.New("set the watchdog timeout to 1m: operation not supported")
+	tests := []struct {
+		name     string
+		dev      Device
+		want     time.Duration // overlayupd.wdt_timeout=
+		got      time.Duration // what WDIOC_SETTIMEOUT took
+		setErr   error
+		deadline time.Duration
+		timeout  time.Duration // the keeper's; 0 unknown
+		feed     time.Duration
+	}{
+		{"set", settable, 0, 60 * s, nil, 10 * time.Minute, 60 * s, 15 * s},
+		{"set, the driver rounds", settable, 0, 2 * s, nil, 10 * time.Minute, 2 * s, 500 * time.Millisecond},
+		{"set refused, readable", settable, 0, 0, refused, 10 * time.Minute, 30 * s, 7500 * time.Millisecond},
+		{"fixed, readable", readable, 0, 0, nil, 10 * time.Minute, 5 * s, 1250 * time.Millisecond},
+		{"fixed, unreadable", unreadable, 0, 0, nil, 10 * time.Minute, 0, 250 * time.Millisecond},
+		{"fixed, unreadable, user asks", unreadable, 30 * s, 0, nil, 10 * time.Minute, 0, 250 * time.Millisecond},
+		{"set refused, unreadable", setOnly, 0, 0, refused, 10 * time.Minute, 0, 250 * time.Millisecond},
+		{"set refused, unreadable, short deadline", setOnly, 0, 0, refused, 20 * s, 0, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			choice := ChooseTimeout(tt.dev, tt.want, tt.deadline)
+			armed := ArmedTimeout(tt.dev, choice, tt.got, tt.setErr)
+			sent := Config{WatchdogFD: 3, Device: "/dev/watchdog0", Identity: tt.dev.Identity, Timeout: armed, SlotFD: 4, Trial: "root.trying-0", Deadline: tt.deadline}
+			c, err := ParseArgs(sent.Args())
+			if err != nil {
+				t.Fatalf("ParseArgs(%q): %v", sent.Args(), err)
+			}
+			if c.Timeout != tt.timeout || c.Deadline != tt.deadline {
+				t.Errorf("the keeper got timeout %v, deadline %v; want %v, %v", c.Timeout, c.Deadline, tt.timeout, tt.deadline)
+			}
+			if got := FeedPeriod(c.Timeout); got != tt.feed {
+				t.Errorf("the keeper feeds every %v, want %v", got, tt.feed)
+			}
+			// The deadline is the trial's, whatever the feed period.
+			if got := Next(c, Tick{Uptime: tt.deadline - time.Millisecond}); got != Pet {
+				t.Errorf("just before the deadline: %v, want pet", got)
+			}
+			if got := Next(c, Tick{Uptime: tt.deadline}); got != Starve {
+				t.Errorf("at the deadline: %v, want starve", got)
+			}
+		})
+	}
+}
+
+// TestFeedDue: the keeper wakes every wake period, give or take the
+// scheduler; a wake a little early still feeds, so that the time between
+// feeds stays the feed period and never doubles.
+func TestFeedDue(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		since, feed, wake time.Duration
+		want              bool
+	}{
+		{250 * ms, 250 * ms, 250 * ms, true},
+		{240 * ms, 250 * ms, 250 * ms, true}, // woke 10ms early after a late wake
+		{100 * ms, 250 * ms, 250 * ms, false},
+		{14 * time.Second, 15 * time.Second, time.Second, false},
+		{14600 * ms, 15 * time.Second, time.Second, true},
+	}
+	for _, tt := range tests {
+		if got := FeedDue(tt.since, tt.feed, tt.wake); got != tt.want {
+			t.Errorf("FeedDue(%v, %v, %v) = %v, want %v", tt.since, tt.feed, tt.wake, got, tt.want)
 		}
 	}
 }
@@ -76,8 +167,8 @@ func TestNext(t *testing.T) {
 		{"committed after the deadline, before the reset", trial, Tick{Uptime: 25 * s, TrialOver: true}, Disarm},
 		{"no deadline", Config{Timeout: 10 * s}, Tick{Uptime: time.Hour}, Pet},
 		{"nowayout", Config{Timeout: 10 * s, Nowayout: true}, Tick{TrialOver: true}, PetForever},
-		{"systemd takes it", trial, Tick{TrialOver: true, Systemd: 30 * s}, Handover},
-		{"systemd takes it from nowayout", Config{Nowayout: true}, Tick{TrialOver: true, Systemd: 30 * s}, Handover},
+		{"systemd takes it", trial, Tick{TrialOver: true, Systemd: true}, Handover},
+		{"systemd takes it from nowayout", Config{Nowayout: true}, Tick{TrialOver: true, Systemd: true}, Handover},
 	}
 	for _, tt := range tests {
 		if got := Next(tt.c, tt.tick); got != tt.want {
