@@ -41,9 +41,11 @@
 #   >= 0.8x); commit --force (COMMITS, default 15) against 5 rename +
 #   fsync(dir) pairs (target: < 100 ms). A missed target is reported, a
 #   failed command fails the bench.
-# Part five: dm-verity. What the hash tree, and the tree with a signature's
-#   BLAKE2b-512, add to staging an image (Stage without the tree, with it, and
-#   with both, round-robin, TREE_ROUNDS (default 5) each, an image of TREE_MB
+# Part five: dm-verity. What the hash tree, the tree with a signature's
+#   BLAKE2b-512, and the tree checked against a signed digest (minisign -t
+#   "$(overlayupd digest IMG)": no BLAKE2b, no sha256 pass) add to staging an
+#   image (Stage without the tree, with it, with the signature, with the
+#   digest, round-robin, TREE_ROUNDS (default 5) each, an image of TREE_MB
 #   (default 1024) MiB in BENCH_DIR; target >= 0.9x); what it adds
 #   to a store boot (overlayupd.verity=off and =on alternating on one store
 #   disk, BOOTS each, switch_root to the image's /sbin/init on the guest
