@@ -27,6 +27,7 @@ type installCmd struct {
 	autoCommit bool
 	root       string
 	store      string // --store-device
+	kernelArch string // --kernel-arch
 	restore    bool   // uninstall --restore
 }
 
@@ -63,6 +64,13 @@ filesystem is not known, and each line keeps its rootfstype= unless
 --btrfs-store says the store is btrfs. To go back, 'overlayupd uninstall --restore' puts
 back each file's backup (the file as it was before overlayupd changed it).
 
+install refuses a kernel command line that would grow past what the kernel
+keeps (COMMAND_LINE_SIZE: 1024 bytes on 32-bit ARM and riscv, 2048 on arm64
+and x86; the Raspberry Pi firmware takes 1024), less room for what the boot
+loader adds: the kernel would cut it without a word and lose init= or root=.
+The architecture is the running kernel's, or --kernel-arch's; with --boot-dir
+and no --kernel-arch it is not known, and the smallest limit is taken.
+
 Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
 the file as it was before overlayupd's first change in FILE.overlayupd.bak,
 and does nothing when the file already says what it should. install turns
@@ -97,6 +105,7 @@ configuration is then left alone), or in an 'overlayupd update' snapshot.`,
 	cmd.Flags().BoolVar(&c.autoCommit, "auto-commit", false, "also (un)install the automatic commit of trials: overlayupd-commit.service, or /etc/init.d/overlayupd-commit")
 	cmd.Flags().StringVar(&c.root, "root", "", "with --auto-commit: the root tree to install it into (an image's tree); the boot configuration is left alone")
 	if install {
+		cmd.Flags().StringVar(&c.kernelArch, "kernel-arch", "", "architecture of the kernel that boots with these files (arm, arm64, x86, riscv), for the command line's length limit (default: the running kernel's; with --boot-dir: not known, the smallest limit)")
 		cmd.Flags().StringVar(&c.store, "store-device", "", "boot from the store on this partition: root=PARTUUID=<its PARTUUID> rootfstype=<its filesystem> rootwait (DEV, or PARTUUID=...)")
 	} else {
 		cmd.Flags().BoolVar(&c.restore, "restore", false, "put back each file's backup (FILE.overlayupd.bak: the file before overlayupd's first change), undoing --store-device too")
@@ -152,6 +161,10 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return errorf(cmd, "%w\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
 	}
+	arch, err := targetArch(c.kernelArch, c.bootDir)
+	if err != nil {
+		return errorf(cmd, "%w", err)
+	}
 	btrfsStore := c.btrfsStore || bootedBtrfsStore()
 	out := cmd.OutOrStdout()
 	var root, fstype string
@@ -179,7 +192,7 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	var failed []error
 	for _, t := range targets {
 		t.BtrfsStore = btrfsStore
-		t.Root, t.RootFSType = root, fstype
+		t.Root, t.RootFSType, t.Arch = root, fstype, arch
 		var res bootcfg.Result
 		if c.restore {
 			res, err = restoreWritable(t, c.dryRun)
@@ -229,6 +242,27 @@ func editWritable(t bootcfg.Target, install, dryRun bool) (bootcfg.Result, error
 		return err
 	})
 	return res, err
+}
+
+// targetArch is the architecture of the kernel that will boot with the
+// edited files (a bootcfg.KernelArch key): --kernel-arch's, else the
+// running kernel's when the files are this system's own; "" when not known
+// (another machine's boot partition), which takes the smallest limit.
+func targetArch(flag, bootDir string) (string, error) {
+	if flag != "" {
+		if a := bootcfg.KernelArch(flag); a != "" {
+			return a, nil
+		}
+		return "", fmt.Errorf("--kernel-arch %q: give arm, arm64, x86 or riscv (or uname -m's name for one)", flag)
+	}
+	if bootDir != "" {
+		return "", nil // the build host's kernel says nothing of the board's
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", nil
+	}
+	return bootcfg.KernelArch(unix.ByteSliceToString(u.Machine[:])), nil
 }
 
 // storeRoot turns --store-device into root= and rootfstype= values.

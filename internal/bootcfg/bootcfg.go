@@ -55,6 +55,10 @@ type Target struct {
 	// rootfstype=: the store's own partition (install --store-device).
 	Root       string
 	RootFSType string
+	// Arch is the architecture of the kernel that boots with this file
+	// (a KernelArch key), for the length of its command line; "" when
+	// not known, which takes the smallest limit (see CmdlineLimit).
+	Arch string
 }
 
 // Options are the choices of an install beyond `ro init=/sbin/init-overlay`.

@@ -33,10 +33,11 @@ type Result struct {
 // content would not change is not written. Otherwise, before the first change,
 // the original is copied to PATH.overlayupd.bak; an existing backup is never
 // overwritten, so it always holds the pre-overlayupd file that Uninstall cannot
-// fully rebuild (a replaced init= or rw). Uninstall refuses a file whose root=
-// is not its backup's (install --store-device changed it): see
-// checkUninstallRoot. Both writes are atomic and keep the
-// file's permission bits; a symlinked path is edited at its target. With dryRun
+// fully rebuild (a replaced init= or rw). Install refuses a command line
+// that would not fit the kernel (see CmdlineLimit). Uninstall refuses a
+// file whose root= is not its backup's (install --store-device changed it):
+// see checkUninstallRoot. Both writes are atomic and keep the file's
+// permission bits; a symlinked path is edited at its target. With dryRun
 // nothing is written and Result.Diff shows the change.
 func Edit(t Target, install, dryRun bool) (Result, error) {
 	res := Result{Target: t}
@@ -56,10 +57,13 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	if bytes.Equal(old, updated) {
 		return res, nil
 	}
-	if !install {
-		if err := checkUninstallRoot(t.Kind, path, old); err != nil {
+	if install {
+		// The line grows: it must still fit the kernel's buffer.
+		if err := checkLengths(t.Kind, updated, t.Arch); err != nil {
 			return res, fmt.Errorf("%s: %w", t.Path, err)
 		}
+	} else if err := checkUninstallRoot(t.Kind, path, old); err != nil {
+		return res, fmt.Errorf("%s: %w", t.Path, err)
 	}
 	res.Changed = true
 	res.Diff = Diff(t.Path, old, updated)

@@ -135,3 +135,19 @@ func checkGrubDefault(text string) error {
 	}
 	return nil
 }
+
+// grubDefaultLen is the room the value of GRUB_CMDLINE_LINUX_DEFAULT (the
+// last assignment's, as the shell keeps) takes after GRUB_CMDLINE_LINUX on
+// the kernel's command line, with the space before it.
+func grubDefaultLen(content []byte) int {
+	n := 0
+	for _, l := range splitLines(content) {
+		if g, ok, err := parseGrub(l.text, grubDefaultVar); ok && err == nil {
+			n = 0
+			if v := strings.TrimSpace(g.val); v != "" {
+				n = 1 + len(v)
+			}
+		}
+	}
+	return n
+}
