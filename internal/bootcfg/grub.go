@@ -18,12 +18,23 @@ type grubValue struct {
 }
 
 // parseGrub recognises `[export ]NAME=...` on one line. ok is false for other
-// lines; err is set for an assignment of NAME too complex to edit safely.
+// lines; err is set for an assignment of NAME too complex to edit safely
+// (see cutGrub and grubSafe).
 func parseGrub(text, name string) (g grubValue, ok bool, err error) {
+	if g, ok, err = cutGrub(text, name); !ok || err != nil {
+		return g, ok, err
+	}
+	return g, true, grubSafe(g, name)
+}
+
+// cutGrub cuts `[export ]NAME=value...` into a grubValue, reading the
+// value's quoting as the shell does; ok is false for other lines, err is
+// set when the value does not end on this line or is no single word.
+func cutGrub(text, name string) (g grubValue, ok bool, err error) {
 	indent := len(text) - len(strings.TrimLeft(text, " \t"))
 	rest := text[indent:]
-	if r, cut := strings.CutPrefix(rest, "export "); cut {
-		rest = r
+	if r, cut := strings.CutPrefix(rest, "export"); cut && r != "" && (r[0] == ' ' || r[0] == '\t') {
+		rest = strings.TrimLeft(r, " \t")
 	}
 	if !strings.HasPrefix(rest, name+"=") {
 		return g, false, nil
@@ -43,18 +54,16 @@ func parseGrub(text, name string) (g grubValue, ok bool, err error) {
 		if end < 0 {
 			end = len(rest)
 		}
-		if strings.ContainsAny(rest[:end], "\"'\\$`;&|<>()") {
+		if strings.ContainsAny(rest[:end], "\"'\\$`;&|<>(){}~") {
 			end = -1
 		}
 	}
-	if end >= 0 {
-		g.after = rest[end+len(g.quote):]
-		g.val = strings.TrimPrefix(rest[:end], g.quote)
-		if a := strings.TrimLeft(g.after, " \t"); a == "" || a[0] == '#' || a[0] == ';' {
-			return g, true, nil
-		}
+	if end < 0 {
+		return g, true, fmt.Errorf("%w: cannot safely edit %s (unterminated quote, multi-line or composite shell value); put it on one line as %s=\"...\" and retry", ErrRefused, name, name)
 	}
-	return g, true, fmt.Errorf("%w: cannot safely edit %s (unterminated quote, multi-line or composite shell value); put it on one line as %s=\"...\" and retry", ErrRefused, name, name)
+	g.after = rest[end+len(g.quote):]
+	g.val = strings.TrimPrefix(rest[:end], g.quote)
+	return g, true, nil
 }
 
 // closingQuote returns the index in s (which starts with q) of the matching
@@ -81,7 +90,9 @@ func (g grubValue) String() string {
 
 // editGrub edits every GRUB_CMDLINE_LINUX assignment in /etc/default/grub (the
 // shell keeps the last; editing all keeps them consistent), keeping its quotes;
-// an unquoted value gains double quotes once it has several parameters. Install
+// an unquoted value gains double quotes once it has several parameters. It
+// refuses a file where the edit would not reach the kernel as written, or
+// could miss the assignment the shell keeps (see grubsafe.go). Install
 // with no assignment appends GRUB_CMDLINE_LINUX="ro init=/sbin/init-overlay".
 // Install refuses a GRUB_CMDLINE_LINUX_DEFAULT holding another init=, because
 // grub puts it after GRUB_CMDLINE_LINUX and the kernel keeps the last init=.
@@ -92,12 +103,18 @@ func editGrub(content []byte, edit editFunc, install bool) ([]byte, error) {
 	for i, l := range ls {
 		g, ok, err := parseGrub(l.text, grubVar)
 		if !ok {
+			if err := grubLineSafe(ls, i, grubVar); err != nil {
+				return nil, err
+			}
 			if install {
 				if err := checkGrubDefault(l.text); err != nil {
 					return nil, fmt.Errorf("grub line %d: %w", i+1, err)
 				}
 			}
 			continue
+		}
+		if err == nil {
+			err = grubContinued(ls, i)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("grub line %d: %w", i+1, err)
@@ -115,12 +132,15 @@ func editGrub(content []byte, edit editFunc, install bool) ([]byte, error) {
 	if !found && install {
 		v, _ := edit("") // cannot fail on an empty line
 		ls = appendLine(ls, grubVar+`="`+v+`"`)
+		if err := grubContinued(ls, len(ls)-1); err != nil {
+			return nil, fmt.Errorf("grub: adding %s at the end: %w", grubVar, err)
+		}
 	}
 	return joinLines(ls), nil
 }
 
 func checkGrubDefault(text string) error {
-	g, ok, err := parseGrub(text, grubDefaultVar)
+	g, ok, err := cutGrub(text, grubDefaultVar)
 	if !ok || err != nil {
 		return nil // not ours to judge; grub-mkconfig will complain if it is broken
 	}
@@ -142,7 +162,7 @@ func checkGrubDefault(text string) error {
 func grubDefaultLen(content []byte) int {
 	n := 0
 	for _, l := range splitLines(content) {
-		if g, ok, err := parseGrub(l.text, grubDefaultVar); ok && err == nil {
+		if g, ok, err := cutGrub(l.text, grubDefaultVar); ok && err == nil {
 			n = 0
 			if v := strings.TrimSpace(g.val); v != "" {
 				n = 1 + len(v)
