@@ -72,8 +72,11 @@ The architecture is the running kernel's, or --kernel-arch's; with --boot-dir
 and no --kernel-arch it is not known, and the smallest limit is taken.
 
 Each edit is atomic (temp file, fsync, rename, fsync of the directory), keeps
-the file as it was before overlayupd's first change in FILE.overlayupd.bak,
-and does nothing when the file already says what it should. install turns
+the file as it was before the install in FILE.overlayupd.bak, and does nothing
+when the file already says what it should. A backup older than changes made
+to the file by hand after an uninstall is replaced by the next install;
+uninstall --restore refuses a file changed since its backup in more than
+overlayupd's own edits (it would throw the change away), and says so. install turns
 'rw' into 'ro' and replaces any other init=; uninstall removes only
 init=/sbin/init-overlay (the backup holds the original).
 
@@ -108,7 +111,7 @@ configuration is then left alone), or in an 'overlayupd update' snapshot.`,
 		cmd.Flags().StringVar(&c.kernelArch, "kernel-arch", "", "architecture of the kernel that boots with these files (arm, arm64, x86, riscv), for the command line's length limit (default: the running kernel's; with --boot-dir: not known, the smallest limit)")
 		cmd.Flags().StringVar(&c.store, "store-device", "", "boot from the store on this partition: root=PARTUUID=<its PARTUUID> rootfstype=<its filesystem> rootwait (DEV, or PARTUUID=...)")
 	} else {
-		cmd.Flags().BoolVar(&c.restore, "restore", false, "put back each file's backup (FILE.overlayupd.bak: the file before overlayupd's first change), undoing --store-device too")
+		cmd.Flags().BoolVar(&c.restore, "restore", false, "put back each file's backup (FILE.overlayupd.bak: the file before the install), undoing --store-device too; refused for a file changed since in more than overlayupd's edits")
 	}
 	return cmd
 }
@@ -213,6 +216,8 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 			fmt.Fprint(out, res.Diff)
 		case c.restore:
 			fmt.Fprintf(out, "%s: restored from %s\n", t.Path, res.Backup)
+		case res.BackupRefreshed:
+			fmt.Fprintf(out, "%s: updated (original kept in %s, replacing an older backup that predates changes made to the file since)\n", t.Path, res.Backup)
 		default:
 			fmt.Fprintf(out, "%s: updated (original kept in %s)\n", t.Path, res.Backup)
 		}

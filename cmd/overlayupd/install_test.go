@@ -48,3 +48,57 @@ func TestInstallCmdlineLength(t *testing.T) {
 		t.Errorf("extlinux.conf = %q, want it installed", got)
 	}
 }
+
+// TestInstallRefreshesStaleBackup walks the stale-backup story through the
+// commands: install, uninstall, the root moved by hand to a USB disk,
+// install again. The backup must follow (install says it replaced it),
+// uninstall must not take the moved root for --store-device's, and restore
+// must bring back the moved root, not the old one; a change by hand while
+// installed makes restore refuse and leave the file alone.
+func TestInstallRefreshesStaleBackup(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "cmdline.txt")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	write("console=tty1 root=PARTUUID=6c586e13-02 rootfstype=ext4 rw rootwait\n")
+	for _, args := range [][]string{{"install"}, {"uninstall"}} {
+		if out, err := run(t, e, "overlayupd", append(args, "--boot-dir", dir)...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	moved := "console=tty1 root=PARTUUID=77aa1c2e-02 rootfstype=ext4 ro rootwait\n"
+	write(moved)
+	out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir)
+	if err != nil || !strings.Contains(out, "replacing an older backup") {
+		t.Fatalf("install over a file changed by hand: %v\n%s", err, out)
+	}
+	if out, err := run(t, e, "overlayupd", "uninstall", "--boot-dir", dir, "--dry-run"); err != nil {
+		t.Errorf("uninstall --dry-run after the root moved by hand: %v\n%s", err, out)
+	}
+	if out, err := run(t, e, "overlayupd", "uninstall", "--boot-dir", dir, "--restore"); err != nil || read() != moved {
+		t.Errorf("uninstall --restore: %v, file %q; want %q\n%s", err, read(), moved, out)
+	}
+	if _, err := run(t, e, "overlayupd", "install", "--boot-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	serial := strings.Replace(read(), "console=tty1", "console=serial0,115200 console=tty1", 1)
+	write(serial)
+	out, err = run(t, e, "overlayupd", "uninstall", "--boot-dir", dir, "--restore")
+	if err == nil || !strings.Contains(out+err.Error(), "changed after its backup") || read() != serial {
+		t.Errorf("uninstall --restore after a change by hand: %v, file %q\n%s", err, read(), out)
+	}
+}

@@ -14,7 +14,9 @@
 //     appended parameters go before `--`.
 //   - Uninstall removes `init=/sbin/init-overlay` and nothing else. It does not
 //     bring back a replaced `init=` or `rw`: the backup written by Edit
-//     (PATH.overlayupd.bak) holds the original. Leaving `ro` is safe on the
+//     (PATH.overlayupd.bak) holds the file as it was before the install,
+//     for Restore, which refuses when the file changed since in more than
+//     overlayupd's own edits (see backup.go). Leaving `ro` is safe on the
 //     usual distributions, which remount the root read-write from /etc/fstab.
 //   - Both are idempotent, keep CRLF line endings, a missing final newline, and
 //     every other byte of the file, including spacing between parameters.

@@ -22,21 +22,24 @@ type Result struct {
 	Changed bool   // the content differs from what was on disk
 	Diff    string // Diff of old and new content; "" when unchanged
 	// Backup is the path of the backup holding the file as it was before
-	// overlayupd first changed it; "" when none exists (unchanged or dry run).
+	// overlayupd's install; "" when none exists (unchanged or dry run).
 	Backup string
+	// BackupRefreshed says Edit replaced an older backup, which no longer
+	// held the file as it was before this install (see backup).
+	BackupRefreshed bool
 	// NeedsGrubUpdate is set for a changed Grub target: grub.cfg must be
 	// regenerated (update-grub) before the change takes effect.
 	NeedsGrubUpdate bool
 }
 
 // Edit installs (install=true) or uninstalls overlayupd in t. A file whose
-// content would not change is not written. Otherwise, before the first change,
-// the original is copied to PATH.overlayupd.bak; an existing backup is never
-// overwritten, so it always holds the pre-overlayupd file that Uninstall cannot
-// fully rebuild (a replaced init= or rw). Install refuses a command line
-// that would not fit the kernel (see CmdlineLimit). Uninstall refuses a
-// file whose root= is not its backup's (install --store-device changed it):
-// see checkUninstallRoot. Both writes are atomic and keep the file's
+// content would not change is not written. Otherwise, before the change, the
+// file as it was is kept in PATH.overlayupd.bak (see backup for when an
+// existing backup is kept and when it is refreshed): it holds what Uninstall
+// cannot rebuild (a replaced init= or rw, a root= that --store-device
+// replaced), for Restore. Install refuses a command line that would not fit
+// the kernel (see CmdlineLimit). Uninstall refuses a file whose root= is not
+// its backup's (install --store-device changed it): see checkUninstallRoot. Both writes are atomic and keep the file's
 // permission bits; a symlinked path is edited at its target. With dryRun
 // nothing is written and Result.Diff shows the change.
 func Edit(t Target, install, dryRun bool) (Result, error) {
@@ -71,7 +74,7 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	if dryRun {
 		return res, nil
 	}
-	if res.Backup, err = backup(path, old, perm); err != nil {
+	if res.Backup, res.BackupRefreshed, err = backup(t.Kind, path, old, perm); err != nil {
 		return res, err
 	}
 	if err := atomicfile.WriteFile(path, updated, perm); err != nil {
@@ -80,28 +83,13 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	return res, nil
 }
 
-// backup writes old to path+BackupSuffix unless a backup already exists.
-// Why before the edit: if we crash between the two writes, the original is
-// already safe.
-func backup(path string, old []byte, perm fs.FileMode) (string, error) {
-	bak := path + BackupSuffix
-	_, err := os.Lstat(bak)
-	switch {
-	case err == nil:
-		return bak, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("check backup %s: %w", bak, err)
-	}
-	if err := atomicfile.WriteFile(bak, old, perm); err != nil {
-		return "", fmt.Errorf("write backup: %w", err)
-	}
-	return bak, nil
-}
-
 // Restore puts back t's backup (PATH.overlayupd.bak, the file as it was
-// before overlayupd first changed it): the way back from an install that
-// also changed root= (a store on another partition). The backup itself is
-// kept. With no backup nothing changes and Result.Backup is "". The write is
+// before overlayupd's install; see backup): the way back from an install
+// that also changed root= (a store on another partition). It refuses when
+// the file was changed since in ways overlayupd's edits do not explain
+// (see changedSinceBackup): restoring would throw those changes away, or
+// bring back a root= that was replaced by hand. The backup itself is kept.
+// With no backup nothing changes and Result.Backup is "". The write is
 // atomic; with dryRun nothing is written and Result.Diff shows the change.
 func Restore(t Target, dryRun bool) (Result, error) {
 	res := Result{Target: t}
@@ -110,20 +98,21 @@ func Restore(t Target, dryRun bool) (Result, error) {
 		return res, err
 	}
 	bak := path + BackupSuffix
-	if fi, err := os.Lstat(bak); errors.Is(err, fs.ErrNotExist) {
-		return res, nil
-	} else if err != nil {
-		return res, fmt.Errorf("check backup %s: %w", bak, err)
-	} else if !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
-		return res, fmt.Errorf("%w: backup %s is not a regular file of sane size; restore it by hand", ErrRefused, bak)
-	}
-	old, err := os.ReadFile(bak)
-	if err != nil {
-		return res, fmt.Errorf("read backup %s: %w", bak, err)
+	old, err := readBackup(bak)
+	if err != nil || old == nil {
+		return res, err
 	}
 	res.Backup = bak
 	if bytes.Equal(old, cur) {
 		return res, nil
+	}
+	if err := changedSinceBackup(t.Kind, cur, old); err != nil {
+		what := fmt.Sprintf("%s was changed after its backup %s was taken: %v. Restoring the backup would throw that change away", t.Path, bak, err)
+		if errors.Is(err, errIncomparable) {
+			what = fmt.Sprintf("cannot tell whether %s was changed after its backup %s was taken: %v", t.Path, bak, err)
+		}
+		return res, fmt.Errorf("%w: %s; compare the two (diff %s %s), and if the backup is what you want all the same, copy it over the file by hand (or run 'overlayupd uninstall' without --restore, which removes only %s)",
+			ErrRefused, what, bak, t.Path, initParam)
 	}
 	res.Changed = true
 	res.Diff = Diff(t.Path, cur, old)
