@@ -47,7 +47,9 @@ type Options struct {
 	Hash io.Writer
 	// Expect, if not nil, is a signed digest of the image: the staged copy
 	// must have its size and its dm-verity root hash, else StageWith fails
-	// with ErrDigestMismatch and nothing is left. The sha256 is then not
+	// with ErrDigestMismatch and nothing is left. The tree is then of the
+	// staged bytes, as for Hash (a file copied by the kernel is read back
+	// from the destination). The sha256 is then not
 	// computed: the sum returned is Expect.SHA256. Why that is sound: the
 	// root hash of the tree (sha256 at every level, the fixed salt) and the
 	// size fix every byte, so bytes with the signed root and size are the

@@ -174,10 +174,12 @@ const cfrChunk = 8 << 20
 // kernel cannot copy between these files (other filesystem type, old
 // kernel): the caller then copies through memory.
 //
-// Without extra, the sha256 and the tree are of the source's pages. With extra (a
-// signature's hash), every hash is of the destination's pages, read back
+// Without extra or expect, the sha256 and the tree are of the source's pages.
+// With extra (a signature's hash) or expect (a signed digest, checked
+// against the tree), every hash is of the destination's pages, read back
 // from the page cache right behind the copy: a signature is checked on the
-// bytes that are staged, never on a second read of the source.
+// bytes that are staged, never on a second read of the source, which may
+// have changed in between.
 func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, ok bool, err error) {
 	h := newImageHash(size, dst, expect != nil)
 	stopHash := make(chan struct{})
@@ -187,7 +189,8 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	upto := make(chan int64, 1)
 	read, from := src, "input"
 	var readBack *atomic.Int64
-	if extra != nil {
+	readStaged := extra != nil || expect != nil
+	if readStaged {
 		read, from, readBack = dst, "staged copy", new(atomic.Int64)
 	} else {
 		upto <- size // the source is there already: hash it as fast as it goes
@@ -232,7 +235,7 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			return d, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
-		if extra != nil {
+		if readStaged {
 			offer(upto, off)
 		}
 		if progress != nil {

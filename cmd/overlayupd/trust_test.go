@@ -119,7 +119,9 @@ func TestApplySignatureRefusals(t *testing.T) {
 // TestApplySourceChangedMidCopy: a source written to while apply copies it
 // is refused (the signature is checked on the bytes staged), and one
 // renamed over while it is copied stages exactly the signed bytes (apply
-// copies the file it opened). Either way what is staged is what was signed.
+// copies the file it opened). Either way what is staged is what was signed,
+// whether the signature is of the bytes or of a digest (the staged copy's
+// size and dm-verity root).
 func TestApplySourceChangedMidCopy(t *testing.T) {
 	t.Parallel()
 	k1 := newSigner(t)
@@ -128,24 +130,36 @@ func TestApplySourceChangedMidCopy(t *testing.T) {
 	signed := big.withVersion("1").squashfs(t)
 	k1.sign(t, signed)
 	signedSum := fileSum(t, signed)
+	writeInPlace := func(t *testing.T, img string) {
+		f, err := os.OpenFile(img, os.O_WRONLY, 0)
+		testroot.Must(t, err)
+		defer f.Close()
+		fi, _ := f.Stat()
+		// Past the first chunk, in the image's data: copied after this.
+		_, err = f.WriteAt(bytes.Repeat([]byte{0xee}, 4096), fi.Size()-8192)
+		testroot.Must(t, err)
+	}
 	for _, c := range []struct {
 		name   string
 		change func(t *testing.T, img string)
 		staged bool
+		digest bool // signed digest: the staged copy's tree is checked
 	}{
-		{"written in place", func(t *testing.T, img string) {
-			f, err := os.OpenFile(img, os.O_WRONLY, 0)
-			testroot.Must(t, err)
-			defer f.Close()
-			fi, _ := f.Stat()
-			// Past the first chunk, in the image's data: copied after this.
-			_, err = f.WriteAt(bytes.Repeat([]byte{0xee}, 4096), fi.Size()-8192)
-			testroot.Must(t, err)
-		}, false},
+		{"written in place", writeInPlace, false, false},
 		{"another file renamed over it", func(t *testing.T, img string) {
 			other := copyFile(t, bootable().withVersion("1").squashfs(t), "evil.sqsh")
 			testroot.Must(t, os.Rename(other, img))
-		}, true},
+		}, true, false},
+		{"written in place, signed digest", func(t *testing.T, img string) {
+			// Time for a hash of the source, if one ran beside the
+			// copy, to read all of it before the change.
+			time.Sleep(500 * time.Millisecond)
+			writeInPlace(t, img)
+		}, false, true},
+		{"another file renamed over it, signed digest", func(t *testing.T, img string) {
+			other := copyFile(t, bootable().withVersion("1").squashfs(t), "evil.sqsh")
+			testroot.Must(t, os.Rename(other, img))
+		}, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -153,7 +167,11 @@ func TestApplySourceChangedMidCopy(t *testing.T) {
 			top, _ := newStore(t, e)
 			trustIn(t, e.trustRoot, k1)
 			img := copyFile(t, signed, "root.sqsh")
-			testroot.Must(t, os.Rename(k1.sign(t, img), img+".minisig"))
+			if c.digest {
+				k1.signDigest(t, e, img, img)
+			} else {
+				testroot.Must(t, os.Rename(k1.sign(t, img), img+".minisig"))
+			}
 			before := treeDigest(t, top)
 			changed := false
 			e.copied = func(n int64) {
