@@ -3,11 +3,15 @@ package squash
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/overlayupd/overlayupd/verity"
 )
 
 // TestStageExpectSourceChangedMidCopy: with a signed digest (Expect) and a
@@ -66,5 +70,108 @@ func TestStageExpectSourceChangedMidCopy(t *testing.T) {
 	}
 	if after := listing(t, dir); after != before {
 		t.Errorf("a refused stage changed the store:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// TestStageExpectSizes: at sizes around the tree's block and level
+// boundaries, the image whose digest is signed stages, from a file (the
+// kernel's copy) and from a stream of unknown size, and with the root hash
+// equal, bytes of another size are refused: zero bytes appended within the
+// last block (the tree pads it with zeros), and the level-0 hash block of
+// an image given as the data of a one-block image (the same root hash).
+// Every refusal leaves the directory as it was.
+func TestStageExpectSizes(t *testing.T) {
+	const bs = verity.BlockSize
+	for _, size := range []int{1, 64, bs - 1, bs, bs + 1, 128*bs - 1, 128 * bs, 128*bs + 1, 2 * bs, 128*128*bs + 1} {
+		data := randomBytes(size)
+		src := filepath.Join(t.TempDir(), "image")
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		expect, err := Digest(context.Background(), src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if expect.Size != int64(size) || expect.SHA256 != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: digest size %d sha256 %x", size, expect.Size, expect.SHA256)
+		}
+		stage := func(r io.Reader, n int64) (string, error) {
+			dir := storeDir(t)
+			before := listing(t, dir)
+			tmp, sum, _, err := StageWith(context.Background(), r, n, dir, Options{Expect: &expect})
+			if err != nil {
+				if after := listing(t, dir); after != before {
+					t.Errorf("%d bytes: a refused stage changed the store:\n%s\nwas\n%s", size, after, before)
+				}
+				return "", err
+			}
+			if sum != expect.SHA256 {
+				t.Errorf("%d bytes: sum %x, want the digest's", size, sum)
+			}
+			return tmp, nil
+		}
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp, err := stage(f, int64(size))
+		f.Close()
+		if err != nil {
+			t.Fatalf("%d bytes from a file: %v", size, err)
+		}
+		wantStaged(t, tmp, data)
+		if tmp, err = stage(bytes.NewReader(data), -1); err != nil {
+			t.Fatalf("%d bytes from a stream: %v", size, err)
+		}
+		wantStaged(t, tmp, data)
+
+		// The last byte changed: the same size, another root, refused once
+		// the copy is done (past 128 blocks, after level 0 was spilled
+		// into the staged file), from a file and from a stream.
+		flipped := append([]byte{}, data...)
+		flipped[size-1] ^= 1
+		if err := os.WriteFile(src, flipped, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if f, err = os.Open(src); err != nil {
+			t.Fatal(err)
+		}
+		_, err = stage(f, int64(size))
+		f.Close()
+		if !errors.Is(err, ErrDigestMismatch) {
+			t.Errorf("%d bytes, the last one changed, from a file: %v, want ErrDigestMismatch", size, err)
+		}
+		if _, err := stage(bytes.NewReader(flipped), int64(size)); !errors.Is(err, ErrDigestMismatch) {
+			t.Errorf("%d bytes, the last one changed, from a stream: %v, want ErrDigestMismatch", size, err)
+		}
+
+		var others [][]byte
+		if size%bs != 0 {
+			// A zero byte more: the same padded block, the same root.
+			others = append(others, append(append([]byte{}, data...), 0))
+		}
+		if size > bs && size <= 128*bs {
+			// The level-0 hash block's digests as a one-block image.
+			tree, err := verity.Compute(bytes.NewReader(data), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			others = append(others, bytes.TrimRight(tree.Hash, "\x00"))
+		}
+		for _, o := range others {
+			tree, err := verity.Compute(bytes.NewReader(o), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree.Root != expect.Root {
+				t.Fatalf("%d bytes: the %d-byte other image has another root: the test proves nothing", size, len(o))
+			}
+			if _, err := stage(bytes.NewReader(o), -1); !errors.Is(err, ErrDigestMismatch) && !errors.Is(err, ErrInputTooLong) {
+				t.Errorf("%d bytes: %d other bytes with the same root, from a stream: %v, want a refusal", size, len(o), err)
+			}
+			if _, err := stage(bytes.NewReader(o), int64(len(o))); !errors.Is(err, ErrDigestMismatch) {
+				t.Errorf("%d bytes: %d other bytes with the same root, size known: %v, want ErrDigestMismatch", size, len(o), err)
+			}
+		}
 	}
 }

@@ -40,3 +40,30 @@ func FuzzVersions(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseDigest(f *testing.F) {
+	f.Add("overlayupd-digest size=4096 sha256=" + strings.Repeat("ab", 32) + " verity=" + strings.Repeat("0c", 32))
+	f.Add("timestamp:1700000000\tfile:root.sqsh\thashed")
+	f.Add("overlayupd-digest size=1 size=2")
+	f.Fuzz(func(t *testing.T, comment string) {
+		d, ok, err := ParseDigest(comment)
+		if !ok && err != nil {
+			t.Errorf("ParseDigest(%q): not a digest, yet an error %v", comment, err)
+		}
+		if ok != (len(strings.Fields(comment)) > 0 && strings.Fields(comment)[0] == DigestPrefix) {
+			t.Errorf("ParseDigest(%q): ok %v for a comment whose first word is %q", comment, ok, strings.Fields(comment))
+		}
+		if !ok || err != nil {
+			if d != (Digest{}) {
+				t.Errorf("ParseDigest(%q) refused it (ok %v, %v) but returned %+v", comment, ok, err, d)
+			}
+			return
+		}
+		if d.Size <= 0 {
+			t.Errorf("ParseDigest(%q): accepted size %d", comment, d.Size)
+		}
+		if again, ok, err := ParseDigest(d.String()); !ok || err != nil || again != d {
+			t.Errorf("ParseDigest(%q) = %+v, whose String %q reads back as %+v, %v, %v", comment, d, d.String(), again, ok, err)
+		}
+	})
+}

@@ -101,6 +101,30 @@ func TestBtrfsTrust(t *testing.T) {
 	if !strings.Contains(out, "apply, signed by key "+k1.id+", version 12+2") {
 		t.Errorf("status after a signed apply:\n%s", out)
 	}
+
+	// A signed digest is checked the same way: a byte changed after
+	// signing is refused with the slots unchanged and no copy left; the
+	// image it states is unpacked from its checked copy.
+	v3 := bootable().withVersion("3").withKeys(k1).squashfs(t)
+	changed := copyFile(t, v3, "changed.sqsh")
+	k1.signDigest(t, e, changed, changed)
+	flipPadding(t, changed)
+	before = btrfsSlots(t, top)
+	if _, err := run(t, e, "overlayupd", "apply", "--store", top, changed); err == nil || !strings.Contains(err.Error(), "dm-verity root hash") {
+		t.Errorf("apply of an image changed after its digest was signed: %v, want a refusal", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, before) {
+		t.Errorf("a refused apply changed the slots: %q, was %q", got, before)
+	}
+	k1.signDigest(t, e, v3, v3)
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, v3); err != nil || !strings.Contains(out, "signed digest") || !strings.Contains(out, fileSum(t, v3)) {
+		t.Fatalf("apply of an image with a signed digest: %v\n%s", err, out)
+	}
+	for _, n := range btrfsSlots(t, top) {
+		if strings.HasPrefix(n, ".stage") {
+			t.Errorf("leftover %s after apply", n)
+		}
+	}
 }
 
 // TestUpdateTrust: with keys trusted, update builds on a root whose record
