@@ -13,6 +13,8 @@ type Param struct {
 
 // Split breaks a command line into parameters as the kernel's next_arg does:
 // whitespace separates, double quotes group ("a b" or key="a b") and are removed.
+// It works on bytes, as the kernel does: a value that is not UTF-8 is kept
+// as it is.
 func Split(s string) []Param {
 	var out []Param
 	var cur strings.Builder
@@ -24,7 +26,8 @@ func Split(s string) []Param {
 		cur.Reset()
 		started = false
 	}
-	for _, r := range s {
+	for i := 0; i < len(s); i++ {
+		r := s[i]
 		switch {
 		case r == '"':
 			inQuote = !inQuote
@@ -32,7 +35,7 @@ func Split(s string) []Param {
 		case !inQuote && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
 			flush()
 		default:
-			cur.WriteRune(r)
+			cur.WriteByte(r)
 			started = true
 		}
 	}

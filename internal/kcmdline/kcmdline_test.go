@@ -54,3 +54,20 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// TestSplitKeepsBytes: the kernel's command line is bytes, not UTF-8. A
+// value that is not valid UTF-8 (a directory named in Latin-1) comes out
+// byte for byte, as the kernel passes it to init, not with U+FFFD in place
+// of its bytes: that would name another directory.
+func TestSplitKeepsBytes(t *testing.T) {
+	for _, in := range []string{"overlayupd.rwdir=/d\xe9j\xe0", "overlayupd.rwdir=\"/a \xff\xfe b\"", "k=\x80"} {
+		ps := Split(in)
+		if len(ps) != 1 {
+			t.Fatalf("Split(%q) = %#v, want one parameter", in, ps)
+		}
+		want := strings.ReplaceAll(in[strings.IndexByte(in, '=')+1:], `"`, "")
+		if ps[0].Value != want {
+			t.Errorf("Split(%q) value = %q, want %q", in, ps[0].Value, want)
+		}
+	}
+}
