@@ -64,8 +64,20 @@ func statfsUsage(path string) (Usage, error) {
 
 // SetEnabled creates (enable=false) or removes the disable file on the real
 // root, remounting it read-write for the change and back read-only after, as
-// overlayctl did. The change is fsynced before it returns.
+// overlayctl did. The change is fsynced before it returns. Enabling fails,
+// with the disable file gone, when something else still turns the overlay
+// off at the next boot (the kernel command line, the get-mode script).
 func SetEnabled(st Status, enable bool) error {
+	if err := setEnabled(st, enable); err != nil || !enable {
+		return err
+	}
+	if by := nextBootDisabledBy(st.Base); by != "" {
+		return fmt.Errorf("the disable file %s is gone, but the next boot still runs without the overlay: %s; change that too", st.DisableFile, by)
+	}
+	return nil
+}
+
+func setEnabled(st Status, enable bool) error {
 	_, err := os.Lstat(st.DisableFile)
 	present := err == nil
 	if present == !enable {
