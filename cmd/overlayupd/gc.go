@@ -54,7 +54,7 @@ func (c *gcCmd) run(st *trampoline.Store) (string, error) {
 	var removed []string
 	for _, e := range before.Entries() {
 		if !after.Has(e.Name) {
-			removed = append(removed, e.Name)
+			removed = append(removed, printable(e.Name))
 		}
 	}
 	msg := "nothing to remove"

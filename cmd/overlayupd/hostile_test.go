@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -180,4 +183,73 @@ func TestHostileKeysDir(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestHostileNamesInStatus: names and reasons on the store (untrusted
+// media) with control characters, escape sequences and bytes that are not
+// UTF-8. status prints them escaped: raw, a name could clear or recolour
+// the terminal, or forge a line of its own ("next boot: ..."). status
+// --json keeps them exact, as JSON escapes. gc names what it removed the
+// same way.
+func TestHostileNamesInStatus(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	evil := []string{".stage-\x1b[2J\x1b[31mX\nnext boot: boots root.sqsh (forged)", "rm-a\rb", "rm-\xff\xfe", "rm-\u202egnp.exe"}
+	for _, n := range evil {
+		if err := os.WriteFile(slotPath(top, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reason := `{"time":"2024-01-01T00:00:00Z","entry":"root.sqsh\u001b[2J","why":"bad\u001b]0;title\u0007\nnext boot: forged"}`
+	if err := os.WriteFile(slotPath(top, trampoline.BootReasonFile), []byte(reason), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clean := func(what, out string) {
+		t.Helper()
+		for _, c := range out {
+			if c != '\n' && (c < ' ' || c == 0x7f || c == 0x202e) {
+				t.Errorf("%s prints %q raw:\n%q", what, c, out)
+				break
+			}
+		}
+		if !utf8.ValidString(out) {
+			t.Errorf("%s prints bytes that are not UTF-8:\n%q", what, out)
+		}
+		if n := strings.Count(out, "\nnext boot:"); n > 1 {
+			t.Errorf("%s has %d lines that start with 'next boot:', want 1 (a name forged one):\n%s", what, n, out)
+		}
+	}
+	out, err := run(t, e, "overlayupd", "status", "--store", top)
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	clean("status", out)
+	for _, want := range []string{`\x1b[2J`, `\xff\xfe`, `rm-a\rb`, `\u202e`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status does not show %s escaped:\n%s", want, out)
+		}
+	}
+	out, err = run(t, e, "overlayupd", "status", "--json", "--store", top)
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var st fullStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
+	}
+	names := map[string]bool{}
+	for _, en := range st.Store.Entries {
+		names[en.Name] = true
+	}
+	for _, n := range evil {
+		if utf8.ValidString(n) && !names[n] {
+			t.Errorf("status --json lacks the entry %q exactly: %v", n, names)
+		}
+	}
+	out, err = run(t, e, "overlayupd", "gc", "--store", top)
+	if err != nil {
+		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	clean("gc", out)
 }

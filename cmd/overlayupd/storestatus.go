@@ -52,7 +52,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 	for _, e := range s.Entries {
 		if e.Booted {
 			booted = true
-			fmt.Fprintf(w, "booted: %s, %s, %s", e.Name, entrySize(e), e.ModTime.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "booted: %s, %s, %s", printable(e.Name), entrySize(e), e.ModTime.Local().Format(time.DateTime))
 			if s.BootedSHA256 != "" {
 				fmt.Fprintf(w, ", sha256 %s", s.BootedSHA256)
 			}
@@ -63,7 +63,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 		fmt.Fprintln(w, "booted: not from an image of this store")
 	}
 	for _, e := range s.Entries {
-		fmt.Fprintf(w, "  %-10s %-22s %14s  %s", e.Role, e.Name, entrySize(e), e.ModTime.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  %-10s %-22s %14s  %s", e.Role, printable(e.Name), entrySize(e), e.ModTime.Local().Format(time.DateTime))
 		switch e.Role {
 		case trampoline.RoleStaged:
 			fmt.Fprintf(w, "  (%d trial %s allowed)", e.Tries, plural(e.Tries, "boot", "boots"))
@@ -71,7 +71,7 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 			fmt.Fprintf(w, "  (%d more trial %s)", e.Tries, plural(e.Tries, "boot", "boots"))
 		}
 		if e.Reason != nil {
-			fmt.Fprintf(w, "  reason: %s (%s)", e.Reason.Why, e.Reason.Time.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "  reason: %s (%s)", printable(e.Reason.Why), e.Reason.Time.Local().Format(time.DateTime))
 		}
 		fmt.Fprintln(w)
 	}
@@ -82,11 +82,11 @@ func printStoreStatus(w io.Writer, s storeStatus) {
 		fmt.Fprintf(w, "boot budget: %d boot(s) of the committed root since its last good mark (overlayupd mark-good resets it)\n", *s.BootCount)
 	}
 	if s.LastBoot != nil {
-		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", s.LastBoot.Entry, s.LastBoot.Why, s.LastBoot.Time.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "last boot: %s: %s (%s)\n", printable(s.LastBoot.Entry), printable(s.LastBoot.Why), s.LastBoot.Time.Local().Format(time.DateTime))
 	}
 	printLayerStatus(w, s.Layer)
 	if s.Watchdog != nil {
-		fmt.Fprintf(w, "watchdog: %s\n", s.Watchdog.Summary)
+		fmt.Fprintf(w, "watchdog: %s\n", printable(s.Watchdog.Summary))
 	}
 	fmt.Fprintln(w, s.NextBoot.Summary)
 }
@@ -123,13 +123,13 @@ func printLayerStatus(w io.Writer, l *trampoline.LayerStatus) {
 		fmt.Fprintf(w, "trial layer: %s holds the last failed trial's writes, for diagnosis ('overlayupd gc' removes it)\n", trampoline.LayerFailed)
 	}
 	if r := l.Shadows; r != nil && (len(r.Files) > 0 || r.Error != "") {
-		fmt.Fprintf(w, "shadows (%s): %s\n", r.Time.Local().Format(time.DateTime), r.Summary())
+		fmt.Fprintf(w, "shadows (%s): %s\n", r.Time.Local().Format(time.DateTime), printable(r.Summary()))
 		for _, f := range r.Files {
 			line := fmt.Sprintf("  %s: %s by %s; the layer's %s: %s", f.Path, f.Change, r.Root, f.Layer, f.Action)
 			if f.Aside != "" {
 				line += ", now " + f.Aside
 			}
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, printable(line))
 		}
 	}
 }

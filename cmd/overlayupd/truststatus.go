@@ -75,14 +75,14 @@ func printTrustStatus(w io.Writer, ts *trustStatus) {
 	}
 	switch {
 	case ts.KeysError != "":
-		fmt.Fprintf(w, "trusted keys: unreadable: %s\n", ts.KeysError)
+		fmt.Fprintf(w, "trusted keys: unreadable: %s\n", printable(ts.KeysError))
 	case len(ts.TrustedKeys) == 0:
 		fmt.Fprintf(w, "trusted keys: none (no /%s/*.pub): images are not checked\n", trust.TrustedDir)
 	default:
 		fmt.Fprintf(w, "trusted keys: %s (/%s)\n", strings.Join(ts.TrustedKeys, ", "), trust.TrustedDir)
 	}
 	for _, t := range ts.Entries {
-		fmt.Fprintf(w, "  %-22s %s\n", t.Entry, t.describe())
+		fmt.Fprintf(w, "  %-22s %s\n", printable(t.Entry), printable(t.describe()))
 	}
 	if ts.Insecure {
 		fmt.Fprintln(w, "warning: a root in this store was staged with --insecure: its signature was never checked")

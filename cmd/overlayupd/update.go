@@ -425,7 +425,7 @@ func shadowCheck(w io.Writer, upper, label, oldRoot, newRoot string, force bool)
 	fmt.Fprintf(w, "warning: the persistent layer %s hides %d files this update changed; the new root boots with the layer's copies:\n", label, len(shadowed))
 	dpkg := false
 	for _, p := range shadowed {
-		fmt.Fprintf(w, "  /%s\n", p)
+		fmt.Fprintf(w, "  /%s\n", printable(p))
 		dpkg = dpkg || strings.HasPrefix(p, "var/lib/dpkg/")
 	}
 	if dpkg && !force {
