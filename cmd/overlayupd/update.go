@@ -185,23 +185,30 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 		return "", 0, err
 	}
 	code := 0
-	if s := caught(sig); s != nil {
+	got := caught(sig)
+	if got != nil {
 		// Interrupted during the snapshot: CMD never starts.
-		code = 128 + int(s.(unix.Signal))
+		code = 128 + int(got.(unix.Signal))
 	} else {
 		code, err = c.runIn(cmd, e, ws.Path, argv)
 	}
 	if rerr := restore(); rerr != nil && err == nil {
 		err = rerr
 	}
-	if s := caught(sig); s != nil && code == 0 {
-		code = 128 + int(s.(unix.Signal))
+	if s := caught(sig); s != nil && got == nil {
+		got = s
+		if code == 0 {
+			code = 128 + int(s.(unix.Signal))
+		}
 	}
 	if err != nil {
 		return "", 0, err
 	}
 	if code != 0 {
 		why := fmt.Sprintf("%s exited with %d", strings.Join(argv, " "), code)
+		if got != nil {
+			why = fmt.Sprintf("%s interrupted (%s, exit code %d)", strings.Join(argv, " "), unix.SignalName(got.(unix.Signal)), code)
+		}
 		msg := why + "; nothing staged"
 		if full(st.SlotDir) {
 			msg += " (the store is full: 'overlayupd gc' frees space)"

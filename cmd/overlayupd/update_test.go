@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,6 +275,73 @@ func TestUpdateInterrupted(t *testing.T) {
 	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
 		t.Errorf("after the interrupted update: %q, want only root", got)
 	}
+}
+
+// TestUpdateCtrlC: Ctrl-C on a terminal sends SIGINT to the whole
+// foreground process group: update, its chroot helper (PID 1 of the
+// update's namespaces) and CMD. CMD handles it its own way (here: it
+// finishes), update waits for it, exits 130 and stages nothing. The helper
+// must not die of the signal: that SIGKILLs CMD and everything it started
+// mid-way, and update then reported the helper's status as CMD's ("exited
+// with 2").
+func TestUpdateCtrlC(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-ctrlc-%d", os.Getpid()))
+	defer os.Remove(mark)
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				for _, pid := range descendants(os.Getpid()) {
+					_ = unix.Kill(pid, unix.SIGINT)
+				}
+				_ = unix.Kill(os.Getpid(), unix.SIGINT)
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	script := "trap 'echo got-sigint' INT; echo > " + mark + "; sleep 1; sleep 1; echo cmd-finished"
+	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", script)
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 130 || !strings.Contains(err.Error(), "nothing staged") {
+		t.Errorf("Ctrl-C: %v; want exit 130 and nothing staged\n%s", err, out)
+	}
+	if err != nil && strings.Contains(err.Error(), "exited with 2") {
+		t.Errorf("Ctrl-C reported as the command's own exit code: %v", err)
+	}
+	if !strings.Contains(out, "cmd-finished") {
+		t.Errorf("the command was killed instead of handling Ctrl-C its own way:\n%s", out)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after Ctrl-C: %q, want only root", got)
+	}
+}
+
+// descendants lists the processes below pid, children first.
+func descendants(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, en := range ents {
+		n, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", en.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+			out = append(out, descendants(n)...)
+		}
+	}
+	return out
 }
 
 // TestUpdatePolicyChangedByCMD: CMD removes policy-rc.d (a package's

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -111,6 +112,14 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "overlayupd update: %v\n", err)
 		return 125
 	}
+	// Why catch the terminal's signals: Ctrl-C (and Ctrl-\) go to the
+	// whole foreground process group, this helper included, and a Go
+	// program dies of them by default; as PID 1 of the namespace its death
+	// SIGKILLs the command and all it started mid-way, and its status (2)
+	// would be taken for the command's. The command gets the signal
+	// itself and handles it its own way; the helper waits for it. (Caught,
+	// not ignored: an ignored signal would stay ignored in the command.)
+	signal.Notify(make(chan os.Signal, 1), unix.SIGINT, unix.SIGQUIT)
 	// Not exec.Command: it would look the command up on the host.
 	cmd := &exec.Cmd{
 		Path: lookPathIn(spec.Root, spec.Argv[0], ""),
