@@ -57,7 +57,9 @@ func newUpdateCmd(e *env) *cobra.Command {
 A CMD that fails (non-zero exit) stages nothing, and update exits with its
 code; --keep-failed keeps the snapshot as root.failed to look at. Ctrl-C, a
 crash or a full disk stage nothing either ('overlayupd gc' removes what a
-crash left). The store stays locked and writable while CMD runs.
+crash left). With --shell, Ctrl-C is the shell's (it stops the job running
+there): exit 0 stages, exit 1 does not. The store stays locked and writable
+while CMD runs.
 
 /boot and /boot/firmware, when they are filesystems of their own (a Pi's
 kernel, DTBs and config.txt), belong to every root: CMD sees them read-only,
@@ -131,7 +133,18 @@ func (c *updateCmd) run(cmd *cobra.Command, e *env, argv []string) error {
 	// writable or a snapshot half made; it is seen at the next step, and
 	// nothing is staged.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+	if c.shell {
+		// In an interactive shell Ctrl-C (and Ctrl-\) is for the job that
+		// runs there, not the end of the session: caught, so that update
+		// lives on, but no reason to throw the session away; 'exit 1' is
+		// how to leave without staging.
+		shellKeys := make(chan os.Signal, 1)
+		signal.Notify(shellKeys, os.Interrupt, unix.SIGQUIT)
+		defer signal.Stop(shellKeys)
+		signal.Notify(sig, unix.SIGTERM, unix.SIGHUP)
+	} else {
+		signal.Notify(sig, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+	}
 	defer signal.Stop(sig)
 	err = e.withStore(store, func(st *trampoline.Store) error {
 		staged, code, err = c.update(cmd, e, st, argv, sig)

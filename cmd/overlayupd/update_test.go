@@ -321,6 +321,44 @@ func TestUpdateCtrlC(t *testing.T) {
 	}
 }
 
+// TestUpdateShellCtrlC: in 'update --shell' Ctrl-C belongs to the shell:
+// it stops the job that runs there (an apt-get the user thought better of)
+// and the shell goes on (an interactive shell ignores SIGINT; this one,
+// fed by a pipe, traps it). The session is not thrown away: exit 0 still
+// stages it.
+func TestUpdateShellCtrlC(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-shellctrlc-%d", os.Getpid()))
+	defer os.Remove(mark)
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				for _, pid := range descendants(os.Getpid()) {
+					_ = unix.Kill(pid, unix.SIGINT)
+				}
+				_ = unix.Kill(os.Getpid(), unix.SIGINT)
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	session := "trap 'echo job-interrupted' INT\necho > " + mark + "\nsleep 5\necho v2 > /etc/version\nexit 0\n"
+	out, err := runIn(t, e, strings.NewReader(session), "update", "--store", top, "--shell")
+	if err != nil {
+		t.Fatalf("a shell session with a Ctrl-C in it, ended by exit 0: %v; want it staged\n%s", err, out)
+	}
+	if !strings.Contains(out, "job-interrupted") {
+		t.Errorf("the shell's job did not get Ctrl-C:\n%s", out)
+	}
+	if b, _ := os.ReadFile(slotPath(top, "root.try-1/etc/version")); string(b) != "v2\n" {
+		t.Errorf("staged root's /etc/version = %q, want v2", b)
+	}
+}
+
 // descendants lists the processes below pid, children first.
 func descendants(pid int) []int {
 	var out []int
