@@ -143,7 +143,8 @@ func (c *updateCmd) run(cmd *cobra.Command, e *env, argv []string) error {
 		defer signal.Stop(shellKeys)
 		signal.Notify(sig, unix.SIGTERM, unix.SIGHUP)
 	} else {
-		signal.Notify(sig, os.Interrupt, unix.SIGTERM, unix.SIGHUP)
+		// SIGQUIT too (Ctrl-\): a Go program dies of it with a stack dump.
+		signal.Notify(sig, os.Interrupt, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	}
 	defer signal.Stop(sig)
 	err = e.withStore(store, func(st *trampoline.Store) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -356,6 +357,42 @@ func TestUpdateShellCtrlC(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(slotPath(top, "root.try-1/etc/version")); string(b) != "v2\n" {
 		t.Errorf("staged root's /etc/version = %q, want v2", b)
+	}
+}
+
+// TestUpdateCtrlBackslash: Ctrl-\ (SIGQUIT to the foreground group) is an
+// interruption like Ctrl-C: update must not die of it between its steps,
+// leaving its snapshot behind (and the store writable): it stages
+// nothing and gives the space back. Run as a process of its own, in a
+// process group of its own, as a terminal runs it.
+func TestUpdateCtrlBackslash(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-quit-%d", os.Getpid()))
+	defer os.Remove(mark)
+	cmd := exec.Command(testroot.BinaryPath(t), "update", "--store", top, "--", "sh", "-c", "echo > "+mark+"; sleep 3")
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	testroot.Must(t, cmd.Start())
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				_ = unix.Kill(-cmd.Process.Pid, unix.SIGQUIT)
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	err := cmd.Wait()
+	if strings.Contains(out.String(), "goroutine ") || err == nil {
+		t.Errorf("update on Ctrl-\\: %v; want an interrupted update, not a crash:\n%s", err, out.String())
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after Ctrl-\\: %q, want only root (the snapshot removed)\n%s", got, out.String())
 	}
 }
 
