@@ -207,8 +207,11 @@ func yes(s string) bool {
 // in: the store's slot directory, trampoline and keys (the device key and
 // the signed records of the roots: a persistent-clear there would delete
 // them at every boot, for good), the overlay's own tree, the kernel's
-// filesystems, and the store marker.
-var protectedDirs = []string{"/roots", "/sbin", "/keys", OverlayDir, "/dev", "/proc", "/sys", "/overlayupd-store"}
+// filesystems, and the store marker; and, in classic mode, where the layer
+// is on the real root, the system directories that it needs to boot
+// (init, its loader and libraries, its configuration, the kernel).
+var protectedDirs = []string{"/roots", "/sbin", "/keys", OverlayDir, "/dev", "/proc", "/sys", "/overlayupd-store",
+	"/bin", "/boot", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/usr"}
 
 // protectedRWDir says why the value raw may not name the persistent layer,
 // or "". "." and ".." components are refused rather than cleaned, so that a

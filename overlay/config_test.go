@@ -117,6 +117,28 @@ func TestValidSize(t *testing.T) {
 	}
 }
 
+// TestResolveProtectsTheRoot: in classic mode the persistent directory is
+// on the real root, and a persistent-clear or -move of one of its system
+// directories (a typo on the kernel command line: overlayupd.rwdir=/etc)
+// would empty or move it away at every boot, for good: /etc, /usr, /lib,
+// /bin (where /sbin/init and its loader live) and /boot (the kernel) are
+// refused as the store's directories are, and the boot uses tmpfs.
+func TestResolveProtectsTheRoot(t *testing.T) {
+	for _, dir := range []string{"/etc", "/usr", "/usr/lib", "/lib", "/lib64", "/bin", "/boot", "/etc/", "/usr/./lib"} {
+		for _, layer := range []RWLayer{PersistentClear, PersistentMove} {
+			cfg, warnings := Resolve(nil, map[string]string{VarRWDir: dir, VarRWLayer: string(layer)}, func(string) bool { return true })
+			if cfg.RWLayer != Tmpfs || len(warnings) != 1 || !strings.Contains(warnings[0], "tmpfs") {
+				t.Errorf("overlayupd.rwdir=%s %s: got %s in %s with warnings %q; want tmpfs and one warning", dir, layer, cfg.RWLayer, cfg.RWLayerDir, warnings)
+			}
+		}
+	}
+	for _, dir := range []string{"/etcx", "/usrdata", "/var/lib/rw", "/libx", "/data/usr"} {
+		if cfg, w := Resolve(nil, map[string]string{VarRWDir: dir, VarRWLayer: "persistent-clear"}, func(string) bool { return true }); cfg.RWLayer != PersistentClear || cfg.RWLayerDir != dir || len(w) != 0 {
+			t.Errorf("rwdir=%s: got %s in %s, %q; want it accepted", dir, cfg.RWLayer, cfg.RWLayerDir, w)
+		}
+	}
+}
+
 // TestResolveProtectsTheStore: a persistent layer that would clear or move
 // the slot directory, the trampoline, the store's keys (its device key and
 // the signed records of its roots), the overlay's tree or a kernel
