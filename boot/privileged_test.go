@@ -382,3 +382,26 @@ func TestCommittedInitExecFailsReboots(t *testing.T) {
 		t.Errorf("boot 2: IMAGE=%q, want v1 (root.prev, after the budget):\n%s", got["IMAGE"], log)
 	}
 }
+
+// TestStoreStatusNextBootDisabled: in store mode the next boot reads the
+// disable file (and the get-mode script) on the store, before any image is
+// mounted: status reports the store's, not the booted image's. An image
+// built from a classic root that was disabled carries /overlay/disable,
+// which no store boot reads.
+func TestStoreStatusNextBootDisabled(t *testing.T) {
+	testroot.RequireRoot(t, "mkfs.ext4", "mksquashfs")
+	show := `ACTION=st="$(overlayupd status --json)"; ` +
+		`echo "$st" | grep -q '"enabled_next_boot": true' && echo NEXT=enabled || echo NEXT=disabled; ` +
+		`echo "BY=$(echo "$st" | sed -n 's/.*"disabled_by": "\(.*\)".*/\1/p')"; ` +
+		`echo "FILE=$(echo "$st" | sed -n 's/.*"disable_file": "\(.*\)".*/\1/p')"`
+	t.Run("store disables", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", nil)}, map[string]string{"overlay/disable": ""})
+		bootAll(t, img, []bootWant{{env: []string{show}, want: map[string]string{
+			"NEXT": "disabled", "BY": "/overlay/store/overlay/disable", "FILE": "/overlay/store/overlay/disable"}}})
+	})
+	t.Run("image's file is not read", func(t *testing.T) {
+		img := store(t, map[string]string{"root.sqsh": image(t, "v1", "", map[string]string{"overlay/disable": ""})}, nil)
+		bootAll(t, img, []bootWant{{env: []string{show}, want: map[string]string{
+			"ROOTFS": "overlay", "NEXT": "enabled", "BY": "", "FILE": "/overlay/store/overlay/disable"}}})
+	})
+}

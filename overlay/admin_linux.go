@@ -29,6 +29,21 @@ func CurrentStatus() (Status, error) {
 	return st, nil
 }
 
+// NextBootFrom makes st's next-boot fields (EnabledNextBoot, DisabledBy,
+// DisableFile) those of a boot that reads its configuration from root: in
+// the store modes the store's top directory, where the trampoline reads
+// /overlay/disable and the get-mode script before any image is mounted
+// (st.Base, the booted image, is not read).
+func (st *Status) NextBootFrom(root string) {
+	st.DisableFile = filepath.Join(root, DisableFile)
+	st.EnabledNextBoot, st.DisabledBy = true, ""
+	if _, err := os.Lstat(st.DisableFile); err == nil {
+		st.EnabledNextBoot, st.DisabledBy = false, st.DisableFile
+	} else if by := nextBootDisabledBy(root); by != "" {
+		st.EnabledNextBoot, st.DisabledBy = false, by
+	}
+}
+
 // nextBootDisabledBy reports what else turns the overlay off at the next
 // boot: the get-mode script on the real root (base), run as the boot would,
 // or overlay=disable on this boot's kernel command line, which the next boot

@@ -31,9 +31,9 @@ func newStatusCmd(e *env) *cobra.Command {
 		Use:   "status",
 		Short: "Show whether the overlay is active and what the next boot does",
 		Long: `Show whether the overlay is active now, whether it is enabled for the next
-boot (the disable file on the real root), the kind of writable layer, and its
-size and usage. A tmpfs layer over 80% full gets a warning: when it fills,
-writes fail everywhere.
+boot (the disable file on the real root; in store modes, on the store), the
+kind of writable layer, and its size and usage. A tmpfs layer over 80% full
+gets a warning: when it fills, writes fail everywhere.
 
 When the system booted from a store (or --store names one), it also shows the
 store: the booted image with its size and date (and sha256 with --sha256: it
@@ -56,6 +56,12 @@ func (s *statusCmd) run(cmd *cobra.Command, e *env) error {
 	st, err := overlay.CurrentStatus()
 	if err != nil {
 		return errorf(cmd, "%w", err)
+	}
+	if top, err := boot.DefaultStore(); err == nil && top == trampoline.StoreMount && st.Base == overlay.RobaseDir {
+		// Booted an image of a store: the next boot reads the store's
+		// disable file and get-mode script, not the booted image's. (A
+		// store booted in classic mode, as its own root, is the base.)
+		st.NextBootFrom(top)
 	}
 	full := fullStatus{Status: st}
 	if store, err := s.openStore(); err != nil {
