@@ -231,11 +231,15 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 			msg += "\nif it failed writing /boot or /boot/firmware, which are read-only during an update: --allow-boot-writes (not transactional)"
 		}
 		if c.keepFailed {
-			if err := ws.Seal(); err == nil {
-				if _, err := st.Keep(ws.Path, "update: "+why); err == nil {
-					ok = true
-					msg += "; kept as " + trampoline.EntryName(trampoline.RoleFailed, 0, "")
-				}
+			err := ws.Seal()
+			if err == nil {
+				_, err = st.Keep(ws.Path, "update: "+why)
+			}
+			if err == nil {
+				ok = true
+				msg += "; kept as " + trampoline.EntryName(trampoline.RoleFailed, 0, "")
+			} else {
+				msg += fmt.Sprintf("; the snapshot is not kept (--keep-failed): %v", err)
 			}
 		}
 		return "", code, errors.New(msg)

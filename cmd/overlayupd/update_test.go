@@ -396,6 +396,50 @@ func TestUpdateCtrlBackslash(t *testing.T) {
 	}
 }
 
+// TestUpdateKeepFailedCannotKeep: --keep-failed asks to keep a failed
+// update's snapshot as root.failed; when it cannot be kept (here: a
+// subvolume made inside it, which Seal refuses), update says so and why,
+// rather than only "nothing staged" with the snapshot silently deleted.
+func TestUpdateKeepFailedCannotKeep(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-keep-%d", os.Getpid()))
+	defer os.Remove(mark)
+	made := make(chan error, 1)
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				stages, _ := filepath.Glob(slotPath(top, ".stage-*"))
+				if len(stages) != 1 {
+					made <- fmt.Errorf("stages %q", stages)
+					return
+				}
+				made <- snapshot.Create(filepath.Join(stages[0], "nested"))
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		made <- errors.New("no mark")
+	}()
+	_, err := run(t, e, "overlayupd", "update", "--store", top, "--keep-failed", "--", "sh", "-c", "echo > "+mark+"; sleep 2; exit 3")
+	if merr := <-made; merr != nil {
+		t.Fatalf("a subvolume inside the snapshot: %v", merr)
+	}
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 3 {
+		t.Fatalf("update: %v, want exit code 3", err)
+	}
+	if !strings.Contains(err.Error(), "not kept") || !strings.Contains(err.Error(), "nested") {
+		t.Errorf("--keep-failed that could not keep the snapshot: %v; want it to say it was not kept, and why", err)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after the update: %q, want only root", got)
+	}
+}
+
 // descendants lists the processes below pid, children first.
 func descendants(pid int) []int {
 	var out []int
