@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustJSON(t *testing.T, out string, v any) {
@@ -299,5 +302,24 @@ func TestStatusWithoutStore(t *testing.T) {
 	mustJSON(t, out, &raw)
 	if _, ok := raw["active"]; !ok {
 		t.Errorf("status --json lost the overlay fields:\n%s", out)
+	}
+}
+
+// TestHealthCheckOutputBounded: commit keeps only the end of a check's
+// output (it quotes the last KiB): a check that prints without end (a
+// broken trial's check looping on an error) must not grow commit's memory
+// with it until the board runs out. Not parallel: it measures the heap.
+func TestHealthCheckOutputBounded(t *testing.T) {
+	hd := healthDir(t, map[string]string{"10-chatty": "head -c 268435456 /dev/zero | tr '\\0' x; echo; echo the-last-line; exit 1"})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := runHealthChecks(context.Background(), hd, time.Minute, nil)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "the-last-line") {
+		t.Errorf("a failing check: %v; want its last line quoted", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("commit allocated %d MiB for 256 MiB of a check's output; it quotes only the last KiB", grew>>20)
 	}
 }

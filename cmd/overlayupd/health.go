@@ -65,9 +65,9 @@ func runHealthChecks(ctx context.Context, dir string, timeout time.Duration, env
 func runCheck(ctx context.Context, path string, timeout time.Duration, env []string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var out bytes.Buffer
+	out := &tailBuffer{max: 4 * healthTail}
 	cmd := exec.CommandContext(ctx, path)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), env...)
 	// Its own process group, so a timeout kills what the check started too,
 	// and WaitDelay so a child that keeps the output pipe open cannot hang us.
@@ -82,7 +82,28 @@ func runCheck(ctx context.Context, path string, timeout time.Duration, env []str
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		why = fmt.Sprintf("timed out after %s", timeout)
 	}
-	return fmt.Errorf("health check %s failed (%s)%s", path, why, quoteTail(out.Bytes()))
+	return fmt.Errorf("health check %s failed (%s)%s", path, why, quoteTail(out.b))
+}
+
+// tailBuffer keeps the last max bytes written to it: what a refusal quotes
+// of a check's output, in bounded memory whatever the check prints (one
+// looping on an error would otherwise grow commit until the board runs out
+// of memory). Stdout and stderr share it: exec writes it from one goroutine.
+type tailBuffer struct {
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= t.max {
+		p = p[len(p)-t.max:]
+	}
+	if over := len(t.b) + len(p) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	t.b = append(t.b, p...)
+	return n, nil
 }
 
 func quoteTail(b []byte) string {
