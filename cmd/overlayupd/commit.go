@@ -69,6 +69,9 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	if c.after < 0 {
 		return errorf(cmd, "--after %s: give a duration of 0 or more", c.after)
 	}
+	if c.healthTimeout <= 0 {
+		return errorf(cmd, "--health-timeout %s: give a duration above 0 (each health check gets that long; there is no 'no limit')", c.healthTimeout)
+	}
 	if c.ifTrial && c.store.top == "" {
 		if _, err := boot.DefaultStore(); err != nil {
 			fmt.Fprintln(cmd.OutOrStdout(), "not booted from a store: no trial, nothing to commit")

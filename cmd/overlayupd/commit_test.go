@@ -323,3 +323,23 @@ func TestHealthCheckOutputBounded(t *testing.T) {
 		t.Errorf("commit allocated %d MiB for 256 MiB of a check's output; it quotes only the last KiB", grew>>20)
 	}
 }
+
+// TestCommitHealthTimeoutRefused: --health-timeout 0 (read as "no limit"
+// by many tools) or below made every health check time out at once, so
+// every trial was refused and rolled back at its deadline; it is refused
+// before anything runs, as --after below 0 is.
+func TestCommitHealthTimeoutRefused(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _, _, _ := trialStore(t, e)
+	hd := healthDir(t, map[string]string{"10-ok": "exit 0"})
+	for _, d := range []string{"0", "-1s"} {
+		_, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd, "--health-timeout", d)
+		if err == nil || !strings.Contains(err.Error(), "--health-timeout") {
+			t.Errorf("commit --health-timeout %s: %v; want a refusal that names the flag", d, err)
+		}
+	}
+	if out, err := run(t, e, "overlayupd", "commit", "--store", top, "--health-dir", hd, "--health-timeout", "5s"); err != nil {
+		t.Errorf("commit --health-timeout 5s: %v\n%s", err, out)
+	}
+}
