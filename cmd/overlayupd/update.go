@@ -204,16 +204,16 @@ func (c *updateCmd) update(cmd *cobra.Command, e *env, st *trampoline.Store, arg
 		// Interrupted during the snapshot: CMD never starts.
 		code = 128 + int(got.(unix.Signal))
 	} else {
-		code, err = c.runIn(cmd, e, ws.Path, argv)
+		code, got, err = c.runIn(cmd, e, ws.Path, argv, sig)
 	}
 	if rerr := restore(); rerr != nil && err == nil {
 		err = rerr
 	}
-	if s := caught(sig); s != nil && got == nil {
-		got = s
-		if code == 0 {
-			code = 128 + int(s.(unix.Signal))
-		}
+	if got == nil {
+		got = caught(sig)
+	}
+	if got != nil && code == 0 {
+		code = 128 + int(got.(unix.Signal))
 	}
 	if err != nil {
 		return "", 0, err
@@ -316,12 +316,16 @@ func (e *env) updateSource(st *trampoline.Store) (string, error) {
 }
 
 // runIn runs argv in the chroot helper with stdio passed through, and
-// returns its exit code. Ctrl-C reaches the command (same process group);
-// update, which catches it, waits for it to end, then discards the snapshot.
-func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string) (int, error) {
+// returns its exit code, and the first signal of sig that came meanwhile.
+// Ctrl-C reaches the command (same process group); update, which catches
+// it, waits for it to end, then discards the snapshot. A second signal
+// stops the command and all it started at once (the helper's end ends its
+// namespaces): a command that ignores Ctrl-C must not make update
+// unstoppable from the keyboard.
+func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string, sig <-chan os.Signal) (int, os.Signal, error) {
 	self, err := e.executable()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	spec := chroot.Spec{Root: root, Argv: argv, BootRW: c.bootWrites, BootMounts: c.bootMounts()}
 	if fi, err := os.Stat("/var/cache/apt/archives"); err == nil && fi.IsDir() {
@@ -330,15 +334,34 @@ func (c *updateCmd) runIn(cmd *cobra.Command, e *env, root string, argv []string
 	h := chroot.Command(self, spec)
 	h.Stdin, h.Stdout, h.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	h.Env = append(os.Environ(), UpdateEnv+"=1", "DEBIAN_FRONTEND=noninteractive")
-	err = h.Run()
-	var exit interface{ ExitCode() int }
-	if errors.As(err, &exit) && exit.ExitCode() > 0 {
-		return exit.ExitCode(), nil
+	if err := h.Start(); err != nil {
+		return 0, nil, fmt.Errorf("run the update: %w", err)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("run the update: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- h.Wait() }()
+	var got os.Signal
+	for {
+		select {
+		case err = <-done:
+			var exit interface{ ExitCode() int }
+			switch {
+			case errors.As(err, &exit) && exit.ExitCode() > 0:
+				return exit.ExitCode(), got, nil
+			case err != nil && got != nil:
+				return 128 + int(got.(unix.Signal)), got, nil // stopped by the second signal
+			case err != nil:
+				return 0, nil, fmt.Errorf("run the update: %w", err)
+			}
+			return 0, got, nil
+		case s := <-sig:
+			if got == nil {
+				got = s
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: waiting for %s to end; nothing will be staged (%s again stops it at once)\n", cmd.CommandPath(), argv[0], unix.SignalName(s.(unix.Signal)))
+				continue
+			}
+			_ = h.Process.Kill()
+		}
 	}
-	return 0, nil
 }
 
 // bootMounts are the host's mount points of /boot and /boot/firmware.

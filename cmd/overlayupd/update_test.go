@@ -322,6 +322,46 @@ func TestUpdateCtrlC(t *testing.T) {
 	}
 }
 
+// TestUpdateCtrlCTwice: a CMD that ignores Ctrl-C (apt-get while dpkg
+// runs, a stuck script) is waited for after the first one; the second one
+// stops it and everything it started at once, and nothing is staged.
+func TestUpdateCtrlCTwice(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs") {
+		return
+	}
+	e := testEnv(t)
+	top := shellStore(t, e)
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-ctrlc2-%d", os.Getpid()))
+	defer os.Remove(mark)
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				for range 2 {
+					for _, pid := range descendants(os.Getpid()) {
+						_ = unix.Kill(pid, unix.SIGINT)
+					}
+					_ = unix.Kill(os.Getpid(), unix.SIGINT)
+					time.Sleep(500 * time.Millisecond)
+				}
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "trap '' INT; echo > "+mark+"; sleep 60")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("update took %s: the second Ctrl-C did not stop the command", d)
+	}
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 130 || !strings.Contains(err.Error(), "nothing staged") {
+		t.Errorf("Ctrl-C twice: %v; want exit 130 and nothing staged\n%s", err, out)
+	}
+	if got := btrfsSlots(t, top); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("after Ctrl-C twice: %q, want only root", got)
+	}
+}
+
 // TestUpdateShellCtrlC: in 'update --shell' Ctrl-C belongs to the shell:
 // it stops the job that runs there (an apt-get the user thought better of)
 // and the shell goes on (an interactive shell ignores SIGINT; this one,
