@@ -79,18 +79,18 @@ func statfsUsage(path string) (Usage, error) {
 
 // SetEnabled creates (enable=false) or removes the disable file on the real
 // root, remounting it read-write for the change and back read-only after, as
-// overlayctl did. The change is fsynced before it returns. Enabling fails,
-// with the disable file gone, when something else still turns the overlay
-// off at the next boot (the kernel command line, the get-mode script).
-func SetEnabled(st Status, enable bool) error {
-	if err := setEnabled(st, enable); err != nil || !enable {
-		return err
-	}
-	if by := nextBootDisabledBy(st.Base); by != "" {
-		return fmt.Errorf("the disable file %s is gone, but the next boot still runs without the overlay: %s; change that too", st.DisableFile, by)
-	}
-	return nil
-}
+// overlayctl did. The change is fsynced before it returns. See
+// EnabledButOff for what else can keep the next boot without the overlay.
+func SetEnabled(st Status, enable bool) error { return setEnabled(st, enable) }
+
+// EnabledButOff says what still turns the overlay off at the next boot once
+// the disable file is gone ("": nothing): overlay=disable on this boot's
+// kernel command line (the next boot has it too if it is in the boot
+// loader's config, not if it was typed once at the boot prompt), or the
+// get-mode script. enable warns with it rather than fail: the file is gone
+// as asked, and booting once with overlay=disable, enabling and rebooting
+// is the original's own workflow.
+func EnabledButOff(st Status) string { return nextBootDisabledBy(st.Base) }
 
 func setEnabled(st Status, enable bool) error {
 	_, err := os.Lstat(st.DisableFile)

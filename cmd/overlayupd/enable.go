@@ -30,7 +30,14 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 			if !enable {
 				state = "disabled"
 			}
-			return "overlay " + state + " for next boot", overlay.SetEnabled(st, enable)
+			if err := overlay.SetEnabled(st, enable); err != nil {
+				return "", err
+			}
+			msg := "overlay " + state + " for next boot"
+			if by := overlay.EnabledButOff(st); enable && by != "" {
+				msg += fmt.Sprintf("\nwarning: %s: as long as the next boot has it too, it runs without the overlay all the same; remove it there (the boot loader's config, or the script)", by)
+			}
+			return msg, nil
 		}),
 	}
 }
