@@ -37,7 +37,8 @@ type cutModel struct {
 	// expectations for the next boot, from what the last step reported
 	wantTrial     string // an apply said rc=0: boot this image as the trial
 	wantCommitted string // a commit said rc=0: boot this image as committed
-	notImage      string // a rollback said rc=0: not this image
+	notEntry      string // a rollback said rc=0: not this entry (bootedID)
+	notImage      string // the image of notEntry, for the message
 	cutTrial      string // the last boot was a trial (tries left 0) and nothing committed it
 }
 
@@ -93,8 +94,8 @@ func TestPowerCutsRandom(t *testing.T) {
 			violate("apply reported success, but the next boot ran %s as %s (%s), not %s as the trial", b.image, role, name, m.wantTrial)
 		case m.wantCommitted != "" && (b.image != m.wantCommitted || role != "committed"):
 			violate("commit reported success, but the next boot ran %s as %s (%s), not %s committed", b.image, role, name, m.wantCommitted)
-		case m.notImage != "" && b.image == m.notImage:
-			violate("rollback reported success, but the next boot ran %s again", b.image)
+		case m.notEntry != "" && b.status.bootedID() == m.notEntry:
+			violate("rollback reported success, but the next boot ran the same root (%s, %s) again", m.notImage, m.notEntry)
 		case m.cutTrial != "" && role == "trying" && b.image == m.cutTrial:
 			violate("the trial of %s was cut without a commit, but boots again as %s", m.cutTrial, name)
 		}
@@ -104,7 +105,7 @@ func TestPowerCutsRandom(t *testing.T) {
 			}
 			m.committed = b.image
 		}
-		m.wantTrial, m.wantCommitted, m.notImage, m.cutTrial = "", "", "", ""
+		m.wantTrial, m.wantCommitted, m.notEntry, m.notImage, m.cutTrial = "", "", "", "", ""
 		return role
 	}
 	var role string
@@ -180,7 +181,7 @@ func TestPowerCutsRandom(t *testing.T) {
 		case kind == "commit" && rc("commit"):
 			m.wantCommitted = b.image
 		case kind == "rollback" && rc("rollback"):
-			m.notImage = b.image
+			m.notEntry, m.notImage = b.status.bootedID(), b.image
 		}
 		if role == "trying" && !(kind == "commit" && rc("commit")) && b.status != nil && b.status.Store.NextBoot.Role != "trying" {
 			m.cutTrial = b.image

@@ -196,6 +196,8 @@ type storeStatus struct {
 			Name   string      `json:"name"`
 			Role   string      `json:"role"`
 			Booted bool        `json:"booted"`
+			MTime  string      `json:"mtime"` // with the size, the entry's identity across renames
+			Size   int64       `json:"size"`
 			Reason *bootReason `json:"reason"`
 		} `json:"entries"`
 		NextBoot struct {
@@ -228,6 +230,22 @@ type storeStatus struct {
 type bootReason struct {
 	Entry string `json:"entry"`
 	Why   string `json:"why"`
+}
+
+// bootedID identifies the entry this system booted across the renames of
+// the slot protocol: its image file's mtime and size ("" when unknown). Two
+// entries can hold the same image version (a walk that applies v3 over a
+// committed v3), so the version alone cannot tell them apart.
+func (st *storeStatus) bootedID() string {
+	if st == nil || st.Store == nil {
+		return ""
+	}
+	for _, e := range st.Store.Entries {
+		if e.Name == st.Store.Booted && e.MTime != "" {
+			return fmt.Sprintf("%s/%d", e.MTime, e.Size)
+		}
+	}
+	return ""
 }
 
 // booted returns the entry status says this system booted, and its role.
