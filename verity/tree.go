@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
 )
 
 // The parameters of the tree: dm-verity format version 1 with sha256 and
@@ -93,6 +96,10 @@ type Builder struct {
 	// 1/128 of the digests left to compute instead of all of a level.
 	level1 []byte
 	blocks uint64
+	// hashes and digests are hashParallel's: a hash per goroutine, and the
+	// digests of one Write's blocks before they join level 0 in order.
+	hashes  []hash.Hash
+	digests []byte
 
 	// spill, for a spilling Builder (NewSpillingBuilder), is where level 0
 	// goes, a block at a time as it fills, starting at spillAt; want is the
@@ -151,6 +158,10 @@ func (b *Builder) Write(p []byte) (int, error) {
 		b.hashData(b.block)
 		b.block = b.block[:0]
 	}
+	if full := len(p) / BlockSize; full >= parallelMin {
+		b.hashParallel(p[:full*BlockSize])
+		p = p[full*BlockSize:]
+	}
 	for len(p) >= BlockSize {
 		b.hashData(p[:BlockSize])
 		p = p[BlockSize:]
@@ -159,8 +170,63 @@ func (b *Builder) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// parallelMin is the number of whole data blocks in one Write from which
+// their digests are computed on several goroutines (256 KiB).
+const parallelMin = 64
+
+// hashParallel hashes the whole blocks of p, in order, their digests
+// computed on one goroutine per CPU. Why: level 0 is all but 1/128 of the
+// tree's work and its blocks are independent; on a signed-digest apply the
+// tree is the only hash of the copy (no sha256 lane), and on one goroutine
+// it was the copy's critical path with the other core half idle.
+func (b *Builder) hashParallel(p []byte) {
+	blocks := len(p) / BlockSize
+	workers := min(runtime.GOMAXPROCS(0), blocks/(parallelMin/2))
+	if workers < 2 {
+		for off := 0; off < len(p); off += BlockSize {
+			b.hashData(p[off : off+BlockSize])
+		}
+		return
+	}
+	for len(b.hashes) < workers {
+		b.hashes = append(b.hashes, sha256.New())
+	}
+	b.digests = slices.Grow(b.digests[:0], blocks*DigestSize)[:blocks*DigestSize]
+	per := (blocks + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*per, min((w+1)*per, blocks)
+		wg.Add(1)
+		go func(h hash.Hash) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				h.Reset()
+				h.Write(b.salt)
+				h.Write(p[i*BlockSize : (i+1)*BlockSize])
+				h.Sum(b.digests[i*DigestSize : i*DigestSize : (i+1)*DigestSize])
+			}
+		}(b.hashes[w])
+	}
+	wg.Wait()
+	for i := range blocks {
+		b.addDigest(b.digests[i*DigestSize : (i+1)*DigestSize])
+	}
+}
+
 func (b *Builder) hashData(block []byte) {
 	b.level0 = b.digest(b.level0, block)
+	b.filled()
+}
+
+// addDigest appends the digest d of the next data block to level 0.
+func (b *Builder) addDigest(d []byte) {
+	b.level0 = append(b.level0, d...)
+	b.filled()
+}
+
+// filled counts the data block whose digest level 0 just got, and hashes
+// (and spills) level 0's block when that digest completed it.
+func (b *Builder) filled() {
 	b.blocks++
 	if n := len(b.level0); n%BlockSize == 0 {
 		b.level1 = b.digest(b.level1, b.level0[n-BlockSize:])
