@@ -291,20 +291,7 @@ func TestUpdateCtrlC(t *testing.T) {
 	}
 	e := testEnv(t)
 	top := shellStore(t, e)
-	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-ctrlc-%d", os.Getpid()))
-	defer os.Remove(mark)
-	go func() {
-		for range 400 {
-			if _, err := os.Stat(mark); err == nil {
-				for _, pid := range descendants(os.Getpid()) {
-					_ = unix.Kill(pid, unix.SIGINT)
-				}
-				_ = unix.Kill(os.Getpid(), unix.SIGINT)
-				return
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}()
+	mark := ctrlCWhenMarked(t, "ctrlc", 1)
 	script := "trap 'echo got-sigint' INT; echo > " + mark + "; sleep 1; sleep 1; echo cmd-finished"
 	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", script)
 	var exit *ExitError
@@ -331,23 +318,7 @@ func TestUpdateCtrlCTwice(t *testing.T) {
 	}
 	e := testEnv(t)
 	top := shellStore(t, e)
-	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-ctrlc2-%d", os.Getpid()))
-	defer os.Remove(mark)
-	go func() {
-		for range 400 {
-			if _, err := os.Stat(mark); err == nil {
-				for range 2 {
-					for _, pid := range descendants(os.Getpid()) {
-						_ = unix.Kill(pid, unix.SIGINT)
-					}
-					_ = unix.Kill(os.Getpid(), unix.SIGINT)
-					time.Sleep(500 * time.Millisecond)
-				}
-				return
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}()
+	mark := ctrlCWhenMarked(t, "ctrlc2", 2)
 	start := time.Now()
 	out, err := run(t, e, "overlayupd", "update", "--store", top, "--", "sh", "-c", "trap '' INT; echo > "+mark+"; sleep 60")
 	if d := time.Since(start); d > 30*time.Second {
@@ -373,20 +344,7 @@ func TestUpdateShellCtrlC(t *testing.T) {
 	}
 	e := testEnv(t)
 	top := shellStore(t, e)
-	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-shellctrlc-%d", os.Getpid()))
-	defer os.Remove(mark)
-	go func() {
-		for range 400 {
-			if _, err := os.Stat(mark); err == nil {
-				for _, pid := range descendants(os.Getpid()) {
-					_ = unix.Kill(pid, unix.SIGINT)
-				}
-				_ = unix.Kill(os.Getpid(), unix.SIGINT)
-				return
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-	}()
+	mark := ctrlCWhenMarked(t, "shellctrlc", 1)
 	session := "trap 'echo job-interrupted' INT\necho > " + mark + "\nsleep 5\necho v2 > /etc/version\nexit 0\n"
 	out, err := runIn(t, e, strings.NewReader(session), "update", "--store", top, "--shell")
 	if err != nil {
@@ -481,6 +439,34 @@ func TestUpdateKeepFailedCannotKeep(t *testing.T) {
 }
 
 // descendants lists the processes below pid, children first.
+// ctrlCWhenMarked returns the path of a mark file for the command under
+// test to create once it runs, and types Ctrl-C times times (500 ms apart)
+// as a terminal does when it appears: SIGINT to this process and every one
+// it started (the foreground group). It gives up after 10 s.
+func ctrlCWhenMarked(t *testing.T, name string, times int) string {
+	t.Helper()
+	mark := filepath.Join("/dev/shm", fmt.Sprintf("overlayupd-test-%s-%d", name, os.Getpid()))
+	t.Cleanup(func() { os.Remove(mark) })
+	go func() {
+		for range 400 {
+			if _, err := os.Stat(mark); err == nil {
+				for i := range times {
+					if i > 0 {
+						time.Sleep(500 * time.Millisecond)
+					}
+					for _, pid := range descendants(os.Getpid()) {
+						_ = unix.Kill(pid, unix.SIGINT)
+					}
+					_ = unix.Kill(os.Getpid(), unix.SIGINT)
+				}
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	return mark
+}
+
 func descendants(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
