@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"syscall"
 	"time"
 
@@ -114,22 +113,27 @@ func spawn(wdt *os.File, dev Device, timeout time.Duration, in TrialInput, deadl
 }
 
 // start forks and execs the keeper with cfg and files as its descriptors 3
-// and up.
+// and up: stdin /dev/null, stdout and stderr the console (PID 1's stderr).
+// os.StartProcess rather than os/exec: this runs in PID 1, and init-overlay
+// links no os/exec (cmd/init-overlay's budget).
 func start(cfg Config, files ...*os.File) (int, error) {
-	cmd := &exec.Cmd{
-		Path:       SelfExe,
-		Args:       cfg.Args(),
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Stdout:     os.Stderr,
-		Stderr:     os.Stderr,
-		ExtraFiles: files,
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	p, err := os.StartProcess(SelfExe, cfg.Args(), &os.ProcAttr{
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: append([]*os.File{null, os.Stderr, os.Stderr}, files...),
 		// Its own session: no console job-control signal reaches it.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		return 0, err
 	}
 	// Why no Wait: PID 1 is about to exec the real init, which inherits
 	// the keeper as its child and reaps it like any orphan.
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	return cmd.Process.Pid, nil
+	pid := p.Pid
+	_ = p.Release()
+	return pid, nil
 }

@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +57,7 @@ func nextBootDisabledBy(base string) string {
 	if _, err := os.Stat(script); err != nil {
 		return ""
 	}
-	vars, err := RunGetMode(context.Background(), ShellPath, script)
+	vars, err := RunGetMode(ShellPath, script)
 	if err != nil {
 		return ""
 	}

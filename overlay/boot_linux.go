@@ -1,11 +1,9 @@
 package overlay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -195,7 +193,7 @@ func LoadConfig(log *Log) (Config, error) {
 	cmdVars, cmdDisable := CmdlineVars(string(cmdline))
 	var gm map[string]string
 	if _, err := os.Stat(GetModeScript); err == nil {
-		gm, err = RunGetMode(context.Background(), ShellPath, GetModeScript)
+		gm, err = RunGetMode(ShellPath, GetModeScript)
 		if err != nil {
 			log.Warnf("%v; using the defaults", err)
 		}
@@ -283,9 +281,7 @@ func LoadModule(name string) error {
 		if _, err := os.Stat(mp); err != nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := exec.CommandContext(ctx, mp, "-q", name).Run()
-		cancel()
+		err := runChild(mp, []string{mp, "-q", name}, os.Environ(), 10*time.Second, nil)
 		if err == nil {
 			return nil
 		}

@@ -2,10 +2,8 @@ package overlay
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"time"
 )
@@ -64,16 +62,10 @@ func ParseGetMode(out []byte) (map[string]string, error) {
 // RunGetMode sources the get-mode script with /bin/sh and returns the
 // variables it set. The script runs with a timeout; on any failure the
 // error says what happened and the caller applies the defaults.
-func RunGetMode(ctx context.Context, shell, script string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, GetModeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, shell, "-c", getModeShell(script))
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+func RunGetMode(shell, script string) (map[string]string, error) {
 	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil {
+	err := runChild(shell, []string{shell, "-c", getModeShell(script)}, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, GetModeTimeout, &stdout)
+	if errors.Is(err, errTimedOut) {
 		return nil, fmt.Errorf("%s did not finish within %s", script, GetModeTimeout)
 	}
 	if err != nil {

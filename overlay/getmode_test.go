@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +25,7 @@ OVERLAY_RW_LAYER=persistent-clear
 OVERLAY_RW_LAYER_DIR="/data/with space"
 UNRELATED=x
 `)
-	got, err := RunGetMode(context.Background(), "/bin/sh", script)
+	got, err := RunGetMode("/bin/sh", script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +49,7 @@ func TestRunGetModeFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := RunGetMode(context.Background(), "/bin/sh", writeScript(t, tt.body))
+			_, err := RunGetMode("/bin/sh", writeScript(t, tt.body))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v, want one containing %q", err, tt.wantErr)
 			}

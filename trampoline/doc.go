@@ -5,7 +5,8 @@
 // does not mount, copy or validate entries: the formats (squash/, and
 // snapshot/ for btrfs) implement Backend and Format and import this package;
 // the PID-1 path (boot/) imports them all. This package imports only
-// internal/atomicfile and internal/mounts.
+// internal/atomicfile, internal/mounts and internal/record (the records the
+// PID-1 path writes and reads, without encoding/json).
 //
 // # Terms
 //

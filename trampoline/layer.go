@@ -1,7 +1,6 @@
 package trampoline
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/record"
 )
 
 // The persistent layer belongs to the committed root. A trial boots with
@@ -93,13 +93,14 @@ const (
 	ClearLayerFile     = "clear-layer"
 )
 
+// layerNote is the record of NotePersist: {"subvolume_uuid":"…"}.
 type layerNote struct {
-	UUID string `json:"subvolume_uuid"`
+	UUID string
 }
 
 // NotePersist records that persist staged the entry with subvolume UUID uuid.
 func (s *Store) NotePersist(uuid string) error {
-	b, _ := json.Marshal(layerNote{UUID: uuid})
+	b := record.NewObject().String("subvolume_uuid", uuid).Bytes()
 	return atomicfile.WriteFile(filepath.Join(s.SlotDir, PersistPendingFile), append(b, '\n'), 0o644)
 }
 
@@ -150,11 +151,11 @@ func readNote(p string) (layerNote, error) {
 	if err != nil {
 		return layerNote{}, err
 	}
-	var n layerNote
-	if err := json.Unmarshal(b, &n); err != nil {
+	uuid, _, err := record.String(b, "subvolume_uuid")
+	if err != nil {
 		return layerNote{}, fmt.Errorf("%s: %w", p, err)
 	}
-	return n, nil
+	return layerNote{UUID: uuid}, nil
 }
 
 // readSmall reads at most max bytes of the regular file p, never through a

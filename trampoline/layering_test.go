@@ -26,7 +26,7 @@ func deps(t *testing.T, pkg string) map[string]bool {
 
 // TestLayering keeps the dependencies pointing one way: cmd → boot →
 // {trampoline, overlay, formats}; formats → trampoline, internal; trampoline
-// → internal/{atomicfile,mounts} only; no format imports another.
+// → internal/{atomicfile,mounts,record} only; no format imports another.
 func TestLayering(t *testing.T) {
 	for _, tc := range []struct {
 		pkg       string
@@ -52,8 +52,8 @@ func TestLayering(t *testing.T) {
 		}
 	}
 	for p := range deps(t, "trampoline") {
-		if p != "trampoline" && p != "internal/atomicfile" && p != "internal/mounts" {
-			t.Errorf("trampoline imports %s; the protocol may import only internal/atomicfile and internal/mounts", p)
+		if p != "trampoline" && p != "internal/atomicfile" && p != "internal/mounts" && p != "internal/record" {
+			t.Errorf("trampoline imports %s; the protocol may import only internal/atomicfile, internal/mounts and internal/record", p)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/record"
 )
 
 // Shadows. A file the user changed under one root (copied up into the
@@ -62,6 +63,28 @@ type ShadowReport struct {
 	Error   string       `json:"error,omitempty"` // the check did not finish
 }
 
+// record is r as encoding/json writes it (package record: the PID-1 path
+// writes the report without encoding/json).
+func (r ShadowReport) record() []byte {
+	var files record.Array
+	for _, f := range r.Files {
+		o := record.NewObject().String("path", f.Path).String("change", f.Change).String("layer", f.Layer).String("action", f.Action)
+		if f.Aside != "" {
+			o.String("aside", f.Aside)
+		}
+		files.Add(o.Bytes())
+	}
+	o := record.NewObject().Time("time", r.Time).String("root", r.Root).String("against", r.Against).
+		String("policy", r.Policy).Bool("trial", r.Trial).Raw("files", files.Bytes(r.Files != nil))
+	if r.More != 0 {
+		o.Int("more", r.More)
+	}
+	if r.Error != "" {
+		o.String("error", r.Error)
+	}
+	return o.Bytes()
+}
+
 // Summary is the report in one line.
 func (r ShadowReport) Summary() string {
 	if r.Error != "" {
@@ -97,10 +120,7 @@ func plural2(n int, one, many string) string {
 
 // WriteShadowReport records r (atomicfile: a crash keeps the old or the new).
 func (s *Store) WriteShadowReport(r ShadowReport) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
+	b := r.record()
 	return atomicfile.WriteFile(filepath.Join(s.SlotDir, ShadowReportFile), append(b, '\n'), 0o644)
 }
 

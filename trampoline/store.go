@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/record"
 )
 
 // Store is a store's slot directory with its backend: it runs the pure
@@ -44,6 +45,12 @@ type Reason struct {
 	Why   string    `json:"why"`
 }
 
+// record is r as encoding/json writes it (package record: the PID-1 path
+// writes reasons without encoding/json).
+func (r Reason) record() []byte {
+	return record.NewObject().Time("time", r.Time).String("entry", r.Entry).String("why", r.Why).Bytes()
+}
+
 // Run executes a transition's ops, then records its notes. A note that cannot
 // be written is logged, not returned: notes are diagnostics, never state.
 func (s *Store) Run(t Transition) error {
@@ -71,10 +78,7 @@ func (s *Store) writeNote(n Note) error {
 	if s.Now != nil {
 		now = s.Now
 	}
-	b, err := json.Marshal(Reason{Time: now().UTC(), Entry: n.Entry, Why: n.Why})
-	if err != nil {
-		return err
-	}
+	b := Reason{Time: now().UTC(), Entry: n.Entry, Why: n.Why}.record()
 	return atomicfile.WriteFile(filepath.Join(s.SlotDir, n.File), append(b, '\n'), 0o644)
 }
 

@@ -1,7 +1,6 @@
 package trampoline
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/record"
 )
 
 // TrialDeadlineFile holds the deadline that apply, update or persist gave
@@ -28,9 +28,7 @@ type Trial struct {
 	Deadline time.Duration // 0: the kernel command line's, or the default
 }
 
-type deadlineRecord struct {
-	Deadline string `json:"deadline"` // a Go duration, e.g. "10m0s"
-}
+// The trial deadline's record is {"deadline":"10m0s"}: a Go duration.
 
 // StageTrial is Stage with a deadline for the trial: the record is written
 // (or removed) first, and only when the protocol would accept the stage.
@@ -64,7 +62,7 @@ func (s *Store) setTrialDeadline(d time.Duration) error {
 		}
 		return atomicfile.SyncDir(s.SlotDir)
 	}
-	b, _ := json.Marshal(deadlineRecord{Deadline: d.String()})
+	b := record.NewObject().String("deadline", d.String()).Bytes()
 	if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("record the trial deadline: %w", err)
 	}
@@ -81,13 +79,13 @@ func (s *Store) TrialDeadline() (d time.Duration, ok bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	var r deadlineRecord
-	if err := json.Unmarshal(b, &r); err != nil {
+	v, _, err := record.String(b, "deadline")
+	if err != nil {
 		return 0, false, fmt.Errorf("%s: %w", TrialDeadlineFile, err)
 	}
-	d, err = time.ParseDuration(r.Deadline)
+	d, err = time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, false, fmt.Errorf("%s: bad deadline %q", TrialDeadlineFile, r.Deadline)
+		return 0, false, fmt.Errorf("%s: bad deadline %q", TrialDeadlineFile, v)
 	}
 	return d, true, nil
 }

@@ -32,6 +32,7 @@ var allowed = map[string]string{
 	"github.com/overlayupd/overlayupd/verity":              "the dm-verity trailer and table of an image",
 	"github.com/overlayupd/overlayupd/internal/dm":         "device-mapper ioctls: the dm-verity mount",
 	"github.com/overlayupd/overlayupd/internal/layer":      "the trial layer's fold and the shadow check, before the mount",
+	"github.com/overlayupd/overlayupd/internal/record":     "the store's JSON records, without encoding/json",
 	"golang.org/x/sys/unix":                                "system calls",
 	"golang.org/x/sys/cpu":                                 "x/sys/unix's dependency",
 }
@@ -188,5 +189,66 @@ func TestBinaryNeverMountsByHand(t *testing.T) {
 	}
 	if fi.Size() >= 3<<20 {
 		t.Errorf("%s is %d bytes, over the 3 MiB budget", bin, fi.Size())
+	}
+}
+
+// deniedCode are functions the boot path must not link, by symbol prefix:
+// their packages may be linked (a package imported for its types), but
+// this code is not to be reachable from init-overlay's main. encoding/json
+// and reflection were a ninth of the binary (package internal/record writes
+// and reads the store's records instead); os/exec with context another
+// twenty-fifth (overlay.runChild and keeper.start use os.StartProcess).
+var deniedCode = []string{
+	"encoding/json.(*encodeState)", "encoding/json.(*decodeState)", "encoding/json.Marshal", "encoding/json.Unmarshal",
+	"os/exec.", "context.WithTimeout", "context.WithDeadline",
+}
+
+// linkedCode builds the package at dir as make builds init-overlay, with its
+// symbol table, and returns the symbols of deniedCode it has.
+func linkedCode(t *testing.T, dir string) []string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bin")
+	build := exec.Command("go", "build", "-trimpath", "-tags", "osusergo netgo", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	out, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	var found []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[1] != "T" && f[1] != "t") {
+			continue
+		}
+		for _, d := range deniedCode {
+			if strings.HasPrefix(f[2], d) {
+				found = append(found, f[2])
+			}
+		}
+	}
+	return found
+}
+
+// TestBootPathCode fails when code the boot path must not run is reachable
+// from init-overlay's main (deniedCode): the allow-list of packages cannot
+// say that, since the admin commands' use of a package the boot path
+// shares links it.
+func TestBootPathCode(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	if found := linkedCode(t, "."); len(found) > 0 {
+		t.Errorf("init-overlay links code the boot path must not run: %v", found)
+	}
+	// The check finds what it is there to find.
+	found := strings.Join(linkedCode(t, filepath.Join("testdata", "linksall")), " ")
+	for _, want := range []string{"encoding/json.Marshal", "encoding/json.Unmarshal", "os/exec."} {
+		if !strings.Contains(found, want) {
+			t.Errorf("the check missed %s in testdata/linksall: %s", want, found)
+		}
 	}
 }

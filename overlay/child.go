@@ -1,0 +1,87 @@
+package overlay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// errTimedOut is runChild's error when the program did not finish in time.
+var errTimedOut = errors.New("did not finish in time")
+
+// childOutputMax bounds what runChild keeps of a program's output.
+const childOutputMax = 1 << 20
+
+// runChild runs the program at path with argv (argv[0] included) and env,
+// its stdin and stderr /dev/null and its stdout into stdout (when not nil,
+// at most childOutputMax bytes), and waits for it for at most timeout: then
+// it is killed and the error matches errTimedOut, as it does when the
+// program has ended but something it started still holds its stdout. A
+// program that exits non-zero is an error that says its exit status.
+//
+// Why not os/exec: PID 1 runs programs only here (the get-mode script,
+// modprobe), and os/exec with context brought a tenth of a megabyte to
+// init-overlay, read from the boot disk at every boot.
+func runChild(path string, argv, env []string, timeout time.Duration, stdout *bytes.Buffer) error {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	files := []*os.File{null, null, null}
+	var r, w *os.File
+	if stdout != nil {
+		if r, w, err = os.Pipe(); err != nil {
+			return err
+		}
+		defer r.Close()
+		files[1] = w
+	}
+	start := time.Now()
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: files})
+	if w != nil {
+		w.Close() // the child has its copy; EOF comes when it (and all it started) close theirs
+	}
+	if err != nil {
+		return err
+	}
+	var killed atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		killed.Store(true)
+		_ = p.Kill()
+	})
+	defer timer.Stop()
+	var rerr error
+	if r != nil {
+		// A grandchild that keeps the pipe open must not hold PID 1 past
+		// the timeout either.
+		_ = r.SetReadDeadline(start.Add(timeout))
+		var n int64
+		n, rerr = io.Copy(stdout, io.LimitReader(r, childOutputMax+1))
+		if n > childOutputMax {
+			_ = p.Kill()
+			rerr = fmt.Errorf("more than %d bytes of output", childOutputMax)
+		} else if errors.Is(rerr, os.ErrDeadlineExceeded) {
+			killed.Store(true)
+			_ = p.Kill()
+		}
+	}
+	st, werr := p.Wait()
+	if killed.Load() {
+		return errTimedOut
+	}
+	if rerr != nil {
+		return rerr
+	}
+	if werr != nil {
+		return werr
+	}
+	if !st.Success() {
+		return errors.New(st.String())
+	}
+	return nil
+}
