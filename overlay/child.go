@@ -27,7 +27,9 @@ const childOutputMax = 1 << 20
 // modprobe), and os/exec with context brought a tenth of a megabyte to
 // init-overlay, read from the boot disk at every boot.
 func runChild(path string, argv, env []string, timeout time.Duration, stdout *bytes.Buffer) error {
-	null, err := os.Open(os.DevNull)
+	// Read-write: it is the program's stderr too (and its stdout without
+	// stdout), where a write must not fail.
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
