@@ -171,7 +171,8 @@ func AppendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// maxDepth is how deeply a record may nest, encoding/json's limit.
+// maxDepth is how deeply a record may nest, encoding/json's limit: objects
+// and arrays within one another, the record itself counted.
 const maxDepth = 10000
 
 // String returns the value of the member key of the JSON object in b, a
@@ -289,15 +290,20 @@ func (p *parser) eat(c byte) bool {
 	return false
 }
 
-// value skips one JSON value, checking it; depth is its nesting.
+// value skips one JSON value, checking it; depth is how many objects and
+// arrays hold it, the record itself counted (1 for a member of the record).
 func (p *parser) value(depth int) error {
-	if depth > maxDepth {
-		return p.fail("nested too deeply")
-	}
 	if p.i >= len(p.b) {
 		return p.fail("want a value")
 	}
-	switch c := p.b[p.i]; {
+	c := p.b[p.i]
+	// An object or an array nests one level more than depth; encoding/json
+	// refuses it past maxDepth, so String must too (it only ever takes what
+	// encoding/json takes).
+	if (c == '{' || c == '[') && depth >= maxDepth {
+		return p.fail("nested too deeply")
+	}
+	switch {
 	case c == '"':
 		_, err := p.str()
 		return err

@@ -121,6 +121,7 @@ func TestString(t *testing.T) {
 		{in: `{"k":"\ud800x"}`, want: "\ufffdx", found: true},
 		{in: `{"k":"\udc00"}`, want: "\ufffd", found: true},
 		{in: `{"k":"\ud800\u0041"}`, want: "\ufffdA", found: true},
+		{in: `{"x":` + strings.Repeat("[", maxDepth-1) + "1" + strings.Repeat("]", maxDepth-1) + `,"k":"v"}`, want: "v", found: true},
 		{in: "{\"k\":\"\xff\"}", want: "\ufffd", found: true},
 		// Refused: not JSON.
 		{in: ``, bad: true},
@@ -143,6 +144,9 @@ func TestString(t *testing.T) {
 		{in: `{"x":[1,],"k":"v"}`, bad: true},
 		{in: `{"x":'s',"k":"v"}`, bad: true},
 		{in: `{"x":` + strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1) + `,"k":"v"}`, bad: true},
+		// encoding/json's depth counts the record's own braces: maxDepth
+		// arrays inside it are one level too many.
+		{in: `{"x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `,"k":"v"}`, bad: true},
 		// Refused: JSON that encoding/json would read otherwise.
 		{in: `{"k":"a","k":"b"}`, bad: true},
 		{in: `{"K":"a"}`, bad: true},
