@@ -19,6 +19,7 @@ package record
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -233,26 +234,11 @@ func String(b []byte, key string) (v string, found bool, err error) {
 }
 
 // foldEqual reports whether a and b are the same key to encoding/json,
-// which matches keys to fields without regard to case: equal under ASCII
-// case folding, the Kelvin sign K (U+212A) being k and the long s ſ
-// (U+017F) being s.
-func foldEqual(a, b string) bool { return fold(a) == fold(b) }
-
-func fold(s string) string {
-	out := make([]byte, 0, len(s))
-	for _, r := range s {
-		switch {
-		case 'A' <= r && r <= 'Z':
-			r += 'a' - 'A'
-		case r == '\u212a':
-			r = 'k'
-		case r == '\u017f':
-			r = 's'
-		}
-		out = utf8.AppendRune(out, r)
-	}
-	return string(out)
-}
+// which matches keys to fields by Unicode simple folding (its foldName is
+// bytes.EqualFold): ASCII case, and beyond it é and É, σ and ς, the Kelvin
+// sign K (U+212A) and k, the long s ſ (U+017F) and s. strings.EqualFold is
+// that folding, and init-overlay links it already.
+func foldEqual(a, b string) bool { return strings.EqualFold(a, b) }
 
 type parser struct {
 	b []byte

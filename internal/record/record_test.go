@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,28 @@ func TestString(t *testing.T) {
 			t.Errorf("%s: %q read, though encoding/json reads it as %q", in, key, key)
 		}
 	}
+	// A key beyond ASCII: encoding/json folds it by Unicode simple folding
+	// (é and É; σ, ς and Σ), and reads the last of such keys.
+	for _, c := range []struct{ in, key string }{
+		{`{"é":"a","É":"b"}`, "é"},
+		{`{"σ":"a","ς":"b"}`, "σ"},
+	} {
+		want := jsonString(t, []byte(c.in), c.key)
+		if v, found, err := String([]byte(c.in), c.key); err == nil {
+			t.Errorf("%s: %q read as %q (found %v), encoding/json reads %q", c.in, c.key, v, found, want)
+		}
+	}
+}
+
+// jsonString is what encoding/json reads into a string field tagged key.
+func jsonString(t *testing.T, b []byte, key string) string {
+	t.Helper()
+	typ := reflect.StructOf([]reflect.StructField{{Name: "V", Type: reflect.TypeFor[string](), Tag: reflect.StructTag(`json:"` + key + `"`)}})
+	v := reflect.New(typ)
+	if err := json.Unmarshal(b, v.Interface()); err != nil {
+		t.Fatalf("%s: encoding/json: %v", b, err)
+	}
+	return v.Elem().Field(0).String()
 }
 
 // FuzzString holds String to encoding/json: whatever String reads, it reads
