@@ -185,46 +185,25 @@ const maxDepth = 10000
 func String(b []byte, key string) (v string, found bool, err error) {
 	p := parser{b: b}
 	p.ws()
-	if !p.eat('{') {
-		return "", false, p.fail("want an object")
-	}
-	p.ws()
-	if !p.eat('}') {
-		for {
-			p.ws()
-			k, err := p.str()
-			if err != nil {
-				return "", false, err
+	err = p.object(func(k string) error {
+		switch {
+		case k == key:
+			if found {
+				return p.fail("the key " + strconv.Quote(key) + " twice")
 			}
-			p.ws()
-			if !p.eat(':') {
-				return "", false, p.fail("want ':'")
+			var err error
+			if v, err = p.str(); err != nil {
+				return err
 			}
-			p.ws()
-			switch {
-			case k == key:
-				if found {
-					return "", false, p.fail("the key " + strconv.Quote(key) + " twice")
-				}
-				if v, err = p.str(); err != nil {
-					return "", false, err
-				}
-				found = true
-			case foldEqual(k, key):
-				return "", false, p.fail("the key " + strconv.Quote(k) + " is not " + strconv.Quote(key))
-			default:
-				if err := p.value(1); err != nil {
-					return "", false, err
-				}
-			}
-			p.ws()
-			if p.eat('}') {
-				break
-			}
-			if !p.eat(',') {
-				return "", false, p.fail("want ',' or '}'")
-			}
+			found = true
+			return nil
+		case foldEqual(k, key):
+			return p.fail("the key " + strconv.Quote(k) + " is not " + strconv.Quote(key))
 		}
+		return p.value(1)
+	})
+	if err != nil {
+		return "", false, err
 	}
 	p.ws()
 	if p.i != len(p.b) {
@@ -276,6 +255,40 @@ func (p *parser) eat(c byte) bool {
 	return false
 }
 
+// object reads an object, calling member with each key, white space and
+// the colon behind, to read or skip the member's value.
+func (p *parser) object(member func(key string) error) error {
+	if !p.eat('{') {
+		return p.fail("want an object")
+	}
+	p.ws()
+	if p.eat('}') {
+		return nil
+	}
+	for {
+		p.ws()
+		k, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.ws()
+		if !p.eat(':') {
+			return p.fail("want ':'")
+		}
+		p.ws()
+		if err := member(k); err != nil {
+			return err
+		}
+		p.ws()
+		if p.eat('}') {
+			return nil
+		}
+		if !p.eat(',') {
+			return p.fail("want ',' or '}'")
+		}
+	}
+}
+
 // value skips one JSON value, checking it; depth is how many objects and
 // arrays hold it, the record itself counted (1 for a member of the record).
 func (p *parser) value(depth int) error {
@@ -294,32 +307,7 @@ func (p *parser) value(depth int) error {
 		_, err := p.str()
 		return err
 	case c == '{':
-		p.i++
-		p.ws()
-		if p.eat('}') {
-			return nil
-		}
-		for {
-			p.ws()
-			if _, err := p.str(); err != nil {
-				return err
-			}
-			p.ws()
-			if !p.eat(':') {
-				return p.fail("want ':'")
-			}
-			p.ws()
-			if err := p.value(depth + 1); err != nil {
-				return err
-			}
-			p.ws()
-			if p.eat('}') {
-				return nil
-			}
-			if !p.eat(',') {
-				return p.fail("want ',' or '}'")
-			}
-		}
+		return p.object(func(string) error { return p.value(depth + 1) })
 	case c == '[':
 		p.i++
 		p.ws()
