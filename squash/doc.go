@@ -45,9 +45,9 @@
 //
 // A signature's hash (Options.Hash, BLAKE2b-512 for minisign) is computed on
 // the staged bytes in the same pass, on a goroutine of its own beside the
-// sha256: for a stream, of the buffer that is written; for a file copied
-// with copy_file_range, of the destination's pages read back right behind
-// the copy (both hashes then), never a second read of the source. BLAKE2b in
+// sha256: of the buffer that is written, for a file as for a stream (a
+// signed apply does not use copy_file_range), never a second read of the
+// source. BLAKE2b in
 // Go runs at about 0.5-0.9 GB/s per core: a store slower than that does not
 // notice it; on a fast disk it is the limit.
 //

@@ -41,15 +41,13 @@ type Options struct {
 	// Hash, if not nil, is written every byte that is staged, in order, in
 	// the same pass as the copy: a signature's hash (trust.Hasher). It (and
 	// the sha256) then hashes the staged bytes themselves: the buffer that
-	// is written, or, when the kernel copies a file (copy_file_range), the
-	// destination's pages read back right behind the copy; never a second
-	// read of the source, which may have changed in between.
+	// is written, even for a file the kernel could copy (copy_file_range);
+	// never a second read of the source, which may have changed in between.
 	Hash io.Writer
 	// Expect, if not nil, is a signed digest of the image: the staged copy
 	// must have its size and its dm-verity root hash, else StageWith fails
 	// with ErrDigestMismatch and nothing is left. The tree is then of the
-	// staged bytes, as for Hash (a file copied by the kernel is read back
-	// from the destination). The sha256 is then not
+	// staged bytes, as for Hash (the buffer that is written). The sha256 is then not
 	// computed: the sum returned is Expect.SHA256. Why that is sound: the
 	// root hash of the tree (sha256 at every level, the fixed salt) and the
 	// size fix every byte, so bytes with the signed root and size are the
@@ -135,8 +133,15 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 	}
 	copied := false
 	var d digests
-	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) {
-		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress, opt.Hash, opt.Expect); err != nil {
+	// Why a signed apply copies through memory: the signature is checked on
+	// the bytes that are staged, so they are hashed from the very buffer
+	// that is written, never from a second read of the source (which may
+	// have changed in between). Reading the staged copy back behind the
+	// kernel's copy did the same at twice the time: the read-back falls
+	// behind the copy and finishes alone (1 GiB, 2 cores: 2.2 s against
+	// 1.0 s through memory).
+	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) && opt.Hash == nil && opt.Expect == nil {
+		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
@@ -181,7 +186,7 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, err error) {
 	h := newImageHash(size, f, expect != nil)
 	ls := startLanes(h.writers(extra))
-	wb := newWriteback(f, nil)
+	wb := newWriteback(f)
 	defer func() {
 		// Why in this order: the last writeback starts before the wait for
 		// the hashes, so the disk works while they finish.

@@ -56,13 +56,10 @@ var wbWindow int64 = 128 << 20
 // that waiting for the disk never stalls the copy and the hashes (the
 // kernel's dirty-page throttling still bounds how far the copy runs ahead).
 type writeback struct {
-	fd   int
-	ch   chan int64
-	done chan struct{}
-	// readBack, when not nil, is how far a hasher has read the file back:
-	// pages past it are not dropped, or it would read them from the disk.
-	readBack *atomic.Int64
-	flush    atomic.Bool
+	fd    int
+	ch    chan int64
+	done  chan struct{}
+	flush atomic.Bool
 	// err is the first error of a call that waited for the disk; read it
 	// after done. Why it must be kept, not dropped as a hint's: since Linux
 	// 4.13 a writeback error is reported once per open file (errseq), to
@@ -78,8 +75,8 @@ var (
 	fdatasync     = unix.Fdatasync
 )
 
-func newWriteback(f *os.File, readBack *atomic.Int64) *writeback {
-	w := &writeback{fd: int(f.Fd()), ch: make(chan int64, 1), done: make(chan struct{}), readBack: readBack}
+func newWriteback(f *os.File) *writeback {
+	w := &writeback{fd: int(f.Fd()), ch: make(chan int64, 1), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -122,9 +119,6 @@ func (w *writeback) run() {
 			started = written
 		}
 		limit := started - wbWindow
-		if w.readBack != nil {
-			limit = min(limit, w.readBack.Load())
-		}
 		if limit > dropped {
 			if err := syncFileRange(w.fd, dropped, limit-dropped,
 				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER); err != nil {
@@ -167,42 +161,24 @@ func adviseSequential(f *os.File) {
 // cfrChunk is how much one copy_file_range call copies.
 const cfrChunk = 8 << 20
 
-// copyFileHashed is copyHashed for a regular source file of known size: the
-// kernel copies the data (copy_file_range, no round trip through our memory)
-// while goroutines read the same bytes from the page cache and hash them,
-// so the hashes cost no copy time. ok is false, with nothing copied, when the
-// kernel cannot copy between these files (other filesystem type, old
-// kernel): the caller then copies through memory.
-//
-// Without extra or expect, the sha256 and the tree are of the source's pages.
-// With extra (a signature's hash) or expect (a signed digest, checked
-// against the tree), every hash is of the destination's pages, read back
-// from the page cache right behind the copy: a signature is checked on the
-// bytes that are staged, never on a second read of the source, which may
-// have changed in between.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, ok bool, err error) {
-	h := newImageHash(size, dst, expect != nil)
+// copyFileHashed is copyHashed for a regular source file of known size and
+// an unsigned apply: the kernel copies the data (copy_file_range, no round
+// trip through our memory) while goroutines read the source's pages from
+// the page cache and hash them, so the hashes cost no copy time. ok is
+// false, with nothing copied, when the kernel cannot copy between these
+// files (other filesystem type, old kernel): the caller then copies through
+// memory. A signed apply never comes here (see StageWith): these hashes
+// are of a second read of the source.
+func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (d digests, n int64, ok bool, err error) {
+	h := newImageHash(size, dst, false)
 	stopHash := make(chan struct{})
-	// How far the copy is, the latest only (offer): the copy never waits
-	// for the hashes, however many short copies it takes, and not even
-	// when the hashes have stopped on an error.
-	upto := make(chan int64, 1)
-	read, from := src, "input"
-	var readBack *atomic.Int64
-	readStaged := extra != nil || expect != nil
-	if readStaged {
-		read, from, readBack = dst, "staged copy", new(atomic.Int64)
-	} else {
-		upto <- size // the source is there already: hash it as fast as it goes
-	}
 	hashDone := make(chan error, 1)
-	go func() { hashDone <- hashFile(read, upto, stopHash, readBack, h.writers(extra)) }()
-	wb := newWriteback(dst, readBack)
+	go func() { hashDone <- hashFile(src, size, stopHash, h.writers(nil)) }()
+	wb := newWriteback(dst)
 	defer func() {
 		// Why in this order: the last writeback starts before the wait for
 		// the hashes, so the disk works while they finish.
 		wb.finish(err == nil && ok)
-		close(upto)
 		if err != nil || !ok {
 			close(stopHash)
 		}
@@ -212,7 +188,7 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			err = fmt.Errorf("%s: %w", dst.Name(), noSpace(werr))
 		}
 		if err == nil && ok && herr != nil {
-			err = fmt.Errorf("hash the %s: %w", from, herr)
+			err = fmt.Errorf("hash the input: %w", herr)
 		}
 		if err == nil && ok {
 			d, err = h.finish()
@@ -235,9 +211,6 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 			return d, off, true, fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, off, size)
 		}
 		wb.advance(off)
-		if readStaged {
-			offer(upto, off)
-		}
 		if progress != nil {
 			progress(off)
 		}
@@ -250,47 +223,29 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	return d, off, true, nil
 }
 
-// offer puts v on ch (capacity 1), in place of a value not taken yet;
-// with one sender it never blocks.
-func offer(ch chan int64, v int64) {
-	select {
-	case <-ch:
-	default:
-	}
-	ch <- v
-}
-
-// hashFile reads f from its start as far as each offset received on upto,
-// in copyBuf chunks, and hashes every chunk with each of ws (lanes). It ends
-// when upto is closed, or early when stop is. readBack, when not nil, is
-// set to how far it has read.
-func hashFile(f *os.File, upto <-chan int64, stop <-chan struct{}, readBack *atomic.Int64, ws []io.Writer) (err error) {
+// hashFile reads f's first size bytes in copyBuf chunks and hashes every
+// chunk with each of ws (lanes). It ends early when stop is closed.
+func hashFile(f *os.File, size int64, stop <-chan struct{}, ws []io.Writer) (err error) {
 	ls := startLanes(ws)
 	defer ls.wait()
-	var off int64
-	for end := range upto {
-		for off < end {
-			select {
-			case <-stop:
-				return errors.New("copy stopped")
-			default:
-			}
-			buf := ls.buffer()
-			buf = buf[:min(int64(len(buf)), end-off)]
-			k, err := f.ReadAt(buf, off)
-			if k < len(buf) {
-				ls.unused(buf)
-				if err == nil || err == io.EOF {
-					err = ErrShortRead
-				}
-				return fmt.Errorf("read %s at %d: %d of %d bytes: %w", f.Name(), off, k, len(buf), err)
-			}
-			ls.hash(buf)
-			off += int64(k)
-			if readBack != nil {
-				readBack.Store(off)
-			}
+	for off := int64(0); off < size; {
+		select {
+		case <-stop:
+			return errors.New("copy stopped")
+		default:
 		}
+		buf := ls.buffer()
+		buf = buf[:min(int64(len(buf)), size-off)]
+		k, err := f.ReadAt(buf, off)
+		if k < len(buf) {
+			ls.unused(buf)
+			if err == nil || err == io.EOF {
+				err = ErrShortRead
+			}
+			return fmt.Errorf("read %s at %d: %d of %d bytes: %w", f.Name(), off, k, len(buf), err)
+		}
+		ls.hash(buf)
+		off += int64(k)
 	}
 	return nil
 }
