@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 	"time"
 )
 
@@ -51,12 +50,16 @@ func runChild(path string, argv, env []string, timeout time.Duration, stdout *by
 	if err != nil {
 		return err
 	}
-	var killed atomic.Bool
-	timer := time.AfterFunc(timeout, func() {
-		killed.Store(true)
-		_ = p.Kill()
-	})
-	defer timer.Stop()
+	waited := make(chan waitResult, 1)
+	go func() {
+		st, err := p.Wait()
+		waited <- waitResult{st, err}
+	}()
+	killed := false
+	kill := func() {
+		killed = true
+		_ = killChild(p)
+	}
 	var rerr error
 	if r != nil {
 		// A grandchild that keeps the pipe open must not hold PID 1 past
@@ -65,25 +68,53 @@ func runChild(path string, argv, env []string, timeout time.Duration, stdout *by
 		var n int64
 		n, rerr = io.Copy(stdout, io.LimitReader(r, childOutputMax+1))
 		if n > childOutputMax {
-			_ = p.Kill()
+			_ = killChild(p)
 			rerr = fmt.Errorf("more than %d bytes of output", childOutputMax)
 		} else if errors.Is(rerr, os.ErrDeadlineExceeded) {
-			killed.Store(true)
-			_ = p.Kill()
+			kill()
 		}
 	}
-	st, werr := p.Wait()
-	if killed.Load() {
+	deadline := time.NewTimer(time.Until(start.Add(timeout)))
+	defer deadline.Stop()
+	var res waitResult
+	select {
+	case res = <-waited:
+	case <-deadline.C:
+		kill()
+		// Why the wait for the end is bounded too: a program blocked in
+		// the kernel (uninterruptible sleep on a hung device, as modprobe
+		// can be) dies only when that call returns, maybe never. PID 1
+		// must go on booting: the program is left behind, and the real
+		// init, which inherits it, reaps it.
+		select {
+		case res = <-waited:
+		case <-time.After(killGrace):
+			return errTimedOut
+		}
+	}
+	if killed {
 		return errTimedOut
 	}
 	if rerr != nil {
 		return rerr
 	}
-	if werr != nil {
-		return werr
+	if res.err != nil {
+		return res.err
 	}
-	if !st.Success() {
-		return errors.New(st.String())
+	if !res.st.Success() {
+		return errors.New(res.st.String())
 	}
 	return nil
 }
+
+type waitResult struct {
+	st  *os.ProcessState
+	err error
+}
+
+// killGrace is how long runChild waits for a killed program to end; killChild
+// kills it. Variables for tests.
+var (
+	killGrace = 2 * time.Second
+	killChild = (*os.Process).Kill
+)

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,37 @@ func TestRunChild(t *testing.T) {
 	}
 	if err := runChild("/nonexistent", []string{"/nonexistent"}, nil, time.Second, nil); err == nil {
 		t.Error("a missing program ran")
+	}
+}
+
+// TestRunChildUnkillable: a program that outlives its kill (in the kernel,
+// uninterruptible) is left behind once the grace is over: PID 1 goes on.
+// The kill is made to miss, so the child (sleep) outlives it.
+func TestRunChildUnkillable(t *testing.T) {
+	var child *os.Process
+	killChild = func(p *os.Process) error { child = p; return nil }
+	killGrace = 300 * time.Millisecond
+	defer func() { killChild, killGrace = (*os.Process).Kill, 2*time.Second }()
+	for _, withStdout := range []bool{false, true} {
+		var out *bytes.Buffer
+		if withStdout {
+			out = new(bytes.Buffer)
+		}
+		start := time.Now()
+		err := runChild("/bin/sh", []string{"/bin/sh", "-c", "exec sleep 30"}, nil, 200*time.Millisecond, out)
+		took := time.Since(start)
+		if child != nil {
+			_ = child.Kill()
+		}
+		if !errors.Is(err, errTimedOut) {
+			t.Errorf("stdout %v: err = %v, want errTimedOut", withStdout, err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("stdout %v: took %s: runChild waited for a program its kill did not end", withStdout, took)
+		}
+		if child == nil {
+			t.Errorf("stdout %v: the program was never killed", withStdout)
+		}
+		child = nil
 	}
 }
