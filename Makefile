@@ -15,7 +15,9 @@ PKG       := ./cmd/overlayupd
 INITBIN   ?= $(dir $(BIN))init-overlay
 TESTINIT  := $(dir $(TESTBIN))init-overlay
 INITPKG   := ./cmd/init-overlay
-INIT_LDFLAGS = -s -w -X main.version=$(VERSION)
+# -E main.prelude: its entry point asks the kernel for the whole binary
+# before the runtime starts (cmd/init-overlay/prelude.go says why).
+INIT_LDFLAGS = -s -w -E main.prelude -X main.version=$(VERSION)
 INIT_MAX  := 3145728
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # TARGET is the machine the binaries are for; empty: this one. Each names its

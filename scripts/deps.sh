@@ -23,6 +23,8 @@ declare -A need=(
   [sfdisk]=fdisk
   [dpkg-deb]=dpkg
   [readelf]=binutils
+  # init-overlay's prelude test reads its first system call.
+  [strace]=strace
   # The release's and the ARM tests' cross builds (cgo, static), their
   # --version and unit tests under qemu-user, and the ARM VMs.
   [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu

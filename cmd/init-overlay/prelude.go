@@ -1,0 +1,31 @@
+//go:build linux && (amd64 || arm64 || arm)
+
+package main
+
+// prelude is init-overlay's ELF entry point: the Makefile links it with
+// -E main.prelude. Before the Go runtime starts, it asks the kernel to read
+// the whole binary, in one madvise(MADV_WILLNEED) over its text, read-only
+// data and data (from runtime·text, rounded down to 64 KiB, the largest
+// page size, to runtime·edata), and then jumps to the runtime's own entry,
+// _rt0_<arch>_linux, with the stack and the registers the runtime reads
+// as the kernel left them. Its result is not looked at: an error (an
+// unmapped hole in the range, an old kernel) only leaves the reads to the
+// page faults, as without it.
+//
+// Why: PID 1 is read from the boot disk at every boot, and the runtime's
+// start touches pages all over the binary before the first line of Go runs.
+// Each fault on a page not yet read waits for a read of the kernel's
+// read-around window (128 KiB by default): started from a fresh loop
+// device with read_ahead_kb=128, init-overlay waited for 27 such reads
+// before main, one after the other. With the prelude the kernel is asked
+// for all of it at once, in large requests, and the faults that follow
+// wait on reads already under way: 4 major faults. A prefetch from main
+// (or from the first package init) comes too late: by then all but two of
+// those faults have happened. Under emulation, where each wait for the
+// disk is slow, that was 25-80 ms of a boot (make bench, part one).
+//
+// prelude_*.s hold it for amd64, arm64 and arm (GOARM 6 and 7), the
+// architectures make builds; its test (prelude_test.go) checks that the
+// binary make builds makes this call first, and that it cuts the faults.
+//lint:ignore U1000 the entry point, named to the linker (-E main.prelude), not called from Go
+func prelude()
