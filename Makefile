@@ -16,8 +16,9 @@ INITBIN   ?= $(dir $(BIN))init-overlay
 TESTINIT  := $(dir $(TESTBIN))init-overlay
 INITPKG   := ./cmd/init-overlay
 # -E main.prelude: its entry point asks the kernel for the whole binary
-# before the runtime starts (cmd/init-overlay/prelude.go says why).
-INIT_LDFLAGS = -s -w -E main.prelude -X main.version=$(VERSION)
+# before the runtime starts (cmd/init-overlay/prelude.go says why); on the
+# architectures it is written for (a host build elsewhere goes without).
+INIT_LDFLAGS = -s -w $(if $(filter amd64 arm64 arm,$(INIT_GOARCH)),-E main.prelude) -X main.version=$(VERSION)
 INIT_MAX  := 3145728
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # TARGET is the machine the binaries are for; empty: this one. Each names its
@@ -55,6 +56,7 @@ OMIT_BTRFS := 1
 else
 $(error TARGET=$(TARGET): not one of amd64, arm64, armhf, armv6)
 endif
+INIT_GOARCH := $(or $(patsubst GOARCH=%,%,$(filter GOARCH=%,$(T_GO))),$(shell $(GO) env GOARCH 2>/dev/null))
 # cgo against glibc, linked statically: containerd/btrfs needs cgo, PID 1 needs no loader.
 # OMIT_BTRFS=1 builds the pure-Go, squashfs-only binary instead (no cgo).
 ifeq ($(OMIT_BTRFS),1)

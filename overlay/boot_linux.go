@@ -272,18 +272,33 @@ var OverlayParams = "/sys/module/overlay/parameters"
 // ModulesDir is where LoadModule looks for modules to insmod.
 var ModulesDir = "/lib/modules"
 
+// modprobes are the modprobe programs LoadModule tries, the first that
+// exists, and modprobeTimeout how long it waits for it; variables for tests.
+var (
+	modprobes       = []string{"/sbin/modprobe", "/usr/sbin/modprobe"}
+	modprobeTimeout = 10 * time.Second
+)
+
 // LoadModule makes a filesystem available as the original did: modprobe
 // first (it knows dependencies), then insmod of the module file from
 // ModulesDir/$(uname -r)/{kernel/fs,extra}/NAME/NAME.ko.
 func LoadModule(name string) error {
 	var errs []error
-	for _, mp := range []string{"/sbin/modprobe", "/usr/sbin/modprobe"} {
+	for _, mp := range modprobes {
 		if _, err := os.Stat(mp); err != nil {
 			continue
 		}
-		err := runChild(mp, []string{mp, "-q", name}, os.Environ(), 10*time.Second, nil)
+		err := runChild(mp, []string{mp, "-q", name}, os.Environ(), modprobeTimeout, nil)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, errTimedOut) {
+			// Why no insmod after a modprobe that hung: the load it is
+			// stuck in (a module's init that never returns, a read from a
+			// hung device) is one that finit_module would wait for in PID
+			// 1 itself, uninterruptibly. Without the module, the boot goes
+			// on without the overlay.
+			return fmt.Errorf("modprobe %s: %w after %s; not trying insmod, which would wait for the same load", name, err, modprobeTimeout)
 		}
 		errs = append(errs, fmt.Errorf("modprobe: %w", err))
 		break

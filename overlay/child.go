@@ -20,7 +20,9 @@ const childOutputMax = 1 << 20
 // at most childOutputMax bytes), and waits for it for at most timeout: then
 // it is killed and the error matches errTimedOut, as it does when the
 // program has ended but something it started still holds its stdout. A
-// program that exits non-zero is an error that says its exit status.
+// killed program that has not ended killGrace later is left running (see
+// below), and runChild returns errTimedOut. A program that exits non-zero
+// is an error that says its exit status.
 //
 // Why not os/exec: PID 1 runs programs only here (the get-mode script,
 // modprobe), and os/exec with context brought a tenth of a megabyte to

@@ -14,13 +14,13 @@ import (
 	"github.com/overlayupd/overlayupd/verity"
 )
 
-// TestStageExpectSourceChangedMidCopy: with a signed digest (Expect) and a
-// source file the kernel copies (copy_file_range), a source written to
-// during the copy must be refused: the tree checked against the digest
-// must be of the bytes staged, never of a second read of the source. The
-// source is changed near its end once the copy is past its first chunk
-// and a hasher of the source had time to read all of it: such a tree has
-// the signed bytes, and the copy then copies the new ones.
+// TestStageExpectSourceChangedMidCopy: with a signed digest (Expect), a
+// source file written to during the copy must be refused: the tree checked
+// against the digest must be of the bytes staged, never of a second read of
+// the source. The source is changed near its end once the copy is past its
+// first chunk and a hasher of the source (as an unsigned apply's, beside
+// copy_file_range) had time to read all of it: such a tree has the signed
+// bytes, and the copy then copies the new ones.
 func TestStageExpectSourceChangedMidCopy(t *testing.T) {
 	data := randomBytes(20<<20 + 777)
 	src := filepath.Join(t.TempDir(), "image.sqsh")
@@ -173,5 +173,55 @@ func TestStageExpectSizes(t *testing.T) {
 				t.Errorf("%d bytes: %d other bytes with the same root, size known: %v, want ErrDigestMismatch", size, len(o), err)
 			}
 		}
+	}
+}
+
+// TestStageHashSourceChangedMidCopy: the same for a signature of the bytes
+// (Options.Hash, minisign's BLAKE2b): what the hash is given is exactly what
+// is staged, also when the source changes during the copy.
+func TestStageHashSourceChangedMidCopy(t *testing.T) {
+	data := randomBytes(20<<20 + 777)
+	src := filepath.Join(t.TempDir(), "image.sqsh")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	changed := false
+	progress := func(k int64) {
+		if changed || k >= int64(len(data))-8192 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond) // a hash of the source reads all of it meanwhile
+		if w, err := os.OpenFile(src, os.O_WRONLY, 0); err != nil {
+			t.Error(err)
+		} else {
+			_, err := w.WriteAt(bytes.Repeat([]byte{0xee}, 4096), int64(len(data))-8192)
+			w.Close()
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		changed = true
+	}
+	hashed := sha256.New()
+	tmp, _, n, err := StageWith(context.Background(), f, int64(len(data)), storeDir(t), Options{Progress: progress, Hash: hashed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !changed {
+		t.Fatal("the source was never changed mid-copy: the test proves nothing")
+	}
+	staged, err := os.ReadFile(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(staged[:n])
+	if got := hashed.Sum(nil); !bytes.Equal(got, want[:]) {
+		orig := sha256.Sum256(data)
+		t.Errorf("the signature's hash saw other bytes than the staged ones (the original source's: %v)", bytes.Equal(got, orig[:]))
 	}
 }

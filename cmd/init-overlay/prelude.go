@@ -8,9 +8,11 @@ package main
 // data and data (from runtime·text, rounded down to 64 KiB, the largest
 // page size, to runtime·edata), and then jumps to the runtime's own entry,
 // _rt0_<arch>_linux, with the stack and the registers the runtime reads
-// as the kernel left them. Its result is not looked at: an error (an
-// unmapped hole in the range, an old kernel) only leaves the reads to the
-// page faults, as without it.
+// as the kernel left them. Its result is not looked at: ENOMEM says the
+// range has unmapped holes (between segments, on arm and arm64 with 4 KiB
+// pages), and the kernel has read every mapped part all the same; any other
+// error (an old kernel) only leaves the reads to the page faults, as
+// without it.
 //
 // Why: PID 1 is read from the boot disk at every boot, and the runtime's
 // start touches pages all over the binary before the first line of Go runs.
@@ -27,5 +29,6 @@ package main
 // prelude_*.s hold it for amd64, arm64 and arm (GOARM 6 and 7), the
 // architectures make builds; its test (prelude_test.go) checks that the
 // binary make builds makes this call first, and that it cuts the faults.
+//
 //lint:ignore U1000 the entry point, named to the linker (-E main.prelude), not called from Go
 func prelude()
