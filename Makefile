@@ -182,6 +182,8 @@ lint:
 	@# 32-bit ARM, tests included: Statfs_t's and Rusage's fields are int32 there.
 	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) vet ./...
 	staticcheck ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  [ -z "$$unformatted" ] || { echo "gofmt: not formatted (run gofmt -w on them): $$unformatted"; exit 1; }
 
 # Every test: lint, unit, privileged (own mount namespaces), and VM boots
 # under QEMU; then the unit and privileged tests again on arm64, armhf and
