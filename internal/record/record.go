@@ -63,9 +63,14 @@ func (o *Object) Int(k string, v int) *Object {
 }
 
 // Time adds the member k with the value t as encoding/json writes a
-// time.Time (RFC 3339 with nanoseconds). A year outside 0–9999, which
-// encoding/json refuses, is written as the zero time's.
+// time.Time (RFC 3339 with nanoseconds). A zone offset of a day or more,
+// which RFC 3339 cannot say and encoding/json refuses, is written in UTC
+// (the same instant); a year outside 0–9999, which encoding/json refuses
+// too, as the zero time's.
 func (o *Object) Time(k string, t time.Time) *Object {
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		t = t.UTC()
+	}
 	if y := t.Year(); y < 0 || y > 9999 {
 		t = time.Time{}
 	}

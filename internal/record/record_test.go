@@ -107,6 +107,25 @@ func TestTimeOutOfRange(t *testing.T) {
 	}
 }
 
+// TestTimeZoneOutOfRange: a zone offset of a day or more is written as
+// the same instant in UTC, which encoding/json reads back; as the zone's
+// own offset ("+25:00") encoding/json refused the whole record.
+func TestTimeZoneOutOfRange(t *testing.T) {
+	for _, off := range []int{24 * 3600, -24 * 3600, 25*3600 + 17, -99 * 3600} {
+		when := time.Date(2026, 12, 3, 12, 0, 0, 5, time.FixedZone("far", off))
+		got := NewObject().Time("time", when).Bytes()
+		var r struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(got, &r); err != nil {
+			t.Fatalf("offset %d s: %s: %v", off, got, err)
+		}
+		if !r.Time.Equal(when) {
+			t.Errorf("offset %d s: %s reads back as %v, want the instant %v", off, got, r.Time, when.UTC())
+		}
+	}
+}
+
 func TestString(t *testing.T) {
 	for _, c := range []struct {
 		in, want string
