@@ -38,25 +38,9 @@ func TestStageExpectSourceChangedMidCopy(t *testing.T) {
 	defer f.Close()
 	dir := storeDir(t)
 	before := listing(t, dir)
-	changed := false
-	progress := func(k int64) {
-		if changed || k >= int64(len(data))-8192 {
-			return
-		}
-		time.Sleep(500 * time.Millisecond) // a tree of the source reads all of it meanwhile
-		w, err := os.OpenFile(src, os.O_WRONLY, 0)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer w.Close()
-		if _, err := w.WriteAt(bytes.Repeat([]byte{0xee}, 4096), int64(len(data))-8192); err != nil {
-			t.Error(err)
-		}
-		changed = true
-	}
+	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
 	tmp, sum, _, err := StageWith(context.Background(), f, int64(len(data)), dir, Options{Progress: progress, Expect: &expect})
-	if !changed {
+	if !*changed {
 		t.Fatal("the source was never changed mid-copy: the test proves nothing")
 	}
 	if err == nil {
@@ -190,29 +174,13 @@ func TestStageHashSourceChangedMidCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	changed := false
-	progress := func(k int64) {
-		if changed || k >= int64(len(data))-8192 {
-			return
-		}
-		time.Sleep(500 * time.Millisecond) // a hash of the source reads all of it meanwhile
-		if w, err := os.OpenFile(src, os.O_WRONLY, 0); err != nil {
-			t.Error(err)
-		} else {
-			_, err := w.WriteAt(bytes.Repeat([]byte{0xee}, 4096), int64(len(data))-8192)
-			w.Close()
-			if err != nil {
-				t.Error(err)
-			}
-		}
-		changed = true
-	}
+	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
 	hashed := sha256.New()
 	tmp, _, n, err := StageWith(context.Background(), f, int64(len(data)), storeDir(t), Options{Progress: progress, Hash: hashed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !changed {
+	if !*changed {
 		t.Fatal("the source was never changed mid-copy: the test proves nothing")
 	}
 	staged, err := os.ReadFile(tmp)
@@ -224,4 +192,30 @@ func TestStageHashSourceChangedMidCopy(t *testing.T) {
 		orig := sha256.Sum256(data)
 		t.Errorf("the signature's hash saw other bytes than the staged ones (the original source's: %v)", bytes.Equal(got, orig[:]))
 	}
+}
+
+// changeNearEndOnce returns a Stage progress callback that, the first time
+// it is called before the copy's last 8 KiB, waits half a second (so that
+// anything reading the source beside the copy reads all of it meanwhile)
+// and then overwrites a block near the end of the size-byte file src; the
+// bool says whether it did.
+func changeNearEndOnce(t *testing.T, src string, size int64) (func(int64), *bool) {
+	t.Helper()
+	changed := new(bool)
+	return func(k int64) {
+		if *changed || k >= size-8192 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		if w, err := os.OpenFile(src, os.O_WRONLY, 0); err != nil {
+			t.Error(err)
+		} else {
+			_, err := w.WriteAt(bytes.Repeat([]byte{0xee}, 4096), size-8192)
+			w.Close()
+			if err != nil {
+				t.Error(err)
+			}
+		}
+		*changed = true
+	}, changed
 }
