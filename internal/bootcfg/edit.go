@@ -38,7 +38,8 @@ type Result struct {
 // existing backup is kept and when it is refreshed): it holds what Uninstall
 // cannot rebuild (a replaced init= or rw, a root= that --store-device
 // replaced), for Restore. Install refuses a command line that would not fit
-// the kernel (see CmdlineLimit). Uninstall refuses a file whose root= is not
+// the kernel (see CmdlineLimit), and a GRUB defaults file whose grub.d
+// drop-ins would undo it (see checkGrubDropIns). Uninstall refuses a file whose root= is not
 // its backup's (install --store-device changed it): see checkUninstallRoot. Both writes are atomic and keep the file's
 // permission bits; a symlinked path is edited at its target. With dryRun
 // nothing is written and Result.Diff shows the change.
@@ -56,6 +57,13 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", t.Path, err)
+	}
+	if install && t.Kind == Grub {
+		// Checked also when the file is installed already: a drop-in
+		// added since undoes the install just as well.
+		if err := checkGrubDropIns(t.Path); err != nil {
+			return res, err
+		}
 	}
 	if bytes.Equal(old, updated) {
 		return res, nil

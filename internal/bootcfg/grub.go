@@ -1,7 +1,12 @@
 package bootcfg
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -139,18 +144,79 @@ func editGrub(content []byte, edit editFunc, install bool) ([]byte, error) {
 	return joinLines(ls), nil
 }
 
+// checkGrubDefault refuses an install when text assigns
+// GRUB_CMDLINE_LINUX_DEFAULT a value that would undo the edit (see
+// checkGrubAfter): grub-mkconfig puts it after GRUB_CMDLINE_LINUX.
 func checkGrubDefault(text string) error {
 	g, ok, err := cutGrub(text, grubDefaultVar)
 	if !ok || err != nil {
 		return nil // not ours to judge; grub-mkconfig will complain if it is broken
 	}
-	fs, _, err := splitFields(g.val)
+	return checkGrubAfter(grubDefaultVar, g.val)
+}
+
+// checkGrubAfter refuses a value of name that reaches the kernel after
+// GRUB_CMDLINE_LINUX's ro init=/sbin/init-overlay and has another init= or
+// rw: the kernel keeps the last of each, so the root would boot without
+// the overlay, or read-write.
+func checkGrubAfter(name, val string) error {
+	fields, _, err := splitFields(val)
 	if err != nil {
 		return nil
 	}
-	for _, f := range fs[:kernelEnd(fs)] {
-		if p := param(f.tok); isInit(p) && p.Value != TrampolinePath {
-			return fmt.Errorf("%w: %s sets %s, which overrides %s; remove it from %s and retry", ErrRefused, grubDefaultVar, f.tok, initParam, grubDefaultVar)
+	for _, f := range fields[:kernelEnd(fields)] {
+		switch p := param(f.tok); {
+		case isInit(p) && p.Value != TrampolinePath:
+			return fmt.Errorf("%w: %s sets %s, which overrides %s; remove it from %s and retry", ErrRefused, name, f.tok, initParam, name)
+		case isFlag(p, "rw"):
+			return fmt.Errorf("%w: %s has rw, which comes after GRUB_CMDLINE_LINUX's ro on the kernel's command line and mounts the root read-write under the overlay; remove it from %s and retry", ErrRefused, name, name)
+		}
+	}
+	return nil
+}
+
+// keepsGrubLinux matches a reference to GRUB_CMDLINE_LINUX's earlier value
+// ($GRUB_CMDLINE_LINUX or ${GRUB_CMDLINE_LINUX}, not _DEFAULT).
+var keepsGrubLinux = regexp.MustCompile(`\$(\{` + grubVar + `\}|` + grubVar + `([^A-Za-z0-9_]|$))`)
+
+// checkGrubDropIns refuses an install whose edit of the GRUB defaults file
+// at path would not reach the kernel. grub-mkconfig (Debian, Ubuntu) reads
+// DIR/grub.d/*.cfg after it, in the shell:
+//   - a GRUB_CMDLINE_LINUX there that does not start from its earlier value
+//     ("$GRUB_CMDLINE_LINUX ...") replaces the edit, init=/sbin/init-overlay
+//     with it: the board would boot without the overlay, silently;
+//   - one that does, or a GRUB_CMDLINE_LINUX_DEFAULT, must not add another
+//     init= or rw (checkGrubAfter).
+//
+// Cloud and vendor images ship such drop-ins (50-cloudimg-settings.cfg).
+func checkGrubDropIns(path string) error {
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "grub.d", "*.cfg")) // only a bad pattern errs
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a dangling link: grub-mkconfig's [ -e ] skips it too
+		}
+		if err != nil {
+			return fmt.Errorf("read %s, which grub-mkconfig reads after %s: %w", f, path, err)
+		}
+		for i, l := range splitLines(b) {
+			where := fmt.Sprintf("%s line %d (grub-mkconfig reads it after %s)", f, i+1, path)
+			if g, ok, err := cutGrub(l.text, grubVar); ok {
+				switch {
+				case err != nil:
+					return fmt.Errorf("%s: %w", where, err)
+				case g.quote == "'" || !keepsGrubLinux.MatchString(g.val):
+					return fmt.Errorf("%s: %w: it sets %s without its earlier value, which replaces the edit and %s with it. "+
+						"Move its parameters into %s's %s, or make it add to it (%s=\"$%s ...\"), and retry",
+						where, ErrRefused, grubVar, initParam, path, grubVar, grubVar, grubVar)
+				}
+				if err := checkGrubAfter(grubVar+" in "+filepath.Base(f), g.val); err != nil {
+					return fmt.Errorf("%s: %w", where, err)
+				}
+			}
+			if err := checkGrubDefault(l.text); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,93 @@
+package bootcfg
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const grubSample = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n"
+
+// TestGrubDropIns: an install refuses a GRUB defaults file whose
+// /etc/default/grub.d/*.cfg drop-ins, which grub-mkconfig reads after it,
+// would replace GRUB_CMDLINE_LINUX or add another init= or rw after it,
+// and leaves the file as it was; drop-ins that keep the edit are fine.
+func TestGrubDropIns(t *testing.T) {
+	for _, c := range []struct {
+		name, file, content string
+		refused             string // part of the error; "" when accepted
+	}{
+		{"none", "", "", ""},
+		{"other variables", "50-x.cfg", "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\n", ""},
+		{"replaces", "50-cloudimg-settings.cfg", "GRUB_CMDLINE_LINUX=\"console=tty1 console=ttyS0\"\n", "without its earlier value"},
+		{"replaces, exported", "50-x.cfg", "export GRUB_CMDLINE_LINUX=net.ifnames=0\n", "without its earlier value"},
+		{"appends", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n", ""},
+		{"appends, braces", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} console=ttyS0\"\n", ""},
+		{"single quotes do not expand", "50-x.cfg", "GRUB_CMDLINE_LINUX='$GRUB_CMDLINE_LINUX console=ttyS0'\n", "without its earlier value"},
+		{"the default's value is not its own", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX_DEFAULT x\"\n", "without its earlier value"},
+		{"appends another init", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX init=/bin/bash\"\n", "overrides init=/sbin/init-overlay"},
+		{"appends rw", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rw\"\n", "has rw"},
+		{"default with rw", "50-x.cfg", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet rw\"\n", "has rw"},
+		{"default with init", "50-x.cfg", "GRUB_CMDLINE_LINUX_DEFAULT=\"init=/lib/systemd/systemd\"\n", "overrides init=/sbin/init-overlay"},
+		{"not a .cfg", "50-x.cfg.dpkg-old", "GRUB_CMDLINE_LINUX=\"console=ttyS0\"\n", ""},
+		{"commented out", "50-x.cfg", "# GRUB_CMDLINE_LINUX=\"console=ttyS0\"\n", ""},
+		{"too complex to judge", "50-x.cfg", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX\n  console=ttyS0\"\n", "cannot safely edit"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "grub")
+			writeFile(t, p, grubSample, 0o644)
+			if c.file != "" {
+				writeFile(t, filepath.Join(dir, "grub.d", c.file), c.content, 0o644)
+			}
+			_, err := Edit(Target{Kind: Grub, Path: p}, true, false)
+			if c.refused == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !strings.Contains(readFile(t, p), initParam) {
+					t.Fatalf("not installed:\n%s", readFile(t, p))
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.refused) {
+				t.Fatalf("err = %v, want ErrRefused saying %q", err, c.refused)
+			}
+			if c.file != "" && !strings.Contains(err.Error(), c.file) {
+				t.Errorf("the error does not name the drop-in %s: %v", c.file, err)
+			}
+			if got := readFile(t, p); got != grubSample {
+				t.Errorf("a refused install changed the file:\n%s", got)
+			}
+			if _, err := os.Stat(p + BackupSuffix); err == nil {
+				t.Error("a refused install left a backup")
+			}
+		})
+	}
+}
+
+// TestGrubDropInsInstalledAlready: a drop-in added after the install is
+// reported when install runs again, although the file needs no change.
+func TestGrubDropInsInstalledAlready(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "grub")
+	writeFile(t, p, grubSample, 0o644)
+	if _, err := Edit(Target{Kind: Grub, Path: p}, true, false); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "grub.d", "60-later.cfg"), "GRUB_CMDLINE_LINUX=\"quiet\"\n", 0o644)
+	if _, err := Edit(Target{Kind: Grub, Path: p}, true, false); !errors.Is(err, ErrRefused) {
+		t.Fatalf("err = %v, want ErrRefused for the later drop-in", err)
+	}
+}
+
+// TestGrubDefaultRW: in the defaults file itself, a rw in
+// GRUB_CMDLINE_LINUX_DEFAULT (after GRUB_CMDLINE_LINUX's ro) is refused.
+func TestGrubDefaultRW(t *testing.T) {
+	_, err := Install(Grub, []byte("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet rw\"\nGRUB_CMDLINE_LINUX=\"\"\n"))
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "has rw") {
+		t.Fatalf("err = %v, want ErrRefused for rw", err)
+	}
+}
