@@ -61,6 +61,30 @@ func signComment(priv minisign.PrivateKey, msg []byte, comment string) []byte {
 	return r.SignWithComments(priv, comment, "signature from minisign secret key")
 }
 
+// TestVerifyCommentLegacy: a legacy signature (minisign -l) carries a
+// trusted comment signed as a prehashed one's is: VerifyComment takes it,
+// Verify (the bytes) refuses it.
+func TestVerifyCommentLegacy(t *testing.T) {
+	priv, k := newKey(t)
+	comment := Digest{Size: 10}.String()
+	msg := []byte("image bytes")
+	s, err := ParseSignature(minisign.SignWithComments(priv, msg, comment, "legacy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Legacy() {
+		t.Fatal("minisign.SignWithComments made no legacy signature")
+	}
+	if got, err := (Keys{k}).VerifyComment(s); err != nil || got.ID != k.ID {
+		t.Errorf("the trusted comment of a legacy signature: %v", err)
+	}
+	h := NewHasher()
+	_, _ = h.Write(msg)
+	if _, err := (Keys{k}).Verify(s, h); !errors.Is(err, ErrLegacySignature) {
+		t.Errorf("Verify of a legacy signature: %v, want ErrLegacySignature", err)
+	}
+}
+
 func TestVerifyComment(t *testing.T) {
 	priv, k := newKey(t)
 	priv2, k2 := newKey(t)

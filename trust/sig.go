@@ -57,7 +57,9 @@ func (s Signature) Raw() []byte { return s.raw }
 
 // ParseSignature parses a .minisig file's contents. A legacy signature
 // (minisign -l, algorithm "Ed", the message itself signed rather than its
-// hash) is refused: checking it needs the whole image in memory.
+// hash) parses too (Legacy), but only its trusted comment can be used
+// (VerifyComment, for a signed digest): Verify refuses it, since checking
+// it over the image needs the whole image in memory.
 func ParseSignature(b []byte) (Signature, error) {
 	if len(b) > MaxSignatureFile {
 		return Signature{}, fmt.Errorf("%w: over %d bytes", ErrMalformed, MaxSignatureFile)
@@ -72,11 +74,18 @@ func ParseSignature(b []byte) (Signature, error) {
 	if err := sig.UnmarshalText([]byte(text)); err != nil {
 		return Signature{}, fmt.Errorf("%w (%v): a signature is the .minisig file 'minisign -S' writes", ErrMalformed, err)
 	}
-	if sig.Algorithm != minisign.HashEdDSA {
-		return Signature{}, fmt.Errorf("%w: sign the image again with 'minisign -S' without -l (prehashed signatures are minisign's default)", ErrLegacySignature)
+	if sig.Algorithm != minisign.HashEdDSA && sig.Algorithm != minisign.EdDSA {
+		return Signature{}, fmt.Errorf("%w: unknown algorithm %d", ErrMalformed, sig.Algorithm)
 	}
 	return Signature{raw: []byte(text), sig: sig}, nil
 }
+
+// Legacy says whether s is a legacy signature (minisign -l): of the
+// message itself, not of its BLAKE2b-512 hash.
+func (s Signature) Legacy() bool { return s.sig.Algorithm != minisign.HashEdDSA }
+
+// errLegacyBytes is Verify's error for a legacy signature, with what to do.
+var errLegacyBytes = fmt.Errorf("%w: sign the image again with 'minisign -S' without -l (prehashed signatures are minisign's default), or sign its digest instead (-t \"$(overlayupd digest IMAGE)\"), which a -l signature may carry", ErrLegacySignature)
 
 // Check tells, before any image byte is read, whether s can be accepted at
 // all: it is by one of the trusted keys. It returns that key.
@@ -96,6 +105,9 @@ func (ks Keys) Check(s Signature) (Key, error) {
 // Verify checks s against h, the hash of the staged bytes, with the trusted
 // key it names; both the signature and its trusted comment must verify.
 func (ks Keys) Verify(s Signature, h *Hasher) (Key, error) {
+	if s.Legacy() {
+		return Key{}, errLegacyBytes
+	}
 	if _, err := ks.Check(s); err != nil {
 		return Key{}, err
 	}

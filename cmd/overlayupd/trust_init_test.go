@@ -87,7 +87,8 @@ func TestStoreInitTrust(t *testing.T) {
 
 // TestMinisignToolInterop: keys and signatures made by Debian's minisign
 // (prehashed by default) are accepted; its legacy -l signatures are
-// refused with a message saying how to sign instead.
+// refused with a message saying how to sign instead, unless they carry the
+// image's digest, whose check needs only the trusted comment's signature.
 func TestMinisignToolInterop(t *testing.T) {
 	t.Parallel()
 	testroot.NeedTools(t, "minisign")
@@ -121,6 +122,15 @@ func TestMinisignToolInterop(t *testing.T) {
 	mustRun(t, "minisign", "-S", "-s", sec, "-m", withDigest, "-t", strings.TrimSpace(digest))
 	if out, err := run(t, e, "overlayupd", "apply", "--store", top, withDigest); err != nil || !strings.Contains(out, "signed digest") {
 		t.Errorf("apply of an image whose minisign signature carries its digest: %v\n%s", err, out)
+	}
+	legacyDigest := bootable().withVersion("2.2").squashfs(t)
+	digest, err = run(t, e, "overlayupd", "digest", legacyDigest)
+	if err != nil {
+		t.Fatalf("digest: %v\n%s", err, digest)
+	}
+	mustRun(t, "minisign", "-S", "-l", "-s", sec, "-m", legacyDigest, "-t", strings.TrimSpace(digest))
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, legacyDigest); err != nil || !strings.Contains(out, "signed digest") {
+		t.Errorf("apply of an image whose legacy (-l) signature carries its digest: %v\n%s", err, out)
 	}
 	legacy := bootable().squashfs(t)
 	mustRun(t, "minisign", "-S", "-l", "-s", sec, "-m", legacy)
