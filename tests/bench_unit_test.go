@@ -1,0 +1,29 @@
+package tests
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPairedRatio: a drift that moves whole rounds cancels out of the
+// paired ratio, where it would not out of a ratio of medians; rounds with
+// no overhead in the denominator are left out.
+func TestPairedRatio(t *testing.T) {
+	ms := func(v ...int) series {
+		var s series
+		for _, x := range v {
+			s = append(s, time.Duration(x)*time.Millisecond)
+		}
+		return s
+	}
+	// Every round: a = base + 60, b = base + 100, whatever the base.
+	base := ms(100, 300, 120, 500, 110)
+	a := ms(160, 360, 180, 560, 170)
+	b := ms(200, 400, 220, 600, 210)
+	if got := pairedRatio(a, b, base); got != 0.6 {
+		t.Errorf("pairedRatio = %v, want 0.6", got)
+	}
+	if got := pairedRatio(ms(150), ms(100), ms(100)); got != 0 {
+		t.Errorf("a round with no overhead in b: %v, want 0 (no rounds)", got)
+	}
+}
