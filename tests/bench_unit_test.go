@@ -23,6 +23,15 @@ func TestPairedRatio(t *testing.T) {
 	if got := pairedRatio(a, b, base); got != 0.6 {
 		t.Errorf("pairedRatio = %v, want 0.6", got)
 	}
+	// Rounds whose overheads differ, under a drift: the paired median is
+	// 0.6 (0.6, 0.9, 0.3), the ratio of the medians (160-110)/(210-110)
+	// 0.5.
+	base = ms(100, 400, 110)
+	a = ms(160, 490, 140)
+	b = ms(200, 500, 210)
+	if got := pairedRatio(a, b, base); got != 0.6 {
+		t.Errorf("pairedRatio under drift = %v, want 0.6 (a ratio of medians gives 0.5)", got)
+	}
 	if got := pairedRatio(ms(150), ms(100), ms(100)); got != 0 {
 		t.Errorf("a round with no overhead in b: %v, want 0 (no rounds)", got)
 	}

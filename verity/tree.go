@@ -196,10 +196,11 @@ func (b *Builder) hashParallel(p []byte) {
 	if workers == 1 {
 		b.hashes[0].hash(b.salt, p, b.digests)
 	} else {
-		per := (blocks + workers - 1) / workers
 		var wg sync.WaitGroup
 		for w := range workers {
-			lo, hi := w*per, min((w+1)*per, blocks)
+			// Shares that differ by one block at most, none empty (workers <=
+			// blocks): lo <= hi for any GOMAXPROCS.
+			lo, hi := w*blocks/workers, (w+1)*blocks/workers
 			wg.Add(1)
 			go func(l *level0Hasher) {
 				defer wg.Done()

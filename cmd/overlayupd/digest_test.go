@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"aead.dev/minisign"
+
 	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trust"
@@ -145,5 +147,19 @@ func TestApplySignedDigest(t *testing.T) {
 	out, err = runIn(t, e, bytes.NewReader(goodData), "apply", "--store", top, "--sig", good+".minisig", "-")
 	if err != nil || !strings.Contains(out, "signed digest") {
 		t.Fatalf("apply - --sig with a signed digest: %v\n%s", err, out)
+	}
+	// A legacy signature (minisign -l) carrying the digest: only its
+	// comment's signature is checked, which -l does not change.
+	if out, err := run(t, e, "overlayupd", "rollback", "--store", top); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, out)
+	}
+	legacy := copyFile(t, good, "legacy.sqsh")
+	digest, err := run(t, e, "overlayupd", "digest", legacy)
+	if err != nil {
+		t.Fatalf("digest: %v\n%s", err, digest)
+	}
+	testroot.Must(t, os.WriteFile(legacy+".minisig", minisign.SignWithComments(k1.priv, goodData, strings.TrimSpace(digest), "legacy"), 0o644))
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, legacy); err != nil || !strings.Contains(out, "signed digest") {
+		t.Fatalf("apply with a legacy signature carrying the digest: %v\n%s", err, out)
 	}
 }

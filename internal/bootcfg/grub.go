@@ -157,14 +157,21 @@ func checkGrubDefault(text string) error {
 
 // checkGrubAfter refuses a value of name that reaches the kernel after
 // GRUB_CMDLINE_LINUX's ro init=/sbin/init-overlay and has another init= or
-// rw: the kernel keeps the last of each, so the root would boot without
-// the overlay, or read-write.
+// rw (see checkGrubParams).
 func checkGrubAfter(name, val string) error {
 	fields, _, err := splitFields(val)
 	if err != nil {
 		return nil
 	}
-	for _, f := range fields[:kernelEnd(fields)] {
+	return checkGrubParams(name, fields[:kernelEnd(fields)])
+}
+
+// checkGrubParams refuses kernel parameters that come after install's ro
+// init=/sbin/init-overlay on the kernel's command line and hold another
+// init= or rw: the kernel keeps the last of each, so the root would boot
+// without the overlay, or read-write.
+func checkGrubParams(name string, fields []field) error {
+	for _, f := range fields {
 		switch p := param(f.tok); {
 		case isInit(p) && p.Value != TrampolinePath:
 			return fmt.Errorf("%w: %s sets %s, which overrides %s; remove it from %s and retry", ErrRefused, name, f.tok, initParam, name)
@@ -175,23 +182,32 @@ func checkGrubAfter(name, val string) error {
 	return nil
 }
 
-// keepsGrubLinux matches a reference to GRUB_CMDLINE_LINUX's earlier value
-// ($GRUB_CMDLINE_LINUX or ${GRUB_CMDLINE_LINUX}, not _DEFAULT).
-var keepsGrubLinux = regexp.MustCompile(`\$(\{` + grubVar + `\}|` + grubVar + `([^A-Za-z0-9_]|$))`)
+// mentionsGrubLinux matches GRUB_CMDLINE_LINUX as a word of its own (not
+// GRUB_CMDLINE_LINUX_DEFAULT).
+var mentionsGrubLinux = regexp.MustCompile(`(^|[^A-Za-z0-9_])` + grubVar + `([^A-Za-z0-9_]|$)`)
 
 // checkGrubDropIns refuses an install whose edit of the GRUB defaults file
-// at path would not reach the kernel. grub-mkconfig (Debian, Ubuntu) reads
-// DIR/grub.d/*.cfg after it, in the shell:
-//   - a GRUB_CMDLINE_LINUX there that does not start from its earlier value
-//     ("$GRUB_CMDLINE_LINUX ...") replaces the edit, init=/sbin/init-overlay
-//     with it: the board would boot without the overlay, silently;
-//   - one that does, or a GRUB_CMDLINE_LINUX_DEFAULT, must not add another
-//     init= or rw (checkGrubAfter).
+// at path would not reach the kernel. grub-mkconfig (Debian, Ubuntu)
+// sources DIR/grub.d/*.cfg after it, so each drop-in is held to the rules
+// of the defaults file itself (grubsafe.go), and:
+//   - a GRUB_CMDLINE_LINUX there must include its earlier value,
+//     "$GRUB_CMDLINE_LINUX", before any `--`: without it the drop-in
+//     replaces the edit, init=/sbin/init-overlay with it, and the board
+//     boots without the overlay, silently;
+//   - what it adds after that value, and a GRUB_CMDLINE_LINUX_DEFAULT, must
+//     hold no other init= and no rw (checkGrubParams);
+//   - any other line that names GRUB_CMDLINE_LINUX (unset, readonly, an
+//     assignment inside another command) is refused: what it does to the
+//     value is not known here.
 //
-// Cloud and vendor images ship such drop-ins (50-cloudimg-settings.cfg).
+// An assignment inside an if block is judged as if it runs. Cloud and
+// vendor images ship such drop-ins (50-cloudimg-settings.cfg).
 func checkGrubDropIns(path string) error {
 	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "grub.d", "*.cfg")) // only a bad pattern errs
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), ".") {
+			continue // the shell's *.cfg does not match a dot file
+		}
 		b, err := os.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a dangling link: grub-mkconfig's [ -e ] skips it too
@@ -199,27 +215,51 @@ func checkGrubDropIns(path string) error {
 		if err != nil {
 			return fmt.Errorf("read %s, which grub-mkconfig reads after %s: %w", f, path, err)
 		}
-		for i, l := range splitLines(b) {
-			where := fmt.Sprintf("%s line %d (grub-mkconfig reads it after %s)", f, i+1, path)
-			if g, ok, err := cutGrub(l.text, grubVar); ok {
-				switch {
-				case err != nil:
-					return fmt.Errorf("%s: %w", where, err)
-				case g.quote == "'" || !keepsGrubLinux.MatchString(g.val):
-					return fmt.Errorf("%s: %w: it sets %s without its earlier value, which replaces the edit and %s with it. "+
-						"Move its parameters into %s's %s, or make it add to it (%s=\"$%s ...\"), and retry",
-						where, ErrRefused, grubVar, initParam, path, grubVar, grubVar, grubVar)
-				}
-				if err := checkGrubAfter(grubVar+" in "+filepath.Base(f), g.val); err != nil {
-					return fmt.Errorf("%s: %w", where, err)
-				}
-			}
-			if err := checkGrubDefault(l.text); err != nil {
-				return fmt.Errorf("%s: %w", where, err)
+		ls := splitLines(b)
+		for i := range ls {
+			if err := checkGrubDropInLine(ls, i, path, f); err != nil {
+				return fmt.Errorf("%s line %d (grub-mkconfig reads it after %s): %w", f, i+1, path, err)
 			}
 		}
 	}
 	return nil
+}
+
+// checkGrubDropInLine is checkGrubDropIns for line i of the drop-in f.
+func checkGrubDropInLine(ls []line, i int, path, f string) error {
+	text := ls[i].text
+	if t := strings.TrimLeft(text, " \t"); t == "" || t[0] == '#' {
+		return nil
+	}
+	g, ok, err := parseGrub(text, grubVar)
+	if !ok {
+		if err := grubLineSafe(ls, i, grubVar); err != nil {
+			return err
+		}
+		if _, isDefault, _ := cutGrub(text, grubDefaultVar); !isDefault && mentionsGrubLinux.MatchString(text) {
+			return fmt.Errorf("%w: it names %s in a way overlayupd cannot judge (%q); remove the line, or write it as %s=\"$%s ...\", and retry", ErrRefused, grubVar, strings.TrimSpace(text), grubVar, grubVar)
+		}
+		return checkGrubDefault(text)
+	}
+	if err == nil {
+		err = grubContinued(ls, i)
+	}
+	if err != nil {
+		return err
+	}
+	fields, _, err := splitFields(g.val)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	end := kernelEnd(fields)
+	for k, fl := range fields[:end] {
+		if g.quote == `"` && (fl.tok == "$"+grubVar || fl.tok == "${"+grubVar+"}") {
+			return checkGrubParams(grubVar+" in "+filepath.Base(f), fields[k+1:end])
+		}
+	}
+	return fmt.Errorf("%w: it sets %s without including its earlier value before any --, which replaces the edit and %s with it. "+
+		"Move its parameters into %s's %s, or make it add to it (%s=\"$%s ...\"), and retry",
+		ErrRefused, grubVar, initParam, path, grubVar, grubVar, grubVar)
 }
 
 // grubDefaultLen is the room the value of GRUB_CMDLINE_LINUX_DEFAULT (the
