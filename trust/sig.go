@@ -84,7 +84,16 @@ func ParseSignature(b []byte) (Signature, error) {
 // message itself, not of its BLAKE2b-512 hash.
 func (s Signature) Legacy() bool { return s.sig.Algorithm != minisign.HashEdDSA }
 
-// errLegacyBytes is Verify's error for a legacy signature, with what to do.
+// CheckBytes says whether s can be verified over an image's bytes
+// (Verify): a legacy signature cannot. Its error says what to do instead.
+func (s Signature) CheckBytes() error {
+	if s.Legacy() {
+		return errLegacyBytes
+	}
+	return nil
+}
+
+// errLegacyBytes is CheckBytes's error, with what to do.
 var errLegacyBytes = fmt.Errorf("%w: sign the image again with 'minisign -S' without -l (prehashed signatures are minisign's default), or sign its digest instead (-t \"$(overlayupd digest IMAGE)\"), which a -l signature may carry", ErrLegacySignature)
 
 // Check tells, before any image byte is read, whether s can be accepted at
@@ -105,8 +114,8 @@ func (ks Keys) Check(s Signature) (Key, error) {
 // Verify checks s against h, the hash of the staged bytes, with the trusted
 // key it names; both the signature and its trusted comment must verify.
 func (ks Keys) Verify(s Signature, h *Hasher) (Key, error) {
-	if s.Legacy() {
-		return Key{}, errLegacyBytes
+	if err := s.CheckBytes(); err != nil {
+		return Key{}, err
 	}
 	if _, err := ks.Check(s); err != nil {
 		return Key{}, err

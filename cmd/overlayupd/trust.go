@@ -94,9 +94,8 @@ func planSigCheck(keys trust.Keys, image, sigFlag string, insecure bool) (*sigCh
 		c.sig, c.sigFrom, c.digest, c.signer = s, path, &d, k
 		return c, nil
 	}
-	if s.Legacy() {
+	if err := s.CheckBytes(); err != nil {
 		// Refused before the copy: checking it needs the image in memory.
-		_, err := keys.Verify(s, nil)
 		return nil, fmt.Errorf("%s: %w; nothing was changed", path, err)
 	}
 	c.sig, c.sigFrom, c.hasher = s, path, trust.NewHasher()
