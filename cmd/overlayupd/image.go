@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/squash/inspect"
 )
@@ -66,7 +67,7 @@ func checkImageFile(path string) error {
 	case !st.Mode().IsRegular():
 		// Why refuse before opening: a FIFO without a writer blocks open(2)
 		// forever, and a device is no image file.
-		return fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fileKind(st.Mode()))
+		return fmt.Errorf("%s is a %s, not an image file: to apply from a pipe, give '-' and feed the image on stdin", path, fsmode.Kind(st.Mode()))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/blockdev"
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/overlay"
@@ -195,27 +196,10 @@ func checkInitTarget(top string) error {
 	// elsewhere) would make it write outside DIR.
 	for _, d := range []string{"sbin", trampoline.SlotDir} {
 		if fi, err := os.Lstat(filepath.Join(top, d)); err == nil && !fi.IsDir() {
-			return fmt.Errorf("%s/%s is a %s, not a directory: remove it and run init again", top, d, fileKind(fi.Mode()))
+			return fmt.Errorf("%s/%s is a %s, not a directory: remove it and run init again", top, d, fsmode.Kind(fi.Mode()))
 		}
 	}
 	return nil
-}
-
-// fileKind names a file type in words.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeSymlink != 0:
-		return "symbolic link"
-	case m&os.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&os.ModeDevice != 0:
-		return "device"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m.IsDir():
-		return "directory"
-	}
-	return "file"
 }
 
 // initStore lays out the store of format f at top, with makeRoot making

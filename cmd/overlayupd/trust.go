@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/squash/inspect"
@@ -109,7 +110,7 @@ func readSignature(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is a %s, not a signature file", path, fileKind(fi.Mode()))
+		return nil, fmt.Errorf("%s is a %s, not a signature file", path, fsmode.Kind(fi.Mode()))
 	}
 	return io.ReadAll(io.LimitReader(f, trust.MaxSignatureFile+1))
 }

@@ -3,11 +3,15 @@ package bootcfg
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 const (
@@ -208,7 +212,7 @@ func checkGrubDropIns(path string) error {
 		if strings.HasPrefix(filepath.Base(f), ".") {
 			continue // the shell's *.cfg does not match a dot file
 		}
-		b, err := os.ReadFile(f)
+		b, err := readDropIn(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a dangling link: grub-mkconfig's [ -e ] skips it too
 		}
@@ -223,6 +227,34 @@ func checkGrubDropIns(path string) error {
 		}
 	}
 	return nil
+}
+
+// maxDropIn bounds what readDropIn reads of one drop-in.
+const maxDropIn = 1 << 20
+
+// readDropIn reads the drop-in f, which must be a regular file (a link to
+// one is fine) of at most maxDropIn bytes. Why not os.ReadFile: a FIFO
+// named *.cfg would block install for ever (grub-mkconfig would hang on it
+// too), and a device or a huge file would be read without end. It is
+// opened without blocking, and checked on the open descriptor, so a FIFO
+// swapped in after a stat cannot block it either.
+func readDropIn(f string) ([]byte, error) {
+	fd, err := os.OpenFile(f, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fd.Close()
+	st, err := fd.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: it is a %s, not a file grub-mkconfig can source; remove it and retry", ErrRefused, fsmode.Kind(st.Mode()))
+	}
+	if st.Size() > maxDropIn {
+		return nil, fmt.Errorf("%w: it is %d bytes, more than a GRUB drop-in holds (%d); check it and retry", ErrRefused, st.Size(), maxDropIn)
+	}
+	return io.ReadAll(io.LimitReader(fd, maxDropIn+1))
 }
 
 // checkGrubDropInLine is checkGrubDropIns for line i of the drop-in f.

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const grubSample = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n"
@@ -99,5 +101,78 @@ func TestGrubDefaultRW(t *testing.T) {
 	_, err := Install(Grub, []byte("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet rw\"\nGRUB_CMDLINE_LINUX=\"\"\n"))
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "has rw") {
 		t.Fatalf("err = %v, want ErrRefused for rw", err)
+	}
+}
+
+// TestGrubDropInHostile: a FIFO, a directory or a device named *.cfg is
+// refused at once, never read (a FIFO would block install for ever); a
+// link to a regular drop-in is read through; a dangling one is skipped,
+// as grub-mkconfig's [ -e ] skips it.
+func TestGrubDropInHostile(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		make    func(t *testing.T, p string)
+		refused string
+	}{
+		{"fifo", func(t *testing.T, p string) {
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a file grub-mkconfig can source"},
+		{"directory", func(t *testing.T, p string) {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a file grub-mkconfig can source"},
+		{"device", func(t *testing.T, p string) {
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a file grub-mkconfig can source"},
+		{"link to a replacing drop-in", func(t *testing.T, p string) {
+			target := filepath.Join(filepath.Dir(p), "..", "elsewhere.cfg")
+			writeFile(t, target, "GRUB_CMDLINE_LINUX=\"quiet\"\n", 0o644)
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+		}, "without including its earlier value"},
+		{"dangling link", func(t *testing.T, p string) {
+			if err := os.Symlink("/nonexistent/x.cfg", p); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "grub")
+			writeFile(t, p, grubSample, 0o644)
+			if err := os.MkdirAll(filepath.Join(dir, "grub.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c.make(t, filepath.Join(dir, "grub.d", "50-x.cfg"))
+			done := make(chan error, 1)
+			go func() {
+				_, err := Edit(Target{Kind: Grub, Path: p}, true, false)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("install blocked on the drop-in")
+			}
+			if c.refused == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.refused) {
+				t.Fatalf("err = %v, want ErrRefused saying %q", err, c.refused)
+			}
+			if got := readFile(t, p); got != grubSample {
+				t.Errorf("a refused install changed the file:\n%s", got)
+			}
+		})
 	}
 }

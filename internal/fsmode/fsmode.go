@@ -1,7 +1,8 @@
 // Package fsmode serves the places that open and stat files inside a root
 // through descriptors of their own rather than os.Open and os.Stat: it
 // converts the mode of stat(2) (unix.Stat_t.Mode) to an fs.FileMode, and
-// calls openat2, retrying the EAGAIN of a lookup that raced (Openat2).
+// calls openat2, retrying the EAGAIN of a lookup that raced (Openat2), and
+// names a file type in words for messages (Kind).
 package fsmode
 
 import (
@@ -55,4 +56,21 @@ func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
 		}
 	}
 	return -1, err
+}
+
+// Kind names the type of a file of mode m in words, for messages.
+func Kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m.IsDir():
+		return "directory"
+	}
+	return "file"
 }
