@@ -2,13 +2,19 @@
 
 // func prelude(): the ELF entry point (see prelude.go). The kernel starts a
 // static binary with the stack pointer at argc and nothing else the runtime
-// reads in registers; the syscall clobbers AX, CX, R11, DI, SI and DX only.
+// reads in registers; the system calls clobber AX, CX, R11, DI, SI, DX, R8
+// and R9 only.
 TEXT ·prelude(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
-	MOVQ	$runtime·text(SB), DI
-	ANDQ	$~0xffff, DI // madvise wants a page-aligned start
-	MOVQ	$runtime·edata(SB), SI
-	SUBQ	DI, SI
+	MOVQ	$runtime·text(SB), R8
+	ANDQ	$~0xffff, R8 // madvise wants a page-aligned start
+	MOVQ	$runtime·edata(SB), R9
+next:
+	MOVQ	R8, DI
+	MOVQ	$0x20000, SI // one call per 128 KiB: see prelude.go
 	MOVQ	$3, DX // MADV_WILLNEED
 	MOVQ	$28, AX // SYS_madvise
 	SYSCALL
+	ADDQ	$0x20000, R8
+	CMPQ	R8, R9
+	JCS	next
 	JMP	_rt0_amd64_linux(SB)
