@@ -4,8 +4,12 @@
 # init=/sbin/init, from the initramfs's switch_root to the real /sbin/init, on
 # the guest clock, against the stand-in for the original script
 # (scripts/pid1bench/init-overlay.sh; target <= 0.7x), a minimal script and
-# the Go floor. BOOTS (default 7) boots per variant; OVERLAYUPD_BENCH_INIT=PATH
-# boots another init-overlay build beside the shipped one.
+# the Go floor, on a busybox root (every command of the script an applet of
+# one static binary); then init-overlay and the stand-in again on a Debian
+# bookworm root (TestBenchDebian: dash, and Debian's own dynamically linked
+# mount, grep, mawk, coreutils), as on a real board. BOOTS (default 7) boots
+# per variant; OVERLAYUPD_BENCH_INIT=PATH boots another init-overlay build
+# beside the shipped one (busybox root).
 # Part two: the squashfs store.
 #   apply throughput: `overlayupd apply` of a 256 MiB and a 1 GiB image into a
 #   store directory on the host's disk (BENCH_DIR, default the repository)
@@ -64,7 +68,7 @@ rc=0
 
 part1() {
   set +e
-  OVERLAYUPD_BENCH=${BOOTS:-7} go test -count=1 -timeout 30m -run '^TestBench$' -v ./tests/ |
+  OVERLAYUPD_BENCH=${BOOTS:-7} go test -count=1 -timeout 30m -run '^TestBench(Debian)?$' -v ./tests/ |
     grep -v -E '^(=== (RUN|PAUSE|CONT)|PASS$|ok )'
   rc=${PIPESTATUS[0]}
   set -e
