@@ -18,14 +18,17 @@ INITPKG   := ./cmd/init-overlay
 # -E main.prelude: its entry point asks the kernel for the whole binary
 # before the runtime starts (cmd/init-overlay/prelude.go says why); on the
 # architectures it is written for (a host build elsewhere goes without).
-# INIT_GODEBUG: the PID-1 binary's runtime settings, its default GODEBUG
-# (the environment's GODEBUG still overrides them). The go command's
-# //go:debug lines take only the settings it tracks, so they are set at link
-# time, in the variable the go command itself sets from those lines (later
-# -X wins): cmd/init-overlay's doc says why each, and TestGodebugDefault
-# checks that they take. Keep the two in cmd/init-overlay/main.go's
-# //go:debug lines here too.
-INIT_GODEBUG := containermaxprocs=0,updatemaxprocs=0,asyncpreemptoff=1,decoratemappings=0
+# INIT_GODEBUG: the PID-1 binary's default GODEBUG (the environment's
+# GODEBUG still overrides it): the one the go command links (go.mod's go
+# line and cmd/init-overlay's //go:debug lines, as go list gives it) plus
+# INIT_GODEBUG_ADD, runtime settings a //go:debug line does not take. It is
+# linked into the variable the go command itself sets from those lines; a
+# later -X wins. cmd/init-overlay's doc says why each; TestGodebugDefault
+# checks that they take.
+INIT_GODEBUG_ADD := asyncpreemptoff=1
+comma     := ,
+INIT_GODEBUG = $(if $(INIT_GODEBUG_GO),$(INIT_GODEBUG_GO)$(comma))$(INIT_GODEBUG_ADD)
+INIT_GODEBUG_GO = $(shell $(GO) list -f '{{.DefaultGODEBUG}}' $(INITPKG))
 INIT_LDFLAGS = -s -w $(if $(filter amd64 arm64 arm,$(INIT_GOARCH)),-E main.prelude) -X main.version=$(VERSION) -X runtime.godebugDefault=$(INIT_GODEBUG)
 INIT_MAX  := 3145728
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)

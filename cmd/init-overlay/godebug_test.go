@@ -12,19 +12,28 @@ import (
 	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
-// initGodebug reads the Makefile's INIT_GODEBUG: the default GODEBUG that
-// make links into init-overlay.
-func initGodebug(t *testing.T) string {
+// initGodebug is the default GODEBUG make links into init-overlay
+// (INIT_GODEBUG in the Makefile): the go command's own, as go list gives
+// it, and the Makefile's INIT_GODEBUG_ADD after it.
+func initGodebug(t *testing.T) (want, add string) {
 	t.Helper()
 	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^INIT_GODEBUG := (\S+)$`).FindSubmatch(mk)
+	m := regexp.MustCompile(`(?m)^INIT_GODEBUG_ADD := (\S+)$`).FindSubmatch(mk)
 	if m == nil {
-		t.Fatal("Makefile: no INIT_GODEBUG := line")
+		t.Fatal("Makefile: no INIT_GODEBUG_ADD := line")
 	}
-	return string(m[1])
+	add = string(m[1])
+	out, err := exec.Command("go", "list", "-f", "{{.DefaultGODEBUG}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if base := strings.TrimSpace(string(out)); base != "" {
+		return base + "," + add, add
+	}
+	return add, add
 }
 
 // preemptProbe spins on one P without a call (no point where the
@@ -55,30 +64,25 @@ func main() {
 }
 `
 
-// TestGodebugDefault: the settings the Makefile links into init-overlay as
-// its default GODEBUG (INIT_GODEBUG) keep the //go:debug ones of main.go,
-// are in the binary make built, and take: a program linked the same way is
-// never preempted asynchronously (asyncpreemptoff=1), and is without them.
+// TestGodebugDefault: the default GODEBUG the Makefile links into
+// init-overlay (INIT_GODEBUG) is the go command's own (go.mod's go line,
+// main.go's //go:debug lines) with asyncpreemptoff=1 after it, is in the
+// binary make built, and takes: a program linked the same way is never
+// preempted asynchronously, and is without it.
 // The -X of runtime.godebugDefault is how the go command itself links the
 // //go:debug lines; if a Go release renamed the variable, the linker would
 // drop the -X without a word, and this test fails.
 func TestGodebugDefault(t *testing.T) {
 	testroot.NeedTools(t, "go")
-	want := initGodebug(t)
-	src, err := os.ReadFile("main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, add := initGodebug(t)
 	settings := "," + want + ","
-	for _, m := range regexp.MustCompile(`(?m)^//go:debug (\S+)$`).FindAllSubmatch(src, -1) {
-		if !strings.Contains(settings, ","+string(m[1])+",") {
-			t.Errorf("main.go says //go:debug %s, the Makefile's INIT_GODEBUG (%s) does not: the link-time value replaces the //go:debug lines", m[1], want)
+	for _, s := range []string{"asyncpreemptoff=1", "decoratemappings=0", "containermaxprocs=0"} {
+		if !strings.Contains(settings, ","+s+",") {
+			t.Errorf("init-overlay's default GODEBUG %q lacks %s", want, s)
 		}
 	}
-	for _, s := range []string{"asyncpreemptoff=1", "decoratemappings=0"} {
-		if !strings.Contains(settings, ","+s+",") {
-			t.Errorf("INIT_GODEBUG %q lacks %s", want, s)
-		}
+	if !strings.Contains(","+add+",", ",asyncpreemptoff=1,") {
+		t.Errorf("the Makefile's INIT_GODEBUG_ADD %q lacks asyncpreemptoff=1", add)
 	}
 	bin, err := testroot.InitBinary()
 	if err != nil {

@@ -14,22 +14,24 @@
 // over a running system.
 //
 // The runtime's container-aware GOMAXPROCS is off, and so are its periodic
-// re-reads of the cgroup limits: this is PID 1 of a device. The Makefile
-// links two more runtime settings in (INIT_GODEBUG: the go command's
-// //go:debug takes only the settings it tracks, so it sets all four):
-//   - asyncpreemptoff=1: the runtime never interrupts a goroutine with a
-//     signal to preempt it. PID 1 runs one goroutine that matters, so
-//     those signals only cost: each is a signal frame, the handler and a
-//     reschedule, and under emulation the start alone runs long enough to
-//     draw several. 10 ms of a TCG boot, in the same run (make bench, part
-//     one, 9 boots each). Goroutines still yield at every call, as before
-//     Go 1.14; the boot path and the keeper have no loops without calls.
+// re-reads of the cgroup limits: this is PID 1 of a device. Two more
+// runtime settings:
+//   - asyncpreemptoff=1, which the Makefile links in (INIT_GODEBUG_ADD:
+//     a //go:debug line does not take it): the runtime never interrupts a
+//     goroutine with a signal to preempt it. PID 1 runs one goroutine
+//     that matters, so those signals only cost: each is a signal frame,
+//     the handler and a reschedule, and under emulation the start alone
+//     runs long enough to draw several. 10 ms of a TCG boot, in the same
+//     run (make bench, part one, 9 boots each). Goroutines still yield at
+//     every call, as before Go 1.14; the boot path and the keeper have no
+//     loops without calls.
 //   - decoratemappings=0: no prctl(PR_SET_VMA) naming each of the
 //     runtime's anonymous mappings, a system call per mapping that only
 //     shows in /proc/PID/maps.
 //
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
+//go:debug decoratemappings=0
 package main
 
 import (

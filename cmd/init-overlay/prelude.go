@@ -5,14 +5,15 @@ package main
 // prelude is init-overlay's ELF entry point: the Makefile links it with
 // -E main.prelude. Before the Go runtime starts, it asks the kernel to read
 // the whole binary: madvise(MADV_WILLNEED) over its text, read-only data
-// and data (from runtime·text, rounded down to 64 KiB, the largest page
-// size, to runtime·edata), one call per 128 KiB, and then it jumps to the
-// runtime's own entry, _rt0_<arch>_linux, with the stack and the registers
-// the runtime reads as the kernel left them. Results are not looked at:
-// ENOMEM says a range has unmapped holes (between segments, on arm and
-// arm64 with 4 KiB pages), and the kernel has read every mapped part all
-// the same; any other error (an old kernel) only leaves the reads to the
-// page faults, as without it.
+// and data, one call per 128 KiB, from runtime·text (rounded down to
+// 64 KiB, the largest page size) to runtime·edata (not into the bss:
+// anonymous memory, for which a kernel without swap fails the call). Then
+// it jumps to the runtime's own entry, _rt0_<arch>_linux, with the stack
+// and the registers the runtime reads as the kernel left them. Results are
+// not looked at: ENOMEM says a range has unmapped holes (between segments,
+// on arm and arm64 with 4 KiB pages), and the kernel has read every mapped
+// part all the same; any other error (an old kernel) only leaves the reads
+// to the page faults, as without it.
 //
 // Why: PID 1 is read from the boot disk at every boot, and the runtime's
 // start touches pages all over the binary before the first line of Go runs.
@@ -27,11 +28,12 @@ package main
 // 25-80 ms of a boot (make bench, part one).
 //
 // Why one call per 128 KiB: the kernel reads at most max(read_ahead_kb,
-// max_sectors_kb) of one WILLNEED call (force_page_cache_ra) and drops the
-// rest without a word. One call over the whole binary read its first
-// 1.25 MiB on a virtio disk, and 128 KiB on a disk that takes requests of
-// at most 128 KiB, as some SD card hosts do; the faults were then as many
-// as without the prelude (TestPreludeFaults). 128 KiB is the default
+// max_sectors_kb) of one WILLNEED call in each mapping it covers
+// (force_page_cache_ra) and drops the rest without a word. One call over
+// the whole binary read the first 1.25 MiB of each segment on a virtio
+// disk, and 128 KiB of each on a disk that takes requests of at most
+// 128 KiB, as some SD card hosts do; the faults were then as many as
+// without the prelude (TestPreludeFaults). 128 KiB is the default
 // read-ahead window, so each call is read whole unless both settings were
 // lowered; about 22 calls for this binary.
 //

@@ -9,8 +9,13 @@ TEXT ·prelude(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	ANDQ	$~0xffff, R8 // madvise wants a page-aligned start
 	MOVQ	$runtime·edata(SB), R9
 next:
+	MOVQ	R9, SI
+	SUBQ	R8, SI // what is left; one call per 128 KiB: see prelude.go
+	CMPQ	SI, $0x20000
+	JLS	last
+	MOVQ	$0x20000, SI
+last:
 	MOVQ	R8, DI
-	MOVQ	$0x20000, SI // one call per 128 KiB: see prelude.go
 	MOVQ	$3, DX // MADV_WILLNEED
 	MOVQ	$28, AX // SYS_madvise
 	SYSCALL

@@ -10,7 +10,9 @@ TEXT ·prelude(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	MOVW	$runtime·edata(SB), R5
 next:
 	MOVW	R4, R0
-	MOVW	$0x20000, R1 // one call per 128 KiB: see prelude.go
+	SUB	R4, R5, R1 // what is left; one call per 128 KiB: see prelude.go
+	CMP	$0x20000, R1
+	MOVW.HI	$0x20000, R1
 	MOVW	$3, R2 // MADV_WILLNEED
 	MOVW	$220, R7 // SYS_madvise (EABI)
 	SWI	$0

@@ -2,7 +2,7 @@
 
 // func prelude(): the ELF entry point (see prelude.go). The runtime's entry
 // reads argc and argv from the stack, which this leaves as it is; it uses
-// R0-R2, R8 (the system call) and R9-R10 (the loop).
+// R0-R3, R8 (the system call) and R9-R10 (the loop).
 TEXT ·prelude(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	MOVD	$runtime·text(SB), R9
 	LSR	$16, R9, R9 // madvise wants a page-aligned start: 64 KiB
@@ -10,7 +10,10 @@ TEXT ·prelude(SB),NOSPLIT|NOFRAME|TOPFRAME,$0
 	MOVD	$runtime·edata(SB), R10
 next:
 	MOVD	R9, R0
-	MOVD	$0x20000, R1 // one call per 128 KiB: see prelude.go
+	SUB	R9, R10, R1 // what is left; one call per 128 KiB: see prelude.go
+	MOVD	$0x20000, R3
+	CMP	R3, R1
+	CSEL	HI, R3, R1, R1
 	MOVD	$3, R2 // MADV_WILLNEED
 	MOVD	$233, R8 // SYS_madvise
 	SVC

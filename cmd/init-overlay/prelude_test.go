@@ -24,7 +24,7 @@ import (
 // them. ENOMEM is the result of a call over a hole between the binary's
 // segments (Go's arm and arm64 builds have some with 4 KiB pages): the
 // kernel reads every mapped part all the same.
-var preludeMadvise = regexp.MustCompile(`^(?:\d+ )?madvise\((0x[0-9a-f]+), ?(\d+), ?MADV_WILLNEED\) = (?:0|-1 ENOMEM)`)
+var preludeMadvise = regexp.MustCompile(`^(?:\d+ )?madvise\((0x[0-9a-f]+), ?(\d+), ?MADV_WILLNEED\) += (?:0|-1 ENOMEM)`)
 
 // preludeChunk is the length of each of the prelude's calls (prelude.go
 // says why it is not one call).
@@ -59,8 +59,11 @@ func checkPrelude(t *testing.T, bin, trace string) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: cannot read %q", bin, c)
 		}
-		if length != preludeChunk {
-			t.Errorf("%s: %q asks for %d bytes, want %d per call", bin, c, length, preludeChunk)
+		if n > 0 && end-start != uint64(n)*preludeChunk {
+			t.Errorf("%s: the call before %q asked for less than %d bytes, and only the last may", bin, c, preludeChunk)
+		}
+		if length == 0 || length > preludeChunk {
+			t.Errorf("%s: %q asks for %d bytes, want %d per call (less for the last)", bin, c, length, preludeChunk)
 		}
 		if n == 0 {
 			start = at
@@ -86,8 +89,12 @@ func checkPrelude(t *testing.T, bin, trace string) {
 		lo, hi = min(lo, p.Vaddr), max(hi, p.Vaddr+p.Filesz)
 	}
 	// The image before the text (ELF header) is read by exec itself; the
-	// calls start at most one 64 KiB step before the first segment.
-	if start > lo+0x1000 || end < hi || lo-min(lo, start) >= 0x10000 {
+	// calls start at most one 64 KiB step before the first segment. The
+	// kernel rounds the last length up to whole pages (4 KiB at least); the
+	// calls end at the data's end (runtime·edata), never in the bss after
+	// it, anonymous memory, for which a kernel without swap fails the call.
+	const page = 0x1000
+	if start > lo+page || lo-min(lo, start) >= 0x10000 || (end+page-1)&^(page-1) < hi || end > hi {
 		t.Errorf("%s: %d madvise calls cover [%#x, %#x), want [%#x, %#x), its file-backed segments", bin, n, start, end, lo, hi)
 	}
 }
@@ -158,7 +165,7 @@ func TestPreludeARM(t *testing.T) {
 // --version: the runtime's start, where the waits were. The disk takes
 // requests of at most 128 KiB (max_sectors_kb, as some SD card hosts do),
 // and the prelude's binary is then all in the page cache: a single
-// madvise over all of it read only the first 128 KiB.
+// madvise over all of it read only the first 128 KiB of each segment.
 func TestPreludeFaults(t *testing.T) {
 	testroot.RequireRoot(t, "mkfs.ext4", "go")
 	with, err := testroot.InitBinary()
@@ -193,10 +200,18 @@ func TestPreludeFaults(t *testing.T) {
 			return err
 		}
 		defer unix.Unmount(mnt, unix.MNT_DETACH)
+		// max_sectors_kb first: a write of it sets read_ahead_kb too
+		// (twice its value, on recent kernels).
 		queue := filepath.Join("/sys/block", filepath.Base(dev), "queue")
-		for k, v := range map[string]string{"read_ahead_kb": "128", "max_sectors_kb": "128"} {
-			if err := os.WriteFile(filepath.Join(queue, k), []byte(v), 0); err != nil {
+		for _, kv := range [][2]string{{"max_sectors_kb", "128"}, {"read_ahead_kb", "128"}} {
+			p := filepath.Join(queue, kv[0])
+			if err := os.WriteFile(p, []byte(kv[1]), 0); err != nil {
 				return err
+			}
+		}
+		for _, kv := range [][2]string{{"max_sectors_kb", "128"}, {"read_ahead_kb", "128"}} {
+			if b, err := os.ReadFile(filepath.Join(queue, kv[0])); err != nil || strings.TrimSpace(string(b)) != kv[1] {
+				return fmt.Errorf("%s of the loop device is %q (%v), want %s", kv[0], b, err, kv[1])
 			}
 		}
 		for _, b := range []struct{ name, src string }{{"with", with}, {"without", without}} {
@@ -221,13 +236,18 @@ func TestPreludeFaults(t *testing.T) {
 				if least < 0 || n < least {
 					least = n
 				}
-				if in, pages, err = resident(p); err != nil {
+				k, all, err := resident(p)
+				if err != nil {
 					return err
 				}
+				in, pages = max(in, k), all
 			}
 			faults[b.name] = least
-			if b.name == "with" && in < pages {
-				t.Errorf("with the prelude, %d of the binary's %d pages are in the page cache after a cold --version: want all", in, pages)
+			// MADV_WILLNEED asks, it does not promise: in about one cold
+			// start in a thousand a page or two were left out. The one
+			// call of before left 23 out (652 of 675).
+			if b.name == "with" && in+residentSlack < pages {
+				t.Errorf("with the prelude, at best %d of the binary's %d pages are in the page cache after a cold --version: want all but %d at most", in, pages, residentSlack)
 			}
 			t.Logf("%s: %d of %d pages in the page cache after a cold --version", b.name, in, pages)
 		}
@@ -244,6 +264,10 @@ func TestPreludeFaults(t *testing.T) {
 		t.Errorf("with the prelude %d major faults, without %d: want at most half", faults["with"], faults["without"])
 	}
 }
+
+// residentSlack is how many of the binary's pages TestPreludeFaults lets
+// the kernel leave unread.
+const residentSlack = 4
 
 // resident counts the pages of the file at p that are in the page cache
 // (mincore over a mapping of it, which touches none of them).
