@@ -18,18 +18,16 @@ INITPKG   := ./cmd/init-overlay
 # -E main.prelude: its entry point asks the kernel for the whole binary
 # before the runtime starts (cmd/init-overlay/prelude.go says why); on the
 # architectures it is written for (a host build elsewhere goes without).
-# INIT_GODEBUG: the PID-1 binary's default GODEBUG (the environment's
-# GODEBUG still overrides it): the one the go command links (go.mod's go
-# line and cmd/init-overlay's //go:debug lines, as go list gives it) plus
-# INIT_GODEBUG_ADD, runtime settings a //go:debug line does not take. It is
-# linked into the variable the go command itself sets from those lines; a
-# later -X wins. cmd/init-overlay's doc says why each; TestGodebugDefault
-# checks that they take.
+# The PID-1 binary's default GODEBUG (the environment's GODEBUG still
+# overrides it) is the one the go command links (go.mod's go line and
+# cmd/init-overlay's //go:debug lines, as go list gives it) plus
+# INIT_GODEBUG_ADD, runtime settings a //go:debug line does not take. The
+# build recipe (build-init) links it into the variable the go command itself
+# sets from those lines (a later -X wins), and fails if go list does.
+# cmd/init-overlay's doc says why each; TestGodebugDefault checks that they
+# take.
 INIT_GODEBUG_ADD := asyncpreemptoff=1
-comma     := ,
-INIT_GODEBUG = $(if $(INIT_GODEBUG_GO),$(INIT_GODEBUG_GO)$(comma))$(INIT_GODEBUG_ADD)
-INIT_GODEBUG_GO = $(shell $(GO) list -f '{{.DefaultGODEBUG}}' $(INITPKG))
-INIT_LDFLAGS = -s -w $(if $(filter amd64 arm64 arm,$(INIT_GOARCH)),-E main.prelude) -X main.version=$(VERSION) -X runtime.godebugDefault=$(INIT_GODEBUG)
+INIT_LDFLAGS = -s -w $(if $(filter amd64 arm64 arm,$(INIT_GOARCH)),-E main.prelude) -X main.version=$(VERSION)
 INIT_MAX  := 3145728
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # TARGET is the machine the binaries are for; empty: this one. Each names its
@@ -67,7 +65,7 @@ OMIT_BTRFS := 1
 else
 $(error TARGET=$(TARGET): not one of amd64, arm64, armhf, armv6)
 endif
-INIT_GOARCH := $(or $(patsubst GOARCH=%,%,$(filter GOARCH=%,$(T_GO))),$(shell $(GO) env GOARCH 2>/dev/null))
+INIT_GOARCH := $(or $(patsubst GOARCH=%,%,$(filter GOARCH=%,$(T_GO))),$(shell PATH='$(PATH)' $(GO) env GOARCH 2>/dev/null))
 # cgo against glibc, linked statically: containerd/btrfs needs cgo, PID 1 needs no loader.
 # OMIT_BTRFS=1 builds the pure-Go, squashfs-only binary instead (no cgo).
 ifeq ($(OMIT_BTRFS),1)
@@ -117,7 +115,8 @@ endef
 # stores too: mounting a subvolume needs no cgo), under 3 MiB.
 define build-init
 	@mkdir -p $(dir $(1))
-	$(T_GO) CGO_ENABLED=0 $(GO) build -trimpath -tags 'osusergo netgo $(2)' -ldflags '$(INIT_LDFLAGS)' -o $(1) $(INITPKG)
+	gd=$$($(GO) list -f '{{.DefaultGODEBUG}}' $(INITPKG)) && \
+	$(T_GO) CGO_ENABLED=0 $(GO) build -trimpath -tags 'osusergo netgo $(2)' -ldflags "$(INIT_LDFLAGS) -X runtime.godebugDefault=$${gd:+$$gd,}$(INIT_GODEBUG_ADD)" -o $(1) $(INITPKG)
 	$(call check-static,$(1),$(INIT_MAX),0,init-overlay)
 endef
 
@@ -236,7 +235,7 @@ test-unit:
 # (testroot.Self); one that needs what qemu-user lacks (openat2, some btrfs
 # ioctls, subvolumes without cgo) or boots the host's build skips, saying why.
 ARM_UNIT_TARGETS := arm64 armhf armv6
-ARM_UNIT_PKGS     = $(shell $(GO) list ./... | grep -v -e '/tests$$' -e '/cmd/overlayupd$$')
+ARM_UNIT_PKGS     = $(shell PATH='$(PATH)' $(GO) list ./... | grep -v -e '/tests$$' -e '/cmd/overlayupd$$')
 test-arm-unit: deps build-test
 	@set -e; for t in $(ARM_UNIT_TARGETS); do \
 		$(MAKE) --no-print-directory test-unit-on TARGET=$$t HOST_TESTBIN=$(abspath $(TESTBIN)); \

@@ -13,7 +13,7 @@ import (
 )
 
 // initGodebug is the default GODEBUG make links into init-overlay
-// (INIT_GODEBUG in the Makefile): the go command's own, as go list gives
+// (build-init in the Makefile): the go command's own, as go list gives
 // it, and the Makefile's INIT_GODEBUG_ADD after it.
 func initGodebug(t *testing.T) (want, add string) {
 	t.Helper()
@@ -65,7 +65,7 @@ func main() {
 `
 
 // TestGodebugDefault: the default GODEBUG the Makefile links into
-// init-overlay (INIT_GODEBUG) is the go command's own (go.mod's go line,
+// init-overlay (build-init) is the go command's own (go.mod's go line,
 // main.go's //go:debug lines) with asyncpreemptoff=1 after it, is in the
 // binary make built, and takes: a program linked the same way is never
 // preempted asynchronously, and is without it.

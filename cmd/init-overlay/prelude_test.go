@@ -32,8 +32,9 @@ const preludeChunk = 128 << 10
 
 // checkPrelude checks a system call trace of bin (one call per line,
 // execve first where the tracer shows it): its first calls are the
-// prelude's madvise calls, preludeChunk bytes each, one after the other,
-// over the whole of bin's file-backed image.
+// prelude's madvise calls, preludeChunk bytes each but the last, which
+// ends at the data's end, one after the other, over the whole of bin's
+// file-backed image.
 func checkPrelude(t *testing.T, bin, trace string) {
 	t.Helper()
 	var calls []string
