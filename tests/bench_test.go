@@ -213,17 +213,47 @@ func bootRounds(t *testing.T, s *session, d *disk, variants []benchVariant, n in
 	return got
 }
 
+// benchBoots is the boots per variant of a boot benchmark
+// (OVERLAYUPD_BENCH=N, at least 5); without it the test is skipped.
+func benchBoots(t *testing.T) int {
+	t.Helper()
+	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
+	if n == 0 {
+		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
+	}
+	return max(n, 5)
+}
+
+// benchTable prints each variant's boot times and its overhead over the
+// first variant's median (the direct boot), which it returns.
+func benchTable(variants []benchVariant, got []series) time.Duration {
+	_, base, _ := got[0].stats()
+	fmt.Printf("%-20s %10s %10s %10s %12s %8s\n", "variant", "min", "median", "max", "overhead", "ratio")
+	for j, v := range variants {
+		lo, med, hi := got[j].stats()
+		fmt.Printf("%-20s %s %s %s %s %7.1fx\n", v.name, ms(lo), ms(med), ms(hi), "   "+ms(med-base), float64(med)/float64(base))
+	}
+	return base
+}
+
+// againstOriginal is init-overlay's overhead over the original's steps'
+// (medians, each less the direct boot's, base), and whether that meets
+// issue 13's target of at most 0.7x.
+func againstOriginal(ovl, original, base time.Duration) (float64, string) {
+	r := float64(ovl-base) / float64(original-base)
+	if r > 0.7 {
+		return r, "MISSED"
+	}
+	return r, "met"
+}
+
 // TestBench measures the overlay's boot overhead: switch_root to the real
 // /sbin/init (a static C stand-in, not busybox: initCSource), with
 // init=/sbin/init-overlay (tmpfs) and with a shell-script overlay, minus a
 // direct init=/sbin/init boot. It runs only with
 // OVERLAYUPD_BENCH=N (boots per variant, at least 5), one boot at a time.
 func TestBench(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
-	if n == 0 {
-		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
-	}
-	n = max(n, 5)
+	n := benchBoots(t)
 	s := newSession(t)
 	r := newRootTree(t, s.a)
 	r.write("sbin/init-overlay-sh", shellOverlay, 0o755)
@@ -261,22 +291,14 @@ func TestBench(t *testing.T) {
 		variants = append(variants, benchVariant{"OVERLAYUPD_BENCH_INIT", "/usr/sbin/init-overlay-other", true, nil})
 	}
 	got := bootRounds(t, s, d, variants, n, nil)
-	_, base, _ := got[0].stats()
 	fmt.Printf("\nswitch_root -> /sbin/init, guest clock, %d boots each (QEMU TCG, kernel %s)\n", n, s.a.kver)
-	fmt.Printf("%-20s %10s %10s %10s %12s %8s\n", "variant", "min", "median", "max", "overhead", "ratio")
-	for j, v := range variants {
-		lo, med, hi := got[j].stats()
-		fmt.Printf("%-20s %s %s %s %s %7.1fx\n", v.name, ms(lo), ms(med), ms(hi), "   "+ms(med-base), float64(med)/float64(base))
-	}
+	base := benchTable(variants, got)
 	_, ovl, _ := got[1].stats()
 	_, minimal, _ := got[2].stats()
 	_, original, _ := got[3].stats()
-	verdict := "met"
-	if float64(ovl-base) > 0.7*float64(original-base) {
-		verdict = "MISSED"
-	}
+	ratio, verdict := againstOriginal(ovl, original, base)
 	fmt.Printf("init-overlay overhead (median - direct median): %s; %.2fx the original's steps (target <= 0.7x: %s), %.2fx the minimal script\n",
-		ms(ovl-base), float64(ovl-base)/float64(original-base), verdict, float64(ovl-base)/float64(minimal-base))
+		ms(ovl-base), ratio, verdict, float64(ovl-base)/float64(minimal-base))
 	fmt.Printf("  paired by round (median of each round's overhead ratio, drift cancels): %.2fx the original's steps\n",
 		pairedRatio(got[1], got[3], got[0]))
 	if other != "" {
@@ -304,11 +326,7 @@ func TestBench(t *testing.T) {
 // C stand-in /sbin/init is the same on both. It runs only with
 // OVERLAYUPD_BENCH=N, after TestBench in make bench's part one.
 func TestBenchDebian(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
-	if n == 0 {
-		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
-	}
-	n = max(n, 5)
+	n := benchBoots(t)
 	s := newSession(t)
 	img := debianImage(t, s.a, "deb1")
 	tree := t.TempDir()
@@ -344,21 +362,13 @@ func TestBenchDebian(t *testing.T) {
 		{"original's steps", "/sbin/init-overlay-orig", true, nil},
 	}
 	got := bootRounds(t, s, d, variants, n, []string{"root=/dev/vda", "ro"})
-	_, base, _ := got[0].stats()
 	fmt.Printf("\nthe same on a Debian bookworm root (dash; util-linux, coreutils, grep and mawk, dynamically linked), %d boots each\n", n)
-	fmt.Printf("%-20s %10s %10s %10s %12s %8s\n", "variant", "min", "median", "max", "overhead", "ratio")
-	for j, v := range variants {
-		lo, med, hi := got[j].stats()
-		fmt.Printf("%-20s %s %s %s %s %7.1fx\n", v.name, ms(lo), ms(med), ms(hi), "   "+ms(med-base), float64(med)/float64(base))
-	}
+	base := benchTable(variants, got)
 	_, ovl, _ := got[1].stats()
 	_, original, _ := got[2].stats()
-	verdict := "met"
-	if float64(ovl-base) > 0.7*float64(original-base) {
-		verdict = "MISSED"
-	}
+	ratio, verdict := againstOriginal(ovl, original, base)
 	fmt.Printf("init-overlay overhead on the Debian root: %s; %.2fx the original's steps (target <= 0.7x: %s); paired by round %.2fx\n\n",
-		ms(ovl-base), float64(ovl-base)/float64(original-base), verdict, pairedRatio(got[1], got[2], got[0]))
+		ms(ovl-base), ratio, verdict, pairedRatio(got[1], got[2], got[0]))
 }
 
 // isProgramIn checks that p, resolved as the guest resolves it (absolute

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -34,5 +35,26 @@ func TestPairedRatio(t *testing.T) {
 	}
 	if got := pairedRatio(ms(150), ms(100), ms(100)); got != 0 {
 		t.Errorf("a round with no overhead in b: %v, want 0 (no rounds)", got)
+	}
+}
+
+// TestAgainstOriginal: the ratio is of overheads (each less the direct
+// boot), and 0.7x itself meets the target.
+func TestAgainstOriginal(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		ovl, original, base time.Duration
+		ratio               float64
+		verdict             string
+	}{
+		{170 * ms, 300 * ms, 100 * ms, 0.35, "met"},
+		{240 * ms, 300 * ms, 100 * ms, 0.7, "met"},
+		{250 * ms, 300 * ms, 100 * ms, 0.75, "MISSED"},
+		{1100 * ms, 200 * ms, 100 * ms, 10, "MISSED"},
+	} {
+		r, v := againstOriginal(c.ovl, c.original, c.base)
+		if math.Abs(r-c.ratio) > 1e-9 || v != c.verdict {
+			t.Errorf("againstOriginal(%v, %v, %v) = %.3f, %s; want %.3f, %s", c.ovl, c.original, c.base, r, v, c.ratio, c.verdict)
+		}
 	}
 }

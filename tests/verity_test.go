@@ -193,11 +193,7 @@ func TestVerityRequire(t *testing.T) {
 // kernel's generic C code (no SHA extensions), so the figure is an upper
 // bound for real hardware.
 func TestVerityBootCost(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("OVERLAYUPD_BENCH"))
-	if n == 0 {
-		t.Skip("set OVERLAYUPD_BENCH=N to run the boot benchmark (make bench)")
-	}
-	n = max(n, 5)
+	n := benchBoots(t)
 	s := newSession(t)
 	sc := &storeScenario{t: t, s: s, d: storeDisk(t, s, verityImage(t, s.a, "v1"), false, nil)}
 	variants := []struct {
