@@ -15,9 +15,6 @@ PKG       := ./cmd/overlayupd
 INITBIN   ?= $(dir $(BIN))init-overlay
 TESTINIT  := $(dir $(TESTBIN))init-overlay
 INITPKG   := ./cmd/init-overlay
-# -E main.prelude: its entry point asks the kernel for the whole binary
-# before the runtime starts (cmd/init-overlay/prelude.go says why); on the
-# architectures it is written for (a host build elsewhere goes without).
 # The PID-1 binary's default GODEBUG (the environment's GODEBUG still
 # overrides it) is the one the go command links (go.mod's go line and
 # cmd/init-overlay's //go:debug lines, as go list gives it) plus
@@ -27,6 +24,9 @@ INITPKG   := ./cmd/init-overlay
 # cmd/init-overlay's doc says why each; TestGodebugDefault checks that they
 # take.
 INIT_GODEBUG_ADD := asyncpreemptoff=1
+# -E main.prelude: its entry point asks the kernel for the whole binary
+# before the runtime starts (cmd/init-overlay/prelude.go says why); on the
+# architectures it is written for (a host build elsewhere goes without).
 INIT_LDFLAGS = -s -w $(if $(filter amd64 arm64 arm,$(INIT_GOARCH)),-E main.prelude) -X main.version=$(VERSION)
 INIT_MAX  := 3145728
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
