@@ -246,7 +246,7 @@ func TestPreludeFaults(t *testing.T) {
 			faults[b.name] = least
 			// MADV_WILLNEED asks, it does not promise: in about one cold
 			// start in a thousand a page or two were left out. The one
-			// call of before left 23 out (652 of 675).
+			// call of before left 49 out here (627 of 676).
 			if b.name == "with" && in+residentSlack < pages {
 				t.Errorf("with the prelude, at best %d of the binary's %d pages are in the page cache after a cold --version: want all but %d at most", in, pages, residentSlack)
 			}
