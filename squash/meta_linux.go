@@ -32,7 +32,7 @@ func TreeMeta(dir string) (Meta, error) {
 				return nil, err
 			}
 			if !fi.Mode().IsRegular() {
-				return nil, fmt.Errorf("/%s is a %s, not a file", p, DescribeMode(fi.Mode()))
+				return nil, fmt.Errorf("/%s is a %s, not a file", p, fsmode.Kind(fi.Mode()))
 			}
 			return ReadLimited(f, p)
 		},

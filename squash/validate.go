@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 // RealInit is the distribution's init, which the overlay execs in the new
@@ -51,7 +53,7 @@ func OpenImage(path string) (f *os.File, sb Superblock, info Info, err error) {
 		return nil, sb, info, fmt.Errorf("cannot stat image: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, sb, info, fmt.Errorf("%s: %w: it is a %s", path, ErrNotFile, DescribeMode(st.Mode()))
+		return nil, sb, info, fmt.Errorf("%s: %w: it is a %s", path, ErrNotFile, fsmode.Kind(st.Mode()))
 	}
 	if st.Size() == 0 {
 		return nil, sb, info, fmt.Errorf("%s: %w: the file is empty", path, ErrNotSquashfs)
@@ -71,21 +73,6 @@ func OpenImage(path string) (f *os.File, sb Superblock, info Info, err error) {
 	return f, sb, info, nil
 }
 
-// DescribeMode names a file type that is not a regular file, for messages.
-func DescribeMode(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeNamedPipe != 0:
-		return "pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
-}
-
 // InitError classifies a failure to resolve /sbin/init.
 func InitError(err error) error {
 	if errors.Is(err, ErrCorrupt) {
@@ -97,7 +84,7 @@ func InitError(err error) error {
 // CheckInitMode is the decision "can the kernel exec this as init".
 func CheckInitMode(target string, m fs.FileMode) error {
 	if !m.IsRegular() {
-		return fmt.Errorf("%w: %s is a %s, not a regular file", ErrInitNotExecutable, target, DescribeMode(m))
+		return fmt.Errorf("%w: %s is a %s, not a regular file", ErrInitNotExecutable, target, fsmode.Kind(m))
 	}
 	if m.Perm()&0o111 == 0 {
 		return fmt.Errorf("%w: %s has mode %04o, no execute bit", ErrInitNotExecutable, target, m.Perm())

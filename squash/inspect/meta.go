@@ -8,6 +8,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/squash"
 )
 
@@ -21,7 +22,7 @@ func diskfsMeta(sfs *squashfs.FileSystem) (squash.Meta, error) {
 				return nil, squash.NotExist(err)
 			}
 			if !n.Mode.IsRegular() {
-				return nil, fmt.Errorf("/%s is a %s, not a file", p, squash.DescribeMode(n.Mode))
+				return nil, fmt.Errorf("/%s is a %s, not a file", p, fsmode.Kind(n.Mode))
 			}
 			f, err := sfs.Open(target)
 			if err != nil {
@@ -36,7 +37,7 @@ func diskfsMeta(sfs *squashfs.FileSystem) (squash.Meta, error) {
 				return nil, squash.NotExist(err)
 			}
 			if !n.Mode.IsDir() {
-				return nil, fmt.Errorf("/%s is a %s, not a directory", p, squash.DescribeMode(n.Mode))
+				return nil, fmt.Errorf("/%s is a %s, not a directory", p, fsmode.Kind(n.Mode))
 			}
 			des, err := sfs.ReadDir(path.Clean("./" + target))
 			if err != nil {
