@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -45,7 +46,10 @@ func runChild(path string, argv, env []string, timeout time.Duration, stdout *by
 		files[1] = w
 	}
 	start := time.Now()
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: files})
+	// Setpgid: the program leads a process group of its own, so that a
+	// kill on timeout ends what it started too (a get-mode script's
+	// sleep, a helper that modprobe runs), not only the program.
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true}})
 	if w != nil {
 		w.Close() // the child has its copy; EOF comes when it (and all it started) close theirs
 	}
@@ -118,5 +122,14 @@ type waitResult struct {
 // kills it. Variables for tests.
 var (
 	killGrace = 2 * time.Second
-	killChild = (*os.Process).Kill
+	killChild = killGroup
 )
+
+// killGroup kills p's process group, p and everything it started that
+// stayed in it; p alone when the group is gone (ESRCH).
+func killGroup(p *os.Process) error {
+	if err := syscall.Kill(-p.Pid, syscall.SIGKILL); err == nil {
+		return nil
+	}
+	return p.Kill()
+}

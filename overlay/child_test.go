@@ -3,7 +3,9 @@ package overlay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +71,7 @@ func TestRunChildUnkillable(t *testing.T) {
 	var child *os.Process
 	killChild = func(p *os.Process) error { child = p; return nil }
 	killGrace = 300 * time.Millisecond
-	defer func() { killChild, killGrace = (*os.Process).Kill, 2*time.Second }()
+	defer func() { killChild, killGrace = killGroup, 2*time.Second }()
 	for _, withStdout := range []bool{false, true} {
 		var out *bytes.Buffer
 		if withStdout {
@@ -91,5 +93,46 @@ func TestRunChildUnkillable(t *testing.T) {
 			t.Errorf("stdout %v: the program was never killed", withStdout)
 		}
 		child = nil
+	}
+}
+
+// TestRunChildKillsGroup: on a timeout, what the program started dies with
+// it, whether the program still runs or has ended and left it holding
+// stdout: a get-mode script's background sleep must not outlive the boot
+// step.
+func TestRunChildKillsGroup(t *testing.T) {
+	for _, tc := range []struct{ name, script string }{
+		{"program still running", "sleep 300 & echo $! > %s; sleep 300"},
+		{"program ended, stdout held", "sleep 300 & echo $! > %s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := t.TempDir() + "/pid"
+			var out bytes.Buffer
+			err := runChild("/bin/sh", []string{"/bin/sh", "-c", fmt.Sprintf(tc.script, pidFile)}, nil, 300*time.Millisecond, &out)
+			if !errors.Is(err, errTimedOut) {
+				t.Fatalf("err = %v, want errTimedOut", err)
+			}
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := strings.TrimSpace(string(b))
+			// Dead: gone, or a zombie its new parent has not reaped yet.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				st, err := os.ReadFile("/proc/" + pid + "/stat")
+				if err != nil {
+					return
+				}
+				if f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:])); len(f) > 0 && f[0] == "Z" {
+					return
+				}
+				if time.Now().After(deadline) {
+					_ = exec.Command("kill", "-9", pid).Run()
+					t.Fatalf("the background sleep (pid %s) outlived the timeout", pid)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -224,13 +224,18 @@ func pivot(newRoot, putOld string) error {
 // with CheckInit, following a "#!" interpreter once (the kernel allows a
 // script interpreter to be a script, rarely used, so once is enough to catch
 // a missing /bin/sh).
-func checkRootInit(root string) error {
+func checkRootInit(root string) error { return CheckRootProgram(root, RealInit) }
+
+// CheckRootProgram is checkRootInit for the program at p inside root: what
+// the kernel would find if it ran p as init on that root (the admin
+// command checks /sbin/init-overlay with it before it names it on the
+// kernel command line).
+func CheckRootProgram(root, p string) error {
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", root, err)
 	}
 	defer unix.Close(rfd)
-	p := RealInit
 	for range 2 {
 		f := readInit(rfd, p)
 		if errors.Is(f.Err, unix.ENOSYS) || errors.Is(f.Err, unix.EINVAL) {

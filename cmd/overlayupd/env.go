@@ -40,6 +40,10 @@ type env struct {
 	clock     func() time.Time // record times; time.Now if nil
 	// progressEvery is how often --json prints a progress line; 1 s if 0.
 	progressEvery time.Duration
+	// kernelRoot is the root the kernel mounts at the next boot, where
+	// init= names a file: this system's / or, booted from a store, the
+	// store's top directory.
+	kernelRoot func() string
 	// copied, if set, runs after each step of an image copy with the bytes
 	// copied so far: tests change the source there, mid-copy.
 	copied func(n int64)
@@ -64,7 +68,16 @@ func systemEnv() *env {
 		keeper:         keeper.Find,
 		step:           crashPoint(),
 		trustRoot:      "/",
+		kernelRoot:     systemKernelRoot,
 	}
+}
+
+// systemKernelRoot is env.kernelRoot on the running system.
+func systemKernelRoot() string {
+	if top, err := boot.DefaultStore(); err == nil {
+		return top
+	}
+	return "/"
 }
 
 // needRoot refuses a command that changes the system when not run as root.

@@ -36,6 +36,9 @@ func testEnv(t *testing.T) *env {
 		machines:   hostMachines(),
 		reboot:     func() error { t.Error("reboot without a fake"); return nil },
 		trustRoot:  t.TempDir(), // trusts no key, unless a test puts some there
+		// An empty root: an install that would edit this machine's own
+		// boot configuration stops at its check (no init-overlay there).
+		kernelRoot: func() string { return "/nonexistent-kernel-root" },
 	}
 }
 

@@ -14,11 +14,13 @@ import (
 	"github.com/overlayupd/overlayupd/internal/blockdev"
 	"github.com/overlayupd/overlayupd/internal/bootcfg"
 	"github.com/overlayupd/overlayupd/internal/remount"
+	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/snapshot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
 type installCmd struct {
+	env        *env
 	install    bool
 	bootDir    string
 	grub       string
@@ -32,7 +34,7 @@ type installCmd struct {
 }
 
 func newInstallCmd(e *env, install bool) *cobra.Command {
-	c := &installCmd{install: install}
+	c := &installCmd{env: e, install: install}
 	use, short := "install", "Boot through the overlay: add 'ro init=/sbin/init-overlay' to the boot configuration"
 	if !install {
 		use, short = "uninstall", "Stop booting through the overlay: remove 'init=/sbin/init-overlay' from the boot configuration"
@@ -155,6 +157,11 @@ func (c *installCmd) runAutoCommit(cmd *cobra.Command) error {
 }
 
 func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
+	if c.install && c.bootDir == "" && c.store == "" {
+		if err := checkKernelInit(c.env.kernelRoot()); err != nil {
+			return errorf(cmd, "%w", err)
+		}
+	}
 	bootDir, grub := bootcfg.DefaultBootDir, c.grub
 	if c.bootDir != "" {
 		// A build host's own GRUB file is not the SD card's business.
@@ -230,6 +237,22 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	}
 	if c.install && !c.dryRun && c.bootDir == "" {
 		fmt.Fprintln(out, "the overlay starts at the next boot; 'overlayupd status' shows it")
+	}
+	return nil
+}
+
+// checkKernelInit refuses an install that would name on the kernel command
+// line a program the kernel cannot run: init=/sbin/init-overlay is a path
+// on the root the kernel mounts (root, this system's / or, when it booted
+// from a store, the store's top directory), and when it is missing or not
+// a program the next boot ends in a kernel panic ("Requested init
+// /sbin/init-overlay failed"), a board that needs a hand at its card. The
+// check is the PID-1 path's own (an ELF binary, or a script whose
+// interpreter is there), with symbolic links resolved inside root.
+func checkKernelInit(root string) error {
+	if err := overlay.CheckRootProgram(root, bootcfg.TrampolinePath); err != nil {
+		return fmt.Errorf("%w\nthe kernel would find no init at the next boot: install the binary first (make install, or install -m 0755 init-overlay %s), then run install again",
+			err, filepath.Join(root, bootcfg.TrampolinePath))
 	}
 	return nil
 }

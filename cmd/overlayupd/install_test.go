@@ -102,3 +102,81 @@ func TestInstallRefreshesStaleBackup(t *testing.T) {
 		t.Errorf("uninstall --restore after a change by hand: %v, file %q\n%s", err, read(), out)
 	}
 }
+
+// TestInstallNeedsTrampoline: install on the running system refuses, and
+// changes nothing, when the kernel's root has no /sbin/init-overlay it can
+// run: the next boot would end in a kernel panic. checkKernelInit takes an
+// ELF binary, a link to one resolved inside the root (an older install's
+// link to /usr/sbin/overlayupd), and a script whose interpreter is there.
+func TestInstallNeedsTrampoline(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	// --grub names a file that is not there: were the check gone, the
+	// install would not reach this machine's own GRUB defaults.
+	grub := filepath.Join(t.TempDir(), "grub")
+	for _, args := range [][]string{{"install", "--grub", grub}, {"install", "--dry-run", "--grub", grub}} {
+		out, err := run(t, e, "overlayupd", args...)
+		if err == nil || !strings.Contains(err.Error(), "install the binary first") || !strings.Contains(err.Error(), "/sbin/init-overlay") {
+			t.Errorf("%v without /sbin/init-overlay: %v\n%s", args, err, out)
+		}
+	}
+	elf, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(root, p string, b []byte) {
+		t.Helper()
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(root, target, p string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(root, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		make func(root string)
+		ok   bool
+	}{
+		{"missing", func(string) {}, false},
+		{"ELF", func(r string) { put(r, "sbin/init-overlay", elf) }, true},
+		{"link inside the root", func(r string) {
+			put(r, "usr/sbin/overlayupd", elf)
+			link(r, "/usr/sbin/overlayupd", "sbin/init-overlay")
+		}, true},
+		{"dangling link", func(r string) { link(r, "/usr/sbin/overlayupd", "sbin/init-overlay") }, false},
+		{"directory", func(r string) {
+			if err := os.MkdirAll(filepath.Join(r, "sbin/init-overlay"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"not executable", func(r string) {
+			put(r, "sbin/init-overlay", elf)
+			if err := os.Chmod(filepath.Join(r, "sbin/init-overlay"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"empty", func(r string) { put(r, "sbin/init-overlay", nil) }, false},
+		{"script without its shell", func(r string) { put(r, "sbin/init-overlay", []byte("#!/bin/sh\n")) }, false},
+		{"script with its shell", func(r string) {
+			put(r, "sbin/init-overlay", []byte("#!/bin/sh\n"))
+			put(r, "bin/sh", elf)
+		}, true},
+	} {
+		root := t.TempDir()
+		tc.make(root)
+		if err := checkKernelInit(root); (err == nil) != tc.ok {
+			t.Errorf("%s: checkKernelInit = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
