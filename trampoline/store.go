@@ -129,9 +129,30 @@ func (s *Store) Fallback(plan BootPlan, why string) (BootPlan, error) {
 	}
 	next := Fallback(st, plan.Boot.Name, why)
 	if err := s.Run(next.Transition); err != nil {
-		return ReadOnlyPlan(next.After, err.Error()), err
+		return readOnlyFallback(st, plan.Boot.Name, next, err.Error()), err
 	}
 	return next, nil
+}
+
+// readOnlyFallback is the fallback when its changes cannot be made (a card
+// that went read-only, an I/O error): the entry the pure Fallback chose,
+// booted under the name it has now; a committed root other than failed
+// when the fallback would have renamed its way to one; nothing when the
+// fallback has nothing left. Why not ReadOnlyPlan alone: it takes the
+// committed root first, which is what just failed when the committed root
+// did not boot, so every fallback booted it again and root.prev never.
+func readOnlyFallback(st State, failed string, next BootPlan, why string) BootPlan {
+	switch {
+	case next.Boot.Name == "":
+		return BootPlan{Why: "store not writable (" + why + "): " + next.Why, After: st}
+	case st.Has(next.Boot.Name):
+		e := ParseName(next.Boot.Name, st.Suffix)
+		return BootPlan{Source: e, Boot: e, Why: "store not writable (" + why + "): " + next.Why + ": " + e.Name + " without changes", After: st}
+	}
+	if p := ReadOnlyPlan(st, why); p.Boot.Name != failed {
+		return p
+	}
+	return BootPlan{Why: "store not writable (" + why + ") and no committed root but " + failed + ", which did not boot", After: st}
 }
 
 // ReadOnlyPlan boots a committed root without changing the store: root.next

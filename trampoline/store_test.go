@@ -141,6 +141,44 @@ func TestStoreBootReadOnly(t *testing.T) {
 	}
 }
 
+// TestStoreFallbackReadOnly: on a store that cannot be changed (a card
+// gone read-only), a fallback still goes down the protocol's order, never
+// back to what just failed: committed root -> root.prev -> nothing; a trial
+// -> the committed root. ReadOnlyPlan alone booted the failed committed
+// root again at every fallback.
+func TestStoreFallbackReadOnly(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		boots []string // each boot then fails; "" is nothing left
+	}{
+		{[]string{"root.sqsh", "root.prev.sqsh"}, []string{"root.sqsh", "root.prev.sqsh", ""}},
+		{[]string{"root.sqsh"}, []string{"root.sqsh", ""}},
+		{[]string{"root.prev.sqsh"}, []string{"root.prev.sqsh", ""}},
+		{[]string{"root.sqsh", "root.prev.sqsh", "root.trying-0.sqsh"}, []string{"root.trying-0.sqsh", "root.sqsh", "root.prev.sqsh", ""}},
+	} {
+		m := conformance.NewMem(sfx)
+		for _, n := range tc.names {
+			if err := m.Make(n, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := &trampoline.Store{SlotDir: t.TempDir(), Backend: readOnly{m},
+			BeforeChange: func() error { return unix.EROFS }} // the remount to read-write fails
+		// The first boot's plan as a writable store made it (a trial's try
+		// counted before the card went read-only).
+		plan := trampoline.BootPlan{Boot: trampoline.ParseName(tc.boots[0], sfx)}
+		var got []string
+		for i := 0; i < 6 && plan.Boot.Name != ""; i++ {
+			got = append(got, plan.Boot.Name)
+			plan, _ = s.Fallback(plan, "does not mount")
+		}
+		got = append(got, plan.Boot.Name)
+		if strings.Join(got, " ") != strings.Join(tc.boots, " ") {
+			t.Errorf("%v read-only: boots %q, want %q", tc.names, got, tc.boots)
+		}
+	}
+}
+
 func TestStatusSummary(t *testing.T) {
 	tests := []struct {
 		names []string
