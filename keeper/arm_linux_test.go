@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestArmUnknownTimeout: a watchdog whose timeout cannot be read
@@ -30,10 +32,13 @@ func TestArmUnknownTimeout(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >"+argvFile+".tmp && mv "+argvFile+".tmp "+argvFile+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	oldExe, oldPaths, oldClass, oldChar := SelfExe, DevicePaths, SysClassWatchdog, SysDevChar
+	oldExe, oldPaths, oldClass, oldChar, oldIs := SelfExe, DevicePaths, SysClassWatchdog, SysDevChar, isWatchdog
 	SelfExe, DevicePaths = script, []string{dev}
 	SysClassWatchdog, SysDevChar = filepath.Join(dir, "class"), filepath.Join(dir, "char")
-	t.Cleanup(func() { SelfExe, DevicePaths, SysClassWatchdog, SysDevChar = oldExe, oldPaths, oldClass, oldChar })
+	isWatchdog = func(*os.File) error { return nil } // the plain file stands in for a driver
+	t.Cleanup(func() {
+		SelfExe, DevicePaths, SysClassWatchdog, SysDevChar, isWatchdog = oldExe, oldPaths, oldClass, oldChar, oldIs
+	})
 
 	var console []string
 	logf := func(format string, a ...any) { console = append(console, fmt.Sprintf(format, a...)) }
@@ -62,5 +67,52 @@ func TestArmUnknownTimeout(t *testing.T) {
 	all := strings.Join(console, "\n")
 	if !strings.Contains(all, "timeout unknown") || !strings.Contains(all, "fed every 250ms") {
 		t.Errorf("the console does not say that the timeout is unknown:\n%s", all)
+	}
+}
+
+// TestOpenRefusesNonWatchdog: Open writes nothing to, and does not hang
+// on, a path that is not a watchdog: a regular file (a disk would be
+// walked over by the feeds), a FIFO with no reader (open would block PID 1
+// for ever), /dev/null (a watchdog that never resets). Each is refused
+// with what it is and what to give instead.
+func TestOpenRefusesNonWatchdog(t *testing.T) {
+	dir := t.TempDir()
+	file, fifo := filepath.Join(dir, "file"), filepath.Join(dir, "fifo")
+	if err := os.WriteFile(file, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ path, want string }{
+		{file, "not a character device"},
+		{fifo, "no such device or address"}, // ENXIO: O_NONBLOCK, no reader
+		{"/dev/null", "WDIOC_GETSUPPORT"},
+	}
+	// A block device (a disk named by a typo): a node of loop0's number,
+	// opened and refused, never written. Making it needs root.
+	if blk := filepath.Join(dir, "disk"); unix.Mknod(blk, unix.S_IFBLK|0o600, int(unix.Mkdev(7, 0))) == nil {
+		cases = append(cases, struct{ path, want string }{blk, "a block device"})
+	}
+	for _, tc := range cases {
+		done := make(chan error, 1)
+		go func() {
+			f, _, err := Open(tc.path)
+			if f != nil {
+				f.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "wdt_device") && tc.path != fifo {
+				t.Errorf("Open(%s) = %v, want a refusal saying %q", tc.path, err, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Open(%s) hangs", tc.path)
+		}
+	}
+	if b, _ := os.ReadFile(file); string(b) != "data" {
+		t.Errorf("the file was written: %q", b)
 	}
 }

@@ -36,7 +36,10 @@ func Open(paths ...string) (*os.File, Device, error) {
 	}
 	for _, p := range paths {
 		var err error
-		f, err = os.OpenFile(p, os.O_WRONLY|unix.O_CLOEXEC, 0)
+		// O_NONBLOCK: a FIFO at the path (a /dev that is not devtmpfs)
+		// must not hold PID 1 in open; O_NOCTTY: nor a tty become its
+		// terminal. A watchdog ignores both.
+		f, err = os.OpenFile(p, os.O_WRONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -45,6 +48,10 @@ func Open(paths ...string) (*os.File, Device, error) {
 		}
 		if err != nil {
 			return nil, dev, err
+		}
+		if err := isWatchdog(f); err != nil {
+			f.Close()
+			return nil, dev, fmt.Errorf("%s: %w; name the watchdog with overlayupd.wdt_device=/dev/watchdogN, or turn it off with overlayupd.wdt_device=off", p, err)
 		}
 		dev.Path = p
 		break
@@ -65,6 +72,37 @@ func Open(paths ...string) (*os.File, Device, error) {
 	dev.Max = readSeconds(filepath.Join(dir, "max_timeout"))
 	dev.Nowayout = readInt(filepath.Join(dir, "nowayout")) == 1
 	return f, dev, nil
+}
+
+// isWatchdog refuses a device that is not a watchdog, before anything is
+// written to it: the keeper's feeds are writes, and on a disk named by a
+// typo (overlayupd.wdt_device=/dev/mmcblk0) they would walk over its
+// partition table, four bytes a second. A watchdog is a character device
+// that answers WDIOC_GETSUPPORT (the watchdog core answers it for every
+// driver). A variable: tests stand a plain file in for a driver.
+var isWatchdog = func(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode(); m&os.ModeCharDevice == 0 {
+		kind := "mode " + m.String()
+		switch {
+		case m.IsRegular():
+			kind = "a regular file"
+		case m&os.ModeDevice != 0:
+			kind = "a block device"
+		case m&os.ModeNamedPipe != 0:
+			kind = "a FIFO"
+		case m.IsDir():
+			kind = "a directory"
+		}
+		return fmt.Errorf("not a watchdog: %s, not a character device", kind)
+	}
+	if _, err := unix.IoctlGetWatchdogInfo(int(f.Fd())); err != nil {
+		return fmt.Errorf("not a watchdog: it does not answer WDIOC_GETSUPPORT (%w)", err)
+	}
+	return nil
 }
 
 // sysfsDir finds the watchdog's sysfs directory from the device number of
