@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/overlayupd/overlayupd/internal/shebang"
 )
 
 // ErrBadInit: the root's /sbin/init cannot be what the kernel runs as PID 1.
@@ -42,12 +44,14 @@ func CheckInit(f InitFile) (interp string, err error) {
 	case bytes.HasPrefix(f.Head, []byte("\x7fELF")):
 		return "", nil
 	case bytes.HasPrefix(f.Head, []byte("#!")):
-		line, _, _ := bytes.Cut(f.Head[2:], []byte("\n"))
-		fields := strings.Fields(string(line))
-		if len(fields) == 0 || !strings.HasPrefix(fields[0], "/") {
-			return "", fmt.Errorf("%w: %s: its #! line names no interpreter", ErrBadInit, f.Path)
+		name, _, err := shebang.Interpreter(f.Head)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %w", ErrBadInit, f.Path, err)
 		}
-		return fields[0], nil
+		if !strings.HasPrefix(name, "/") {
+			name = "/" + name // the kernel looks it up from init's working directory, /
+		}
+		return name, nil
 	}
 	return "", fmt.Errorf("%w: %s is neither an ELF binary nor a #! script", ErrBadInit, f.Path)
 }

@@ -27,7 +27,12 @@ func TestCheckInit(t *testing.T) {
 		{"FIFO", InitFile{Mode: fs.ModeNamedPipe | 0o755}, "", true},
 		{"garbage", InitFile{Mode: 0o755, Size: 100, Head: []byte("\x00\x00\x00\x00")}, "", true},
 		{"empty #!", InitFile{Mode: 0o755, Size: 3, Head: []byte("#!\n")}, "", true},
-		{"relative interpreter", InitFile{Mode: 0o755, Size: 10, Head: []byte("#!sh\n")}, "", true},
+		// As the kernel reads it: from init's working directory, /.
+		{"relative interpreter", InitFile{Mode: 0o755, Size: 10, Head: []byte("#!sh\n")}, "/sh", false},
+		// Windows line ends: the kernel looks for "/bin/sh\r", which the
+		// caller then does not find.
+		{"CRLF", InitFile{Mode: 0o755, Size: 20, Head: []byte("#!/bin/sh\r\nexec x\r\n")}, "/bin/sh\r", false},
+		{"NUL ends the name", InitFile{Mode: 0o755, Size: 20, Head: []byte("#!/nonexistent\x00\n")}, "/nonexistent", false},
 	} {
 		c.f.Path = "/sbin/init"
 		interp, err := CheckInit(c.f)

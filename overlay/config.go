@@ -99,8 +99,8 @@ func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
 
 // validSize reports whether s is a tmpfs size: digits and an optional k, m,
 // g or % suffix, not zero (tmpfs reads size=0 as no limit at all: a layer
-// that can fill the RAM) and not over 100%. (No regexp: compiling one costs
-// every boot time.)
+// that can fill the RAM), not over 100%, and at most maxTmpfsSize bytes.
+// (No regexp: compiling one costs every boot time.)
 func validSize(s string) bool {
 	digits := strings.TrimRight(s, "kKmMgG%")
 	if len(s)-len(digits) > 1 || digits == "" || len(digits) > 15 {
@@ -115,8 +115,29 @@ func validSize(s string) bool {
 		}
 		n = n*10 + uint64(c-'0')
 	}
-	return n > 0 && !(strings.HasSuffix(s, "%") && n > 100)
+	if n == 0 {
+		return false
+	}
+	shift := 0
+	switch s[len(s)-1] {
+	case '%':
+		return n <= 100
+	case 'k', 'K':
+		shift = 10
+	case 'm', 'M':
+		shift = 20
+	case 'g', 'G':
+		shift = 30
+	}
+	// Why the bound: the kernel shifts the number by its suffix without an
+	// overflow check (memparse), so 17179869184g wrapped to 0, no limit.
+	return n <= maxTmpfsSize>>shift
 }
+
+// maxTmpfsSize is the largest writable layer size validSize takes, 16 TiB:
+// what a 32-bit kernel's tmpfs counts in pages without wrapping, and far
+// past any board's memory.
+const maxTmpfsSize = 1 << 44
 
 // Resolve turns the layered variables into a Config: defaults, then getMode
 // (the get-mode script's variables), then cmdline (the kernel command line

@@ -110,7 +110,11 @@ func TestValidSize(t *testing.T) {
 		"64mm": false, "6 4m": false, "-1m": false, "50%%": false, "1.5g": false,
 		"0": false, "0m": false, "000%": false, "100%": true, "101%": false, "1000%": false, "9999999999999999m": false,
 		// 2^32+1: an int of 32 bits (armhf) wrapped it to 1, and 1% passed.
-		"4294967297%": false, "4294967296k": true, "999999999999999%": false} {
+		"4294967297%": false, "4294967296k": true, "999999999999999%": false,
+		// The kernel shifts by the suffix without an overflow check: 2^34 g
+		// is 2^64 bytes, 0 after the wrap, no limit at all.
+		"17179869184g": false, "17592186044416m": false, "34359738368G": false,
+		"16384g": true, "16385g": false, "17592186044416": true, "17592186044417": false} {
 		if got := validSize(s); got != want {
 			t.Errorf("validSize(%q) = %v, want %v", s, got, want)
 		}

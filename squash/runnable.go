@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/overlayupd/overlayupd/internal/shebang"
 )
 
 // HeadSize is how much of a file CheckRunnable looks at: the ELF header,
@@ -179,16 +181,17 @@ func checkRunnable(head HeadFunc, p string, machines []uint16, depth int, init s
 		}
 		return fmt.Errorf("%w: read %s: %w", ErrCorrupt, p, err)
 	}
-	if bytes.HasPrefix(b, []byte("#!")) {
-		line, _, _ := bytes.Cut(b[2:], []byte("\n"))
-		f := strings.Fields(string(line))
+	if name, ok, err := shebang.Interpreter(b); ok {
 		switch {
-		case len(f) == 0 || !strings.HasPrefix(f[0], "/"):
-			return fmt.Errorf("%w: %s: its #! line names no absolute interpreter", ErrInitNotRunnable, p)
+		case err != nil:
+			return fmt.Errorf("%w: %s: %w", ErrInitNotRunnable, p, err)
 		case depth > 0:
 			return fmt.Errorf("%w: %s: the interpreter %s is a script too", ErrInitNotRunnable, init, p)
 		}
-		return checkRunnable(head, f[0], machines, depth+1, init)
+		if !strings.HasPrefix(name, "/") {
+			name = "/" + name // the kernel looks it up from init's working directory, /
+		}
+		return checkRunnable(head, name, machines, depth+1, init)
 	}
 	m, interp, ok, err := ParseELF(b)
 	switch {

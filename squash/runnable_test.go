@@ -73,6 +73,8 @@ func TestCheckRunnable(t *testing.T) {
 		"/init-nosh.sh":                 []byte("#!/bin/sh\nexec foo\n"),
 		"/init-chain.sh":                []byte("#!/init.sh\n"),
 		"/garbage":                      []byte("MZ\x90\x00"),
+		"/init-crlf.sh":                 []byte("#!/bin/busybox\r\nexec foo\r\n"), // the kernel looks for "/bin/busybox\r"
+		"/init-relative.sh":             []byte("#!bin/busybox sh\n"),             // from init's working directory, /
 		"/armhf":                        fakeELF(EMARM, ""),
 	}
 	head := func(p string) ([]byte, error) {
@@ -99,6 +101,8 @@ func TestCheckRunnable(t *testing.T) {
 		{"/init-nosh.sh", x86, ErrInitNotRunnable},
 		{"/init-chain.sh", x86, ErrInitNotRunnable},
 		{"/garbage", x86, ErrInitNotRunnable},
+		{"/init-crlf.sh", x86, ErrInitNotRunnable},
+		{"/init-relative.sh", x86, nil},
 	} {
 		err := CheckRunnable(head, c.init, c.machines)
 		if (c.want == nil) != (err == nil) || (c.want != nil && !errors.Is(err, c.want)) {

@@ -27,6 +27,7 @@ var allowed = map[string]string{
 	"github.com/overlayupd/overlayupd/internal/kcmdline":   "kernel command line",
 	"github.com/overlayupd/overlayupd/keeper":              "the trial watchdog and its keeper process",
 	"github.com/overlayupd/overlayupd/internal/fsmode":     "stat modes of files opened inside a root",
+	"github.com/overlayupd/overlayupd/internal/shebang":    "the kernel's reading of an init script's #! line",
 	"github.com/overlayupd/overlayupd/internal/loop":       "loop devices for images",
 	"github.com/overlayupd/overlayupd/internal/mountns":    "private mount namespaces",
 	"github.com/overlayupd/overlayupd/verity":              "the dm-verity trailer and table of an image",
