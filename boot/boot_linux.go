@@ -62,9 +62,9 @@ func bootStore(log *overlay.Log) (trial bool, next string, err error) {
 	}
 	s.Logf = log.Warnf
 	s.LastBoot = lastBoot
-	skipHostile(log, s)
 	w := &writableStore{top: StoreTop}
 	s.BeforeChange = w.make
+	moveHostile(log, s)
 	// The kernel command line, read once for the store's boot-time keys.
 	b, err := mounts.ReadProc(overlay.CmdlinePath)
 	if err != nil {
@@ -224,18 +224,25 @@ func clearLayer(log *overlay.Log, s *trampoline.Store, w *writableStore, entry s
 	return clear
 }
 
-// skipHostile says which names of the slot directory look like entries but
-// are links, FIFOs, devices or sockets: the protocol ignores them (a store on
-// untrusted media must not make the boot follow a link out of it or hang on
-// a FIFO), and the console should say so.
-func skipHostile(log *overlay.Log, s *trampoline.Store) {
-	ents, err := s.Backend.List()
-	if err != nil {
+// moveHostile moves aside the names of the slot directory that look like
+// entries but are links, FIFOs, devices or sockets (trampoline.MoveHostile):
+// the protocol ignores them (a store on untrusted media must not make the
+// boot follow a link out of it or hang on a FIFO), but they hold names its
+// renames need. When the store cannot be changed they stay, ignored; the
+// console says which either way.
+func moveHostile(log *overlay.Log, s *trampoline.Store) {
+	moved, err := s.MoveHostile()
+	for _, m := range moved {
+		log.Warnf("store: moved %s aside to %s: not an image file or a subvolume", m[0], m[1])
+	}
+	if err == nil {
 		return
 	}
-	for _, e := range ents {
-		if e.Kind == "other" && trampoline.ParseName(e.Name, s.Format.Suffix()).Role != trampoline.RoleOther {
-			log.Warnf("store: skipping %s: not an image file or a subvolume", e.Name)
-		}
+	ents, lerr := s.Backend.List()
+	if lerr != nil {
+		return
+	}
+	for _, n := range trampoline.HostileNames(ents, s.Backend.Suffix()) {
+		log.Warnf("store: skipping %s: not an image file or a subvolume (not moved aside: %v)", n, err)
 	}
 }

@@ -136,7 +136,7 @@ func TestStoreBrokenImagesFallBack(t *testing.T) {
 			testroot.CopyFile(v2, "elsewhere/v2.sqsh", 0o644),
 			testroot.Symlink("/elsewhere/v2.sqsh", "roots/root.try-1.sqsh"))
 		bootAll(t, img, []bootWant{{want: map[string]string{"IMAGE": "v1"},
-			has: []string{"skipping root.sqsh: not an image file", "skipping root.try-1.sqsh: not an image file"}}})
+			has: []string{"moved root.sqsh aside to .hostile-root.sqsh: not an image file", "moved root.try-1.sqsh aside to .hostile-root.try-1.sqsh: not an image file"}}})
 	})
 	// A root whose init cannot run is found before the pivot, and the next
 	// root boots in the same boot (an exec of it would panic the kernel, and
