@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -39,10 +40,7 @@ func newInstallCmd(e *env, install bool) *cobra.Command {
 	if !install {
 		use, short = "uninstall", "Stop booting through the overlay: remove 'init=/sbin/init-overlay' from the boot configuration"
 	}
-	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long: short + `.
+	long := short + `.
 
 Edits every boot configuration file found:
   Raspberry Pi  BOOT/firmware/cmdline.txt, else BOOT/cmdline.txt (one line, with root=)
@@ -89,8 +87,41 @@ RequiredBy=boot-complete.target passed); else /etc/init.d/overlayupd-commit,
 started as S99 (it commits a trial that stayed up 60s). Both do nothing in a
 boot that is not a trial. On a store, /etc belongs to the image: install them
 into the image's tree before you build it, with --root DIR (the boot
-configuration is then left alone), or in an 'overlayupd update' snapshot.`,
-		Example: "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd install --boot-dir /media/$USER/bootfs --store-device /dev/sdb3\n  overlayupd uninstall --restore\n  overlayupd install --auto-commit --root ./rootfs\n  overlayupd uninstall",
+configuration is then left alone), or in an 'overlayupd update' snapshot.
+
+Before it names /sbin/init-overlay on this system's kernel command line,
+install checks that the kernel's root has it, a program the kernel can
+run (this system's /, or the store's top directory when it booted from a
+store): without it the next boot ends in a kernel panic.`
+	example := "  overlayupd install --dry-run\n  overlayupd install --boot-dir /media/$USER/bootfs\n  overlayupd install --boot-dir /media/$USER/bootfs --store-device /dev/sdb3\n  overlayupd install --auto-commit --root ./rootfs"
+	if !install {
+		long = short + `.
+
+Edits the same files as install (see 'overlayupd install --help'): every
+boot configuration file found under BOOT (/boot, or --boot-dir), and GRUB's
+/etc/default/grub (then update-grub). It takes out init=/sbin/init-overlay
+and nothing else: the 'ro' install set stays (the root is mounted
+read-only either way, and the system's fstab decides after), and no backup
+is written.
+
+--restore instead puts back each file's backup, FILE.overlayupd.bak, the
+file as it was before overlayupd's install: the way back from an install
+with --store-device, which changed root= too (plain uninstall refuses
+those files, since their root= boots only through the overlay). It refuses
+a file changed since the backup in more than overlayupd's own edits, and
+says how to compare the two. A file with no backup (the original
+init-overlay script set it up, or a hand did) gets what plain uninstall
+does.
+
+--auto-commit also removes the automatic commit of trials (from --root
+DIR's tree, with --root).`
+		example = "  overlayupd uninstall --dry-run\n  overlayupd uninstall\n  overlayupd uninstall --restore\n  overlayupd uninstall --boot-dir /media/$USER/bootfs --restore\n  overlayupd uninstall --auto-commit --root ./rootfs"
+	}
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
 		Args:    cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if c.root != "" && !c.autoCommit {
@@ -106,10 +137,10 @@ configuration is then left alone), or in an 'overlayupd update' snapshot.`,
 	cmd.Flags().StringVar(&c.bootDir, "boot-dir", "", "directory of the boot partition (default /boot; set it to edit an SD card on a build host)")
 	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (ignored with --boot-dir)")
 	cmd.Flags().BoolVarP(&c.dryRun, "dry-run", "n", false, "print the changes as a diff and write nothing")
-	cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "the root is a btrfs store: add rootflags=subvolid=5 next to rootfstype=btrfs (default: when this system booted from one)")
 	cmd.Flags().BoolVar(&c.autoCommit, "auto-commit", false, "also (un)install the automatic commit of trials: overlayupd-commit.service, or /etc/init.d/overlayupd-commit")
 	cmd.Flags().StringVar(&c.root, "root", "", "with --auto-commit: the root tree to install it into (an image's tree); the boot configuration is left alone")
 	if install {
+		cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "the root is a btrfs store: add rootflags=subvolid=5 next to rootfstype=btrfs (default: when this system booted from one)")
 		cmd.Flags().StringVar(&c.kernelArch, "kernel-arch", "", "architecture of the kernel that boots with these files (arm, arm64, x86, riscv), for the command line's length limit (default: the running kernel's; with --boot-dir: not known, the smallest limit)")
 		cmd.Flags().StringVar(&c.store, "store-device", "", "boot from the store on this partition: root=PARTUUID=<its PARTUUID> rootfstype=<its filesystem> rootwait (DEV, or PARTUUID=...)")
 	} else {
@@ -131,6 +162,11 @@ func (c *installCmd) runAutoCommit(cmd *cobra.Command) error {
 	root := c.root
 	if root == "" {
 		root = "/"
+	}
+	// A mistyped --root must not become a new tree that holds the files
+	// while the image's own goes without them.
+	if fi, err := os.Stat(filepath.Join(root, "etc")); err != nil || !fi.IsDir() {
+		return errorf(cmd, "%s has no etc/ directory: give the root tree of the image (the directory with etc/ and usr/ in it)", root)
 	}
 	if c.dryRun {
 		for _, f := range autoCommitPlan(root) {
@@ -200,12 +236,21 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	var failed []error
+	grubFailed := false
 	for _, t := range targets {
 		t.BtrfsStore = btrfsStore
-		t.Root, t.RootFSType, t.Arch = root, fstype, arch
+		t.Root, t.RootFSType, t.Arch, t.Within = root, fstype, arch, c.bootDir
 		var res bootcfg.Result
+		noBackup := false
 		if c.restore {
 			res, err = restoreWritable(t, c.dryRun)
+			if err == nil && res.Backup == "" {
+				// No backup: overlayupd never changed the file (the
+				// original script did, or a hand): take out what
+				// uninstall takes out, rather than leave the overlay on.
+				noBackup = true
+				res, err = editWritable(t, false, c.dryRun)
+			}
 		} else {
 			res, err = editWritable(t, c.install, c.dryRun)
 		}
@@ -215,25 +260,34 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 			continue
 		}
 		switch {
-		case c.restore && res.Backup == "":
-			fmt.Fprintf(out, "%s: no backup to restore (overlayupd never changed it)\n", t.Path)
+		case !res.Changed && noBackup:
+			fmt.Fprintf(out, "%s: no backup to restore, and no %s to take out\n", t.Path, bootcfg.TrampolinePath)
 		case !res.Changed:
 			fmt.Fprintf(out, "%s: already up to date\n", t.Path)
 		case c.dryRun:
 			fmt.Fprint(out, res.Diff)
+		case noBackup:
+			fmt.Fprintf(out, "%s: no backup to restore (overlayupd never changed it): took out init=%s, as uninstall does\n", t.Path, bootcfg.TrampolinePath)
 		case c.restore:
 			fmt.Fprintf(out, "%s: restored from %s\n", t.Path, res.Backup)
+		case !c.install:
+			fmt.Fprintf(out, "%s: updated: init=%s taken out\n", t.Path, bootcfg.TrampolinePath)
 		case res.BackupRefreshed:
 			fmt.Fprintf(out, "%s: updated (original kept in %s, replacing an older backup that predates changes made to the file since)\n", t.Path, res.Backup)
 		default:
 			fmt.Fprintf(out, "%s: updated (original kept in %s)\n", t.Path, res.Backup)
 		}
 		if res.NeedsGrubUpdate {
-			fmt.Fprintln(out, updateGrub(c.dryRun))
+			msg, err := updateGrub(c.dryRun)
+			fmt.Fprintln(out, msg)
+			grubFailed = grubFailed || err != nil
 		}
 	}
 	if len(failed) > 0 {
 		return errorf(cmd, "%d of %d files not changed", len(failed), len(targets))
+	}
+	if grubFailed {
+		return errorf(cmd, "%s is changed, but grub.cfg is not: the next boot does not see the change until it is regenerated (update-grub, or grub-mkconfig -o /boot/grub/grub.cfg)", grub)
 	}
 	if c.install && !c.dryRun && c.bootDir == "" {
 		fmt.Fprintln(out, "the overlay starts at the next boot; 'overlayupd status' shows it")
@@ -332,20 +386,25 @@ func restoreWritable(t bootcfg.Target, dryRun bool) (bootcfg.Result, error) {
 	return res, err
 }
 
-// updateGrub regenerates grub.cfg when update-grub exists, or says what to run.
-func updateGrub(dryRun bool) string {
+// updateGrub regenerates grub.cfg with update-grub, and says what it did;
+// err when grub.cfg was not regenerated (no update-grub, or it failed):
+// the edit then has no effect at the next boot.
+func updateGrub(dryRun bool) (string, error) {
 	p, err := exec.LookPath("update-grub")
 	if err != nil {
-		return "GRUB: run your distribution's grub.cfg generator (grub-mkconfig -o /boot/grub/grub.cfg) for the change to take effect"
+		if dryRun {
+			return "GRUB: would need grub.cfg regenerated (no update-grub here: grub-mkconfig -o /boot/grub/grub.cfg)", nil
+		}
+		return "GRUB: no update-grub here: run your distribution's grub.cfg generator (grub-mkconfig -o /boot/grub/grub.cfg) for the change to take effect", err
 	}
 	if dryRun {
-		return "GRUB: would run " + p
+		return "GRUB: would run " + p, nil
 	}
 	out, err := exec.Command(p).CombinedOutput()
 	if err != nil {
-		return fmt.Sprintf("GRUB: %s failed (%v); run it by hand:\n%s", p, err, out)
+		return fmt.Sprintf("GRUB: %s failed (%v); run it by hand:\n%s", p, err, out), err
 	}
-	return "GRUB: ran " + p
+	return "GRUB: ran " + p, nil
 }
 
 // bootedBtrfsStore reports whether this system booted from a btrfs store.

@@ -180,3 +180,80 @@ func TestInstallNeedsTrampoline(t *testing.T) {
 		}
 	}
 }
+
+// TestUninstallRestoreWithoutBackup: on a file overlayupd never changed
+// (the original script put init=/sbin/init-overlay there), uninstall
+// --restore has no backup to put back: it takes the init= out as uninstall
+// does, rather than say so and leave the overlay on. And after install
+// (nothing to do), uninstall and uninstall --restore, the overlay stays
+// off: uninstall keeps no backup of the file with init= in it.
+func TestUninstallRestoreWithoutBackup(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	orig := "root=/dev/sda1 ro init=/sbin/init-overlay\n"
+	for _, steps := range [][][]string{
+		{{"uninstall", "--restore"}},
+		{{"install"}, {"uninstall"}, {"uninstall", "--restore"}},
+	} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "cmdline.txt")
+		if err := os.WriteFile(p, []byte(orig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out string
+		for _, s := range steps {
+			var err error
+			if out, err = run(t, e, "overlayupd", append(s, "--boot-dir", dir)...); err != nil {
+				t.Fatalf("%v: %v\n%s", s, err, out)
+			}
+		}
+		got, _ := os.ReadFile(p)
+		if strings.Contains(string(got), "init=") {
+			t.Errorf("%v: cmdline.txt = %q: the overlay is still on", steps, got)
+		}
+		if len(steps) == 1 && !strings.Contains(out, "no backup to restore") {
+			t.Errorf("%v: output does not say why:\n%s", steps, out)
+		}
+	}
+}
+
+// TestUpdateGrubFails: an update-grub that fails, or none at all, is an
+// error: the GRUB defaults file changed but grub.cfg did not, and the
+// next boot would not see the install.
+func TestUpdateGrubFails(t *testing.T) {
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	if _, err := updateGrub(false); err == nil {
+		t.Error("no update-grub: no error")
+	}
+	if _, err := updateGrub(true); err != nil {
+		t.Errorf("dry run without update-grub: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "update-grub"), []byte("#!/bin/sh\necho broken >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := updateGrub(false); err == nil || !strings.Contains(msg, "broken") {
+		t.Errorf("failing update-grub: %q, %v; want its output and an error", msg, err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "update-grub"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := updateGrub(false); err != nil {
+		t.Errorf("working update-grub: %v", err)
+	}
+}
+
+// TestAutoCommitNeedsARoot: --auto-commit --root DIR refuses a DIR with no
+// etc/ (mistyped, or not a root tree) instead of making one.
+func TestAutoCommitNeedsARoot(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	root := filepath.Join(t.TempDir(), "typo")
+	out, err := run(t, e, "overlayupd", "install", "--auto-commit", "--root", root)
+	if err == nil || !strings.Contains(err.Error(), "no etc/ directory") {
+		t.Errorf("install --auto-commit --root %s: %v\n%s", root, err, out)
+	}
+	if _, err := os.Lstat(root); err == nil {
+		t.Errorf("%s was made", root)
+	}
+}

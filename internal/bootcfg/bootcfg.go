@@ -59,6 +59,10 @@ type Target struct {
 	// (a KernelArch key), for the length of its command line; "" when
 	// not known, which takes the smallest limit (see CmdlineLimit).
 	Arch string
+	// Within, when set, is the directory the file must resolve into (the
+	// --boot-dir of another machine's boot partition): a link out of it
+	// would edit a file of the machine the command runs on.
+	Within string
 }
 
 // Options are the choices of an install beyond `ro init=/sbin/init-overlay`.

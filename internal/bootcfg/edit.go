@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
 )
 
@@ -82,8 +86,13 @@ func Edit(t Target, install, dryRun bool) (Result, error) {
 	if dryRun {
 		return res, nil
 	}
-	if res.Backup, res.BackupRefreshed, err = backup(t.Kind, path, old, perm); err != nil {
-		return res, err
+	// Only an install keeps a backup: it is the file before overlayupd's
+	// edit. An uninstall's "before" holds init=/sbin/init-overlay, and a
+	// backup of it would have uninstall --restore turn the overlay back on.
+	if install {
+		if res.Backup, res.BackupRefreshed, err = backup(t.Kind, path, old, perm); err != nil {
+			return res, err
+		}
 	}
 	if err := atomicfile.WriteFile(path, updated, perm); err != nil {
 		return res, fmt.Errorf("write %s: %w", path, err)
@@ -134,18 +143,48 @@ func Restore(t Target, dryRun bool) (Result, error) {
 	return res, nil
 }
 
-// readTarget resolves t's path (a symlinked file is edited at its target)
-// and reads it with its permission bits.
+// readTarget resolves t's path (a symlinked file is edited at its target,
+// which must be in t.Within when that is set) and reads it with its
+// permission bits. It refuses what is not a boot configuration file: not
+// a regular file (opened without blocking, so a FIFO cannot hang it), more
+// than maxBackup bytes (its backup could not be read back), or a NUL byte
+// (the boot loader and the kernel read C strings: what follows a NUL is
+// not seen, an init= appended after it included).
 func readTarget(t Target) (path string, perm fs.FileMode, content []byte, err error) {
 	if path, err = filepath.EvalSymlinks(t.Path); err != nil {
 		return "", 0, nil, fmt.Errorf("resolve %s: %w", t.Path, err)
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", 0, nil, fmt.Errorf("stat %s: %w", path, err)
+	if t.Within != "" {
+		within, err := filepath.EvalSymlinks(t.Within)
+		if err != nil {
+			return "", 0, nil, fmt.Errorf("resolve %s: %w", t.Within, err)
+		}
+		if rel, err := filepath.Rel(within, path); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return "", 0, nil, fmt.Errorf("%w: %s is a link to %s, outside %s: a link on another machine's boot partition does not lead to this machine's files; replace it with the file itself", ErrRefused, t.Path, path, t.Within)
+		}
 	}
-	if content, err = os.ReadFile(path); err != nil {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return "", 0, nil, fmt.Errorf("stat %s: %w", path, err)
+	case !st.Mode().IsRegular():
+		return "", 0, nil, fmt.Errorf("%w: %s is %s, not a boot configuration file", ErrRefused, path, "a "+fsmode.Kind(st.Mode()))
+	case st.Size() > maxBackup:
+		return "", 0, nil, fmt.Errorf("%w: %s is %d bytes, more than a boot configuration file holds (at most %d): check that it is the right file", ErrRefused, path, st.Size(), maxBackup)
+	}
+	if content, err = io.ReadAll(io.LimitReader(f, maxBackup+1)); err != nil {
 		return "", 0, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(content) > maxBackup {
+		return "", 0, nil, fmt.Errorf("%w: %s grew past %d bytes while read", ErrRefused, path, maxBackup)
+	}
+	if i := bytes.IndexByte(content, 0); i >= 0 {
+		return "", 0, nil, fmt.Errorf("%w: %s has a NUL byte at offset %d: the boot loader reads the file as text up to it, and would not see the rest; remove it first (e.g. tr -d '\\000' < FILE)", ErrRefused, path, i)
 	}
 	return path, st.Mode().Perm(), content, nil
 }

@@ -202,3 +202,85 @@ func TestEditUninstallKeepsStoreRootRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestEditRefusesWhatIsNotAConfig: Edit leaves alone, with no backup, a
+// file with a NUL byte (an init= after it is not seen by the boot loader),
+// one over maxBackup (its backup could not be read back), and, with Within
+// set (another machine's boot partition), a link out of Within: the build
+// host's own file. A link inside Within is followed.
+func TestEditRefusesWhatIsNotAConfig(t *testing.T) {
+	dir := t.TempDir()
+	card, host := filepath.Join(dir, "card"), filepath.Join(dir, "host")
+	line := "console=tty1 root=/dev/mmcblk0p2 rootwait\n"
+	for _, tc := range []struct {
+		name, want string
+		target     Target
+		content    string
+		ok         bool
+	}{
+		{"NUL byte", "NUL byte at offset 12", Target{Kind: RPiCmdline, Path: filepath.Join(dir, "nul/cmdline.txt")}, "console=tty1\x00 root=/dev/mmcblk0p2\n", false},
+		{"over 1 MiB", "more than a boot configuration file holds", Target{Kind: Extlinux, Path: filepath.Join(dir, "big/extlinux.conf")},
+			"LABEL l\n  APPEND root=/dev/sda1\n" + strings.Repeat("# comment\n", 110_000), false},
+		{"link out of the card", "outside " + card, Target{Kind: RPiCmdline, Path: filepath.Join(card, "cmdline.txt"), Within: card}, line, false},
+		{"link inside the card", "", Target{Kind: RPiCmdline, Path: filepath.Join(card, "firmware/cmdline.txt"), Within: card}, line, true},
+	} {
+		real := tc.target.Path
+		switch tc.name {
+		case "link out of the card":
+			real = filepath.Join(host, "cmdline.txt")
+			writeFile(t, real, tc.content, 0o644)
+			if err := os.MkdirAll(card, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(real, tc.target.Path); err != nil {
+				t.Fatal(err)
+			}
+		case "link inside the card":
+			real = filepath.Join(card, "real-cmdline.txt")
+			writeFile(t, real, tc.content, 0o644)
+			if err := os.MkdirAll(filepath.Dir(tc.target.Path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("../real-cmdline.txt", tc.target.Path); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			writeFile(t, real, tc.content, 0o644)
+		}
+		_, err := Edit(tc.target, true, false)
+		got, _ := os.ReadFile(real)
+		if tc.ok {
+			if err != nil || !strings.Contains(string(got), "init=/sbin/init-overlay") {
+				t.Errorf("%s: Edit = %v; file %q, want it installed", tc.name, err, got)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Edit = %v, want a refusal saying %q", tc.name, err, tc.want)
+		}
+		if string(got) != tc.content {
+			t.Errorf("%s: the file changed", tc.name)
+		}
+		if _, err := os.Lstat(real + BackupSuffix); err == nil {
+			t.Errorf("%s: a backup was written", tc.name)
+		}
+	}
+}
+
+// TestUninstallKeepsNoBackup: an uninstall writes no backup. Its "before"
+// holds init=/sbin/init-overlay: a backup of it had uninstall --restore
+// turn the overlay back on, on a file the original script had set up.
+func TestUninstallKeepsNoBackup(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cmdline.txt")
+	writeFile(t, p, "root=/dev/sda1 ro init=/sbin/init-overlay\n", 0o644)
+	res, err := Edit(Target{Kind: RPiCmdline, Path: p}, false, false)
+	if err != nil || !res.Changed {
+		t.Fatalf("uninstall: %+v, %v", res, err)
+	}
+	if _, err := os.Lstat(p + BackupSuffix); err == nil || res.Backup != "" {
+		t.Errorf("uninstall wrote a backup (%q)", res.Backup)
+	}
+	if got, _ := os.ReadFile(p); strings.Contains(string(got), "init=") {
+		t.Errorf("after uninstall: %q", got)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 // ErrNotFound is returned by Find when no boot configuration file exists.
@@ -63,13 +65,25 @@ func Find(bootDir, grubDefault string) ([]Target, error) {
 	return found, nil
 }
 
+// isFile says whether path is a boot configuration file to edit: nothing
+// there is no; anything there but a regular file (a directory, a FIFO, a
+// link to nothing) is an error that names it, rather than a silent "not
+// found" or a fall through to the next candidate (firmware/cmdline.txt a
+// directory, the edit then went to cmdline.txt, which the firmware does not
+// read).
 func isFile(path string) (bool, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
+		target, _ := os.Readlink(path)
+		return false, fmt.Errorf("%w: %s is a link to %s, which does not exist: fix or remove the link", ErrRefused, path, target)
 	case err != nil:
 		return false, fmt.Errorf("look for boot config: %w", err)
+	case !st.Mode().IsRegular():
+		return false, fmt.Errorf("%w: %s is %s, not a boot configuration file: move it away, or name the boot partition with --boot-dir", ErrRefused, path, "a "+fsmode.Kind(st.Mode()))
 	}
-	return st.Mode().IsRegular(), nil
+	return true, nil
 }

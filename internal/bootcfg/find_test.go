@@ -2,9 +2,11 @@ package bootcfg
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -23,8 +25,6 @@ func TestFind(t *testing.T) {
 			[]Target{{Kind: RPiCmdline, Path: "boot/cmdline.txt"}, {Kind: UEnv, Path: "boot/uEnv.txt"}, {Kind: Extlinux, Path: "boot/extlinux/extlinux.conf"}, {Kind: Grub, Path: "grub"}}},
 		{"grub skipped when not asked", []string{"boot/uEnv.txt", "grub"}, false,
 			[]Target{{Kind: UEnv, Path: "boot/uEnv.txt"}}},
-		{"directory is not a file", []string{"boot/cmdline.txt/x", "grub"}, true,
-			[]Target{{Kind: Grub, Path: "grub"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +60,44 @@ func TestFindNoneNamesSearchedPaths(t *testing.T) {
 	for _, p := range []string{"firmware/cmdline.txt", "cmdline.txt", "uEnv.txt", "extlinux/extlinux.conf", "grub"} {
 		if !strings.Contains(err.Error(), filepath.Join(dir, p)) {
 			t.Errorf("error %q does not name %s", err, p)
+		}
+	}
+}
+
+// TestFindRefusesNonFiles: a candidate that is there but is not a regular
+// file is named, with what it is, instead of being taken for missing: a
+// directory named firmware/cmdline.txt once made install edit cmdline.txt,
+// which the firmware does not read, and a FIFO was "not found".
+func TestFindRefusesNonFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(dir string)
+		want string
+	}{
+		{"directory", func(dir string) { writeFile(t, filepath.Join(dir, "boot/firmware/cmdline.txt/x"), "", 0o644) }, "firmware/cmdline.txt is a directory"},
+		{"FIFO", func(dir string) {
+			if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(filepath.Join(dir, "boot/uEnv.txt"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "uEnv.txt is a FIFO"},
+		{"dangling link", func(dir string) {
+			if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("gone.txt", filepath.Join(dir, "boot/cmdline.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, "cmdline.txt is a link to gone.txt, which does not exist"},
+	} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "boot/cmdline.txt.orig"), "", 0o644)
+		tc.make(dir)
+		got, err := Find(filepath.Join(dir, "boot"), "")
+		if err == nil || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Find = %v, %v; want a refusal saying %q", tc.name, got, err, tc.want)
 		}
 	}
 }
