@@ -73,7 +73,7 @@ func readTree(f *os.File, size int64, info *squash.Info, machines []uint16) (err
 	if err != nil {
 		return fmt.Errorf("%w: %w", squash.ErrCorrupt, err)
 	}
-	if err := walkTree(sfs, "."); err != nil {
+	if err := walkTree(sfs, ".", map[uint32]bool{}, 0); err != nil {
 		return err
 	}
 	target, n, err := squash.Resolve(diskfsLookup(sfs), squash.RealInit)
@@ -127,7 +127,17 @@ func head(sfs *squashfs.FileSystem, p string) ([]byte, error) {
 
 // walkTree reads every directory of the image; entries are hydrated from their
 // inodes as they are listed, so this reads the inode table too.
-func walkTree(sfs *squashfs.FileSystem, dir string) error {
+//
+// seen holds the inode numbers of the directories walked, depth how deep
+// dir is. Why both: a crafted image whose directory entry points back at
+// an ancestor made the walk loop for ever (apply hung with the store
+// locked); a directory has no hard links, so one met twice is damage, and
+// the depth bound (a path the kernel could not even name) stops what the
+// inode numbers might not.
+func walkTree(sfs *squashfs.FileSystem, dir string, seen map[uint32]bool, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%w: directories nested more than %d deep at /%.200s...", squash.ErrCorrupt, maxDepth, dir)
+	}
 	des, err := sfs.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("%w: read directory /%s: %w", squash.ErrCorrupt, dir, err)
@@ -136,12 +146,27 @@ func walkTree(sfs *squashfs.FileSystem, dir string) error {
 		if !d.IsDir() {
 			continue
 		}
-		if err := walkTree(sfs, path.Join(dir, d.Name())); err != nil {
+		p := path.Join(dir, d.Name())
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*squashfs.StatT); ok {
+				if seen[st.Inode] {
+					return fmt.Errorf("%w: directory loop: /%.200s is a directory met before (inode %d)", squash.ErrCorrupt, p, st.Inode)
+				}
+				seen[st.Inode] = true
+			}
+		}
+		if err := walkTree(sfs, p, seen, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// maxDepth bounds how deep walkTree goes: far deeper than any root
+// filesystem nests (Debian's deepest paths are some 15 levels), and small
+// enough that a walk to it, whose every level reads the path from the
+// root again, ends in a second or so.
+const maxDepth = 512
 
 // diskfsLookup adapts a go-diskfs image to resolve.
 func diskfsLookup(sfs *squashfs.FileSystem) squash.LookupFunc {
