@@ -253,3 +253,74 @@ func TestHostileNamesInStatus(t *testing.T) {
 	}
 	clean("gc", out)
 }
+
+// TestHostileSlotDirLink: a store whose roots/ is a link to another
+// directory is refused by every command, and nothing there is touched: gc
+// used to delete its rm-* and .stage-* files.
+func TestHostileSlotDirLink(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"status"}, {"gc"}, {"apply", "IMG"}, {"rollback"}} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			e := testEnv(t)
+			top, img := newStore(t, e)
+			elsewhere := t.TempDir()
+			for _, n := range []string{"rm-important", ".stage-important", "root.sqsh"} {
+				if err := os.WriteFile(filepath.Join(elsewhere, n), []byte("keep me\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			slots := filepath.Join(top, trampoline.SlotDir)
+			if err := os.RemoveAll(slots); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(elsewhere, slots); err != nil {
+				t.Fatal(err)
+			}
+			a := []string{}
+			for _, x := range args {
+				if x == "IMG" {
+					x = img
+				}
+				a = append(a, x)
+			}
+			out, err := run(t, e, "overlayupd", append(a, "--store", top)...)
+			if err == nil || !strings.Contains(err.Error(), "symbolic link to "+elsewhere) {
+				t.Errorf("%v on a store whose roots/ is a link: %v\n%s", args, err, out)
+			}
+			ents, _ := os.ReadDir(elsewhere)
+			if len(ents) != 3 {
+				t.Errorf("%v: the linked directory now holds %d entries, want its 3", args, len(ents))
+			}
+		})
+	}
+}
+
+// TestHostileNameMovedAside: a FIFO at root.prev.sqsh, which a commit
+// renames the old root to, is moved aside (.hostile-root.prev.sqsh) before
+// the commit, which then goes through. It used to stop after the commit
+// point (EEXIST), and every later command failed at the same rename.
+func TestHostileNameMovedAside(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	b, err := os.ReadFile(slotPath(top, "root.sqsh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(slotPath(top, "root.trying-0.sqsh"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(slotPath(top, "root.prev.sqsh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, e, "overlayupd", "commit", "--force", "--health-dir", t.TempDir(), "--store", top); err != nil {
+		t.Fatalf("commit with a FIFO at root.prev.sqsh: %v\n%s", err, out)
+	}
+	for n, regular := range map[string]bool{"root.sqsh": true, "root.prev.sqsh": true, ".hostile-root.prev.sqsh": false} {
+		fi, err := os.Lstat(slotPath(top, n))
+		if err != nil || fi.Mode().IsRegular() != regular {
+			t.Errorf("%s after the commit: %v, %v; want regular %v", n, fi, err, regular)
+		}
+	}
+}

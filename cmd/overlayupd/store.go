@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/internal/remount"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
@@ -34,7 +36,21 @@ func (s *storeFlag) open() (*trampoline.Store, error) {
 		return nil, err
 	}
 	if !trampoline.IsStore(abs) {
+		if fi, err := os.Lstat(filepath.Join(abs, trampoline.MarkerFile)); err == nil {
+			return nil, fmt.Errorf("%s is not a store: its %s is a %s, not a regular file: a store's marker is a file 'overlayupd store init' writes", abs, trampoline.MarkerFile, fsmode.Kind(fi.Mode()))
+		}
 		return nil, fmt.Errorf("%s is not a store (no %s in it): name the store's top directory, or make one with 'overlayupd store init'", abs, trampoline.MarkerFile)
+	}
+	// The slot directory must be the store's own: a link there had gc
+	// delete rm-* and .stage-* files wherever it pointed, and apply stage
+	// images there.
+	slots := filepath.Join(abs, trampoline.SlotDir)
+	if fi, err := os.Lstat(slots); err == nil && !fi.IsDir() {
+		what := "a " + fsmode.Kind(fi.Mode())
+		if l, err := os.Readlink(slots); err == nil {
+			what = "a symbolic link to " + l
+		}
+		return nil, fmt.Errorf("store %s: %s is %s, not a directory: the store's entries must be in the store itself; put the directory there", abs, slots, what)
 	}
 	return boot.OpenStore(abs)
 }
@@ -57,6 +73,13 @@ func (e *env) withStore(st *trampoline.Store, fn func(*trampoline.Store) error) 
 	return remount.With(st.Top, func() error {
 		l.Record()
 		defer l.Unrecord()
+		// Links, FIFOs and the like under the protocol's names hold names
+		// its renames need (a FIFO at root.prev jammed every commit after
+		// its commit point): out of the way first, as the boot does.
+		moved, _ := st.MoveHostile()
+		for _, m := range moved {
+			fmt.Fprintf(os.Stderr, "overlayupd: moved %s aside to %s: not an image file or a subvolume\n", m[0], m[1])
+		}
 		return fn(st)
 	})
 }
