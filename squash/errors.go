@@ -20,5 +20,6 @@ var (
 	ErrNoSpace                = errors.New("not enough free space")
 	ErrShortRead              = errors.New("input ended early")
 	ErrInputTooLong           = errors.New("input is longer than announced")
+	ErrInputChanged           = errors.New("input changed while it was copied")
 	ErrDigestMismatch         = errors.New("image does not match its signed digest")
 )

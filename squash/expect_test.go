@@ -219,3 +219,34 @@ func changeNearEndOnce(t *testing.T, src string, size int64) (func(int64), *bool
 		*changed = true
 	}, changed
 }
+
+// TestStageSourceChangedMidCopy: an unsigned stage from a file, which the
+// kernel copies while the hashes read the source beside it, is refused
+// when the source is written to during the copy: the staged bytes and the
+// hashed ones may differ, and the recorded sha256 and tree would not be
+// the staged file's. Nothing is left in the store.
+func TestStageSourceChangedMidCopy(t *testing.T) {
+	data := randomBytes(48 << 20)
+	src := filepath.Join(t.TempDir(), "image")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir := storeDir(t)
+	before := listing(t, dir)
+	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
+	_, _, _, err = StageWith(context.Background(), f, int64(len(data)), dir, Options{Progress: progress})
+	if !*changed {
+		t.Fatal("the source was never changed mid-copy: the test proves nothing")
+	}
+	if !errors.Is(err, ErrInputChanged) {
+		t.Errorf("err = %v, want ErrInputChanged", err)
+	}
+	if after := listing(t, dir); after != before {
+		t.Errorf("a refused stage changed the store:\n%s\nwas\n%s", after, before)
+	}
+}

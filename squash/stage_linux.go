@@ -169,7 +169,28 @@ const cfrChunk = 8 << 20
 // files (other filesystem type, old kernel): the caller then copies through
 // memory. A signed apply never comes here (see StageWith): these hashes
 // are of a second read of the source.
+//
+// Why the source's ctime is compared before and after: the kernel copies
+// and the hashes read separately, so a write to the source in between
+// (another program still writing the image) would stage bytes other than
+// the ones hashed, and record a sha256 and a tree that the staged file does
+// not have (dm-verity then refuses it at boot). Any write moves the ctime.
 func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (d digests, n int64, ok bool, err error) {
+	var before unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &before); err != nil {
+		return d, 0, true, fmt.Errorf("stat %s: %w", src.Name(), err)
+	}
+	defer func() {
+		if err != nil || !ok {
+			return
+		}
+		var after unix.Stat_t
+		if serr := unix.Fstat(int(src.Fd()), &after); serr != nil {
+			err = fmt.Errorf("stat %s: %w", src.Name(), serr)
+		} else if after.Ctim != before.Ctim || after.Mtim != before.Mtim || after.Size != before.Size {
+			err = fmt.Errorf("%w: %s was written to during the copy", ErrInputChanged, src.Name())
+		}
+	}()
 	h := newImageHash(size, dst, false)
 	stopHash := make(chan struct{})
 	hashDone := make(chan error, 1)

@@ -83,6 +83,7 @@ func imageError(err error) error {
 		{squash.ErrTruncated, "the image is incomplete (an interrupted download or copy?): fetch it again"},
 		{squash.ErrShortRead, "the input ended before the image did (an interrupted download or pipe?): fetch it again"},
 		{squash.ErrInputTooLong, "the file changed while it was read: try again when it is complete"},
+		{squash.ErrInputChanged, "something wrote to the file while it was copied, so the staged copy and its recorded sha256 could differ: try again when nothing writes to it"},
 		{squash.ErrCorrupt, "the image is damaged: fetch or build it again"},
 		{squash.ErrNoInit, "a root image must contain /sbin/init, or it cannot boot: is this a root filesystem?"},
 		{squash.ErrInitNotExecutable, "make /sbin/init executable (chmod 755) before building the image"},
