@@ -106,7 +106,7 @@ func checkMounted(dir string, info *Info, machines []uint16) error {
 }
 
 // headIn reads the first HeadSize bytes of p inside root, resolved as if
-// root were "/".
+// root were "/", and reads the rest of it (see below).
 func headIn(root int, p string) ([]byte, error) {
 	f, err := openInRoot(root, strings.TrimPrefix(p, "/"), unix.O_RDONLY)
 	if errors.Is(err, unix.ELOOP) {
@@ -122,7 +122,15 @@ func headIn(root int, p string) ([]byte, error) {
 	b := make([]byte, HeadSize)
 	n, err := io.ReadFull(f, b)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, fmt.Errorf("%w: read %s: %w", ErrCorrupt, p, err)
+	}
+	// The rest too: p is a file the boot runs (init's interpreter or its
+	// loader), and the kernel's EIO on a damaged block past the head
+	// would fail that boot.
+	if n == len(b) {
+		if _, err := io.Copy(io.Discard, io.LimitReader(f, MaxInitRead)); err != nil {
+			return nil, fmt.Errorf("%w: read %s: %w", ErrCorrupt, p, err)
+		}
 	}
 	return b[:n], nil
 }

@@ -40,6 +40,9 @@ type env struct {
 	clock     func() time.Time // record times; time.Now if nil
 	// progressEvery is how often --json prints a progress line; 1 s if 0.
 	progressEvery time.Duration
+	// kernelCheck, if set, checks store init's first root by a kernel
+	// mount (checkByKernel); tests leave it out but for their own.
+	kernelCheck func(img staged, name string, machines []uint16) error
 	// kernelRoot is the root the kernel mounts at the next boot, where
 	// init= names a file: this system's / or, booted from a store, the
 	// store's top directory.
@@ -69,6 +72,7 @@ func systemEnv() *env {
 		step:           crashPoint(),
 		trustRoot:      "/",
 		kernelRoot:     systemKernelRoot,
+		kernelCheck:    checkByKernel,
 	}
 }
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/overlayupd/overlayupd/internal/testroot"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -322,5 +325,40 @@ func TestHostileNameMovedAside(t *testing.T) {
 		if err != nil || fi.Mode().IsRegular() != regular {
 			t.Errorf("%s after the commit: %v, %v; want regular %v", n, fi, err, regular)
 		}
+	}
+}
+
+// TestStoreInitKernelCheck: store init's first root, which has nothing to
+// fall back to, is checked by a kernel mount too: an image whose
+// bytes_used is one more than mksquashfs wrote passes the in-process
+// reader, but the kernel cannot read its id table. It is refused, and no
+// root is left in the store. The same image, not damaged, is taken.
+func TestStoreInitKernelCheck(t *testing.T) {
+	testroot.RequireRoot(t, "mksquashfs")
+	t.Parallel()
+	e := testEnv(t)
+	e.kernelCheck = checkByKernel
+	img := bootable().squashfs(t)
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), b...)
+	binary.LittleEndian.PutUint64(bad[40:], binary.LittleEndian.Uint64(bad[40:])+1) // bytes_used
+	badImg := filepath.Join(t.TempDir(), "bad.sqsh")
+	if err := os.WriteFile(badImg, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	top := t.TempDir()
+	out, err := run(t, e, "overlayupd", "store", "init", top, "--image", badImg)
+	if err == nil || !strings.Contains(err.Error(), "the kernel cannot use "+badImg) {
+		t.Errorf("store init of an image the kernel cannot mount: %v\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(top, trampoline.SlotDir)); slices.ContainsFunc(ents, func(d os.DirEntry) bool { return strings.HasPrefix(d.Name(), "root") }) {
+		t.Errorf("a refused store init left a root: %v", ents)
+	}
+	top = t.TempDir()
+	if out, err := run(t, e, "overlayupd", "store", "init", top, "--image", img); err != nil {
+		t.Errorf("store init of a good image, checked by the kernel: %v\n%s", err, out)
 	}
 }

@@ -307,6 +307,12 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Stor
 	if err != nil {
 		return staged{}, err
 	}
+	if e.kernelCheck != nil {
+		if err := e.kernelCheck(img, c.image, c.machines); err != nil {
+			discard(img.tmp)
+			return staged{}, err
+		}
+	}
 	if err := c.admit(e, st, img.tmp, img, check); err != nil {
 		discard(img.tmp)
 		return staged{}, err
@@ -319,6 +325,27 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Stor
 		return staged{}, err
 	}
 	return img, nil
+}
+
+// checkByKernel has the kernel mount the staged first root (in a private
+// mount namespace) and read its tree and init, where it can (root; the
+// image was checked by the in-process reader, not by a mount already).
+// Why for the first root only: it is the store's only root, with nothing
+// to fall back to when it does not mount (the trampoline then boots classic
+// mode on a partition with no /sbin/init). The in-process reader does not
+// read every table as the kernel does: a damaged id or export table, or a
+// bytes_used off by one, passed it and failed the kernel's mount. An
+// apply's image boots as a trial first, and falls back when it does not
+// mount.
+func checkByKernel(img staged, name string, machines []uint16) error {
+	if os.Geteuid() != 0 || img.info.CheckedBy == "mount" {
+		return nil
+	}
+	if _, err := squash.ValidateByMount(img.tmp, machines); err != nil {
+		return imageError(retext{"the kernel cannot use " + strings.ReplaceAll(err.Error(), img.tmp, name) +
+			" (store init has the kernel mount its first root: the store has no other to fall back to)", err})
+	}
+	return nil
 }
 
 // admit checks that the first root carries keys (under --trust) and

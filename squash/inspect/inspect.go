@@ -100,7 +100,10 @@ func readTree(f *os.File, size int64, info *squash.Info, machines []uint16) (err
 }
 
 // head reads the first squash.HeadSize bytes of p inside the image,
-// following symlinks inside it.
+// following symlinks inside it, and reads the rest of it too (up to
+// squash.MaxInitRead): p is a file the boot runs (init's interpreter, its
+// dynamic loader), and a damaged data block past the head (a
+// decompression error) would fail that boot.
 func head(sfs *squashfs.FileSystem, p string) ([]byte, error) {
 	target, n, err := squash.Resolve(diskfsLookup(sfs), p)
 	if err != nil {
@@ -121,6 +124,11 @@ func head(sfs *squashfs.FileSystem, p string) ([]byte, error) {
 	k, err := io.ReadFull(r, b)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: read /%s: %w", squash.ErrCorrupt, target, err)
+	}
+	if k == len(b) {
+		if _, err := io.Copy(io.Discard, io.LimitReader(r, squash.MaxInitRead)); err != nil {
+			return nil, fmt.Errorf("%w: read /%s: %w", squash.ErrCorrupt, target, err)
+		}
 	}
 	return b[:k], nil
 }

@@ -327,3 +327,36 @@ func TestValidateDirectoryLoop(t *testing.T) {
 		t.Fatal("Validate still walks the looped tree after 30 s")
 	}
 }
+
+// TestValidateDamagedInterpreter: a damaged data block past the first 4
+// KiB of init's interpreter (a flipped byte in its second block, which
+// then fails to decompress) is refused as corrupt: the boot runs all of
+// it. Only its head was read before, and such an image was staged.
+func TestValidateDamagedInterpreter(t *testing.T) {
+	noise := make([]byte, 128<<10-len(testroot.ELFStub()))
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	// Block 0: the stub and noise, stored as it is (it does not compress);
+	// blocks 1 and 2: text, compressed.
+	busybox := testroot.ELFStub() + string(noise) + strings.Repeat("the rest of busybox\n", 12000)
+	tr := testroot.NewTree(t, testroot.Files(tree{"bin/busybox": busybox, "sbin/init": "#!/bin/busybox sh\nexec x\n", "etc/hostname": "x\n"}, 0o755))
+	img := testroot.Squashfs(t, tr, "", testroot.MksquashfsArgs("-no-fragments"))
+	if _, err := Validate(img, nil); err != nil {
+		t.Fatalf("the undamaged image: %v", err)
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first file's data starts after the 96-byte superblock; its
+	// block 0 is 128 KiB as stored, block 1 follows.
+	b[96+128<<10+50] ^= 0xff
+	bad := filepath.Join(t.TempDir(), "bad.sqsh")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Validate(bad, nil); !errors.Is(err, squash.ErrCorrupt) {
+		t.Fatalf("Validate = %v, want ErrCorrupt for the interpreter's damaged second block", err)
+	}
+}
