@@ -362,3 +362,39 @@ func TestStoreInitKernelCheck(t *testing.T) {
 		t.Errorf("store init of a good image, checked by the kernel: %v\n%s", err, out)
 	}
 }
+
+// TestDamagedRecordsDoNotBlockApply: with no key trusted, an unreadable
+// keys/records.json (garbage, empty, a FIFO, a link) no longer stops every
+// apply: it is moved aside to records.json.damaged, and the records start
+// again with the new root's.
+func TestDamagedRecordsDoNotBlockApply(t *testing.T) {
+	t.Parallel()
+	for name, plant := range map[string]func(p string) error{
+		"garbage": func(p string) error { return os.WriteFile(p, []byte("{not json"), 0o644) },
+		"empty":   func(p string) error { return os.WriteFile(p, nil, 0o644) },
+		"FIFO":    func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"link":    func(p string) error { return os.Symlink("/etc/passwd", p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := testEnv(t)
+			top, _ := newStore(t, e)
+			p := filepath.Join(top, "keys", "records.json")
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(p); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := run(t, e, "overlayupd", "apply", "--store", top, bootable().squashfs(t)); err != nil {
+				t.Fatalf("apply with %s records: %v\n%s", name, err, out)
+			}
+			if _, err := os.Lstat(p + ".damaged"); err != nil {
+				t.Errorf("the damaged records were not moved aside: %v", err)
+			}
+			if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("no new records file: %v", err)
+			}
+		})
+	}
+}

@@ -289,7 +289,20 @@ func (e *env) recordRoot(st *trampoline.Store, path string, r trust.Record, need
 	}
 	recs, err := trust.LoadRecords(dir)
 	if err != nil {
-		return err
+		p := filepath.Join(dir, trust.RecordsFile)
+		if need {
+			// Keys are trusted: the records are what says which roots
+			// were signed. Not dropped without a word from the owner.
+			return fmt.Errorf("%w\nthe store's records cannot be read: move the file away (mv %s %s.bad) to start them afresh; the roots in the store then have no record until they are applied again", err, p, p)
+		}
+		// No key is trusted: the records are diagnostics. The unreadable
+		// file is moved aside (the entry itself: a link is not
+		// followed), and the records start again from this root's.
+		if rerr := os.Rename(p, p+".damaged"); rerr != nil {
+			return fmt.Errorf("%w (and moving it aside: %w)", err, rerr)
+		}
+		fmt.Fprintf(os.Stderr, "overlayupd: warning: %v: moved aside to %s.damaged; the records start again with this root's\n", err, p)
+		recs = nil
 	}
 	live := liveIdentities(st)
 	live[r.Identity] = true
