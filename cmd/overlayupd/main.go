@@ -14,8 +14,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,14 +53,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, initOnlyMessage)
 		os.Exit(2)
 	}
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		var exit *ExitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.Code) // update passes on its command's exit code
-		}
-		os.Exit(1)
+	cmd, err := root.ExecuteC()
+	os.Exit(exitWith(cmd, err, os.Stdout, os.Stderr))
+}
+
+// exitWith reports err, the error of cmd (nil: success), and returns the
+// exit code: the message on stderr and, when cmd was asked for --json, a
+// {"error": ...} object on stdout too, where the reader of its JSON looks.
+func exitWith(cmd *cobra.Command, err error, stdout, stderr io.Writer) int {
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, err)
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("json"); f != nil && f.Value.String() == "true" {
+			b, _ := json.Marshal(struct {
+				Error string `json:"error"`
+			}{err.Error()})
+			fmt.Fprintf(stdout, "%s\n", b)
+		}
+	}
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		return exit.Code // update passes on its command's exit code
+	}
+	return 1
 }
 
 type role int

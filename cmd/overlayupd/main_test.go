@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -217,5 +220,49 @@ func TestInitOverlayByHand(t *testing.T) {
 	}
 	if out, err := exec.Command(link, "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "overlayupd") {
 		t.Errorf("init-overlay --help: %v\n%s", err, out)
+	}
+}
+
+// TestJSONErrors: a command run with --json that fails prints the error as
+// a JSON object on stdout too (a script reading stdout got nothing), and
+// its message on stderr; without --json, stdout stays empty.
+func TestJSONErrors(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	for _, tc := range []struct {
+		args []string
+		json bool
+	}{
+		{[]string{"status", "--store", missing, "--json"}, true},
+		{[]string{"digest", missing, "--json"}, true},
+		{[]string{"status", "--store", missing}, false},
+	} {
+		root := newRootCmd("overlayupd", e)
+		root.SetArgs(tc.args)
+		var out, errOut bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&errOut)
+		cmd, err := root.ExecuteC()
+		var stdout, stderr bytes.Buffer
+		if code := exitWith(cmd, err, &stdout, &stderr); code != 1 {
+			t.Errorf("%v: exit code %d, want 1", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), "nonexistent") {
+			t.Errorf("%v: stderr %q lacks the message", tc.args, stderr.String())
+		}
+		var obj struct {
+			Error string `json:"error"`
+		}
+		jerr := json.Unmarshal(stdout.Bytes(), &obj)
+		switch {
+		case tc.json && (jerr != nil || !strings.Contains(obj.Error, "nonexistent")):
+			t.Errorf("%v: stdout %q is not {\"error\": ...} (%v)", tc.args, stdout.String(), jerr)
+		case !tc.json && stdout.Len() > 0:
+			t.Errorf("%v without --json: stdout %q", tc.args, stdout.String())
+		}
+	}
+	if code := exitWith(nil, nil, io.Discard, io.Discard); code != 0 {
+		t.Errorf("success: exit code %d", code)
 	}
 }

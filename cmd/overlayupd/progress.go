@@ -103,8 +103,10 @@ func clock(d time.Duration) string {
 }
 
 // jsonProgress writes the copy's progress as JSON lines (apply --json, on
-// stderr): one every `every` (1 s if 0), and a last one with "done" when it
-// wrote any. A copy shorter than `every` writes none.
+// stderr): one every `every` (1 s if 0), and always a last one with "done"
+// when the copy is over, so that a reader waiting for it never waits in
+// vain (a copy shorter than `every` wrote none at all before). The result,
+// or the error, follows on stdout.
 type jsonProgress struct {
 	w       io.Writer
 	total   int64
@@ -112,7 +114,6 @@ type jsonProgress struct {
 	start   time.Time
 	last    time.Time
 	n       int64
-	written bool
 }
 
 // progressLine is one line of apply --json's progress.
@@ -149,11 +150,6 @@ func (p *jsonProgress) write(now time.Time, done bool) {
 	}
 	b, _ := json.Marshal(l)
 	fmt.Fprintf(p.w, "%s\n", b)
-	p.written = true
 }
 
-func (p *jsonProgress) finish() {
-	if p.written {
-		p.write(time.Now(), true)
-	}
-}
+func (p *jsonProgress) finish() { p.write(time.Now(), true) }

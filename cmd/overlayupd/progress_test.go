@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +45,21 @@ func TestProgressBarLine(t *testing.T) {
 	s.update(5 << 20)
 	if line := b.String(); !strings.Contains(line, "5.0 MiB") || !strings.Contains(line, "/s") || strings.Contains(line, "left") {
 		t.Errorf("stdin bar %q: want bytes and speed, no time left", line)
+	}
+}
+
+// TestJSONProgressAlwaysDone: a copy over before the first progress line
+// is due still ends with one line saying done, with its bytes: a reader
+// waiting for "done" waited for ever on a short copy.
+func TestJSONProgressAlwaysDone(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Now()
+	p := &jsonProgress{w: &buf, total: 100, every: time.Hour, start: now, last: now}
+	p.update(100)
+	p.finish()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var l progressLine
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &l) != nil || !l.Progress.Done || l.Progress.Bytes != 100 {
+		t.Fatalf("progress of a short copy: %q, want one line with done and 100 bytes", buf.String())
 	}
 }
