@@ -14,9 +14,21 @@ import (
 
 func mustJSON(t *testing.T, out string, v any) {
 	t.Helper()
-	if err := json.Unmarshal([]byte(out), v); err != nil {
+	if err := json.Unmarshal([]byte(withoutProgress(out)), v); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
+}
+
+// withoutProgress is a command's merged output (run gives stdout and
+// stderr in one) without the --json progress lines of stderr.
+func withoutProgress(out string) string {
+	var keep []string
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if !strings.HasPrefix(l, `{"progress":`) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
 }
 
 // healthDir makes a directory of health checks: name -> shell script body.

@@ -26,7 +26,7 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("digest: %v\n%s", err, out)
 	}
 	var r digestResult
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	if err := json.Unmarshal([]byte(withoutProgress(out)), &r); err != nil {
 		t.Fatalf("digest --json: %v\n%s", err, out)
 	}
 	fi, _ := os.Stat(img)
@@ -132,7 +132,7 @@ func TestApplySignedDigest(t *testing.T) {
 		t.Fatalf("apply of the image with a signed digest: %v\n%s", err, out)
 	}
 	var r applyResult
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	if err := json.Unmarshal([]byte(withoutProgress(out)), &r); err != nil {
 		t.Fatalf("apply --json: %v\n%s", err, out)
 	}
 	if r.SHA256 != fileSum(t, good) || r.SignedBy != k1.id {

@@ -108,12 +108,12 @@ func clock(d time.Duration) string {
 // vain (a copy shorter than `every` wrote none at all before). The result,
 // or the error, follows on stdout.
 type jsonProgress struct {
-	w       io.Writer
-	total   int64
-	every   time.Duration
-	start   time.Time
-	last    time.Time
-	n       int64
+	w     io.Writer
+	total int64
+	every time.Duration
+	start time.Time
+	last  time.Time
+	n     int64
 }
 
 // progressLine is one line of apply --json's progress.
