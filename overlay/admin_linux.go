@@ -21,8 +21,12 @@ func CurrentStatus() (Status, error) {
 	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
 	st := StatusFrom(ms, exists, statfsUsage)
 	if st.EnabledNextBoot {
-		if by := nextBootDisabledBy(st.Base); by != "" {
+		by, warn := nextBootDisabledBy(st.Base)
+		if by != "" {
 			st.EnabledNextBoot, st.DisabledBy = false, by
+		}
+		if warn != "" {
+			st.Warnings = append(st.Warnings, warn)
 		}
 	}
 	return st, nil
@@ -38,33 +42,41 @@ func (st *Status) NextBootFrom(root string) {
 	st.EnabledNextBoot, st.DisabledBy = true, ""
 	if _, err := os.Lstat(st.DisableFile); err == nil {
 		st.EnabledNextBoot, st.DisabledBy = false, st.DisableFile
-	} else if by := nextBootDisabledBy(root); by != "" {
-		st.EnabledNextBoot, st.DisabledBy = false, by
+	} else {
+		by, warn := nextBootDisabledBy(root)
+		if by != "" {
+			st.EnabledNextBoot, st.DisabledBy = false, by
+		}
+		if warn != "" {
+			st.Warnings = append(st.Warnings, warn)
+		}
 	}
 }
 
 // nextBootDisabledBy reports what else turns the overlay off at the next
 // boot: the get-mode script on the real root (base), run as the boot would,
 // or overlay=disable on this boot's kernel command line, which the next boot
-// will most likely have too.
-func nextBootDisabledBy(base string) string {
+// will most likely have too. warn, when set, says that the get-mode script
+// fails: the boot then ignores it and takes the defaults (the overlay on),
+// which may not be what its owner meant.
+func nextBootDisabledBy(base string) (by, warn string) {
 	if cmdline, err := os.ReadFile(CmdlinePath); err == nil {
 		if _, off := CmdlineVars(string(cmdline)); off {
-			return "overlay=disable on the kernel command line"
+			return "overlay=disable on the kernel command line", ""
 		}
 	}
 	script := filepath.Join(base, GetModeScript)
 	if _, err := os.Stat(script); err != nil {
-		return ""
+		return "", ""
 	}
 	vars, err := RunGetMode(ShellPath, script)
 	if err != nil {
-		return ""
+		return "", fmt.Sprintf("%v: the boot ignores the script and takes the defaults", err)
 	}
 	if cfg, _ := Resolve(vars, nil, func(string) bool { return false }); cfg.Disabled {
-		return script + " sets " + cfg.DisabledBy
+		return script + " sets " + cfg.DisabledBy, ""
 	}
-	return ""
+	return "", ""
 }
 
 func statfsUsage(path string) (Usage, error) {
@@ -89,7 +101,10 @@ func SetEnabled(st Status, enable bool) error { return setEnabled(st, enable) }
 // get-mode script. enable warns with it rather than fail: the file is gone
 // as asked, and booting once with overlay=disable, enabling and rebooting
 // is the original's own workflow.
-func EnabledButOff(st Status) string { return nextBootDisabledBy(st.Base) }
+func EnabledButOff(st Status) string {
+	by, _ := nextBootDisabledBy(st.Base)
+	return by
+}
 
 func setEnabled(st Status, enable bool) error {
 	_, err := os.Lstat(st.DisableFile)

@@ -11,12 +11,16 @@ func TestNextBootDisabledBy(t *testing.T) {
 	oldCmdline := CmdlinePath
 	defer func() { CmdlinePath = oldCmdline }()
 	tests := []struct {
-		name, cmdline, getMode, want string
+		name, cmdline, getMode, want, warn string
 	}{
-		{"nothing", "ro init=/sbin/init-overlay", "", ""},
-		{"cmdline", "ro overlay=disable", "", "overlay=disable on the kernel command line"},
-		{"get-mode", "ro", "OVERLAY=disabled\n", "/sbin/init-overlay-get-mode sets OVERLAY=disabled"},
-		{"get-mode enables", "ro", "OVERLAY=aufs\n", ""},
+		{"nothing", "ro init=/sbin/init-overlay", "", "", ""},
+		{"cmdline", "ro overlay=disable", "", "overlay=disable on the kernel command line", ""},
+		{"get-mode", "ro", "OVERLAY=disabled\n", "/sbin/init-overlay-get-mode sets OVERLAY=disabled", ""},
+		{"get-mode enables", "ro", "OVERLAY=aufs\n", "", ""},
+		// A script that fails: the boot takes the defaults, and status
+		// says why rather than nothing.
+		{"get-mode fails", "ro", "exit 3\n", "", "the boot ignores the script and takes the defaults"},
+		{"get-mode syntax error", "ro", "if then fi (\n", "", "the boot ignores the script"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,12 +38,15 @@ func TestNextBootDisabledBy(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := nextBootDisabledBy(base)
+			got, warn := nextBootDisabledBy(base)
 			if tt.want != "" && got != filepath.Join(base, tt.want) && got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 			if tt.want == "" && got != "" {
 				t.Errorf("got %q, want enabled", got)
+			}
+			if (tt.warn == "") != (warn == "") || !strings.Contains(warn, tt.warn) {
+				t.Errorf("warning %q, want %q", warn, tt.warn)
 			}
 		})
 	}
