@@ -3,6 +3,7 @@ package boot
 import (
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
@@ -25,7 +26,7 @@ const DefaultGoodAfter = 5 * time.Minute
 // good as soon as init runs) to a day, as the keeper parses durations
 // (600, 90s, 5m). Anything else keeps the default, with a warning.
 func ParseGoodAfter(cmdline string) (time.Duration, string) {
-	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), GoodAfterKey)
+	v, ok := kcmdline.Lookup(kcmdline.Kernel(cmdline), GoodAfterKey)
 	if !ok {
 		return DefaultGoodAfter, ""
 	}
@@ -70,11 +71,14 @@ var DefaultBootBudget = trampoline.DefaultBootBudget
 // count of boots from 0 (off) to trampoline.MaxBootBudget. Anything else
 // keeps the default, with a warning to log.
 func ParseBootBudget(cmdline string) (budget int, warning string) {
-	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), BudgetKey)
+	v, ok := kcmdline.Lookup(kcmdline.Kernel(cmdline), BudgetKey)
 	if !ok {
 		return DefaultBootBudget, ""
 	}
 	n, err := strconv.Atoi(v)
+	if strings.Trim(v, "0123456789") != "" { // digits only: Atoi took "+3" and "-0"
+		err = strconv.ErrSyntax
+	}
 	if err != nil || n < 0 || n > trampoline.MaxBootBudget {
 		return DefaultBootBudget, BudgetKey + "=" + strconv.Quote(v) + ": not a count of boots from 0 (off) to " +
 			strconv.Itoa(trampoline.MaxBootBudget) + "; using " + strconv.Itoa(DefaultBootBudget)

@@ -23,7 +23,7 @@ const FoldPauseKey = "overlayupd.test_fold_pause"
 
 // foldHook is the fold's step hook for cmdline, or nil.
 func foldHook(log *overlay.Log, cmdline string) func(string) error {
-	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), FoldPauseKey)
+	v, ok := kcmdline.Lookup(kcmdline.Kernel(cmdline), FoldPauseKey)
 	if !ok {
 		return nil
 	}

@@ -73,6 +73,10 @@ func TestParseBootBudget(t *testing.T) {
 		{"overlayupd.boot_budget=99999999999999999999", DefaultBootBudget, true},
 		{"overlayupd.boot_budget=", DefaultBootBudget, true},
 		{"overlayupd.boot_budget=2 overlayupd.boot_budget=5", 5, false},
+		{"overlayupd.boot_budget=+3", DefaultBootBudget, true},
+		{"overlayupd.boot_budget=-0", DefaultBootBudget, true},
+		// After "--": init's argument, not the kernel's parameter.
+		{"overlayupd.boot_budget=2 -- overlayupd.boot_budget=5", 2, false},
 	} {
 		got, warn := ParseBootBudget(c.cmdline)
 		if got != c.want || (warn != "") != c.warn {

@@ -49,7 +49,7 @@ type Params struct {
 func ParseParams(cmdline string) (Params, []string) {
 	var p Params
 	var warn []string
-	ps := kcmdline.Split(cmdline)
+	ps := kcmdline.Kernel(cmdline)
 	if v, ok := kcmdline.Lookup(ps, KeyTimeout); ok {
 		d, err := ParseDuration(v)
 		switch {
@@ -123,6 +123,10 @@ func ParseDeadline(s string) (time.Duration, error) {
 // It returns where the value came from, for the console.
 func ResolveDeadline(staged time.Duration, hasStaged bool, p Params) (time.Duration, string) {
 	switch {
+	case hasStaged && staged > MaxDuration:
+		// The store's record, on untrusted media, is bounded as the
+		// command line is: a year-long deadline is none at all.
+		return MaxDuration, "staged with --deadline " + FormatDuration(staged) + ", bounded to " + FormatDuration(MaxDuration)
 	case hasStaged:
 		return staged, "staged with --deadline"
 	case p.HasDeadline:

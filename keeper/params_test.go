@@ -86,6 +86,8 @@ func TestResolveDeadline(t *testing.T) {
 		{0, false, cmd, 5 * time.Minute, KeyDeadline},
 		{0, false, Params{}, DefaultDeadline, "default"},
 		{0, false, Params{HasDeadline: true}, 0, KeyDeadline},
+		// The store's record is bounded as the command line is.
+		{2562047 * time.Hour, true, cmd, MaxDuration, "bounded"},
 	}
 	for _, tt := range tests {
 		got, from := ResolveDeadline(tt.staged, tt.hasStaged, tt.p)

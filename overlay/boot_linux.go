@@ -410,7 +410,7 @@ const StoreMount = "/overlay/store"
 // Rescue reports whether the kernel command line asks for the rescue shells
 // (overlayupd.rescue=1) when nothing boots.
 func Rescue(cmdline string) bool {
-	v, _ := kcmdline.Lookup(kcmdline.Split(cmdline), "overlayupd.rescue")
+	v, _ := kcmdline.Lookup(kcmdline.Kernel(cmdline), "overlayupd.rescue")
 	return v == "1" || v == "yes" || v == "true"
 }
 

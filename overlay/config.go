@@ -86,7 +86,7 @@ var CmdlineKeys = map[string]string{
 // whether it carries the original "overlay=disable".
 func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
 	vars = map[string]string{}
-	for _, p := range kcmdline.Split(cmdline) {
+	for _, p := range kcmdline.Kernel(cmdline) {
 		if p.Key == "overlay" && (p.Value == "disable" || p.Value == "disabled") {
 			disable = true
 		}

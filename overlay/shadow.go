@@ -23,7 +23,7 @@ const (
 // ShadowFromCmdline reads overlayupd.shadow= (default keep); an unknown
 // value gives a warning and the default.
 func ShadowFromCmdline(cmdline string) (ShadowPolicy, string) {
-	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), "overlayupd.shadow")
+	v, ok := kcmdline.Lookup(kcmdline.Kernel(cmdline), "overlayupd.shadow")
 	switch p := ShadowPolicy(v); {
 	case !ok || p == ShadowKeep:
 		return ShadowKeep, ""

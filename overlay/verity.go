@@ -36,7 +36,7 @@ var ErrUnverified = errors.New("refused to mount unverified (overlayupd.verity=r
 // last one wins; absent is VerityOn; an unknown value is VerityOn with a
 // warning.
 func VerityFromCmdline(cmdline string) (VerityMode, string) {
-	v, ok := kcmdline.Lookup(kcmdline.Split(cmdline), VerityKey)
+	v, ok := kcmdline.Lookup(kcmdline.Kernel(cmdline), VerityKey)
 	if !ok {
 		return VerityOn, ""
 	}

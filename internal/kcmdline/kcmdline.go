@@ -11,36 +11,68 @@ type Param struct {
 	HasValue bool
 }
 
-// Split breaks a command line into parameters as the kernel's next_arg does:
-// whitespace separates, double quotes group ("a b" or key="a b") and are removed.
-// It works on bytes, as the kernel does: a value that is not UTF-8 is kept
-// as it is.
+// Split breaks a command line into parameters as the kernel's next_arg
+// (lib/cmdline.c) does: unquoted whitespace separates, a double quote
+// toggles quoting, and the quotes removed are the kernel's only: one that
+// opens the parameter, one that opens its value (after the first "="), and
+// the last byte when it is a quote and one of those was. A quote anywhere
+// else stays (a"b"c is a"b"c, as init sees it). It works on bytes, as the
+// kernel does: a value that is not UTF-8 is kept as it is.
 func Split(s string) []Param {
 	var out []Param
-	var cur strings.Builder
-	inQuote, started := false, false
-	flush := func() {
-		if started {
-			out = append(out, parse(cur.String()))
+	for i := 0; ; {
+		for i < len(s) && isSpace(s[i]) {
+			i++
 		}
-		cur.Reset()
-		started = false
+		if i >= len(s) {
+			return out
+		}
+		quoted := s[i] == '"'
+		if quoted {
+			i++
+		}
+		start, eq, inQuote := i, -1, quoted
+		for ; i < len(s) && (inQuote || !isSpace(s[i])); i++ {
+			if eq < 0 && s[i] == '=' {
+				eq = i - start
+			}
+			if s[i] == '"' {
+				inQuote = !inQuote
+			}
+		}
+		tok := s[start:i]
+		p := Param{Key: tok}
+		if eq >= 0 {
+			p = Param{Key: tok[:eq], Value: tok[eq+1:], HasValue: true}
+			if strings.HasPrefix(p.Value, `"`) {
+				p.Value = strings.TrimSuffix(p.Value[1:], `"`)
+				quoted = false // the kernel's second strip finds its byte gone
+			}
+			if quoted {
+				p.Value = strings.TrimSuffix(p.Value, `"`)
+			}
+		} else if quoted {
+			p.Key = strings.TrimSuffix(p.Key, `"`)
+		}
+		out = append(out, p)
 	}
-	for i := 0; i < len(s); i++ {
-		r := s[i]
-		switch {
-		case r == '"':
-			inQuote = !inQuote
-			started = true
-		case !inQuote && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
-			flush()
-		default:
-			cur.WriteByte(r)
-			started = true
+}
+
+// Kernel is Split up to the first "--": what follows it is init's
+// arguments, not the kernel's parameters, and not this program's either.
+func Kernel(s string) []Param {
+	ps := Split(s)
+	for i, p := range ps {
+		if p.Key == "--" && !p.HasValue {
+			return ps[:i]
 		}
 	}
-	flush()
-	return out
+	return ps
+}
+
+// isSpace is the kernel's isspace for the command line's separators.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 func parse(tok string) Param {

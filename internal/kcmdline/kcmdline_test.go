@@ -20,6 +20,13 @@ func TestSplit(t *testing.T) {
 		{`"x=y z"`, []Param{{Key: "x", Value: "y z", HasValue: true}}},
 		{"k= v", []Param{{Key: "k", Value: "", HasValue: true}, {Key: "v"}}},
 		{`""`, []Param{{}}},
+		// As the kernel strips quotes: only the opening one, the value's
+		// opening one and the matching last byte.
+		{`a"b"c`, []Param{{Key: `a"b"c`}}},
+		{`k=a"b c"d e`, []Param{{Key: "k", Value: `a"b c"d`, HasValue: true}, {Key: "e"}}},
+		{`k="v"x`, []Param{{Key: "k", Value: `v"x`, HasValue: true}}},
+		{`"a b"`, []Param{{Key: "a b"}}},
+		{"abc", []Param{{Key: "a"}, {Key: "b"}, {Key: "c"}}},
 	}
 	for _, tt := range tests {
 		if got := Split(tt.in); !reflect.DeepEqual(got, tt.want) {
@@ -65,9 +72,21 @@ func TestSplitKeepsBytes(t *testing.T) {
 		if len(ps) != 1 {
 			t.Fatalf("Split(%q) = %#v, want one parameter", in, ps)
 		}
-		want := strings.ReplaceAll(in[strings.IndexByte(in, '=')+1:], `"`, "")
+		want := strings.Trim(in[strings.IndexByte(in, '=')+1:], `"`)
 		if ps[0].Value != want {
 			t.Errorf("Split(%q) value = %q, want %q", in, ps[0].Value, want)
 		}
+	}
+}
+
+// TestKernel: the parameters after "--" are init's, not the kernel's: a key
+// there is not read as this program's.
+func TestKernel(t *testing.T) {
+	ps := Kernel("ro overlayupd.size=50% -- overlayupd.size=1g single")
+	if v, _ := Lookup(ps, "overlayupd.size"); v != "50%" || len(ps) != 2 {
+		t.Errorf("Kernel = %#v, want the two parameters before --", ps)
+	}
+	if ps := Kernel("a=-- b"); len(ps) != 2 {
+		t.Errorf("a value of -- is not the separator: %#v", ps)
 	}
 }
