@@ -75,11 +75,6 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
-func parse(tok string) Param {
-	k, v, ok := strings.Cut(tok, "=")
-	return Param{Key: k, Value: v, HasValue: ok}
-}
-
 // Lookup returns the value of the last parameter named key, as the kernel and
 // most init systems let a later parameter override an earlier one.
 func Lookup(params []Param, key string) (string, bool) {

@@ -26,7 +26,7 @@ func TestSplit(t *testing.T) {
 		{`k=a"b c"d e`, []Param{{Key: "k", Value: `a"b c"d`, HasValue: true}, {Key: "e"}}},
 		{`k="v"x`, []Param{{Key: "k", Value: `v"x`, HasValue: true}}},
 		{`"a b"`, []Param{{Key: "a b"}}},
-		{"abc", []Param{{Key: "a"}, {Key: "b"}, {Key: "c"}}},
+		{"a\vb\fc", []Param{{Key: "a"}, {Key: "b"}, {Key: "c"}}},
 	}
 	for _, tt := range tests {
 		if got := Split(tt.in); !reflect.DeepEqual(got, tt.want) {

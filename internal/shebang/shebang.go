@@ -40,7 +40,7 @@ func Interpreter(head []byte) (name string, ok bool, err error) {
 		// No newline in the buffer: the kernel runs the line only if the
 		// name ends before the buffer does (a space, tab or NUL after it).
 		rest := bytes.TrimLeft(line, " \t")
-		if len(rest) > 0 && bytes.IndexAny(rest, " \t\x00") < 0 {
+		if len(rest) > 0 && !bytes.ContainsAny(rest, " \t\x00") {
 			return "", true, ErrTruncated
 		}
 	}

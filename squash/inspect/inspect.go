@@ -144,7 +144,7 @@ func head(sfs *squashfs.FileSystem, p string) ([]byte, error) {
 // inode numbers might not.
 func walkTree(sfs *squashfs.FileSystem, dir string, seen map[uint32]bool, depth int) error {
 	if depth > maxDepth {
-		return fmt.Errorf("%w: directories nested more than %d deep at /%.200s...", squash.ErrCorrupt, maxDepth, dir)
+		return fmt.Errorf("%w: directories nested more than %d deep (at /%.200s)", squash.ErrCorrupt, maxDepth, dir)
 	}
 	des, err := sfs.ReadDir(dir)
 	if err != nil {
