@@ -160,6 +160,16 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 	if err = appendTree(f, d, n); err != nil {
 		return tmpPath, sum, n, err
 	}
+	if size < 0 {
+		// A stream's size was not known before the copy, so the margin
+		// is checked now: the image must leave the store its margin, as
+		// one of known size must before its copy starts.
+		free, ferr := statfsFree(dir)
+		if ferr == nil && free < uint64(spaceMargin(n)) {
+			return tmpPath, sum, n, fmt.Errorf("%w in %s: the image (%d bytes and its tree) leaves %d bytes free, less than the %d-byte margin a store keeps",
+				ErrNoSpace, dir, n, free, spaceMargin(n))
+		}
+	}
 	if err = f.Chmod(0o644); err != nil {
 		return tmpPath, sum, n, fmt.Errorf("chmod %s: %w", tmpPath, err)
 	}

@@ -116,6 +116,8 @@ func TestStageFailureLeavesStoreUnchanged(t *testing.T) {
 		{"cancelled", func() io.Reader { return bytes.NewReader(data) }, -1, true, 1 << 40, context.Canceled},
 		{"no space", func() io.Reader { return bytes.NewReader(data) }, 3 << 20, false, 3<<20 + 1<<19, ErrNoSpace},
 		{"no space for margin", func() io.Reader { return bytes.NewReader(data) }, 200 << 20, false, 201 << 20, ErrNoSpace},
+		// A stream of unknown size: the margin is checked once it is in.
+		{"stdin leaves no margin", func() io.Reader { return bytes.NewReader(data) }, -1, false, 1 << 19, ErrNoSpace},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
