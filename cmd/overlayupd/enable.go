@@ -35,7 +35,8 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 			}
 			msg := "overlay " + state + " for next boot"
 			if by := overlay.EnabledButOff(st); enable && by != "" {
-				msg += fmt.Sprintf("\nwarning: %s: as long as the next boot has it too, it runs without the overlay all the same; remove it there (the boot loader's config, or the script)", by)
+				// Not "enabled" and then a warning that says otherwise.
+				msg = fmt.Sprintf("disable file removed, but the next boot still runs without the overlay: %s; remove it there (the boot loader's config, or the script)", by)
 			}
 			return msg, nil
 		}),
