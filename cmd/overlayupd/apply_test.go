@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -523,5 +524,27 @@ func TestApplyArch(t *testing.T) {
 	}
 	if out, err := run(t, e, "overlayupd", "apply", "--store", top, "--arch", arch, img); err != nil {
 		t.Errorf("--arch %s: %v\n%s", arch, err, out)
+	}
+}
+
+// TestApplyStdinCutShort: an image from stdin cut short by fewer bytes than
+// its tree adds is refused as incomplete: the staged file's size, which
+// includes the tree, hid the cut from the size check.
+func TestApplyStdinCutShort(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, _ := newStore(t, e)
+	data, err := os.ReadFile(bootable().squashfs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := int(binary.LittleEndian.Uint64(data[40:]))
+	before := treeDigest(t, top)
+	out, err := runIn(t, e, bytes.NewReader(data[:used-100]), "apply", "--store", top, "-")
+	if err == nil || !strings.Contains(out+err.Error(), "incomplete") {
+		t.Errorf("apply of an image cut 100 bytes short of its %d: %v\n%s", used, err, out)
+	}
+	if treeDigest(t, top) != before {
+		t.Error("a refused apply changed the store")
 	}
 }

@@ -140,7 +140,19 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 		discard(s.tmp)
 		return staged{}, err
 	}
-	if s.info, err = inspect.Validate(s.tmp, machines); err != nil {
+	// The staged file has the tree after the image, so its size is not the
+	// image's: an input cut short by less than the tree adds passed the
+	// reader's size check, the tree's first bytes read as the image's end.
+	if f, sb, _, oerr := squash.OpenImage(s.tmp); oerr == nil {
+		f.Close()
+		if int64(sb.BytesUsed) > s.size {
+			err = fmt.Errorf("%s: %w: the image says it is %d bytes, %d came", s.tmp, squash.ErrTruncated, sb.BytesUsed, s.size)
+		}
+	}
+	if err == nil {
+		s.info, err = inspect.Validate(s.tmp, machines)
+	}
+	if err != nil {
 		discard(s.tmp)
 		if size < 0 {
 			what = fmt.Sprintf("the image read from stdin (%d bytes)", s.size)
