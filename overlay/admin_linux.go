@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
+	"github.com/overlayupd/overlayupd/internal/kcmdline"
 	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/remount"
 )
@@ -20,6 +21,9 @@ func CurrentStatus() (Status, error) {
 	}
 	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
 	st := StatusFrom(ms, exists, statfsUsage)
+	if w := notInstalled(st.Active); w != "" {
+		st.Warnings = append(st.Warnings, w)
+	}
 	if st.EnabledNextBoot {
 		by, warn := nextBootDisabledBy(st.Base)
 		if by != "" {
@@ -51,6 +55,25 @@ func (st *Status) NextBootFrom(root string) {
 			st.Warnings = append(st.Warnings, warn)
 		}
 	}
+}
+
+// notInstalled warns, when this boot runs without the overlay, that its
+// kernel command line does not run init-overlay at all: "enabled for next
+// boot" then means nothing until 'overlayupd install' (or the boot loader's
+// configuration) names it. This boot's line says what the next boot's will
+// most likely be.
+func notInstalled(active bool) string {
+	if active {
+		return ""
+	}
+	b, err := os.ReadFile(CmdlinePath)
+	if err != nil {
+		return ""
+	}
+	if v, _ := kcmdline.Lookup(kcmdline.Kernel(string(b)), "init"); filepath.Base(v) == "init-overlay" {
+		return ""
+	}
+	return "this boot's kernel command line has no init=/sbin/init-overlay: the overlay starts only once the boot loader's configuration names it ('overlayupd install')"
 }
 
 // nextBootDisabledBy reports what else turns the overlay off at the next

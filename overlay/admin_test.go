@@ -108,3 +108,30 @@ func TestEnableStillDisabled(t *testing.T) {
 		})
 	}
 }
+
+// TestNotInstalled: status warns, in a boot without the overlay, when the
+// kernel command line does not run init-overlay: "enabled for next boot"
+// then means nothing until install names it.
+func TestNotInstalled(t *testing.T) {
+	oldCmdline := CmdlinePath
+	defer func() { CmdlinePath = oldCmdline }()
+	CmdlinePath = filepath.Join(t.TempDir(), "cmdline")
+	for _, tc := range []struct {
+		cmdline string
+		active  bool
+		warn    bool
+	}{
+		{"root=/dev/sda1 ro quiet", false, true},
+		{"root=/dev/sda1 ro init=/sbin/init-overlay", false, false},
+		{"root=/dev/sda1 ro init=/usr/sbin/init-overlay", false, false},
+		{"root=/dev/sda1 ro -- init=/sbin/init-overlay", false, true}, // init's argument, not the kernel's
+		{"root=/dev/sda1 ro quiet", true, false},                      // the overlay runs: installed somehow
+	} {
+		if err := os.WriteFile(CmdlinePath, []byte(tc.cmdline), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := notInstalled(tc.active); (got != "") != tc.warn {
+			t.Errorf("%q (active %v): warning %q, want one: %v", tc.cmdline, tc.active, got, tc.warn)
+		}
+	}
+}
