@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -135,7 +136,7 @@ DIR's tree, with --root).`
 		RunE: c.run,
 	}
 	cmd.Flags().StringVar(&c.bootDir, "boot-dir", "", "directory of the boot partition (default /boot; set it to edit an SD card on a build host)")
-	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (ignored with --boot-dir)")
+	cmd.Flags().StringVar(&c.grub, "grub", bootcfg.DefaultGrub, "GRUB defaults file (left alone with --boot-dir, unless named)")
 	cmd.Flags().BoolVarP(&c.dryRun, "dry-run", "n", false, "print the changes as a diff and write nothing")
 	cmd.Flags().BoolVar(&c.autoCommit, "auto-commit", false, "also (un)install the automatic commit of trials: overlayupd-commit.service, or /etc/init.d/overlayupd-commit")
 	cmd.Flags().StringVar(&c.root, "root", "", "with --auto-commit: the root tree to install it into (an image's tree); the boot configuration is left alone")
@@ -199,13 +200,21 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	bootDir, grub := bootcfg.DefaultBootDir, c.grub
-	if c.bootDir != "" {
-		// A build host's own GRUB file is not the SD card's business.
+	grubNamed := cmd.Flags().Changed("grub")
+	if c.bootDir != "" && !grubNamed {
+		// A build host's own GRUB file is not the SD card's business,
+		// unless --grub names one (an image tree's).
 		bootDir, grub = c.bootDir, ""
+	} else if c.bootDir != "" {
+		bootDir = c.bootDir
 	}
 	targets, err := bootcfg.Find(bootDir, grub)
 	if err != nil {
 		return errorf(cmd, "%w\nmount the boot partition (e.g. mount /boot) or name it with --boot-dir", err)
+	}
+	if grubNamed && !slices.ContainsFunc(targets, func(t bootcfg.Target) bool { return t.Kind == bootcfg.Grub }) {
+		// Named and not there: a typo must not pass as done.
+		return errorf(cmd, "--grub %s: no such file (GRUB's defaults file is /etc/default/grub)", grub)
 	}
 	arch, err := targetArch(c.kernelArch, c.bootDir)
 	if err != nil {
@@ -239,7 +248,10 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 	grubFailed := false
 	for _, t := range targets {
 		t.BtrfsStore = btrfsStore
-		t.Root, t.RootFSType, t.Arch, t.Within = root, fstype, arch, c.bootDir
+		t.Root, t.RootFSType, t.Arch = root, fstype, arch
+		if t.Kind != bootcfg.Grub { // --grub names its file itself
+			t.Within = c.bootDir
+		}
 		var res bootcfg.Result
 		noBackup := false
 		if c.restore {

@@ -257,3 +257,27 @@ func TestAutoCommitNeedsARoot(t *testing.T) {
 		t.Errorf("%s was made", root)
 	}
 }
+
+// TestInstallGrubNamed: --grub names a file to edit also with --boot-dir
+// (an image tree's defaults file), and a --grub that is not there is an
+// error, not a silent skip while other files are edited.
+func TestInstallGrubNamed(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte("root=/dev/mmcblk0p2 rootwait\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "grub")
+	if out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--grub", missing); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("install --grub %s (missing): %v\n%s", missing, err, out)
+	}
+	grub := filepath.Join(t.TempDir(), "grub")
+	if err := os.WriteFile(grub, []byte("GRUB_CMDLINE_LINUX=\"quiet\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, e, "overlayupd", "install", "--boot-dir", dir, "--grub", grub, "--dry-run")
+	if err != nil || !strings.Contains(out, "init=/sbin/init-overlay") || !strings.Contains(out, grub) {
+		t.Errorf("install --boot-dir --grub --dry-run: %v\n%s", err, out)
+	}
+}
