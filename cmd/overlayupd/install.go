@@ -49,7 +49,8 @@ Edits every boot configuration file found:
   extlinux      BOOT/extlinux/extlinux.conf (every APPEND line)
   GRUB          /etc/default/grub (GRUB_CMDLINE_LINUX), then update-grub
 BOOT is /boot unless --boot-dir names another directory, e.g. the mounted boot
-partition of an SD card on a build host (GRUB is then left alone).
+partition of an SD card on a build host (GRUB is then left alone, unless
+--grub names a defaults file: an image tree's).
 
 On a btrfs store (--btrfs-store, or when this system booted from one), a
 line with rootfstype=btrfs and no rootflags= also gets rootflags=subvolid=5:
