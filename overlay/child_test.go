@@ -108,15 +108,16 @@ func TestRunChildKillsGroup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pidFile := t.TempDir() + "/pid"
 			var out bytes.Buffer
-			err := runChild("/bin/sh", []string{"/bin/sh", "-c", fmt.Sprintf(tc.script, pidFile)}, nil, 300*time.Millisecond, &out)
+			// 2 s: ample for the shell to write the pid on a loaded machine.
+			err := runChild("/bin/sh", []string{"/bin/sh", "-c", fmt.Sprintf(tc.script, pidFile)}, nil, 2*time.Second, &out)
 			if !errors.Is(err, errTimedOut) {
 				t.Fatalf("err = %v, want errTimedOut", err)
 			}
 			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
 			pid := strings.TrimSpace(string(b))
+			if err != nil || pid == "" {
+				t.Fatalf("the script wrote no pid within the timeout (%q, %v): the test proves nothing", b, err)
+			}
 			// Dead: gone, or a zombie its new parent has not reaped yet.
 			deadline := time.Now().Add(5 * time.Second)
 			for {

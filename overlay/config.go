@@ -87,11 +87,15 @@ var CmdlineKeys = map[string]string{
 func CmdlineVars(cmdline string) (vars map[string]string, disable bool) {
 	vars = map[string]string{}
 	for _, p := range kcmdline.Kernel(cmdline) {
-		if p.Key == "overlay" && (p.Value == "disable" || p.Value == "disabled") {
-			disable = true
-		}
 		if v, ok := CmdlineKeys[p.Key]; ok {
 			vars[v] = p.Value
+		}
+	}
+	// overlay=disable anywhere on the line, after "--" too: the original
+	// script looked for it so, and a drop-in must honour it where it did.
+	for _, p := range kcmdline.Split(cmdline) {
+		if p.Key == "overlay" && (p.Value == "disable" || p.Value == "disabled") {
+			disable = true
 		}
 	}
 	return vars, disable
@@ -134,10 +138,11 @@ func validSize(s string) bool {
 	return n <= maxTmpfsSize>>shift
 }
 
-// maxTmpfsSize is the largest writable layer size validSize takes, 16 TiB:
-// what a 32-bit kernel's tmpfs counts in pages without wrapping, and far
-// past any board's memory.
-const maxTmpfsSize = 1 << 44
+// maxTmpfsSize is the largest writable layer size validSize takes, a page
+// under 16 TiB: a 32-bit kernel's tmpfs counts its size in 4 KiB pages in
+// an unsigned long, and 2^32 pages wrap to 0, no limit. Far past any
+// board's memory.
+const maxTmpfsSize = 1<<44 - 4096
 
 // Resolve turns the layered variables into a Config: defaults, then getMode
 // (the get-mode script's variables), then cmdline (the kernel command line

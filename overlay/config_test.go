@@ -114,7 +114,9 @@ func TestValidSize(t *testing.T) {
 		// The kernel shifts by the suffix without an overflow check: 2^34 g
 		// is 2^64 bytes, 0 after the wrap, no limit at all.
 		"17179869184g": false, "17592186044416m": false, "34359738368G": false,
-		"16384g": true, "16385g": false, "17592186044416": true, "17592186044417": false} {
+		// 2^32 pages of 4 KiB wrap to 0 on a 32-bit kernel: 16 TiB is one
+		// page too many.
+		"16384g": false, "16383g": true, "17592186044416": false, "17592186040320": true, "17592186040321": false} {
 		if got := validSize(s); got != want {
 			t.Errorf("validSize(%q) = %v, want %v", s, got, want)
 		}
@@ -161,5 +163,15 @@ func TestResolveProtectsTheStore(t *testing.T) {
 		if cfg, w := Resolve(map[string]string{VarRWDir: dir, VarRWLayer: "persistent-clear"}, nil, func(string) bool { return true }); cfg.RWLayer != PersistentClear || cfg.RWLayerDir != dir || len(w) != 0 {
 			t.Errorf("rwdir=%s: got %s in %s, %q; want it accepted", dir, cfg.RWLayer, cfg.RWLayerDir, w)
 		}
+	}
+}
+
+// TestCmdlineVarsAfterDashes: overlayupd.* keys after "--" are init's
+// arguments and not read; overlay=disable is honoured anywhere, as the
+// original script honoured it.
+func TestCmdlineVarsAfterDashes(t *testing.T) {
+	vars, off := CmdlineVars("ro overlayupd.size=50% -- overlayupd.size=1g overlay=disable")
+	if vars[VarSize] != "50%" || !off {
+		t.Errorf("CmdlineVars = %v, %v; want size 50%% and overlay=disable honoured", vars, off)
 	}
 }

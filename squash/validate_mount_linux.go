@@ -47,7 +47,9 @@ func ValidateByMount(path string, machines []uint16) (Info, error) {
 	defer os.Remove(dir)
 	info.CheckedBy = "mount"
 	err = mountns.InPrivate(func() error {
-		if _, err := loop.Mount(path, dir, "squashfs", unix.MS_RDONLY, ""); err != nil {
+		// nodev, nosuid, noexec: the check only reads the image's files;
+		// a device node in it must not open this machine's device.
+		if _, err := loop.Mount(path, dir, "squashfs", unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 			return classifyMountErr(info.Compression, err)
 		}
 		defer unix.Unmount(dir, unix.MNT_DETACH)
@@ -122,14 +124,14 @@ func headIn(root int, p string) ([]byte, error) {
 	b := make([]byte, HeadSize)
 	n, err := io.ReadFull(f, b)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrCorrupt, p, err)
+		return nil, err // CheckRunnable says it is corrupt, and where
 	}
 	// The rest too: p is a file the boot runs (init's interpreter or its
 	// loader), and the kernel's EIO on a damaged block past the head
 	// would fail that boot.
 	if n == len(b) {
 		if _, err := io.Copy(io.Discard, io.LimitReader(f, MaxInitRead)); err != nil {
-			return nil, fmt.Errorf("%w: read %s: %w", ErrCorrupt, p, err)
+			return nil, err
 		}
 	}
 	return b[:n], nil

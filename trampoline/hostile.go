@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -31,34 +32,50 @@ func HostileNames(ents []DirEntry, suffix string) []string {
 
 // MoveHostile renames the hostile entries of the slot directory
 // (HostileNames) out of the protocol's way, to HostilePrefix+name (with a
-// number when that is taken), and returns what it moved where. A rename
-// moves the directory entry, never what a link points at, and leaves the
-// protocol's state as it was: it never saw these names.
+// number when that is taken; a number alone when the name would be too
+// long), and returns what it moved where. A rename moves the directory
+// entry, never what a link points at, and leaves the protocol's state as
+// it was: it never saw these names. Each name is moved on its own, past
+// the failures of others (which err joins): one name that cannot move must
+// not keep a link at boots-1 in place. The crash tests' Step hook does not
+// run here: these are not the protocol's steps.
 func (s *Store) MoveHostile() ([][2]string, error) {
 	ents, err := s.Backend.List()
 	if err != nil {
 		return nil, fmt.Errorf("list slot directory: %w", err)
 	}
+	names := HostileNames(ents, s.Backend.Suffix())
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if s.BeforeChange != nil {
+		if err := s.BeforeChange(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrStoreReadOnly, s.SlotDir, err)
+		}
+	}
 	taken := map[string]bool{}
 	for _, e := range ents {
 		taken[e.Name] = true
 	}
-	var t Transition
 	var moved [][2]string
-	for _, n := range HostileNames(ents, s.Backend.Suffix()) {
+	var errs []error
+	for i, n := range names {
 		to := HostilePrefix + n
-		for i := 1; taken[to]; i++ {
-			to = HostilePrefix + n + "." + strconv.Itoa(i)
+		if len(to) > maxNameLen {
+			to = HostilePrefix + strconv.Itoa(i)
+		}
+		for k, base := 1, to; taken[to]; k++ {
+			to = base + "." + strconv.Itoa(k)
 		}
 		taken[to] = true
-		t.Ops = append(t.Ops, Op{Kind: OpRename, From: n, To: to})
+		if err := Do(s.Backend, Op{Kind: OpRename, From: n, To: to}); err != nil {
+			errs = append(errs, fmt.Errorf("move %q aside: %w", n, err))
+			continue
+		}
 		moved = append(moved, [2]string{n, to})
 	}
-	if len(t.Ops) == 0 {
-		return nil, nil
-	}
-	if err := s.Run(t); err != nil {
-		return nil, err
-	}
-	return moved, nil
+	return moved, errors.Join(errs...)
 }
+
+// maxNameLen is the longest name a Linux filesystem takes (NAME_MAX).
+const maxNameLen = 255

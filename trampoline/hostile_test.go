@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -22,14 +23,19 @@ func TestMoveHostile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := unix.Mkfifo(filepath.Join(dir, "root.failed.sqsh"), 0o644); err != nil {
-		t.Fatal(err)
+	// A name too long for the prefix, sorted before the others: it moves
+	// under a number, and does not stop the rest.
+	long := ".stage-" + strings.Repeat("x", 240)
+	for _, n := range []string{"root.failed.sqsh", long} {
+		if err := unix.Mkfifo(filepath.Join(dir, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	moved, err := s.MoveHostile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][2]string{{"boots-1", ".hostile-boots-1.1"}, {"root.failed.sqsh", ".hostile-root.failed.sqsh"}}
+	want := [][2]string{{long, ".hostile-0"}, {"boots-1", ".hostile-boots-1.1"}, {"root.failed.sqsh", ".hostile-root.failed.sqsh"}}
 	if !slices.Equal(moved, want) {
 		t.Fatalf("moved %q, want %q", moved, want)
 	}

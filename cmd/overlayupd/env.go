@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"time"
@@ -10,7 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/boot"
+	"github.com/overlayupd/overlayupd/internal/bootcfg"
+	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/keeper"
+	"github.com/overlayupd/overlayupd/overlay"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -40,9 +44,13 @@ type env struct {
 	clock     func() time.Time // record times; time.Now if nil
 	// progressEvery is how often --json prints a progress line; 1 s if 0.
 	progressEvery time.Duration
+	// bootDir is where install looks for the boot configuration without
+	// --boot-dir (bootcfg.DefaultBootDir; tests: a directory of their own,
+	// so that no test can reach this machine's /boot).
+	bootDir string
 	// kernelCheck, if set, checks store init's first root by a kernel
 	// mount (checkByKernel); tests leave it out but for their own.
-	kernelCheck func(img staged, name string, machines []uint16) error
+	kernelCheck func(img staged, name string, machines []uint16, warn io.Writer) error
 	// kernelRoot is the root the kernel mounts at the next boot, where
 	// init= names a file: this system's / or, booted from a store, the
 	// store's top directory.
@@ -72,14 +80,23 @@ func systemEnv() *env {
 		step:           crashPoint(),
 		trustRoot:      "/",
 		kernelRoot:     systemKernelRoot,
+		bootDir:        bootcfg.DefaultBootDir,
 		kernelCheck:    checkByKernel,
 	}
 }
 
-// systemKernelRoot is env.kernelRoot on the running system.
+// systemKernelRoot is env.kernelRoot on the running system: the store's top
+// when it booted from one; under the classic overlay the real root
+// (/overlay/robase), not / (a file only in the writable layer is not
+// there for the kernel); else /.
 func systemKernelRoot() string {
 	if top, err := boot.DefaultStore(); err == nil {
 		return top
+	}
+	if ms, err := mounts.Read(); err == nil {
+		if _, ok := mounts.Find(ms, overlay.RobaseDir); ok {
+			return overlay.RobaseDir
+		}
 	}
 	return "/"
 }

@@ -39,6 +39,7 @@ func testEnv(t *testing.T) *env {
 		// An empty root: an install that would edit this machine's own
 		// boot configuration stops at its check (no init-overlay there).
 		kernelRoot: func() string { return "/nonexistent-kernel-root" },
+		bootDir:    t.TempDir(), // never this machine's /boot
 	}
 }
 

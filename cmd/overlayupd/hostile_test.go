@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
+	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
@@ -396,5 +399,30 @@ func TestDamagedRecordsDoNotBlockApply(t *testing.T) {
 				t.Errorf("no new records file: %v", err)
 			}
 		})
+	}
+}
+
+// TestKernelCheckUnavailable: where the kernel mount cannot be made (a
+// container without loop devices), store init's extra check warns and lets
+// the in-process reader's word stand; an image the kernel refuses is
+// refused. Not parallel: it swaps validateByMount.
+func TestKernelCheckUnavailable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("checkByKernel runs as root only")
+	}
+	defer func(f func(string, []uint16) (squash.Info, error)) { validateByMount = f }(validateByMount)
+	img := staged{tmp: "/store/roots/.stage-x"}
+	var warn strings.Builder
+	validateByMount = func(string, []uint16) (squash.Info, error) {
+		return squash.Info{}, fmt.Errorf("%w: cannot check a gzip image without a working loop mount: %w", squash.ErrUnsupportedCompression, unix.EPERM)
+	}
+	if err := checkByKernel(img, "root.sqsh", nil, &warn); err != nil || !strings.Contains(warn.String(), "checked by the in-process reader only") {
+		t.Errorf("no loop mount here: err %v, warning %q; want none and a warning", err, warn.String())
+	}
+	validateByMount = func(string, []uint16) (squash.Info, error) {
+		return squash.Info{}, fmt.Errorf("%w: the kernel refused to mount it: %w", squash.ErrCorrupt, unix.EINVAL)
+	}
+	if err := checkByKernel(img, "root.sqsh", nil, io.Discard); err == nil {
+		t.Error("an image the kernel refuses passed")
 	}
 }

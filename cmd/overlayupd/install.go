@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -146,6 +147,10 @@ DIR's tree, with --root).`
 		cmd.Flags().StringVar(&c.kernelArch, "kernel-arch", "", "architecture of the kernel that boots with these files (arm, arm64, x86, riscv), for the command line's length limit (default: the running kernel's; with --boot-dir: not known, the smallest limit)")
 		cmd.Flags().StringVar(&c.store, "store-device", "", "boot from the store on this partition: root=PARTUUID=<its PARTUUID> rootfstype=<its filesystem> rootwait (DEV, or PARTUUID=...)")
 	} else {
+		// Accepted and hidden: it does nothing for uninstall, and scripts
+		// that passed it must not break.
+		cmd.Flags().BoolVar(&c.btrfsStore, "btrfs-store", false, "no effect on uninstall")
+		_ = cmd.Flags().MarkHidden("btrfs-store")
 		cmd.Flags().BoolVar(&c.restore, "restore", false, "put back each file's backup (FILE.overlayupd.bak: the file before the install), undoing --store-device too; refused for a file changed since in more than overlayupd's edits")
 	}
 	return cmd
@@ -200,7 +205,7 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 			return errorf(cmd, "%w", err)
 		}
 	}
-	bootDir, grub := bootcfg.DefaultBootDir, c.grub
+	bootDir, grub := c.env.bootDir, c.grub
 	grubNamed := cmd.Flags().Changed("grub")
 	if c.bootDir != "" && !grubNamed {
 		// A build host's own GRUB file is not the SD card's business,
@@ -289,6 +294,12 @@ func (c *installCmd) runBootConfig(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(out, "%s: updated (original kept in %s, replacing an older backup that predates changes made to the file since)\n", t.Path, res.Backup)
 		default:
 			fmt.Fprintf(out, "%s: updated (original kept in %s)\n", t.Path, res.Backup)
+		}
+		if t.Kind == bootcfg.Grub && !res.Changed && !c.restore && c.bootDir == "" && grubCfgStale(c.env.bootDir, c.install) {
+			// The defaults file says it already, grub.cfg not yet (an
+			// update-grub that failed or was missing on an earlier run).
+			fmt.Fprintln(out, "GRUB: grub.cfg does not have the change yet")
+			res.NeedsGrubUpdate = true
 		}
 		if res.NeedsGrubUpdate {
 			msg, err := updateGrub(c.dryRun)
@@ -397,6 +408,20 @@ func restoreWritable(t bootcfg.Target, dryRun bool) (bootcfg.Result, error) {
 		return err
 	})
 	return res, err
+}
+
+// grubCfgStale says whether the grub.cfg under bootDir (grub/ or grub2/)
+// disagrees with the defaults file's install (or uninstall): it has no
+// init=/sbin/init-overlay after an install, or still has one after an
+// uninstall. No grub.cfg found: false, nothing to tell.
+func grubCfgStale(bootDir string, install bool) bool {
+	for _, d := range []string{"grub", "grub2"} {
+		b, err := os.ReadFile(filepath.Join(bootDir, d, "grub.cfg"))
+		if err == nil {
+			return bytes.Contains(b, []byte("init="+bootcfg.TrampolinePath)) != install
+		}
+	}
+	return false
 }
 
 // updateGrub regenerates grub.cfg with update-grub, and says what it did;

@@ -281,3 +281,29 @@ func TestInstallGrubNamed(t *testing.T) {
 		t.Errorf("install --boot-dir --grub --dry-run: %v\n%s", err, out)
 	}
 }
+
+// TestGrubCfgStale: grub.cfg is stale when it disagrees with the install
+// or uninstall in the defaults file; with none there is nothing to tell.
+func TestGrubCfgStale(t *testing.T) {
+	t.Parallel()
+	boot := t.TempDir()
+	if grubCfgStale(boot, true) || grubCfgStale(boot, false) {
+		t.Error("no grub.cfg: stale")
+	}
+	if err := os.MkdirAll(filepath.Join(boot, "grub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(boot, "grub", "grub.cfg")
+	if err := os.WriteFile(cfg, []byte("linux /vmlinuz root=/dev/sda1 ro quiet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !grubCfgStale(boot, true) || grubCfgStale(boot, false) {
+		t.Error("grub.cfg without init=: want stale after an install only")
+	}
+	if err := os.WriteFile(cfg, []byte("linux /vmlinuz root=/dev/sda1 ro init=/sbin/init-overlay\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if grubCfgStale(boot, true) || !grubCfgStale(boot, false) {
+		t.Error("grub.cfg with init=: want stale after an uninstall only")
+	}
+}

@@ -76,9 +76,12 @@ func (e *env) withStore(st *trampoline.Store, fn func(*trampoline.Store) error) 
 		// Links, FIFOs and the like under the protocol's names hold names
 		// its renames need (a FIFO at root.prev jammed every commit after
 		// its commit point): out of the way first, as the boot does.
-		moved, _ := st.MoveHostile()
+		moved, err := st.MoveHostile()
 		for _, m := range moved {
 			fmt.Fprintf(os.Stderr, "overlayupd: moved %s aside to %s: not an image file or a subvolume\n", m[0], m[1])
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "overlayupd: warning: %v\n", err)
 		}
 		return fn(st)
 	})

@@ -308,7 +308,7 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Stor
 		return staged{}, err
 	}
 	if e.kernelCheck != nil {
-		if err := e.kernelCheck(img, c.image, c.machines); err != nil {
+		if err := e.kernelCheck(img, c.image, c.machines, cmd.ErrOrStderr()); err != nil {
 			discard(img.tmp)
 			return staged{}, err
 		}
@@ -337,16 +337,32 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Stor
 // bytes_used off by one, passed it and failed the kernel's mount. An
 // apply's image boots as a trial first, and falls back when it does not
 // mount.
-func checkByKernel(img staged, name string, machines []uint16) error {
+//
+// Where the mount itself cannot be made (a container without loop devices
+// or mount rights), the image is not at fault: store init says so and goes
+// on with the in-process reader's word alone.
+func checkByKernel(img staged, name string, machines []uint16, warn io.Writer) error {
 	if os.Geteuid() != 0 || img.info.CheckedBy == "mount" {
 		return nil
 	}
-	if _, err := squash.ValidateByMount(img.tmp, machines); err != nil {
-		return imageError(retext{"the kernel cannot use " + strings.ReplaceAll(err.Error(), img.tmp, name) +
-			" (store init has the kernel mount its first root: the store has no other to fall back to)", err})
+	_, err := validateByMount(img.tmp, machines)
+	if err == nil {
+		return nil
 	}
+	msg := strings.ReplaceAll(err.Error(), img.tmp, name)
+	for _, fault := range []error{squash.ErrCorrupt, squash.ErrNoInit, squash.ErrInitNotExecutable, squash.ErrInitNotRunnable,
+		squash.ErrInitWrongArch, squash.ErrDanglingSymlink, squash.ErrSymlinkLoop} {
+		if errors.Is(err, fault) {
+			return imageError(retext{"the kernel cannot use " + msg +
+				" (store init has the kernel mount its first root: the store has no other to fall back to)", err})
+		}
+	}
+	fmt.Fprintf(warn, "overlayupd: warning: the image could not be checked by a kernel mount here (%s); it was checked by the in-process reader only\n", msg)
 	return nil
 }
+
+// validateByMount is squash.ValidateByMount; a variable for tests.
+var validateByMount = squash.ValidateByMount
 
 // admit checks that the first root carries keys (under --trust) and
 // records it, signed with the new device key.

@@ -53,7 +53,9 @@ func joinFields(fs []field, tail string) string {
 	return string(append(b, tail...))
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
 
 // param interprets one raw token as the kernel would (quotes removed).
 func param(tok string) kcmdline.Param {

@@ -70,9 +70,11 @@ func Kernel(s string) []Param {
 	return ps
 }
 
-// isSpace is the kernel's isspace for the command line's separators.
+// isSpace is the kernel's isspace (lib/ctype.c), which separates the
+// command line's parameters: the ASCII spaces, and 0xA0 (Latin-1's
+// no-break space, which the kernel's table counts too).
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == 0xa0
 }
 
 // Lookup returns the value of the last parameter named key, as the kernel and

@@ -127,7 +127,7 @@ func head(sfs *squashfs.FileSystem, p string) ([]byte, error) {
 	}
 	if k == len(b) {
 		if _, err := io.Copy(io.Discard, io.LimitReader(r, squash.MaxInitRead)); err != nil {
-			return nil, fmt.Errorf("%w: read /%s: %w", squash.ErrCorrupt, target, err)
+			return nil, fmt.Errorf("read /%s: %w", target, err) // CheckRunnable says it is corrupt
 		}
 	}
 	return b[:k], nil
