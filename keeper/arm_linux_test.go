@@ -85,7 +85,7 @@ func TestOpenRefusesNonWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct{ path, want string }{
-		{file, "not a character device"},
+		{file, "a file, not a character device"},
 		{fifo, "no such device or address"}, // ENXIO: O_NONBLOCK, no reader
 		{"/dev/null", "WDIOC_GETSUPPORT"},
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overlayupd/overlayupd/internal/fsmode"
 )
 
 // Paths the watchdog edge reads; tests point them elsewhere.
@@ -86,18 +88,11 @@ var isWatchdog = func(f *os.File) error {
 		return err
 	}
 	if m := fi.Mode(); m&os.ModeCharDevice == 0 {
-		kind := "mode " + m.String()
-		switch {
-		case m.IsRegular():
-			kind = "a regular file"
-		case m&os.ModeDevice != 0:
-			kind = "a block device"
-		case m&os.ModeNamedPipe != 0:
-			kind = "a FIFO"
-		case m.IsDir():
-			kind = "a directory"
+		kind := fsmode.Kind(m)
+		if m&os.ModeDevice != 0 {
+			kind = "block device"
 		}
-		return fmt.Errorf("not a watchdog: %s, not a character device", kind)
+		return fmt.Errorf("not a watchdog: a %s, not a character device", kind)
 	}
 	if _, err := unix.IoctlGetWatchdogInfo(int(f.Fd())); err != nil {
 		return fmt.Errorf("not a watchdog: it does not answer WDIOC_GETSUPPORT (%w)", err)

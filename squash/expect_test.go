@@ -23,19 +23,11 @@ import (
 // bytes, and the copy then copies the new ones.
 func TestStageExpectSourceChangedMidCopy(t *testing.T) {
 	data := randomBytes(20<<20 + 777)
-	src := filepath.Join(t.TempDir(), "image.sqsh")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	src, f := sourceFile(t, data)
 	expect, err := Digest(context.Background(), src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	dir := storeDir(t)
 	before := listing(t, dir)
 	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
@@ -165,15 +157,7 @@ func TestStageExpectSizes(t *testing.T) {
 // is staged, also when the source changes during the copy.
 func TestStageHashSourceChangedMidCopy(t *testing.T) {
 	data := randomBytes(20<<20 + 777)
-	src := filepath.Join(t.TempDir(), "image.sqsh")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	src, f := sourceFile(t, data)
 	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
 	hashed := sha256.New()
 	tmp, _, n, err := StageWith(context.Background(), f, int64(len(data)), storeDir(t), Options{Progress: progress, Hash: hashed})
@@ -192,6 +176,22 @@ func TestStageHashSourceChangedMidCopy(t *testing.T) {
 		orig := sha256.Sum256(data)
 		t.Errorf("the signature's hash saw other bytes than the staged ones (the original source's: %v)", bytes.Equal(got, orig[:]))
 	}
+}
+
+// sourceFile writes data to a file of its own and opens it (closed at the
+// end of the test): the source of a stage that a test changes mid-copy.
+func sourceFile(t *testing.T, data []byte) (string, *os.File) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "image.sqsh")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return src, f
 }
 
 // changeNearEndOnce returns a Stage progress callback that, the first time
@@ -227,19 +227,11 @@ func changeNearEndOnce(t *testing.T, src string, size int64) (func(int64), *bool
 // the staged file's. Nothing is left in the store.
 func TestStageSourceChangedMidCopy(t *testing.T) {
 	data := randomBytes(48 << 20)
-	src := filepath.Join(t.TempDir(), "image")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	src, f := sourceFile(t, data)
 	dir := storeDir(t)
 	before := listing(t, dir)
 	progress, changed := changeNearEndOnce(t, src, int64(len(data)))
-	_, _, _, err = StageWith(context.Background(), f, int64(len(data)), dir, Options{Progress: progress})
+	_, _, _, err := StageWith(context.Background(), f, int64(len(data)), dir, Options{Progress: progress})
 	if !*changed {
 		t.Fatal("the source was never changed mid-copy: the test proves nothing")
 	}

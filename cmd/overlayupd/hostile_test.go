@@ -86,6 +86,30 @@ func TestHostileStore(t *testing.T) {
 	}
 }
 
+// replaceSlotDir replaces the store's roots/ with what put makes there.
+func replaceSlotDir(t *testing.T, top string, put func(p string) error) {
+	t.Helper()
+	slots := filepath.Join(top, trampoline.SlotDir)
+	if err := os.RemoveAll(slots); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(slots); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withImage is args with the placeholder IMG replaced by img.
+func withImage(args []string, img string) []string {
+	a := make([]string, 0, len(args))
+	for _, x := range args {
+		if x == "IMG" {
+			x = img
+		}
+		a = append(a, x)
+	}
+	return a
+}
+
 func errString(err error) string {
 	if err == nil {
 		return ""
@@ -110,20 +134,8 @@ func TestHostileSlotDir(t *testing.T) {
 			t.Parallel()
 			e := testEnv(t)
 			top, img := newStore(t, e)
-			slots := filepath.Join(top, trampoline.SlotDir)
-			if err := os.RemoveAll(slots); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.Mkfifo(slots, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			a := []string{}
-			for _, x := range args {
-				if x == "IMG" {
-					x = img
-				}
-				a = append(a, x)
-			}
+			replaceSlotDir(t, top, func(p string) error { return unix.Mkfifo(p, 0o644) })
+			a := withImage(args, img)
 			done := make(chan error, 1)
 			go func() {
 				_, err := run(t, e, "overlayupd", append(a, "--store", top)...)
@@ -276,20 +288,8 @@ func TestHostileSlotDirLink(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			slots := filepath.Join(top, trampoline.SlotDir)
-			if err := os.RemoveAll(slots); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(elsewhere, slots); err != nil {
-				t.Fatal(err)
-			}
-			a := []string{}
-			for _, x := range args {
-				if x == "IMG" {
-					x = img
-				}
-				a = append(a, x)
-			}
+			replaceSlotDir(t, top, func(p string) error { return os.Symlink(elsewhere, p) })
+			a := withImage(args, img)
 			out, err := run(t, e, "overlayupd", append(a, "--store", top)...)
 			if err == nil || !strings.Contains(err.Error(), "symbolic link to "+elsewhere) {
 				t.Errorf("%v on a store whose roots/ is a link: %v\n%s", args, err, out)
