@@ -39,7 +39,12 @@ type cutModel struct {
 	wantCommitted string // a commit said rc=0: boot this image as committed
 	notEntry      string // a rollback said rc=0: not this entry (bootedID)
 	notImage      string // the image of notEntry, for the message
-	cutTrial      string // the last boot was a trial (tries left 0) and nothing committed it
+	// the last boot was a trial (tries left 0) and nothing committed it:
+	// its entry (bootedID) and image. By entry, not image: an apply of the
+	// same image during the trial stages a new entry that boots next as a
+	// trial under the same name, root.trying-0, legitimately.
+	cutTrial      string
+	cutTrialImage string
 }
 
 func envInt(name string, def int) int {
@@ -75,37 +80,10 @@ func TestPowerCutsRandom(t *testing.T) {
 	// moves the model on.
 	check := func(b *storeBoot) (role string) {
 		boots++
-		if b.status == nil || b.status.Store == nil {
-			violate("status --json did not read: %s", tail(b.console, 5))
-			return ""
+		role, problems := m.check(b)
+		for _, p := range problems {
+			violate("%s", p)
 		}
-		name, role := b.status.booted()
-		committed := 0
-		for _, e := range b.status.Store.Entries {
-			if e.Role == "committed" {
-				committed++
-			}
-		}
-		if committed != 1 {
-			violate("%d committed roots in %s", committed, b.entries)
-		}
-		switch {
-		case m.wantTrial != "" && (b.image != m.wantTrial || role != "trying"):
-			violate("apply reported success, but the next boot ran %s as %s (%s), not %s as the trial", b.image, role, name, m.wantTrial)
-		case m.wantCommitted != "" && (b.image != m.wantCommitted || role != "committed"):
-			violate("commit reported success, but the next boot ran %s as %s (%s), not %s committed", b.image, role, name, m.wantCommitted)
-		case m.notEntry != "" && b.status.bootedID() == m.notEntry:
-			violate("rollback reported success, but the next boot ran the same root (%s, %s) again", m.notImage, m.notEntry)
-		case m.cutTrial != "" && role == "trying" && b.image == m.cutTrial:
-			violate("the trial of %s was cut without a commit, but boots again as %s", m.cutTrial, name)
-		}
-		if role == "committed" {
-			if b.image != m.committed {
-				m.prev = m.committed
-			}
-			m.committed = b.image
-		}
-		m.wantTrial, m.wantCommitted, m.notEntry, m.notImage, m.cutTrial = "", "", "", "", ""
 		return role
 	}
 	var role string
@@ -155,7 +133,7 @@ func TestPowerCutsRandom(t *testing.T) {
 				// The boot's own step may have been cut: a trial stays a trial
 				// only until its next boot.
 				if role == "trying" {
-					m.cutTrial = parseStoreBoot(t, sc.boots, out).image
+					m.cutTrialBy(parseStoreBoot(t, sc.boots, out))
 				}
 			}
 			continue
@@ -184,7 +162,7 @@ func TestPowerCutsRandom(t *testing.T) {
 			m.notEntry, m.notImage = b.status.bootedID(), b.image
 		}
 		if role == "trying" && !(kind == "commit" && rc("commit")) && b.status != nil && b.status.Store.NextBoot.Role != "trying" {
-			m.cutTrial = b.image
+			m.cutTrialBy(b)
 		}
 	}
 	sc.boots++
@@ -196,4 +174,47 @@ func TestPowerCutsRandom(t *testing.T) {
 	}
 	delete(kinds, "total")
 	fmt.Printf("power cuts: %d cuts (%v), %d boots checked, %d violations, seed %d\n", cuts, kinds, boots, violations, seed)
+}
+
+// check holds a boot that reached its run step against the model: the
+// booted entry's role, and what breaks the protocol's invariants. It moves
+// the model on: the expectations were for this boot only.
+func (m *cutModel) check(b *storeBoot) (role string, problems []string) {
+	if b.status == nil || b.status.Store == nil {
+		return "", []string{fmt.Sprintf("status --json did not read: %s", tail(b.console, 5))}
+	}
+	name, role := b.status.booted()
+	committed := 0
+	for _, e := range b.status.Store.Entries {
+		if e.Role == "committed" {
+			committed++
+		}
+	}
+	if committed != 1 {
+		problems = append(problems, fmt.Sprintf("%d committed roots in %s", committed, b.entries))
+	}
+	switch {
+	case m.wantTrial != "" && (b.image != m.wantTrial || role != "trying"):
+		problems = append(problems, fmt.Sprintf("apply reported success, but the next boot ran %s as %s (%s), not %s as the trial", b.image, role, name, m.wantTrial))
+	case m.wantCommitted != "" && (b.image != m.wantCommitted || role != "committed"):
+		problems = append(problems, fmt.Sprintf("commit reported success, but the next boot ran %s as %s (%s), not %s committed", b.image, role, name, m.wantCommitted))
+	case m.notEntry != "" && b.status.bootedID() == m.notEntry:
+		problems = append(problems, fmt.Sprintf("rollback reported success, but the next boot ran the same root (%s, %s) again", m.notImage, m.notEntry))
+	case m.cutTrial != "" && role == "trying" && b.status.bootedID() == m.cutTrial:
+		problems = append(problems, fmt.Sprintf("the trial of %s was cut without a commit, but boots again as %s (%s)", m.cutTrialImage, name, m.cutTrial))
+	}
+	if role == "committed" {
+		if b.image != m.committed {
+			m.prev = m.committed
+		}
+		m.committed = b.image
+	}
+	m.wantTrial, m.wantCommitted, m.notEntry, m.notImage, m.cutTrial, m.cutTrialImage = "", "", "", "", "", ""
+	return role, problems
+}
+
+// cutTrialBy notes that b, a trial with no tries left, was cut without a
+// commit: its entry must not boot again.
+func (m *cutModel) cutTrialBy(b *storeBoot) {
+	m.cutTrial, m.cutTrialImage = b.status.bootedID(), b.image
 }
