@@ -115,11 +115,15 @@ func TestAdminCommands(t *testing.T) {
 		action string
 		want   map[string]string
 	}{
-		{"overlayupd disable && overlayupd status --json | grep -q '\"enabled_next_boot\": false'",
+		// With --json, what changed and the status after: a second
+		// disable changes nothing.
+		{"overlayupd disable --json | tr -d ' \\n' | grep -q '\"command\":\"disable\",\"changed\":true' && " +
+			"overlayupd disable --json | tr -d ' \\n' | grep -q '\"changed\":false.*\"enabled_next_boot\":false' && " +
+			"overlayupd status --json | grep -q '\"enabled_next_boot\": false'",
 			map[string]string{"ROOTFS": "overlay", "ACTION-RC": "0"}},
 		{"", map[string]string{"ROOTFS": "ext4"}},
 		{"overlayupd enable", map[string]string{"ROOTFS": "ext4", "ACTION-RC": "0"}},
-		{"overlayupd unlock && echo kept > /overlay/robase/etc/marker && overlayupd lock && ! echo x > /overlay/robase/etc/x",
+		{"overlayupd unlock --json | tr -d ' \\n' | grep -q '\"changed\":true.*\"base_read_only\":false' && echo kept > /overlay/robase/etc/marker && overlayupd lock && ! echo x > /overlay/robase/etc/x",
 			map[string]string{"ROOTFS": "overlay", "ACTION-RC": "0"}},
 		{"", map[string]string{"ROOTFS": "overlay", "MARKER": "kept"}},
 	}

@@ -13,18 +13,18 @@ type Status struct {
 	// root, the get-mode script there disables the overlay, or this boot's
 	// kernel command line has overlay=disable; DisabledBy says which.
 	EnabledNextBoot bool   `json:"enabled_next_boot"`
-	DisabledBy      string `json:"disabled_by,omitempty"`
+	DisabledBy      string `json:"disabled_by"`
 	// Base is where the real root is visible: /overlay/robase under the
 	// overlay, / without it.
 	Base         string `json:"base"`
 	BaseReadOnly bool   `json:"base_read_only"`
-	UnionFS      string `json:"union_fs,omitempty"`
+	UnionFS      string `json:"union_fs"`
 	// RWLayer is "tmpfs" or "persistent"; RWLayerDir the persistent directory.
-	RWLayer     string   `json:"rw_layer,omitempty"`
-	RWLayerDir  string   `json:"rw_layer_dir,omitempty"`
-	RWSize      uint64   `json:"rw_size_bytes,omitempty"`
-	RWUsed      uint64   `json:"rw_used_bytes,omitempty"`
-	RWUsedPct   float64  `json:"rw_used_percent,omitempty"`
+	RWLayer     string   `json:"rw_layer"`
+	RWLayerDir  string   `json:"rw_layer_dir"`
+	RWSize      uint64   `json:"rw_size_bytes"`
+	RWUsed      uint64   `json:"rw_used_bytes"`
+	RWUsedPct   float64  `json:"rw_used_percent"`
 	Warnings    []string `json:"warnings,omitempty"`
 	DisableFile string   `json:"disable_file"`
 }

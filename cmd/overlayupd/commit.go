@@ -20,6 +20,7 @@ type commitCmd struct {
 	healthTimeout time.Duration
 	ifTrial       bool
 	after         time.Duration
+	json          bool
 }
 
 func newCommitCmd(e *env) *cobra.Command {
@@ -59,6 +60,7 @@ health checks well inside it.`,
 	cmd.Flags().DurationVar(&c.healthTimeout, "health-timeout", 60*time.Second, "time each health check may take")
 	cmd.Flags().BoolVar(&c.ifTrial, "if-trial", false, "do nothing (exit 0) when this boot is not a trial: for a unit that runs on every boot")
 	cmd.Flags().DurationVar(&c.after, "after", 0, "wait this long first (e.g. 60s): the trial must stay up that long")
+	addJSONFlag(cmd, &c.json)
 	return cmd
 }
 
@@ -74,8 +76,7 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	}
 	if c.ifTrial && c.store.top == "" {
 		if _, err := boot.DefaultStore(); err != nil {
-			fmt.Fprintln(cmd.OutOrStdout(), "not booted from a store: no trial, nothing to commit")
-			return nil
+			return report{Message: "not booted from a store: no trial, nothing to commit"}.print(cmd, c.json, e, nil)
 		}
 	}
 	store, err := c.store.open()
@@ -84,8 +85,7 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	}
 	if c.ifTrial {
 		if trial, msg := c.isTrial(e, store); !trial && !c.committedBoot(e, store) {
-			fmt.Fprintln(cmd.OutOrStdout(), msg)
-			return nil
+			return report{Message: msg}.print(cmd, c.json, e, store)
 		}
 	}
 	if c.after > 0 {
@@ -98,13 +98,12 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	}
 	if c.ifTrial {
 		if trial, msg := c.isTrial(e, store); !trial {
-			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			if c.committedBoot(e, store) {
 				// A committed boot that got this far booted well: its
 				// boot budget starts again (mark-good).
-				return c.markGood(cmd, e, store)
+				return c.markGood(cmd, e, store, msg)
 			}
-			return nil
+			return report{Message: msg}.print(cmd, c.json, e, store)
 		}
 	}
 	booted, err := e.booted(store)
@@ -134,8 +133,10 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 		}
 	}
 	cleared, layer := false, false
+	var tr trampoline.Transition
 	err = e.withStore(store, func(st *trampoline.Store) error {
-		tr, err := st.Commit(booted, c.force)
+		var err error
+		tr, err = st.Commit(booted, c.force)
 		if err != nil {
 			return err
 		}
@@ -157,17 +158,18 @@ func (c *commitCmd) run(cmd *cobra.Command, e *env) error {
 	}
 	root := trampoline.EntryName(trampoline.RoleCommitted, 0, store.Format.Suffix())
 	prev := trampoline.EntryName(trampoline.RolePrevious, 0, store.Format.Suffix())
+	r := report{Committed: root, Trial: trial, Previous: prev}.withActions(tr)
 	if trial == "" {
 		trial = "an interrupted commit, now finished"
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it\n", root, trial, prev)
+	r.Message = fmt.Sprintf("committed %s (was the trial %s); the previous root is %s, 'overlayupd rollback' goes back to it", root, trial, prev)
 	if layer {
-		fmt.Fprintf(cmd.OutOrStdout(), "what the trial wrote (%s/%s) joins the persistent layer at the next boot\n", trampoline.SlotDir, trampoline.LayerFold)
+		r.Message += fmt.Sprintf("\nwhat the trial wrote (%s/%s) joins the persistent layer at the next boot", trampoline.SlotDir, trampoline.LayerFold)
 	}
 	if cleared {
-		fmt.Fprintln(cmd.OutOrStdout(), "the root holds what persist folded from the persistent layer: the next boot starts the layer empty (the old one is kept as its -bak)")
+		r.Message += "\nthe root holds what persist folded from the persistent layer: the next boot starts the layer empty (the old one is kept as its -bak)"
 	}
-	return nil
+	return r.print(cmd, c.json, e, store)
 }
 
 // commitRefusal explains a refusal of the protocol in the user's terms.
@@ -213,17 +215,18 @@ func (c *commitCmd) committedBoot(e *env, store *trampoline.Store) bool {
 	return err == nil && booted != "" && trampoline.ParseName(booted, store.Format.Suffix()).Role == trampoline.RoleCommitted
 }
 
-// markGood is mark-good for commit --if-trial in a committed boot.
-func (c *commitCmd) markGood(cmd *cobra.Command, e *env, store *trampoline.Store) error {
-	var msg string
+// markGood is mark-good for commit --if-trial in a committed boot; why is
+// the line that says this boot is no trial.
+func (c *commitCmd) markGood(cmd *cobra.Command, e *env, store *trampoline.Store, why string) error {
+	var r report
 	err := e.withStore(store, func(st *trampoline.Store) error {
 		var err error
-		msg, err = (&markGoodCmd{}).run(e, st)
+		r, err = (&markGoodCmd{}).run(e, st)
 		return err
 	})
 	if err != nil {
-		return errorf(cmd, "mark-good: %w", err)
+		return errorf(cmd, "%s\nmark-good: %w", why, err)
 	}
-	fmt.Fprintln(cmd.OutOrStdout(), msg)
-	return nil
+	r.Message = why + "\n" + r.Message
+	return r.print(cmd, c.json, e, store)
 }

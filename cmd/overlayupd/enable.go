@@ -19,13 +19,14 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 		use, short, long = "disable", "Boot the plain root, without overlay, from the next boot on",
 			"Create the disable file (/overlay/disable on the real root), so that the next\nboot runs /sbin/init on the plain root. Undo with 'enable'."
 	}
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:     use,
 		Short:   short,
 		Long:    long,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE: onStatus(func(st overlay.Status) (string, error) {
+		RunE: onStatus(&asJSON, disableFilePresent, func(st overlay.Status) (string, error) {
 			state := "enabled"
 			if !enable {
 				state = "disabled"
@@ -41,6 +42,14 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 			return msg, nil
 		}),
 	}
+	addJSONFlag(cmd, &asJSON)
+	return cmd
+}
+
+// disableFilePresent is what enable and disable change.
+func disableFilePresent(st overlay.Status) any {
+	_, err := os.Lstat(st.DisableFile)
+	return err == nil
 }
 
 func newLockCmd(e *env, lock bool) *cobra.Command {
@@ -48,7 +57,8 @@ func newLockCmd(e *env, lock bool) *cobra.Command {
 	if !lock {
 		use, short = "unlock", "Remount the real root read-write, to change it in place"
 	}
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long: short + `.
@@ -57,7 +67,7 @@ Changes made there survive reboots. Lock it again when done: a read-only
 filesystem is what survives power cuts.`,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE: onStatus(func(st overlay.Status) (string, error) {
+		RunE: onStatus(&asJSON, func(st overlay.Status) any { return st.BaseReadOnly }, func(st overlay.Status) (string, error) {
 			state := "read-only"
 			if !lock {
 				state = "read-write"
@@ -65,11 +75,15 @@ filesystem is what survives power cuts.`,
 			return st.Base + " is " + state, overlay.SetBaseReadOnly(st, lock)
 		}),
 	}
+	addJSONFlag(cmd, &asJSON)
+	return cmd
 }
 
 // onStatus runs change on the current status and prints its one-line
-// report when it succeeded.
-func onStatus(change func(overlay.Status) (string, error)) func(*cobra.Command, []string) error {
+// report when it succeeded; with --json, the report with the overlay's
+// status after the change. what is the part of the status change changes:
+// the report says whether it did.
+func onStatus(asJSON *bool, what func(overlay.Status) any, change func(overlay.Status) (string, error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		st, err := overlay.CurrentStatus()
 		if err != nil {
@@ -78,12 +92,20 @@ func onStatus(change func(overlay.Status) (string, error)) func(*cobra.Command, 
 		if err := storeBase(st); err != nil {
 			return errorf(cmd, "%w", err)
 		}
+		before := what(st)
 		msg, err := change(st)
 		if err != nil {
 			return errorf(cmd, "%w", err)
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), msg)
-		return nil
+		r := report{Message: msg}
+		if *asJSON {
+			after, err := overlay.CurrentStatus()
+			if err != nil {
+				return errorf(cmd, "the status after the change: %w", err)
+			}
+			r.Changed, r.Overlay = what(after) != before, &after
+		}
+		return r.print(cmd, *asJSON, nil, nil)
 	}
 }
 

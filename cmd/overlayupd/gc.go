@@ -13,6 +13,7 @@ import (
 
 type gcCmd struct {
 	store  storeFlag
+	json   bool
 	booted func(*trampoline.Store) (string, error)
 }
 
@@ -32,24 +33,26 @@ the space of deleted subvolumes: it does that in the background, and only
 while the store is writable.`,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE:    e.storeCommand(&c.store, c.run),
+		RunE:    e.storeCommand(&c.store, &c.json, c.run),
 	}
 	c.store.register(cmd)
+	addJSONFlag(cmd, &c.json)
 	return cmd
 }
 
-func (c *gcCmd) run(st *trampoline.Store) (string, error) {
+func (c *gcCmd) run(st *trampoline.Store) (report, error) {
 	before, err := st.State()
 	if err != nil {
-		return "", err
+		return report{}, err
 	}
 	booted, _ := c.booted(st)
-	if _, err := st.GCBooted(booted); err != nil {
-		return "", err
+	t, err := st.GCBooted(booted)
+	if err != nil {
+		return report{}, err
 	}
 	after, err := st.State()
 	if err != nil {
-		return "", err
+		return report{}, err
 	}
 	var removed []string
 	for _, e := range before.Entries() {
@@ -61,17 +64,21 @@ func (c *gcCmd) run(st *trampoline.Store) (string, error) {
 	if len(removed) > 0 {
 		msg = "removed " + strings.Join(removed, ", ")
 	}
+	r := report{Removed: removed}.withActions(t)
 	if isBtrfs(st) {
 		// Why wait: btrfs frees a deleted subvolume's space in the
 		// background, and only while the store is writable, which it is
 		// only during a command. gc is what a user runs to get space back.
 		n, err := snapshot.WaitCleaned(st.SlotDir, 2*time.Minute)
 		if err != nil {
-			return msg, err
+			r.Message = msg
+			return r, err
 		}
 		if n > 0 {
 			msg += fmt.Sprintf("; freed the space of %d deleted %s", n, plural(n, "subvolume", "subvolumes"))
+			r.Changed = true
 		}
 	}
-	return msg, nil
+	r.Message = msg
+	return r, nil
 }

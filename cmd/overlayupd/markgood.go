@@ -8,7 +8,10 @@ import (
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-type markGoodCmd struct{ store storeFlag }
+type markGoodCmd struct {
+	store storeFlag
+	json  bool
+}
 
 func newMarkGoodCmd(e *env) *cobra.Command {
 	c := &markGoodCmd{}
@@ -30,33 +33,36 @@ During a trial it does nothing either (a trial's own boots are its tries: run
 		Example: "  overlayupd mark-good",
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE:    e.storeCommand(&c.store, func(st *trampoline.Store) (string, error) { return c.run(e, st) }),
+		RunE:    e.storeCommand(&c.store, &c.json, func(st *trampoline.Store) (report, error) { return c.run(e, st) }),
 	}
 	c.store.register(cmd)
+	addJSONFlag(cmd, &c.json)
 	return cmd
 }
 
-func (c *markGoodCmd) run(e *env, st *trampoline.Store) (string, error) {
+func (c *markGoodCmd) run(e *env, st *trampoline.Store) (report, error) {
 	state, err := st.State()
 	if err != nil {
-		return "", err
+		return report{}, err
 	}
 	if booted, err := e.booted(st); err == nil && booted != "" {
 		if r := trampoline.ParseName(booted, st.Format.Suffix()).Role; r == trampoline.RoleTrying {
-			return "this boot is a trial (" + booted + "): nothing to mark; 'overlayupd commit' keeps it", nil
+			return report{Message: "this boot is a trial (" + booted + "): nothing to mark; 'overlayupd commit' keeps it"}, nil
 		}
 	}
 	name, k, ok := state.BootCount()
 	switch {
 	case !ok:
-		return "no boot count in this store (no boot budget yet): nothing to mark", nil
+		return report{Message: "no boot count in this store (no boot budget yet): nothing to mark"}, nil
 	case k == 0:
-		return "already marked good (" + name + ")", nil
+		return report{Message: "already marked good (" + name + ")"}, nil
 	}
-	if _, err := st.MarkGood(); err != nil {
-		return "", err
+	t, err := st.MarkGood()
+	if err != nil {
+		return report{}, err
 	}
-	return fmt.Sprintf("marked good: %d boot(s) without a good mark before this one are forgiven (%s is now %s)", k, name, trampoline.BootCountName(0)), nil
+	r := report{Message: fmt.Sprintf("marked good: %d boot(s) without a good mark before this one are forgiven (%s is now %s)", k, name, trampoline.BootCountName(0))}
+	return r.withActions(t), nil
 }
 
 // markStagedFrom marks this boot good when it is a boot of the committed

@@ -9,7 +9,10 @@ import (
 	"github.com/overlayupd/overlayupd/trampoline"
 )
 
-type rollbackCmd struct{ store storeFlag }
+type rollbackCmd struct {
+	store storeFlag
+	json  bool
+}
 
 func newRollbackCmd(e *env) *cobra.Command {
 	c := &rollbackCmd{}
@@ -23,22 +26,24 @@ boot runs the previous root (run rollback again to undo).`,
 		Example: "  overlayupd rollback && reboot",
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE:    e.storeCommand(&c.store, c.run),
+		RunE:    e.storeCommand(&c.store, &c.json, c.run),
 	}
 	c.store.register(cmd)
+	addJSONFlag(cmd, &c.json)
 	return cmd
 }
 
-func (c *rollbackCmd) run(st *trampoline.Store) (string, error) {
+func (c *rollbackCmd) run(st *trampoline.Store) (report, error) {
 	t, err := st.Rollback()
 	if err != nil {
-		return "", err
+		return report{}, err
 	}
 	status, err := st.Status("")
 	if err != nil {
-		return "", err
+		return report{}, err
 	}
-	return fmt.Sprintf("rolled back (%s)\n%s", strings.Join(describeOps(t), "; "), status.NextBoot.Summary), nil
+	r := report{Message: fmt.Sprintf("rolled back (%s)\n%s", strings.Join(describeOps(t), "; "), status.NextBoot.Summary)}
+	return r.withActions(t), nil
 }
 
 // describeOps says in words what a transition did to the entries.

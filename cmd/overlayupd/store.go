@@ -87,25 +87,24 @@ func (e *env) withStore(st *trampoline.Store, fn func(*trampoline.Store) error) 
 	})
 }
 
-// storeCommand is the shape of gc and rollback: open the store, run change
-// under the lock, print its report.
-func (e *env) storeCommand(store *storeFlag, change func(*trampoline.Store) (string, error)) func(*cobra.Command, []string) error {
+// storeCommand is the shape of gc, rollback and mark-good: open the store,
+// run change under the lock, print its report (as JSON when *asJSON).
+func (e *env) storeCommand(store *storeFlag, asJSON *bool, change func(*trampoline.Store) (report, error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		st, err := store.open()
 		if err != nil {
 			return errorf(cmd, "%w", err)
 		}
-		var msg string
+		var r report
 		err = e.withStore(st, func(st *trampoline.Store) error {
 			var err error
-			msg, err = change(st)
+			r, err = change(st)
 			return err
 		})
 		if err != nil {
 			return errorf(cmd, "%w", err)
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), msg)
-		return nil
+		return r.print(cmd, *asJSON, e, st)
 	}
 }
 
