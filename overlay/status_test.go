@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -69,5 +70,27 @@ func TestHumanBytes(t *testing.T) {
 		if got := HumanBytes(n); got != want {
 			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// status --json keeps every field of the README's schema at its zero value
+// (a fresh tmpfs layer uses 0 bytes; a script reading .rw_used_bytes must
+// not get null), but for warnings, omitted when none.
+func TestStatusJSONFields(t *testing.T) {
+	b, err := json.Marshal(Status{Active: true, RWLayer: "tmpfs", RWSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"active", "enabled_next_boot", "disabled_by", "base", "base_read_only", "union_fs", "rw_layer", "rw_layer_dir", "rw_size_bytes", "rw_used_bytes", "rw_used_percent", "disable_file"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s missing from %s", k, b)
+		}
+	}
+	if _, ok := got["warnings"]; ok {
+		t.Errorf("warnings present with none: %s", b)
 	}
 }
