@@ -111,6 +111,13 @@ func (c *storeInitCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	if err := checkInitTarget(top); err != nil {
 		return errorf(cmd, "%w", err)
 	}
+	if real, err := filepath.EvalSymlinks(top); err == nil {
+		if ms, err := mounts.Read(); err == nil {
+			if w := notMountPoint(real, ms); w != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+			}
+		}
+	}
 	if c.machines, err = c.boardMachines(e); err != nil {
 		return errorf(cmd, "%w", err)
 	}
@@ -200,6 +207,19 @@ func checkInitTarget(top string) error {
 		}
 	}
 	return nil
+}
+
+// notMountPoint says, when dir is not where a filesystem is mounted, which
+// one the store goes to ("" when dir is a mount point). Why: store init
+// is meant for the store partition, mounted at DIR; a typo or a partition
+// that did not mount puts the store, images and all, on the filesystem
+// that holds DIR (often this system's root), with no other sign.
+func notMountPoint(dir string, ms []mounts.Mount) string {
+	on, ok := mounts.Of(ms, dir)
+	if !ok || on.MountPoint == dir {
+		return ""
+	}
+	return fmt.Sprintf("%s is not a mount point: the store goes onto the filesystem mounted at %s (%s, %s); if it should be on its own partition, mount that on %s first", dir, on.MountPoint, on.Source, on.FSType, dir)
 }
 
 // initStore lays out the store of format f at top, with makeRoot making
