@@ -55,6 +55,11 @@ type Options struct {
 	// file's sha256 is one SHA-256 pass of the image on a core of its own,
 	// as much CPU as the tree; a signed apply then costs the tree alone.
 	Expect *Expected
+	// Trailing is how many bytes of the input follow its size bytes and
+	// are not the image: the old dm-verity tree and trailer of a file that
+	// is a store's entry (ImageExtent). They are neither copied nor
+	// hashed, and the input must end right after them.
+	Trailing int64
 }
 
 // Expected is what a signed digest states of an image (trust.Digest).
@@ -141,12 +146,12 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 	// behind the copy and finishes alone (1 GiB, 2 cores: 2.2 s against
 	// 1.0 s through memory).
 	if src, isFile := r.(*os.File); isFile && size >= 0 && isRegular(src) && opt.Hash == nil && opt.Expect == nil {
-		if d, n, copied, err = copyFileHashed(ctx, f, src, size, progress); err != nil {
+		if d, n, copied, err = copyFileHashed(ctx, f, src, size, opt.Trailing, progress); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
 	if !copied {
-		if d, n, err = copyHashed(ctx, f, r, size, progress, opt.Hash, opt.Expect); err != nil {
+		if d, n, err = copyHashed(ctx, f, r, size, opt.Trailing, progress, opt.Hash, opt.Expect); err != nil {
 			return tmpPath, sum, n, err
 		}
 	}
@@ -193,7 +198,7 @@ func StageWith(ctx context.Context, r io.Reader, size int64, dir string, opt Opt
 // chunk: the sha256, the verity tree or BLAKE2b would otherwise add its whole time to
 // the copy. At most hashBufs chunks are in flight, so memory stays at hashBufs
 // MiB whatever the image size.
-func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, err error) {
+func copyHashed(ctx context.Context, f *os.File, r io.Reader, size, trailing int64, progress func(int64), extra io.Writer, expect *Expected) (d digests, n int64, err error) {
 	h := newImageHash(size, f, expect != nil)
 	ls := startLanes(h.writers(extra))
 	wb := newWriteback(f)
@@ -223,7 +228,7 @@ func copyHashed(ctx context.Context, f *os.File, r io.Reader, size int64, progre
 		return d, n, err
 	}
 	if size >= 0 {
-		if err := checkLength(r, n, size); err != nil {
+		if err := checkLength(r, n, size, trailing); err != nil {
 			return d, n, err
 		}
 	}
@@ -322,11 +327,15 @@ func (l *lanes) wait() {
 	}
 }
 
-// checkLength decides whether an input announced as size bytes really had
-// exactly that many.
-func checkLength(r io.Reader, n, size int64) error {
+// checkLength decides whether an input announced as size bytes, and
+// trailing bytes that are not the image after them, really had exactly
+// that many.
+func checkLength(r io.Reader, n, size, trailing int64) error {
 	if n < size {
 		return fmt.Errorf("%w: got %d of %d bytes", ErrShortRead, n, size)
+	}
+	if k, _ := io.CopyN(io.Discard, r, trailing); k < trailing {
+		return fmt.Errorf("%w: got %d of the %d bytes after the image", ErrShortRead, k, trailing)
 	}
 	var one [1]byte
 	if k, _ := io.ReadFull(r, one[:]); k > 0 {

@@ -175,7 +175,7 @@ const cfrChunk = 8 << 20
 // (another program still writing the image) would stage bytes other than
 // the ones hashed, and record a sha256 and a tree that the staged file does
 // not have (dm-verity then refuses it at boot). Any write moves the ctime.
-func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress func(int64)) (d digests, n int64, ok bool, err error) {
+func copyFileHashed(ctx context.Context, dst, src *os.File, size, trailing int64, progress func(int64)) (d digests, n int64, ok bool, err error) {
 	var before unix.Stat_t
 	if err := unix.Fstat(int(src.Fd()), &before); err != nil {
 		return d, 0, true, fmt.Errorf("stat %s: %w", src.Name(), err)
@@ -238,8 +238,8 @@ func copyFileHashed(ctx context.Context, dst, src *os.File, size int64, progress
 	}
 	// The file must not have grown since its size was taken.
 	var one [1]byte
-	if k, _ := src.ReadAt(one[:], size); k > 0 {
-		return d, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
+	if k, _ := src.ReadAt(one[:], size+trailing); k > 0 {
+		return d, off, true, fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size+trailing)
 	}
 	return d, off, true, nil
 }

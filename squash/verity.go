@@ -179,9 +179,23 @@ func Verity(path string) (verity.Trailer, error) {
 	return verity.ReadTrailer(f, fi.Size())
 }
 
+// ImageExtent is how many of the size bytes of the file f are its image:
+// all of them, unless f carries a dm-verity trailer that describes a file
+// of that size (a store's entry, copied out), whose image is its first
+// Trailer.ImageSize bytes. Why apply and digest need it: the old tree
+// hashed as image bytes gave another sha256 than the image's (a signed
+// digest did not match) and staged the old tree before the new one.
+func ImageExtent(f io.ReaderAt, size int64) int64 {
+	if t, err := verity.ReadTrailer(f, size); err == nil {
+		return t.ImageSize
+	}
+	return size
+}
+
 // Digest reads the image file at path once and returns what a signed
 // digest states of it (trust.Digest): its size, sha256 and dm-verity root
 // hash, the tree as Stage makes it. progress, if set, gets the bytes read.
+// Of a store's entry, the image without its tree (ImageExtent).
 func Digest(ctx context.Context, path string, progress func(int64)) (Expected, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscallNonblockNofollow, 0)
 	if err != nil {
@@ -196,15 +210,19 @@ func Digest(ctx context.Context, path string, progress func(int64)) (Expected, e
 		return Expected{}, fmt.Errorf("digest %s: %w", path, ErrNotFile)
 	}
 	adviseSequential(f)
-	h := &imageHash{sha: sha256.New(), tree: verity.NewBuilder(nil, fi.Size())}
+	size := ImageExtent(f, fi.Size())
+	h := &imageHash{sha: sha256.New(), tree: verity.NewBuilder(nil, size)}
 	ls := startLanes(h.writers(nil))
-	n, err := pump(ctx, f, -1, ls, func(_ []byte, upto int64) error {
+	n, err := pump(ctx, f, size, ls, func(_ []byte, upto int64) error {
 		if progress != nil {
 			progress(upto)
 		}
 		return nil
 	})
 	ls.wait()
+	if err == nil {
+		err = checkLength(f, n, size, fi.Size()-size)
+	}
 	if err != nil {
 		return Expected{}, fmt.Errorf("digest %s: %w", path, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
+	"io"
 	"os"
 	"testing"
 
@@ -71,5 +73,57 @@ func TestStageEmpty(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left %d files", len(ents))
+	}
+}
+
+// TestStageStoreEntry: a staged file given back as the input (a store's
+// entry copied out) stages its image alone: ImageExtent finds the image's
+// end in its trailer, and Trailing keeps the old tree out of the copy and
+// the hashes, by the kernel's copy and through memory alike; a file whose
+// tail is longer than announced is refused.
+func TestStageStoreEntry(t *testing.T) {
+	data := randomBytes(3<<20 + 123)
+	entry, _, _, err := Stage(context.Background(), bytes.NewReader(data), int64(len(data)), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	size := ImageExtent(f, fi.Size())
+	if size != int64(len(data)) {
+		t.Fatalf("ImageExtent = %d, want %d (file %d)", size, len(data), fi.Size())
+	}
+	if n := ImageExtent(bytes.NewReader(data), int64(len(data))); n != int64(len(data)) {
+		t.Errorf("ImageExtent of a file without a trailer = %d, want its size %d", n, len(data))
+	}
+	for _, memory := range []bool{false, true} {
+		for _, c := range []struct {
+			trailing int64
+			want     error
+		}{{fi.Size() - size, nil}, {fi.Size() - size - 1, ErrInputTooLong}} {
+			_, err := f.Seek(0, io.SeekStart)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := Options{Trailing: c.trailing}
+			if memory {
+				opt.Hash = io.Discard
+			}
+			tmp, sum, n, err := StageWith(context.Background(), f, size, t.TempDir(), opt)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("memory %v, trailing %d: %v, want %v", memory, c.trailing, err, c.want)
+			}
+			if err != nil {
+				continue
+			}
+			if sum != sha256.Sum256(data) || n != int64(len(data)) {
+				t.Errorf("memory %v: staged %d bytes, sum %x; want the image's", memory, n, sum)
+			}
+			wantStaged(t, tmp, data)
+		}
 	}
 }

@@ -119,8 +119,13 @@ func (s staged) sha256() string { return hex.EncodeToString(s.sum[:]) }
 // bytes. On any error no file is left behind.
 func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machines []uint16, progress func(int64), check *sigCheck) (s staged, err error) {
 	what := "the copied image"
+	var trailing int64
 	if f, ok := r.(*os.File); ok && size >= 0 {
 		what = f.Name() + " (as copied)"
+		// A store's entry copied out (or given by its path) carries its
+		// old tree: the image is what comes before it.
+		image := squash.ImageExtent(f, size)
+		size, trailing = image, size-image
 	}
 	expect, want := check.expect(), size
 	if expect != nil && size < 0 {
@@ -129,7 +134,7 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 		// mismatch, less an interrupted input.
 		want = expect.Size
 	}
-	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, want, dir, squash.Options{Progress: progress, Hash: check.hash(), Expect: expect})
+	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, want, dir, squash.Options{Progress: progress, Hash: check.hash(), Expect: expect, Trailing: trailing})
 	if errors.Is(err, squash.ErrDigestMismatch) || (want != size && errors.Is(err, squash.ErrInputTooLong)) {
 		return staged{}, check.mismatch(err)
 	}
