@@ -132,7 +132,7 @@ func (c *applyCmd) run(cmd *cobra.Command, e *env, args []string) error {
 	}
 	var res applyResult
 	err = e.withStore(store, func(st *trampoline.Store) (err error) {
-		progress, done := e.progress(cmd, size, c.json)
+		progress, done := e.progress(cmd, imageTotal(src, size), c.json)
 		defer done()
 		var img staged
 		var ws *snapshot.Workspace

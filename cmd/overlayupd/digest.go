@@ -53,11 +53,18 @@ is refused here). The digest does not depend on the store or the device.`,
 			if _, err := inspect.Validate(path, nil); err != nil {
 				return imageError(err)
 			}
-			fi, err := os.Stat(path)
+			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
-			progress, done := e.progress(cmd, fi.Size(), asJSON)
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return err
+			}
+			total := imageTotal(f, fi.Size())
+			f.Close()
+			progress, done := e.progress(cmd, total, asJSON)
 			x, err := squash.Digest(cmd.Context(), path, progress)
 			done()
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
@@ -60,6 +61,16 @@ func TestApplyStoreEntry(t *testing.T) {
 		testroot.Must(t, err)
 		if r.SHA256 != fileSum(t, img) || r.Size != fi.Size() {
 			t.Errorf("signed %v: staged %d bytes, sha256 %s; the image is %d bytes, %s", signed, r.Size, r.SHA256, fi.Size(), fileSum(t, img))
+		}
+		// The progress counts to the image's size, not the file's.
+		var last progressLine
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, `{"progress"`) {
+				testroot.Must(t, json.Unmarshal([]byte(l), &last))
+			}
+		}
+		if last.Progress.Total != fi.Size() || last.Progress.Bytes != fi.Size() {
+			t.Errorf("signed %v: the last progress line %+v, want total and bytes %d", signed, last.Progress, fi.Size())
 		}
 		if got, want := fileSum(t, slotPath(top, r.Entry)), fileSum(t, slotPath(top, "root.sqsh")); got != want {
 			t.Errorf("signed %v: the staged entry differs from the committed one it was copied from", signed)

@@ -167,6 +167,15 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 	return s, nil
 }
 
+// imageTotal is what the progress of staging r, of size bytes, counts to:
+// the image alone of a store's entry (stageImage leaves its old tree).
+func imageTotal(r io.Reader, size int64) int64 {
+	if f, ok := r.(*os.File); ok && size >= 0 {
+		return squash.ImageExtent(f, size)
+	}
+	return size
+}
+
 // retext is err with another text: the temp file's name means nothing to
 // the user once it is removed.
 type retext struct {

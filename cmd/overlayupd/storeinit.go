@@ -321,7 +321,7 @@ func (c *storeInitCmd) stageRoot(cmd *cobra.Command, e *env, st *trampoline.Stor
 	if err != nil {
 		return staged{}, err
 	}
-	progress, done := e.progress(cmd, fi.Size(), false)
+	progress, done := e.progress(cmd, imageTotal(f, fi.Size()), false)
 	defer done()
 	img, err := stageImage(cmd.Context(), f, fi.Size(), st.SlotDir, c.machines, progress, check)
 	if err != nil {
