@@ -2,6 +2,7 @@ package bootcfg
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/overlayupd/overlayupd/internal/kcmdline"
@@ -108,12 +109,19 @@ func extlinuxArgs(text string) (head, args string, ok bool) {
 // editExtlinux edits every APPEND line of extlinux.conf (one per label, plus
 // any global one), keeping indentation and the keyword's case. Install refuses a
 // file with no APPEND line: it cannot know which label's kernel to change.
+// Install leaves alone a label whose init= is a shell (a rescue entry,
+// init=/bin/sh): it is the way into a board whose normal boot fails, and
+// through the overlay it would boot the normal init instead.
 func editExtlinux(content []byte, edit editFunc, install bool) ([]byte, error) {
 	ls := splitLines(content)
-	found := false
+	found, rescue := false, false
 	for i, l := range ls {
 		head, args, ok := extlinuxArgs(l.text)
 		if !ok {
+			continue
+		}
+		if install && runsShell(args) {
+			rescue = true
 			continue
 		}
 		found = true
@@ -126,8 +134,30 @@ func editExtlinux(content []byte, edit editFunc, install bool) ([]byte, error) {
 		}
 		ls[i].text = head + v
 	}
-	if !found && install {
+	switch {
+	case !found && rescue && install:
+		return nil, fmt.Errorf("%w: every APPEND line of extlinux.conf runs a shell as init (a rescue entry, left alone); add `APPEND root=...` to the label you boot and retry", ErrRefused)
+	case !found && install:
 		return nil, fmt.Errorf("%w: extlinux.conf has no APPEND line; add `APPEND root=...` to the label you boot and retry", ErrRefused)
 	}
 	return joinLines(ls), nil
+}
+
+// shells are the programs whose init= marks a rescue entry.
+var shells = map[string]bool{"sh": true, "ash": true, "bash": true, "dash": true, "hush": true, "ksh": true, "mksh": true, "zsh": true, "busybox": true}
+
+// runsShell reports whether the kernel command line s has an init= that is
+// a shell (the last one: the kernel keeps it), before any "--".
+func runsShell(s string) bool {
+	fs, _, err := splitFields(s)
+	if err != nil {
+		return false
+	}
+	sh := false
+	for _, f := range fs[:kernelEnd(fs)] {
+		if p := param(f.tok); isInit(p) {
+			sh = shells[path.Base(p.Value)]
+		}
+	}
+	return sh
 }
