@@ -93,7 +93,7 @@ func (t entryTrust) describe() string {
 	var what string
 	switch {
 	case t.Problem == "no record":
-		return "no signature record (staged before the store had a device key)"
+		return "no signature record (staged before the store had a device key, or the store was copied file by file: a record follows its image file, by inode)"
 	case t.Problem != "":
 		return "record does NOT hold: " + t.Problem
 	case t.Insecure:
