@@ -92,7 +92,7 @@ func imageError(err error) error {
 		{squash.ErrDanglingSymlink, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrSymlinkLoop, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrNotFile, "give an image file"},
-		{squash.ErrNoSpace, "free space on the store: 'overlayupd gc' removes failed roots and leftovers"},
+		{squash.ErrNoSpace, "free space on the store's filesystem ('overlayupd gc' removes a store's failed roots and leftovers), or use a larger partition"},
 	} {
 		if errors.Is(err, h.is) {
 			return fmt.Errorf("%w\n%s; nothing was changed", err, h.hint)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/overlayupd/overlayupd/internal/atomicfile"
 	"github.com/overlayupd/overlayupd/internal/blockdev"
@@ -226,7 +227,13 @@ func notMountPoint(dir string, ms []mounts.Mount) string {
 // the first committed root (the protocol's init event). Order matters for
 // crashes: everything else is in place and fsynced before the marker is
 // written, so the marker's presence means a complete store.
-func (e *env) initStore(cmd *cobra.Command, c *storeInitCmd, top string, f trampoline.Format, makeRoot func(*trampoline.Store) error) error {
+func (e *env) initStore(cmd *cobra.Command, c *storeInitCmd, top string, f trampoline.Format, makeRoot func(*trampoline.Store) error) (err error) {
+	defer func() {
+		// (An image that does not fit says so itself: squash.ErrNoSpace.)
+		if (errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)) && !errors.Is(err, squash.ErrNoSpace) {
+			err = fmt.Errorf("%w\nthe filesystem of %s is full: a store needs room for the trampoline and its first root with the root's tree; free space there or use a larger partition, then run store init again (the store is not made until its marker is written, last)", err, top)
+		}
+	}()
 	st := trampoline.Open(top, f)
 	if err := os.MkdirAll(st.SlotDir, 0o755); err != nil {
 		return err

@@ -4,8 +4,10 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -33,7 +35,13 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) (err error) {
 		}
 	}()
 	if _, err = io.Copy(f, r); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+		// The temp file's name means nothing once it is removed, and the
+		// write error already carries it: name the target once.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == tmp {
+			err = pe.Err
+		}
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
