@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/mountns"
+	"github.com/overlayupd/overlayupd/internal/mounts"
 	"github.com/overlayupd/overlayupd/internal/testroot"
 )
 
