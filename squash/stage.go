@@ -2,7 +2,6 @@ package squash
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -339,7 +338,7 @@ func checkLength(r io.Reader, n, size, trailing int64) error {
 	}
 	var one [1]byte
 	if k, _ := io.ReadFull(r, one[:]); k > 0 {
-		return fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size)
+		return fmt.Errorf("%w: more than %d bytes", ErrInputTooLong, size+trailing)
 	}
 	return nil
 }
@@ -350,22 +349,6 @@ func noSpace(err error) error {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
 	return err
-}
-
-// Sum streams the file at path through sha256.
-func Sum(path string) (sum [32]byte, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, fmt.Errorf("checksum: %w", err)
-	}
-	defer f.Close()
-	adviseSequential(f)
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, make([]byte, copyBuf)); err != nil {
-		return sum, fmt.Errorf("checksum %s: %w", path, err)
-	}
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
 }
 
 func isRegular(f *os.File) bool {

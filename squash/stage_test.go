@@ -169,8 +169,8 @@ func TestSpaceMargin(t *testing.T) {
 }
 
 func TestSumMissing(t *testing.T) {
-	if _, err := Sum(filepath.Join(t.TempDir(), "nope")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("Sum of missing file = %v, want ErrNotExist", err)
+	if _, err := ImageSum(filepath.Join(t.TempDir(), "nope")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ImageSum of missing file = %v, want ErrNotExist", err)
 	}
 }
 

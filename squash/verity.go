@@ -136,11 +136,11 @@ func imageSizeOf(f *os.File) (int64, error) {
 	if !fi.Mode().IsRegular() {
 		return 0, fmt.Errorf("%s: %w", f.Name(), ErrNotFile)
 	}
-	tr, err := verity.ReadTrailer(f, fi.Size())
+	n, err := ImageExtent(f, fi.Size())
 	if err != nil {
-		return fi.Size(), nil
+		return 0, fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	return tr.ImageSize, nil
+	return n, nil
 }
 
 // ImageSum is the sha256 of the image in the file at path: of its bytes
@@ -180,16 +180,40 @@ func Verity(path string) (verity.Trailer, error) {
 }
 
 // ImageExtent is how many of the size bytes of the file f are its image:
-// all of them, unless f carries a dm-verity trailer that describes a file
-// of that size (a store's entry, copied out), whose image is its first
-// Trailer.ImageSize bytes. Why apply and digest need it: the old tree
-// hashed as image bytes gave another sha256 than the image's (a signed
-// digest did not match) and staged the old tree before the new one.
-func ImageExtent(f io.ReaderAt, size int64) int64 {
-	if t, err := verity.ReadTrailer(f, size); err == nil {
-		return t.ImageSize
+// all of them, unless f ends in a dm-verity trailer (a store's entry, or
+// one copied out), whose image is its first Trailer.ImageSize bytes. Why
+// apply and digest need it: the old tree hashed as image bytes gave
+// another sha256 than the image's (a signed digest did not match) and
+// staged the old tree before the new one. A trailer that is there but
+// damaged or describes another size is verity.ErrBadTrailer: where the
+// image ends is not known then.
+func ImageExtent(f io.ReaderAt, size int64) (int64, error) {
+	t, err := verity.ReadTrailer(f, size)
+	switch {
+	case err == nil:
+		return t.ImageSize, nil
+	case errors.Is(err, verity.ErrNoTrailer):
+		return size, nil
 	}
-	return size
+	return 0, err
+}
+
+// extentHoldsImage checks that the first size bytes of f hold the whole
+// squashfs image its superblock describes (bytes_used): a trailer may say
+// the image ends before it does.
+func extentHoldsImage(f io.ReaderAt, size int64) error {
+	b := make([]byte, SuperblockSize)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return fmt.Errorf("read the superblock: %w", err)
+	}
+	sb, err := ParseSuperblock(b)
+	if err != nil {
+		return err
+	}
+	if int64(sb.BytesUsed) > size {
+		return fmt.Errorf("%w: the image says it is %d bytes, its file holds %d before its dm-verity tree", ErrTruncated, sb.BytesUsed, size)
+	}
+	return nil
 }
 
 // Digest reads the image file at path once and returns what a signed
@@ -210,7 +234,16 @@ func Digest(ctx context.Context, path string, progress func(int64)) (Expected, e
 		return Expected{}, fmt.Errorf("digest %s: %w", path, ErrNotFile)
 	}
 	adviseSequential(f)
-	size := ImageExtent(f, fi.Size())
+	size, err := ImageExtent(f, fi.Size())
+	if err != nil {
+		return Expected{}, fmt.Errorf("digest %s: %w", path, err)
+	}
+	if size < fi.Size() {
+		// A store's entry: its trailer must not cut its image short.
+		if err := extentHoldsImage(f, size); err != nil {
+			return Expected{}, fmt.Errorf("digest %s: %w", path, err)
+		}
+	}
 	h := &imageHash{sha: sha256.New(), tree: verity.NewBuilder(nil, size)}
 	ls := startLanes(h.writers(nil))
 	n, err := pump(ctx, f, size, ls, func(_ []byte, upto int64) error {

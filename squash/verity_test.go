@@ -93,12 +93,22 @@ func TestStageStoreEntry(t *testing.T) {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	size := ImageExtent(f, fi.Size())
-	if size != int64(len(data)) {
-		t.Fatalf("ImageExtent = %d, want %d (file %d)", size, len(data), fi.Size())
+	size, err := ImageExtent(f, fi.Size())
+	if err != nil || size != int64(len(data)) {
+		t.Fatalf("ImageExtent = %d, %v; want %d (file %d)", size, err, len(data), fi.Size())
 	}
-	if n := ImageExtent(bytes.NewReader(data), int64(len(data))); n != int64(len(data)) {
-		t.Errorf("ImageExtent of a file without a trailer = %d, want its size %d", n, len(data))
+	if n, err := ImageExtent(bytes.NewReader(data), int64(len(data))); err != nil || n != int64(len(data)) {
+		t.Errorf("ImageExtent of a file without a trailer = %d, %v; want its size %d", n, err, len(data))
+	}
+	// A damaged trailer does not say where the image ends: refused, not
+	// taken for image bytes.
+	whole, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole[len(whole)-verity.TrailerSize+50] ^= 1
+	if _, err := ImageExtent(bytes.NewReader(whole), int64(len(whole))); !errors.Is(err, verity.ErrBadTrailer) {
+		t.Errorf("ImageExtent with a damaged trailer: %v, want ErrBadTrailer", err)
 	}
 	for _, memory := range []bool{false, true} {
 		for _, c := range []struct {

@@ -321,13 +321,21 @@ func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Re
 	// The image's sha256 (for the report) is computed on another core
 	// while the unpack runs: both read the same pages.
 	type result struct {
-		sum [32]byte
-		err error
+		sum  [32]byte
+		size int64
+		err  error
 	}
 	hashed := make(chan result, 1)
 	go func() {
-		sum, err := squash.Sum(path)
-		hashed <- result{sum, err}
+		// The image's: a store's entry given as the input is hashed
+		// without its tree, as a squashfs store stages it.
+		n, err := squash.ImageSize(path)
+		if err != nil {
+			hashed <- result{err: err}
+			return
+		}
+		sum, err := squash.ImageSum(path)
+		hashed <- result{sum, n, err}
 	}()
 	ws, err := makeSubvolRoot(cmd, st, rootSource{image: path, machines: machines})
 	h := <-hashed
@@ -337,5 +345,5 @@ func unpackImage(cmd *cobra.Command, st *trampoline.Store, arg string, src io.Re
 	if h.err != nil {
 		return staged{}, nil, errors.Join(h.err, ws.Abort())
 	}
-	return staged{sum: h.sum, size: size, info: info}, ws, nil
+	return staged{sum: h.sum, size: h.size, info: info}, ws, nil
 }

@@ -224,3 +224,33 @@ func TestBtrfsStoreInit(t *testing.T) {
 		t.Errorf("a refused init left %q", got)
 	}
 }
+
+// TestBtrfsApplyStoreEntry: a squashfs store's entry (image, tree,
+// trailer) applied to a btrfs store is unpacked from its image and
+// reported with the image's sha256 and size, not the whole file's.
+func TestBtrfsApplyStoreEntry(t *testing.T) {
+	if !testroot.InPrivateMountNS(t, "mkfs.btrfs", "mksquashfs") {
+		return
+	}
+	e := testEnv(t)
+	top := btrfsStore(t, e)
+	sq, img := newStore(t, e)
+	entry := filepath.Join(t.TempDir(), "root.sqsh")
+	b, err := os.ReadFile(slotPath(sq, "root.sqsh"))
+	testroot.Must(t, err)
+	testroot.Must(t, os.WriteFile(entry, b, 0o644))
+	out, err := run(t, e, "overlayupd", "apply", "--json", "--store", top, entry)
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	var r struct {
+		SHA256 string
+		Size   int64
+	}
+	mustJSON(t, out, &r)
+	fi, err := os.Stat(img)
+	testroot.Must(t, err)
+	if r.SHA256 != fileSum(t, img) || r.Size != fi.Size() {
+		t.Errorf("staged %d bytes, sha256 %s; the image is %d bytes, %s", r.Size, r.SHA256, fi.Size(), fileSum(t, img))
+	}
+}

@@ -26,7 +26,7 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 		Long:    long,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE: onStatus(&asJSON, disableFilePresent, func(st overlay.Status) (string, error) {
+		RunE: onStatus(&asJSON, disableFilePresent, !enable, func(st overlay.Status) (string, error) {
 			state := "enabled"
 			if !enable {
 				state = "disabled"
@@ -47,7 +47,7 @@ func newEnableCmd(e *env, enable bool) *cobra.Command {
 }
 
 // disableFilePresent is what enable and disable change.
-func disableFilePresent(st overlay.Status) any {
+func disableFilePresent(st overlay.Status) bool {
 	_, err := os.Lstat(st.DisableFile)
 	return err == nil
 }
@@ -67,7 +67,7 @@ Changes made there survive reboots. Lock it again when done: a read-only
 filesystem is what survives power cuts.`,
 		Args:    cobra.NoArgs,
 		PreRunE: e.needRoot,
-		RunE: onStatus(&asJSON, func(st overlay.Status) any { return st.BaseReadOnly }, func(st overlay.Status) (string, error) {
+		RunE: onStatus(&asJSON, func(st overlay.Status) bool { return st.BaseReadOnly }, lock, func(st overlay.Status) (string, error) {
 			state := "read-only"
 			if !lock {
 				state = "read-write"
@@ -81,9 +81,9 @@ filesystem is what survives power cuts.`,
 
 // onStatus runs change on the current status and prints its one-line
 // report when it succeeded; with --json, the report with the overlay's
-// status after the change. what is the part of the status change changes:
-// the report says whether it did.
-func onStatus(asJSON *bool, what func(overlay.Status) any, change func(overlay.Status) (string, error)) func(*cobra.Command, []string) error {
+// status after the change. what is the part of the status change sets to
+// want once it succeeded: the report says whether it was so before.
+func onStatus(asJSON *bool, what func(overlay.Status) bool, want bool, change func(overlay.Status) (string, error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		st, err := overlay.CurrentStatus()
 		if err != nil {
@@ -97,13 +97,15 @@ func onStatus(asJSON *bool, what func(overlay.Status) any, change func(overlay.S
 		if err != nil {
 			return errorf(cmd, "%w", err)
 		}
-		r := report{Message: msg}
+		r := report{Message: msg, Changed: before != want}
 		if *asJSON {
-			after, err := overlay.CurrentStatus()
-			if err != nil {
-				return errorf(cmd, "the status after the change: %w", err)
+			// The change is done: a status that cannot be read again is
+			// left out, with a warning, not an error.
+			if after, err := overlay.CurrentStatus(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the status after the change: %v\n", err)
+			} else {
+				r.Overlay = &after
 			}
-			r.Changed, r.Overlay = what(after) != before, &after
 		}
 		return r.print(cmd, *asJSON, nil, nil)
 	}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/overlayupd/overlayupd/internal/testroot"
+	"github.com/overlayupd/overlayupd/verity"
 )
 
 // TestApplyStoreEntry: a store's entry copied out (root.sqsh: the image,
@@ -76,5 +79,62 @@ func TestApplyStoreEntry(t *testing.T) {
 			t.Errorf("signed %v: the staged entry differs from the committed one it was copied from", signed)
 		}
 		testroot.Must(t, os.Remove(slotPath(top, r.Entry)))
+	}
+	// A signature over the whole entry is not the image's: refused, saying so.
+	entrySig := s.signTo(t, entry, entry+".whole.minisig")
+	before := treeDigest(t, top)
+	if out, err := run(t, e, "overlayupd", "apply", "--store", top, entry, "--sig", entrySig); err == nil || !strings.Contains(err.Error(), "sign the image, not the entry") {
+		t.Errorf("apply with a signature of the whole entry: %v, want a refusal that says what to sign\n%s", err, out)
+	}
+	if treeDigest(t, top) != before {
+		t.Errorf("a refused apply changed the store")
+	}
+}
+
+// TestApplyDamagedEntry: an entry whose trailer is damaged, or is sound but
+// says the image ends before the image's own bytes_used (made so by hand),
+// is refused by apply and digest, not staged or digested with the wrong
+// bytes.
+func TestApplyDamagedEntry(t *testing.T) {
+	t.Parallel()
+	e := testEnv(t)
+	top, img := newStore(t, e)
+	data, err := os.ReadFile(img)
+	testroot.Must(t, err)
+	entry, err := os.ReadFile(slotPath(top, "root.sqsh"))
+	testroot.Must(t, err)
+
+	damaged := filepath.Join(t.TempDir(), "damaged.sqsh")
+	b := append([]byte(nil), entry...)
+	b[len(b)-verity.TrailerSize+50] ^= 1
+	testroot.Must(t, os.WriteFile(damaged, b, 0o644))
+
+	short := filepath.Join(t.TempDir(), "short.sqsh")
+	cut := int64(len(data) - verity.BlockSize)
+	tree, err := verity.Compute(bytes.NewReader(data[:cut]), nil)
+	testroot.Must(t, err)
+	f, err := os.Create(short)
+	testroot.Must(t, err)
+	_, err = f.Write(data[:cut])
+	testroot.Must(t, err)
+	_, err = verity.Append(f, tree, cut)
+	testroot.Must(t, err)
+	testroot.Must(t, f.Close())
+
+	before := treeDigest(t, top)
+	// (digest's check of the whole file may find the cut first: damaged.)
+	for _, c := range []struct{ path, want string }{
+		{damaged, "damaged dm-verity trailer"},
+		{short, "incomplete|damaged"},
+	} {
+		for _, cmd := range [][]string{{"apply", "--store", top, c.path}, {"digest", c.path}} {
+			out, err := run(t, e, "overlayupd", cmd...)
+			if err == nil || !regexp.MustCompile(c.want).MatchString(err.Error()) {
+				t.Errorf("%v: %v, want a refusal saying %q\n%s", cmd, err, c.want, out)
+			}
+		}
+	}
+	if treeDigest(t, top) != before {
+		t.Errorf("a refused apply changed the store")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/overlayupd/overlayupd/internal/fsmode"
 	"github.com/overlayupd/overlayupd/squash"
 	"github.com/overlayupd/overlayupd/squash/inspect"
+	"github.com/overlayupd/overlayupd/verity"
 )
 
 // checkImage refuses, before anything is locked or written, an image path
@@ -92,6 +93,7 @@ func imageError(err error) error {
 		{squash.ErrDanglingSymlink, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrSymlinkLoop, "/sbin/init must lead to a file inside the image"},
 		{squash.ErrNotFile, "give an image file"},
+		{verity.ErrBadTrailer, "the file ends in a damaged dm-verity tree's trailer (a store's entry, damaged): apply the image it was made from"},
 		{squash.ErrNoSpace, "free space on the store's filesystem ('overlayupd gc' removes a store's failed roots and leftovers), or use a larger partition"},
 	} {
 		if errors.Is(err, h.is) {
@@ -124,7 +126,10 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 		what = f.Name() + " (as copied)"
 		// A store's entry copied out (or given by its path) carries its
 		// old tree: the image is what comes before it.
-		image := squash.ImageExtent(f, size)
+		image, err := squash.ImageExtent(f, size)
+		if err != nil {
+			return staged{}, imageError(fmt.Errorf("%s: %w", f.Name(), err))
+		}
 		size, trailing = image, size-image
 	}
 	expect, want := check.expect(), size
@@ -134,16 +139,23 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 		// mismatch, less an interrupted input.
 		want = expect.Size
 	}
+	// A signature over a whole entry (image and tree) is not the image's.
+	entryNote := func(err error) error {
+		if trailing == 0 {
+			return err
+		}
+		return fmt.Errorf("%w\n(the file is a store's entry: only its first %d bytes, the image, were checked; sign the image, not the entry with its dm-verity tree)", err, size)
+	}
 	s.tmp, s.sum, s.size, err = squash.StageWith(ctx, r, want, dir, squash.Options{Progress: progress, Hash: check.hash(), Expect: expect, Trailing: trailing})
 	if errors.Is(err, squash.ErrDigestMismatch) || (want != size && errors.Is(err, squash.ErrInputTooLong)) {
-		return staged{}, check.mismatch(err)
+		return staged{}, entryNote(check.mismatch(err))
 	}
 	if err != nil {
 		return staged{}, imageError(err)
 	}
 	if err := check.verify(); err != nil {
 		discard(s.tmp)
-		return staged{}, err
+		return staged{}, entryNote(err)
 	}
 	// The staged file has the tree after the image, so its size is not the
 	// image's: an input cut short by less than the tree adds passed the
@@ -171,7 +183,9 @@ func stageImage(ctx context.Context, r io.Reader, size int64, dir string, machin
 // the image alone of a store's entry (stageImage leaves its old tree).
 func imageTotal(r io.Reader, size int64) int64 {
 	if f, ok := r.(*os.File); ok && size >= 0 {
-		return squash.ImageExtent(f, size)
+		if n, err := squash.ImageExtent(f, size); err == nil {
+			return n
+		}
 	}
 	return size
 }

@@ -34,25 +34,28 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = io.Copy(f, r); err != nil {
-		// The temp file's name means nothing once it is removed, and the
-		// write error already carries it: name the target once.
+	// The temp file's name means nothing once it is removed, and the
+	// errors of its *os.File already carry it: name the target, once.
+	bare := func(err error) error {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
-			err = pe.Err
+			return pe.Err
 		}
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
+	}
+	if _, err = io.Copy(f, r); err != nil {
+		return fmt.Errorf("write %s: %w", path, bare(err))
 	}
 	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
+		return fmt.Errorf("chmod %s: %w", path, bare(err))
 	}
 	// Why: the contents must be on disk before the rename makes them visible, or a
 	// crash can leave the new name pointing at an empty or partial file.
 	if err = f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+		return fmt.Errorf("fsync %s: %w", path, bare(err))
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return fmt.Errorf("close %s: %w", path, bare(err))
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
